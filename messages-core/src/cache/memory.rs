@@ -1,0 +1,161 @@
+//! The in-process cache: the embedded default, bounded in threads and with a time to live.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{Generation, Lookup, PageCache, Window};
+use crate::error::{Error, Result};
+use crate::message::ThreadId;
+
+/// Settings of the in-process cache.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryCacheConfig {
+    /// How long a window stays after it was filled (or last read, with `touch_on_hit`).
+    pub ttl: Duration,
+    /// Whether a hit extends the window's life.
+    pub touch_on_hit: bool,
+    /// How many threads to keep; past it the least recently used thread is dropped.
+    pub max_threads: usize,
+}
+
+impl Default for MemoryCacheConfig {
+    fn default() -> Self {
+        MemoryCacheConfig {
+            ttl: Duration::from_secs(120),
+            touch_on_hit: true,
+            max_threads: 100_000,
+        }
+    }
+}
+
+struct Entry {
+    generation: Generation,
+    window: Option<(Arc<Window>, Instant)>,
+    last_used: Instant,
+}
+
+/// Windows in process memory.
+///
+/// Generations come from one process-wide counter rather than a per-thread one, so a thread
+/// whose entry was evicted and created again never reuses a generation a slow reader still
+/// holds. A std `Mutex` is enough: no critical section awaits and each is a map operation.
+pub struct MemoryCache {
+    config: MemoryCacheConfig,
+    entries: Mutex<HashMap<ThreadId, Entry>>,
+    next_generation: AtomicU64,
+}
+
+impl MemoryCache {
+    /// An empty cache.
+    pub fn new(config: MemoryCacheConfig) -> Self {
+        MemoryCache {
+            config,
+            entries: Mutex::new(HashMap::new()),
+            next_generation: AtomicU64::new(1),
+        }
+    }
+
+    fn fresh_generation(&self) -> Generation {
+        self.next_generation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn evict_if_full(&self, entries: &mut HashMap<ThreadId, Entry>) {
+        if entries.len() <= self.config.max_threads {
+            return;
+        }
+        if let Some(oldest) = entries
+            .iter()
+            .min_by_key(|(_, e)| e.last_used)
+            .map(|(k, _)| *k)
+        {
+            entries.remove(&oldest);
+        }
+    }
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        MemoryCache::new(MemoryCacheConfig::default())
+    }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::unavailable("memory cache", "a caller panicked while holding the lock")
+}
+
+#[async_trait]
+impl PageCache for MemoryCache {
+    async fn lookup(&self, thread: ThreadId) -> Result<Lookup> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().map_err(poisoned)?;
+        if !entries.contains_key(&thread) {
+            let generation = self.fresh_generation();
+            entries.insert(
+                thread,
+                Entry {
+                    generation,
+                    window: None,
+                    last_used: now,
+                },
+            );
+            self.evict_if_full(&mut entries);
+            return Ok(Lookup {
+                window: None,
+                generation,
+            });
+        }
+        let Some(entry) = entries.get_mut(&thread) else {
+            return Err(Error::unavailable("memory cache", "entry vanished"));
+        };
+        entry.last_used = now;
+        let window = match &mut entry.window {
+            Some((window, expires)) if *expires > now => {
+                if self.config.touch_on_hit {
+                    *expires = now + self.config.ttl;
+                }
+                Some(Arc::clone(window))
+            }
+            Some(_) => {
+                entry.window = None;
+                None
+            }
+            None => None,
+        };
+        Ok(Lookup {
+            window,
+            generation: entry.generation,
+        })
+    }
+
+    async fn fill(&self, thread: ThreadId, seen: Generation, window: Arc<Window>) -> Result<bool> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().map_err(poisoned)?;
+        match entries.get_mut(&thread) {
+            Some(entry) if entry.generation == seen => {
+                entry.window = Some((window, now + self.config.ttl));
+                entry.last_used = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn invalidate(&self, thread: ThreadId) -> Result<()> {
+        let generation = self.fresh_generation();
+        let mut entries = self.entries.lock().map_err(poisoned)?;
+        if let Some(entry) = entries.get_mut(&thread) {
+            entry.generation = generation;
+            entry.window = None;
+        }
+        // No entry: nobody holds a generation for this thread, so there is nothing to guard.
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}

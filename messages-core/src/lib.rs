@@ -1,0 +1,36 @@
+//! Message history for chat systems: storage, keyset pagination, a cache of each thread's
+//! newest page, and event delivery through a transactional outbox.
+//!
+//! Start with [`MessageService`]; it is the only type most applications need.
+//!
+//! # Layout
+//!
+//! - `message`: the model (`Message`, `MessageKind`, ids, validated input, the clock).
+//! - `cursor`: the opaque keyset cursor `(created_at, id)`.
+//! - `page`: page sizes, page queries, pages with an exact `has_more`.
+//! - `error`: the one error type.
+//! - `service`: orders store → cache → events for every operation.
+//! - `storage`: the `MessageStore` trait; `memory` and `postgres` backends.
+//! - `cache`: the `PageCache` trait; `memory` and `redis` backends.
+//! - `events`: event encoding (`codec`), the outbox relay (`outbox`), publishers (`memory`).
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod cursor;
+mod error;
+mod message;
+mod page;
+mod service;
+
+pub mod cache;
+pub mod events;
+pub mod storage;
+
+pub use cursor::Cursor;
+pub use error::{BoxError, Error, Result};
+pub use message::{
+    Clock, IdempotencyKey, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage,
+    RequestFingerprint, ThreadId, Timestamp, UserId,
+};
+pub use page::{Page, PageQuery, PageSize, write_page_json};
+pub use service::{MessageService, ServiceConfig};
+pub use storage::Created;

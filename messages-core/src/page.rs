@@ -1,0 +1,219 @@
+//! Pages of a thread: the page size, the direction of a request, and the page itself with an
+//! exact `has_more`.
+
+use crate::cursor::Cursor;
+use crate::error::{Error, Result};
+use crate::message::Message;
+
+/// How many messages a page holds: 1 to 200, 50 by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PageSize(u16);
+
+impl PageSize {
+    /// The largest page a client may ask for.
+    pub const MAX: u16 = 200;
+    /// The page size when the client names none.
+    pub const DEFAULT: PageSize = PageSize(50);
+
+    /// Checks `1..=200`.
+    pub fn new(n: u32) -> Result<Self> {
+        match u16::try_from(n) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(PageSize(n)),
+            _ => Err(Error::invalid("limit", "must be an integer from 1 to 200")),
+        }
+    }
+
+    /// Parses the `limit` query parameter: decimal digits only.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::invalid("limit", "must be an integer from 1 to 200"));
+        }
+        s.parse::<u32>()
+            .map_err(|_| Error::invalid("limit", "must be an integer from 1 to 200"))
+            .and_then(Self::new)
+    }
+
+    /// The size as a count.
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+impl Default for PageSize {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Which part of a thread a request wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageQuery {
+    /// The newest messages, newest first (the cached page).
+    Newest,
+    /// Messages older than the cursor, newest first.
+    Before(Cursor),
+    /// Messages newer than the cursor, oldest first, for catching up.
+    After(Cursor),
+}
+
+/// One page of a thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// The messages, in the order the query asked for.
+    pub items: Vec<Message>,
+    /// Where the next page starts; present exactly when `has_more`.
+    pub next_cursor: Option<Cursor>,
+    /// Whether more messages lie beyond this page in the same direction.
+    pub has_more: bool,
+}
+
+impl Page {
+    /// Builds a page from rows read with `LIMIT size + 1`, already in page order.
+    ///
+    /// Reading one row more than the page holds is what makes `has_more` exact: it is true
+    /// only when that extra row exists, so a client never follows a cursor to an empty page.
+    pub fn from_overfetch(mut rows: Vec<Message>, size: PageSize) -> Page {
+        let has_more = rows.len() > size.get();
+        rows.truncate(size.get());
+        let next_cursor = if has_more {
+            rows.last().map(Cursor::of)
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+            has_more,
+        }
+    }
+
+    /// The page as response JSON: `{"items":[...],"next_cursor":...,"has_more":...}`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let encoded: Vec<Vec<u8>> = self.items.iter().map(Message::to_json).collect();
+        let mut out = Vec::with_capacity(encoded.iter().map(Vec::len).sum::<usize>() + 96);
+        write_page_json(
+            &mut out,
+            encoded.iter().map(Vec::as_slice),
+            self.next_cursor,
+            self.has_more,
+        );
+        out
+    }
+}
+
+/// Writes the page envelope around items that are already JSON. Both the typed page and the
+/// cached window use it, so the two paths cannot drift apart.
+pub fn write_page_json<'a>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = &'a [u8]>,
+    next_cursor: Option<Cursor>,
+    has_more: bool,
+) {
+    out.extend_from_slice(b"{\"items\":[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"],\"next_cursor\":");
+    match next_cursor {
+        Some(cursor) => {
+            let mut buf = [0u8; 34];
+            cursor.encode_to(&mut buf);
+            out.push(b'"');
+            out.extend_from_slice(&buf);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(if has_more {
+        b",\"has_more\":true}"
+    } else {
+        b",\"has_more\":false}"
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Limits, MessageId, MessageKind, NewMessage, ThreadId, Timestamp, UserId};
+
+    #[test]
+    fn page_size_bounds() {
+        assert_eq!(PageSize::default().get(), 50);
+        assert_eq!(PageSize::new(1).unwrap().get(), 1);
+        assert_eq!(PageSize::new(200).unwrap().get(), 200);
+        assert!(PageSize::new(0).is_err());
+        assert!(PageSize::new(201).is_err());
+        assert!(PageSize::new(70_000).is_err());
+        for bad in [
+            "",
+            "0",
+            "201",
+            "-1",
+            "+5",
+            "5 ",
+            "1e2",
+            "abc",
+            "0x10",
+            "99999999999999999999",
+        ] {
+            assert!(
+                matches!(
+                    PageSize::parse(bad),
+                    Err(Error::Invalid { field: "limit", .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(PageSize::parse("007").unwrap().get(), 7);
+    }
+
+    fn messages(n: usize) -> Vec<Message> {
+        let limits = Limits::default();
+        (0..n)
+            .map(|i| {
+                let new =
+                    NewMessage::new(MessageKind::Text, format!("m{i}"), vec![], &limits).unwrap();
+                Message::from_new(
+                    MessageId::new_v7(),
+                    ThreadId::from_uuid(uuid::Uuid::nil()),
+                    UserId::from_uuid(uuid::Uuid::nil()),
+                    new,
+                    Timestamp::from_micros(i as i64),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overfetch_sets_has_more_and_cursor_exactly() {
+        let size = PageSize::new(3).unwrap();
+        let full = Page::from_overfetch(messages(4), size);
+        assert!(full.has_more);
+        assert_eq!(full.items.len(), 3);
+        assert_eq!(full.next_cursor, Some(Cursor::of(&full.items[2])));
+
+        let exact = Page::from_overfetch(messages(3), size);
+        assert!(!exact.has_more);
+        assert_eq!(exact.next_cursor, None);
+        assert_eq!(exact.items.len(), 3);
+
+        let empty = Page::from_overfetch(vec![], size);
+        assert!(!empty.has_more && empty.items.is_empty() && empty.next_cursor.is_none());
+    }
+
+    #[test]
+    fn page_json_is_the_documented_envelope() {
+        let page = Page::from_overfetch(messages(3), PageSize::new(2).unwrap());
+        let v: serde_json::Value = serde_json::from_slice(&page.to_json()).unwrap();
+        assert_eq!(v["items"].as_array().unwrap().len(), 2);
+        assert_eq!(v["has_more"], true);
+        assert_eq!(v["next_cursor"], page.next_cursor.unwrap().encode());
+        let last = Page::from_overfetch(messages(1), PageSize::new(2).unwrap());
+        let v: serde_json::Value = serde_json::from_slice(&last.to_json()).unwrap();
+        assert_eq!(v["next_cursor"], serde_json::Value::Null);
+        assert_eq!(v["has_more"], false);
+    }
+}

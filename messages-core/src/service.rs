@@ -1,0 +1,296 @@
+//! The service: the one type an embedding application uses, and the one place that orders
+//! store → cache → events for every operation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, OnceCell};
+
+use crate::cache::{CacheStats, Generation, PageCache, Window};
+use crate::error::{Error, Result};
+use crate::events::codec;
+use crate::message::{
+    Clock, IdempotencyKey, Limits, Message, MessageId, MessagePatch, NewMessage,
+    RequestFingerprint, ThreadId, UserId,
+};
+use crate::page::{Page, PageQuery, PageSize};
+use crate::storage::{Created, Idempotency, MessageStore};
+
+/// Settings of the service.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceConfig {
+    /// Limits on message input.
+    pub limits: Limits,
+    /// How many of a thread's newest messages the cache keeps (`CACHE_MAX_ITEMS`).
+    pub window: PageSize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            limits: Limits::default(),
+            window: PageSize::new(u32::from(PageSize::MAX)).unwrap_or_default(),
+        }
+    }
+}
+
+type Load = Arc<OnceCell<std::result::Result<Arc<Window>, Arc<Error>>>>;
+
+#[derive(Default)]
+struct Counters {
+    stats: CacheStats,
+}
+
+/// Message history for one application: create, edit, delete and page through threads.
+///
+/// ```
+/// use messages_core::{MessageKind, MessageService, NewMessage, PageQuery, PageSize, ThreadId, UserId};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), messages_core::Error> {
+/// let service = MessageService::in_memory();
+/// let thread = ThreadId::parse("0193a1a0-0000-7000-8000-000000000001")?;
+/// let user = UserId::parse("0193a1a0-0000-7000-8000-0000000000aa")?;
+/// let new = NewMessage::new(MessageKind::Text, "hello".into(), vec![], service.limits())?;
+/// let created = service.create(thread, user, new, None).await?;
+///
+/// let page = service.page(thread, PageQuery::Newest, PageSize::DEFAULT).await?;
+/// assert_eq!(page.items, vec![created.message().clone()]);
+/// assert!(!page.has_more);
+/// # Ok(())
+/// # }
+/// ```
+pub struct MessageService {
+    store: Arc<dyn MessageStore>,
+    cache: Arc<dyn PageCache>,
+    wake_relay: Arc<Notify>,
+    config: ServiceConfig,
+    clock: Clock,
+    loads: Mutex<HashMap<(ThreadId, Generation), Load>>,
+    counters: Mutex<Counters>,
+}
+
+impl MessageService {
+    /// A service over the given backends.
+    pub fn new(
+        store: Arc<dyn MessageStore>,
+        cache: Arc<dyn PageCache>,
+        config: ServiceConfig,
+    ) -> Self {
+        MessageService {
+            store,
+            cache,
+            wake_relay: Arc::new(Notify::new()),
+            config,
+            clock: Clock::new(),
+            loads: Mutex::new(HashMap::new()),
+            counters: Mutex::new(Counters::default()),
+        }
+    }
+
+    /// A service with the in-memory store and cache and default settings.
+    pub fn in_memory() -> Self {
+        MessageService::new(
+            Arc::new(crate::storage::memory::MemoryStore::new()),
+            Arc::new(crate::cache::memory::MemoryCache::default()),
+            ServiceConfig::default(),
+        )
+    }
+
+    /// The input limits, for building [`NewMessage`] and [`MessagePatch`].
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    /// The store, for the outbox relay.
+    pub fn store(&self) -> Arc<dyn MessageStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// Signalled after every write, so a relay delivers events without polling.
+    pub fn relay_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake_relay)
+    }
+
+    /// What the cache did so far.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.counters.lock().map(|c| c.stats).unwrap_or_default()
+    }
+
+    fn count(&self, f: impl FnOnce(&mut CacheStats)) {
+        if let Ok(mut c) = self.counters.lock() {
+            f(&mut c.stats);
+        }
+    }
+
+    /// Creates a message in `thread` by `user`. With an idempotency key, a retry of the same
+    /// request returns the first message as [`Created::Replayed`] and stores nothing.
+    pub async fn create(
+        &self,
+        thread: ThreadId,
+        user: UserId,
+        new: NewMessage,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Created> {
+        let idempotency = key.as_ref().map(|key| Idempotency {
+            key,
+            fingerprint: RequestFingerprint::of(&new),
+        });
+        let message = Message::from_new(MessageId::new_v7(), thread, user, new, self.clock.now());
+        let event = codec::created(&message);
+        let created = self.store.create(&message, idempotency, event).await?;
+        if let Created::New(_) = created {
+            self.after_write(thread).await;
+        }
+        Ok(created)
+    }
+
+    /// Edits a message; only its author may.
+    pub async fn update(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        user: UserId,
+        patch: MessagePatch,
+    ) -> Result<Message> {
+        let now = self.clock.now();
+        let message = self
+            .store
+            .update(thread, id, user, &patch, now, &codec::updated)
+            .await?;
+        self.after_write(thread).await;
+        Ok(message)
+    }
+
+    /// Soft-deletes a message; only its author may.
+    pub async fn delete(&self, thread: ThreadId, id: MessageId, user: UserId) -> Result<()> {
+        let now = self.clock.now();
+        let event = codec::deleted(thread, id, now);
+        self.store.delete(thread, id, user, now, event).await?;
+        self.after_write(thread).await;
+        Ok(())
+    }
+
+    /// After a commit: make the cached page stale, then wake the relay for the event.
+    async fn after_write(&self, thread: ThreadId) {
+        if let Err(error) = self.cache.invalidate(thread).await {
+            self.count(|s| s.errors += 1);
+            tracing::warn!(%thread, error = %error, "cache invalidation failed");
+        }
+        self.wake_relay.notify_one();
+    }
+
+    /// One live message.
+    pub async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message> {
+        self.store.get(thread, id).await
+    }
+
+    /// A page as typed messages, read from the store.
+    pub async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {
+        self.store.page(thread, query, size).await
+    }
+
+    /// A page as response JSON. The newest page comes from the cache when it can; every
+    /// other page is a keyset query on the store.
+    pub async fn page_json(
+        &self,
+        thread: ThreadId,
+        query: PageQuery,
+        size: PageSize,
+    ) -> Result<Bytes> {
+        if query != PageQuery::Newest || size > self.config.window {
+            return Ok(Bytes::from(
+                self.store.page(thread, query, size).await?.to_json(),
+            ));
+        }
+        let lookup = match self.cache.lookup(thread).await {
+            Ok(lookup) => Some(lookup),
+            Err(error) => {
+                self.count(|s| s.errors += 1);
+                tracing::warn!(%thread, error = %error, "cache lookup failed; reading the store");
+                None
+            }
+        };
+        let window = match lookup {
+            Some(lookup) => match lookup.window {
+                Some(window) => {
+                    self.count(|s| s.hits += 1);
+                    window
+                }
+                None => {
+                    self.count(|s| s.misses += 1);
+                    self.load_window(thread, lookup.generation).await?
+                }
+            },
+            None => Arc::new(Window::from_page(
+                &self
+                    .store
+                    .page(thread, PageQuery::Newest, self.config.window)
+                    .await?,
+            )),
+        };
+        if !window.serves(size) {
+            return Ok(Bytes::from(
+                self.store.page(thread, query, size).await?.to_json(),
+            ));
+        }
+        let mut out = Vec::new();
+        window.write_page(size, &mut out);
+        Ok(Bytes::from(out))
+    }
+
+    /// Reads the newest window once per thread and generation, however many requests missed
+    /// at the same time, and offers it to the cache with the generation seen before reading.
+    async fn load_window(&self, thread: ThreadId, seen: Generation) -> Result<Arc<Window>> {
+        let cell: Load = {
+            let mut loads = self
+                .loads
+                .lock()
+                .map_err(|_| Error::unavailable("service", "load table poisoned"))?;
+            Arc::clone(loads.entry((thread, seen)).or_default())
+        };
+        let result = cell
+            .get_or_init(|| async {
+                let loaded = self
+                    .store
+                    .page(thread, PageQuery::Newest, self.config.window)
+                    .await;
+                match loaded {
+                    Ok(page) => {
+                        let window = Arc::new(Window::from_page(&page));
+                        match self.cache.fill(thread, seen, Arc::clone(&window)).await {
+                            Ok(true) => self.count(|s| s.fills += 1),
+                            Ok(false) => self.count(|s| s.rejected_fills += 1),
+                            Err(error) => {
+                                self.count(|s| s.errors += 1);
+                                tracing::warn!(%thread, error = %error, "cache fill failed");
+                            }
+                        }
+                        Ok(window)
+                    }
+                    Err(error) => Err(Arc::new(error)),
+                }
+            })
+            .await
+            .clone();
+        if let Ok(mut loads) = self.loads.lock() {
+            if loads
+                .get(&(thread, seen))
+                .is_some_and(|c| Arc::ptr_eq(c, &cell))
+            {
+                loads.remove(&(thread, seen));
+            }
+        }
+        result.map_err(|shared| match Arc::try_unwrap(shared) {
+            Ok(error) => error,
+            Err(shared) => Error::unavailable("store", shared.to_string()),
+        })
+    }
+
+    /// Whether the store and the cache answer.
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await?;
+        self.cache.ping().await
+    }
+}

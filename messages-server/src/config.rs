@@ -1,0 +1,252 @@
+//! Configuration: every environment variable the server reads, parsed once into typed values
+//! and validated, with errors that name the variable.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use messages_core::{Limits, PageSize};
+
+/// A variable that is present but wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of the newest-page cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Messages kept per thread (`CACHE_MAX_ITEMS`, 1..=200, default 200).
+    pub max_items: PageSize,
+    /// Life of a cached page (`CACHE_TTL_SECONDS`, default 120).
+    pub ttl: Duration,
+    /// Whether a hit extends that life (`CACHE_TOUCH_ON_HIT`, default true).
+    pub touch_on_hit: bool,
+    /// Threads kept by the in-process cache (`CACHE_MAX_THREADS`, default 100000).
+    pub max_threads: usize,
+}
+
+/// The server's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Where to listen (`BIND_ADDR`, default `0.0.0.0:3000`).
+    pub bind_addr: SocketAddr,
+    /// Largest accepted request body (`MAX_BODY_BYTES`, default 65536).
+    pub max_body_bytes: usize,
+    /// Limits on message input (`MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`).
+    pub limits: Limits,
+    /// The newest-page cache.
+    pub cache: CacheSettings,
+    /// Log format (`LOG_FORMAT`: `text` or `json`, default `text`).
+    pub log_format: LogFormat,
+    /// How long in-flight requests may run after a stop signal (`SHUTDOWN_TIMEOUT_SECONDS`,
+    /// default 20).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind_addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            max_body_bytes: 64 * 1024,
+            limits: Limits::default(),
+            cache: CacheSettings {
+                max_items: PageSize::new(200).unwrap_or_default(),
+                ttl: Duration::from_secs(120),
+                touch_on_hit: true,
+                max_threads: 100_000,
+            },
+            log_format: LogFormat::Text,
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process
+/// environment.
+struct Env<F> {
+    lookup: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, var: &'static str) -> Option<String> {
+        (self.lookup)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, var: &'static str, default: T, what: &str) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e| ConfigError {
+                var,
+                reason: format!("expected {what}, got {raw:?} ({e})"),
+            }),
+        }
+    }
+
+    fn range(
+        &self,
+        var: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        let v: u64 = self.parse(var, default, "a whole number")?;
+        if !(min..=max).contains(&v) {
+            return Err(ConfigError {
+                var,
+                reason: format!("must be from {min} to {max}, got {v}"),
+            });
+        }
+        Ok(v)
+    }
+
+    fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) => match v.as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError {
+                    var,
+                    reason: format!("expected true or false, got {v:?}"),
+                }),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// Reads variables through `lookup`; unset or blank variables take their defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup };
+        let d = Config::default();
+        let bind_addr = env.parse("BIND_ADDR", d.bind_addr, "an address like 0.0.0.0:3000")?;
+        let max_body_bytes = env.range(
+            "MAX_BODY_BYTES",
+            d.max_body_bytes as u64,
+            1024,
+            16 * 1024 * 1024,
+        )? as usize;
+        let limits = Limits {
+            max_content_chars: env.range(
+                "MAX_CONTENT_CHARS",
+                d.limits.max_content_chars as u64,
+                1,
+                1_000_000,
+            )? as usize,
+            max_paths: env.range("MAX_PATHS", d.limits.max_paths as u64, 0, 1_000)? as usize,
+            max_path_chars: env.range(
+                "MAX_PATH_CHARS",
+                d.limits.max_path_chars as u64,
+                1,
+                65_536,
+            )? as usize,
+        };
+        let max_items = env.range("CACHE_MAX_ITEMS", 200, 1, u64::from(PageSize::MAX))?;
+        let cache = CacheSettings {
+            max_items: PageSize::new(max_items as u32).map_err(|e| ConfigError {
+                var: "CACHE_MAX_ITEMS",
+                reason: e.to_string(),
+            })?,
+            ttl: Duration::from_secs(env.range("CACHE_TTL_SECONDS", 120, 1, 86_400)?),
+            touch_on_hit: env.flag("CACHE_TOUCH_ON_HIT", true)?,
+            max_threads: env.range("CACHE_MAX_THREADS", 100_000, 1, 100_000_000)? as usize,
+        };
+        let log_format = match env.get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
+            None => LogFormat::Text,
+            Some(v) if v == "text" => LogFormat::Text,
+            Some(v) if v == "json" => LogFormat::Json,
+            Some(v) => {
+                return Err(ConfigError {
+                    var: "LOG_FORMAT",
+                    reason: format!("expected text or json, got {v:?}"),
+                });
+            }
+        };
+        let shutdown_timeout =
+            Duration::from_secs(env.range("SHUTDOWN_TIMEOUT_SECONDS", 20, 0, 3_600)?);
+        Ok(Config {
+            bind_addr,
+            max_body_bytes,
+            limits,
+            cache,
+            log_format,
+            shutdown_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_without_environment() {
+        assert_eq!(config(&[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = config(&[
+            ("BIND_ADDR", "127.0.0.1:8080"),
+            ("MAX_BODY_BYTES", "2048"),
+            ("CACHE_MAX_ITEMS", "50"),
+            ("CACHE_TOUCH_ON_HIT", "false"),
+            ("LOG_FORMAT", "JSON"),
+        ])
+        .unwrap();
+        assert_eq!(c.bind_addr.port(), 8080);
+        assert_eq!(c.max_body_bytes, 2048);
+        assert_eq!(c.cache.max_items.get(), 50);
+        assert!(!c.cache.touch_on_hit);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (var, value) in [
+            ("BIND_ADDR", "nope"),
+            ("MAX_BODY_BYTES", "-1"),
+            ("MAX_BODY_BYTES", "10"),
+            ("CACHE_MAX_ITEMS", "201"),
+            ("CACHE_MAX_ITEMS", "0"),
+            ("CACHE_TOUCH_ON_HIT", "maybe"),
+            ("LOG_FORMAT", "xml"),
+            ("SHUTDOWN_TIMEOUT_SECONDS", "soon"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var);
+            assert!(err.to_string().starts_with(var));
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The HTTP server for `messages-core`: configuration, routing, error mapping and the
+//! lifecycle of one process. `main.rs` only reads the environment and waits for a signal.
+//!
+//! # Layout
+//!
+//! - `config`: every environment variable, read once and validated.
+//! - `startup`: builds the application (listener, backends, relay) and runs it.
+//! - `shutdown`: turns SIGTERM and Ctrl-C into one future.
+//! - `error`: the one mapping from core errors to HTTP statuses and JSON bodies.
+//! - `routes`: the route table (`mod`), message routes, health routes.
+//! - `telemetry`: logging setup.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod shutdown;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,172 @@
+//! Startup: build the application (backends, service, relay, listener), then run it until a
+//! shutdown future completes, draining in-flight requests and the relay's batch.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use messages_core::cache::memory::{MemoryCache, MemoryCacheConfig};
+use messages_core::events::Publisher;
+use messages_core::events::memory::MemorySink;
+use messages_core::events::outbox::{Relay, RelayConfig};
+use messages_core::storage::MessageStore;
+use messages_core::storage::memory::MemoryStore;
+use messages_core::{MessageService, ServiceConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::routes::{self, AppState};
+
+/// A built application: bound, with its backends connected, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    relay: Relay,
+    sink: Option<Arc<MemorySink>>,
+    config: Config,
+}
+
+impl Application {
+    /// Picks the backends, builds the service and binds the listener (port 0 picks a free
+    /// port; see [`Application::port`]).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store: Arc<dyn MessageStore> = Arc::new(MemoryStore::new());
+        tracing::info!("storage: in-memory (data is lost when the process exits)");
+        let cache = Arc::new(MemoryCache::new(MemoryCacheConfig {
+            ttl: config.cache.ttl,
+            touch_on_hit: config.cache.touch_on_hit,
+            max_threads: config.cache.max_threads,
+        }));
+        tracing::info!("cache: in-process");
+        let sink = Arc::new(MemorySink::default());
+        let publisher: Arc<dyn Publisher> = Arc::clone(&sink) as Arc<dyn Publisher>;
+        tracing::info!("events: in-process sink");
+        let service = Arc::new(MessageService::new(
+            Arc::clone(&store),
+            cache,
+            ServiceConfig {
+                limits: config.limits,
+                window: config.cache.max_items,
+            },
+        ));
+        let relay = Relay::new(
+            store,
+            publisher,
+            service.relay_signal(),
+            RelayConfig::default(),
+        );
+        let listener = TcpListener::bind(config.bind_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (BIND_ADDR)", config.bind_addr))?;
+        let addr = listener.local_addr().context("listener has no address")?;
+        let state = Arc::new(AppState::new(service, config.max_body_bytes));
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            relay,
+            sink: Some(sink),
+            config,
+        })
+    }
+
+    /// The port the listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The service, for embedding and tests.
+    pub fn service(&self) -> Arc<MessageService> {
+        Arc::clone(&self.state.service)
+    }
+
+    /// The in-process event sink, when events are delivered in process.
+    pub fn event_sink(&self) -> Option<Arc<MemorySink>> {
+        self.sink.clone()
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets in-flight requests finish
+    /// within the drain timeout, lets the relay finish its batch, and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            addr,
+            state,
+            relay,
+            config,
+            ..
+        } = self;
+        let (stop, stopped) = watch::channel(false);
+        let relay_task = tokio::spawn(relay.run(wait_for_stop(stopped)));
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let graceful = GracefulShutdown::new();
+        tracing::info!(%addr, "listening");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(conn) => conn,
+                        Err(error) => {
+                            // Out of file descriptors and the like: wait rather than spin.
+                            tracing::warn!(%error, "accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let state = Arc::clone(&state);
+                    let service = service_fn(move |request| {
+                        let state = Arc::clone(&state);
+                        async move { Ok::<_, Infallible>(routes::handle(state, request).await) }
+                    });
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%peer, %error, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        tracing::info!(
+            timeout_s = config.shutdown_timeout.as_secs(),
+            "stopped accepting; draining in-flight requests"
+        );
+        let _ = stop.send(true);
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = tokio::time::sleep(config.shutdown_timeout) => {
+                tracing::warn!("drain timeout passed; closing remaining connections");
+            }
+        }
+        if let Err(error) = relay_task.await {
+            tracing::error!(%error, "outbox relay task failed");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
+    // An error means the sender is gone, which also means stop.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
