@@ -24,6 +24,8 @@ mod service;
 pub mod cache;
 pub mod events;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cursor::Cursor;
 pub use error::{BoxError, Error, Result};

@@ -380,6 +380,11 @@ impl Message {
         }
     }
 
+    /// A message with neither text nor paths, which no write may leave behind.
+    pub fn is_blank(&self) -> bool {
+        self.content.trim().is_empty() && self.paths.is_empty()
+    }
+
     /// The message as response JSON.
     pub fn to_json(&self) -> Vec<u8> {
         // Serialising this struct cannot fail: every field is a string, number or list.
