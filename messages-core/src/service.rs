@@ -274,13 +274,12 @@ impl MessageService {
             })
             .await
             .clone();
-        if let Ok(mut loads) = self.loads.lock() {
-            if loads
+        if let Ok(mut loads) = self.loads.lock()
+            && loads
                 .get(&(thread, seen))
                 .is_some_and(|c| Arc::ptr_eq(c, &cell))
-            {
-                loads.remove(&(thread, seen));
-            }
+        {
+            loads.remove(&(thread, seen));
         }
         result.map_err(|shared| match Arc::try_unwrap(shared) {
             Ok(error) => error,

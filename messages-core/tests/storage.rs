@@ -14,6 +14,8 @@ async fn memory_store_passes_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_passes_the_contract() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     storage_contract(Arc::new(db.store().await)).await;
 }

@@ -39,6 +39,36 @@ pub struct CacheSettings {
     pub max_threads: usize,
 }
 
+/// Settings of the PostgreSQL store, present when `DATABASE_URL` or `DB_HOST` is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// The connection string (`DATABASE_URL`, or built from `DB_HOST`, `DB_PORT`, `DB_USER`,
+    /// `DB_PASSWORD`, `DB_NAME`).
+    pub url: String,
+    /// Connections in the pool (`DB_POOL_SIZE`, default 16).
+    pub pool_size: usize,
+    /// Longest wait for a connection or an operation (`DB_TIMEOUT_MS`, default 5000).
+    pub operation_timeout: Duration,
+    /// How long to keep retrying an unreachable database at start (`DB_STARTUP_TIMEOUT_SECONDS`,
+    /// default 60).
+    pub startup_timeout: Duration,
+    /// Whether `serve` applies migrations before listening (`MIGRATE_ON_START`, default true).
+    pub migrate_on_start: bool,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: never print it.
+        f.debug_struct("DatabaseSettings")
+            .field("url", &"<redacted>")
+            .field("pool_size", &self.pool_size)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("startup_timeout", &self.startup_timeout)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}
+
 /// The server's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -55,6 +85,8 @@ pub struct Config {
     /// How long in-flight requests may run after a stop signal (`SHUTDOWN_TIMEOUT_SECONDS`,
     /// default 20).
     pub shutdown_timeout: Duration,
+    /// PostgreSQL, or `None` for the in-memory store.
+    pub database: Option<DatabaseSettings>,
 }
 
 impl Default for Config {
@@ -71,8 +103,14 @@ impl Default for Config {
             },
             log_format: LogFormat::Text,
             shutdown_timeout: Duration::from_secs(20),
+            database: None,
         }
     }
+}
+
+/// Quotes a value for a libpq key/value connection string.
+fn quote_conninfo(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// Reads variables through a lookup function, so tests need not touch the process
@@ -186,7 +224,9 @@ impl Config {
         };
         let shutdown_timeout =
             Duration::from_secs(env.range("SHUTDOWN_TIMEOUT_SECONDS", 20, 0, 3_600)?);
+        let database = database(&env)?;
         Ok(Config {
+            database,
             bind_addr,
             max_body_bytes,
             limits,
@@ -195,6 +235,53 @@ impl Config {
             shutdown_timeout,
         })
     }
+}
+
+fn database<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<DatabaseSettings>, ConfigError> {
+    let url = match (env.get("DATABASE_URL"), env.get("DB_HOST")) {
+        (Some(url), _) => {
+            let url = url.trim().to_owned();
+            if let Err(e) = url.parse::<tokio_postgres::Config>() {
+                return Err(ConfigError {
+                    var: "DATABASE_URL",
+                    reason: format!("not a PostgreSQL connection string ({e})"),
+                });
+            }
+            url
+        }
+        (None, Some(host)) => {
+            let port = env.range("DB_PORT", 5432, 1, 65_535)?;
+            let mut parts = vec![
+                format!("host={}", quote_conninfo(host.trim())),
+                format!("port={port}"),
+            ];
+            for (var, key) in [
+                ("DB_USER", "user"),
+                ("DB_PASSWORD", "password"),
+                ("DB_NAME", "dbname"),
+            ] {
+                if let Some(value) = env.get(var) {
+                    parts.push(format!("{key}={}", quote_conninfo(&value)));
+                }
+            }
+            parts.join(" ")
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(DatabaseSettings {
+        url,
+        pool_size: env.range("DB_POOL_SIZE", 16, 1, 1_000)? as usize,
+        operation_timeout: Duration::from_millis(env.range("DB_TIMEOUT_MS", 5_000, 10, 600_000)?),
+        startup_timeout: Duration::from_secs(env.range(
+            "DB_STARTUP_TIMEOUT_SECONDS",
+            60,
+            0,
+            3_600,
+        )?),
+        migrate_on_start: env.flag("MIGRATE_ON_START", true)?,
+    }))
 }
 
 #[cfg(test)]
@@ -233,6 +320,40 @@ mod tests {
     }
 
     #[test]
+    fn database_from_url_or_parts() {
+        assert!(config(&[]).unwrap().database.is_none());
+        let db = config(&[
+            ("DATABASE_URL", "postgres://u:p@h:5433/d"),
+            ("MIGRATE_ON_START", "false"),
+        ])
+        .unwrap()
+        .database
+        .unwrap();
+        assert_eq!(db.url, "postgres://u:p@h:5433/d");
+        assert!(!db.migrate_on_start);
+        assert!(
+            !format!("{db:?}").contains("u:p"),
+            "the URL is never printed"
+        );
+        let db = config(&[
+            ("DB_HOST", "db"),
+            ("DB_USER", "app"),
+            ("DB_PASSWORD", "it's"),
+            ("DB_NAME", "messages"),
+        ])
+        .unwrap()
+        .database
+        .unwrap();
+        assert_eq!(
+            db.url,
+            "host='db' port=5432 user='app' password='it\\'s' dbname='messages'"
+        );
+        let parsed: tokio_postgres::Config = db.url.parse().unwrap();
+        assert_eq!(parsed.get_password(), Some(&b"it's"[..]));
+        assert_eq!(parsed.get_dbname(), Some("messages"));
+    }
+
+    #[test]
     fn errors_name_the_variable() {
         for (var, value) in [
             ("BIND_ADDR", "nope"),
@@ -243,7 +364,20 @@ mod tests {
             ("CACHE_TOUCH_ON_HIT", "maybe"),
             ("LOG_FORMAT", "xml"),
             ("SHUTDOWN_TIMEOUT_SECONDS", "soon"),
+            ("DATABASE_URL", "postgres://h:notaport/x"),
+            ("DB_PORT", "70000"),
+            ("MIGRATE_ON_START", "sometimes"),
         ] {
+            let vars: Vec<(&str, &str)> = if var.starts_with("DB_") || var == "MIGRATE_ON_START" {
+                vec![("DB_HOST", "db"), (var, value)]
+            } else {
+                vec![(var, value)]
+            };
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.var, var);
+            assert!(err.to_string().starts_with(var));
+        }
+        for (var, value) in [("BIND_ADDR", "nope")] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var);
             assert!(err.to_string().starts_with(var));

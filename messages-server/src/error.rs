@@ -103,14 +103,7 @@ impl From<Error> for ApiError {
             ),
             Error::Unavailable { .. } => {
                 // The cause chain goes to the log, never to the client.
-                let mut chain = error.to_string();
-                let mut source = std::error::Error::source(&error);
-                while let Some(cause) = source {
-                    chain.push_str(": ");
-                    chain.push_str(&cause.to_string());
-                    source = cause.source();
-                }
-                tracing::error!(error = %chain, "backend unavailable");
+                tracing::error!(error = %crate::startup::error_chain(&error), "backend unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",

@@ -2,7 +2,7 @@
 //! database migrations and exit.
 
 use anyhow::Context;
-use messages_server::{Application, Config, shutdown, telemetry};
+use messages_server::{Application, Config, shutdown, startup, telemetry};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -16,6 +16,13 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(config).await?;
             app.run(shutdown::signal()).await
         }
-        Some(other) => anyhow::bail!("unknown command {other:?}; expected serve"),
+        Some("migrate") => {
+            let Some(db) = &config.database else {
+                anyhow::bail!("migrate needs DATABASE_URL (or DB_HOST) to name a database");
+            };
+            startup::connect_postgres(db, true).await?;
+            Ok(())
+        }
+        Some(other) => anyhow::bail!("unknown command {other:?}; expected serve or migrate"),
     }
 }

@@ -21,7 +21,11 @@ use messages_core::{MessageService, ServiceConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use std::time::{Duration, Instant};
+
+use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
+
+use crate::config::{Config, DatabaseSettings};
 use crate::routes::{self, AppState};
 
 /// A built application: bound, with its backends connected, not yet serving.
@@ -38,8 +42,17 @@ impl Application {
     /// Picks the backends, builds the service and binds the listener (port 0 picks a free
     /// port; see [`Application::port`]).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store: Arc<dyn MessageStore> = Arc::new(MemoryStore::new());
-        tracing::info!("storage: in-memory (data is lost when the process exits)");
+        let store: Arc<dyn MessageStore> = match &config.database {
+            Some(db) => {
+                let store = connect_postgres(db, db.migrate_on_start).await?;
+                tracing::info!(pool_size = db.pool_size, "storage: PostgreSQL");
+                Arc::new(store)
+            }
+            None => {
+                tracing::info!("storage: in-memory (data is lost when the process exits)");
+                Arc::new(MemoryStore::new())
+            }
+        };
         let cache = Arc::new(MemoryCache::new(MemoryCacheConfig {
             ttl: config.cache.ttl,
             touch_on_hit: config.cache.touch_on_hit,
@@ -164,6 +177,64 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Builds the PostgreSQL store and waits until the database answers, retrying with backoff
+/// for at most `startup_timeout`; with `migrate`, applies the migrations once it does.
+pub async fn connect_postgres(
+    db: &DatabaseSettings,
+    migrate: bool,
+) -> anyhow::Result<PostgresStore> {
+    let mut pg = PostgresConfig::new(db.url.clone());
+    pg.pool_size = db.pool_size;
+    pg.operation_timeout = db.operation_timeout;
+    let store = PostgresStore::new(&pg).context("invalid PostgreSQL settings (DATABASE_URL)")?;
+    let deadline = Instant::now() + db.startup_timeout;
+    let mut backoff = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        let ready = if migrate {
+            store.migrate().await.map(|applied| {
+                tracing::info!(applied, "migrations are up to date");
+            })
+        } else {
+            store.ping().await
+        };
+        match ready {
+            Ok(()) => return Ok(store),
+            Err(error) if Instant::now() + backoff < deadline => {
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    error = %error_chain(&error),
+                    "PostgreSQL is not ready"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(error) => {
+                return Err(anyhow::anyhow!(
+                    "PostgreSQL did not become ready within {}s ({} attempts): {}",
+                    db.startup_timeout.as_secs(),
+                    attempt,
+                    error_chain(&error)
+                ));
+            }
+        }
+    }
+}
+
+/// An error with its causes, for logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
 
 async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {

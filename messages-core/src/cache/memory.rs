@@ -92,24 +92,21 @@ impl PageCache for MemoryCache {
     async fn lookup(&self, thread: ThreadId) -> Result<Lookup> {
         let now = Instant::now();
         let mut entries = self.entries.lock().map_err(poisoned)?;
-        if !entries.contains_key(&thread) {
-            let generation = self.fresh_generation();
-            entries.insert(
-                thread,
-                Entry {
+        let entry = match entries.entry(thread) {
+            std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let generation = self.fresh_generation();
+                slot.insert(Entry {
                     generation,
                     window: None,
                     last_used: now,
-                },
-            );
-            self.evict_if_full(&mut entries);
-            return Ok(Lookup {
-                window: None,
-                generation,
-            });
-        }
-        let Some(entry) = entries.get_mut(&thread) else {
-            return Err(Error::unavailable("memory cache", "entry vanished"));
+                });
+                self.evict_if_full(&mut entries);
+                return Ok(Lookup {
+                    window: None,
+                    generation,
+                });
+            }
         };
         entry.last_used = now;
         let window = match &mut entry.window {

@@ -1,1 +1,279 @@
+//! The Redis cache: windows shared by every server process, guarded by a per-thread generation
+//! in Redis, with a per-process copy of hot windows so a hit moves a few bytes, not the window.
+//!
+//! Keys are `<prefix>:{<thread_id>}:gen` and `<prefix>:{<thread_id>}:win`: the braces are a
+//! Redis Cluster hash tag, so both keys of a thread live on one slot and every script touches
+//! one slot only. Generations are random 63-bit values, never a counter: a flushed or expired
+//! key can never come back with a value a slow reader still holds.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+
+use super::{Generation, Lookup, PageCache, Window};
+use crate::error::{Error, Result};
+use crate::message::ThreadId;
+
+/// Settings of the Redis cache.
+#[derive(Clone, Debug)]
+pub struct RedisCacheConfig {
+    /// A `redis://` URL.
+    pub url: String,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// Life of a window (`CACHE_TTL_SECONDS`).
+    pub ttl: Duration,
+    /// Whether a hit extends the window's life (`CACHE_TOUCH_ON_HIT`).
+    pub touch_on_hit: bool,
+    /// Longest wait for any cache call; past it the request reads the store instead.
+    pub timeout: Duration,
+    /// Threads whose window this process keeps a copy of.
+    pub local_windows: usize,
+}
+
+impl RedisCacheConfig {
+    /// Defaults for everything but the URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisCacheConfig {
+            url: url.into(),
+            key_prefix: "messages".into(),
+            ttl: Duration::from_secs(120),
+            touch_on_hit: true,
+            timeout: Duration::from_millis(250),
+            local_windows: 10_000,
+        }
+    }
+}
+
+/// `KEYS`: gen, win. `ARGV`: fresh generation, generation whose window this process holds
+/// (or 0), window ttl, touch (1/0), gen ttl.
+/// Returns `{generation, window or false, same}`; `same` = 1 when the local copy is current.
+const LOOKUP: &str = r"
+local g = redis.call('GET', KEYS[1])
+if not g then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[5])
+  return {ARGV[1], false, 0}
+end
+if ARGV[4] == '1' then
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+end
+if g == ARGV[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  return {g, false, 1}
+end
+return {g, redis.call('GET', KEYS[2]), 0}
+";
+
+/// `KEYS`: gen, win. `ARGV`: generation seen, window bytes, window ttl, gen ttl.
+const FILL: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+return 0
+";
+
+/// `KEYS`: gen, win. `ARGV`: new generation, gen ttl.
+const INVALIDATE: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
+";
+
+/// Windows in Redis.
+pub struct RedisCache {
+    connection: ConnectionManager,
+    config: RedisCacheConfig,
+    lookup: Script,
+    fill: Script,
+    invalidate: Script,
+    /// This process's copies, by thread: the generation they belong to and the window. A std
+    /// `Mutex` because it is held for a map operation only, never across an await.
+    local: Mutex<HashMap<ThreadId, (Generation, Arc<Window>)>>,
+}
+
+fn unavailable(e: impl Into<crate::error::BoxError>) -> Error {
+    Error::unavailable("redis", e)
+}
+
+fn fresh_generation() -> Generation {
+    // 63 bits so the value survives Lua's number handling as a string round trip, and never 0,
+    // which means "no local copy".
+    (uuid::Uuid::new_v4().as_u64_pair().0 >> 1).max(1)
+}
+
+impl RedisCache {
+    /// Builds the cache. The connection is opened on first use and re-opened after failures,
+    /// so a Redis that is down at start delays nothing: calls fail fast and fall back.
+    pub fn new(config: RedisCacheConfig) -> Result<Self> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| Error::invalid("redis url", e.to_string()))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, manager_config).map_err(unavailable)?;
+        Ok(RedisCache {
+            connection,
+            config,
+            lookup: Script::new(LOOKUP),
+            fill: Script::new(FILL),
+            invalidate: Script::new(INVALIDATE),
+            local: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn keys(&self, thread: ThreadId) -> (String, String) {
+        let prefix = &self.config.key_prefix;
+        (
+            format!("{prefix}:{{{thread}}}:gen"),
+            format!("{prefix}:{{{thread}}}:win"),
+        )
+    }
+
+    fn ttl_secs(&self) -> u64 {
+        self.config.ttl.as_secs().max(1)
+    }
+
+    /// Generations outlive windows, so a window is never guarded by a missing generation.
+    fn gen_ttl_secs(&self) -> u64 {
+        (self.ttl_secs() * 4).max(3_600)
+    }
+
+    async fn bounded<T>(&self, f: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        match tokio::time::timeout(self.config.timeout, f).await {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(unavailable("timed out")),
+        }
+    }
+
+    fn remember(&self, thread: ThreadId, generation: Generation, window: &Arc<Window>) {
+        if let Ok(mut local) = self.local.lock() {
+            if local.len() >= self.config.local_windows && !local.contains_key(&thread) {
+                // Full: forget an arbitrary copy; a miss costs one window transfer.
+                if let Some(evict) = local.keys().next().copied() {
+                    local.remove(&evict);
+                }
+            }
+            local.insert(thread, (generation, Arc::clone(window)));
+        }
+    }
+}
+
+fn parse_generation(value: &Value) -> Result<Generation> {
+    let raw = match value {
+        Value::BulkString(b) => std::str::from_utf8(b).map_err(unavailable)?.to_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        other => return Err(unavailable(format!("unexpected generation {other:?}"))),
+    };
+    raw.parse().map_err(unavailable)
+}
+
+#[async_trait]
+impl PageCache for RedisCache {
+    async fn lookup(&self, thread: ThreadId) -> Result<Lookup> {
+        let (gen_key, win_key) = self.keys(thread);
+        let local = self
+            .local
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&thread).cloned());
+        let known = local.as_ref().map_or(0, |(g, _)| *g);
+        let mut connection = self.connection.clone();
+        let reply: Vec<Value> = self
+            .bounded(
+                self.lookup
+                    .key(&gen_key)
+                    .key(&win_key)
+                    .arg(fresh_generation())
+                    .arg(known)
+                    .arg(self.ttl_secs())
+                    .arg(u8::from(self.config.touch_on_hit))
+                    .arg(self.gen_ttl_secs())
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+        let [generation, window, same] = reply.as_slice() else {
+            return Err(unavailable("unexpected lookup reply"));
+        };
+        let generation = parse_generation(generation)?;
+        if matches!(same, Value::Int(1)) {
+            return Ok(Lookup {
+                window: local.map(|(_, w)| w),
+                generation,
+            });
+        }
+        let window = match window {
+            Value::BulkString(bytes) => {
+                match Window::from_bytes(&Bytes::copy_from_slice(bytes)) {
+                    Some(w) => {
+                        let w = Arc::new(w);
+                        self.remember(thread, generation, &w);
+                        Some(w)
+                    }
+                    // Unreadable (another version wrote it): treat as a miss and refill.
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(Lookup { window, generation })
+    }
+
+    async fn fill(&self, thread: ThreadId, seen: Generation, window: Arc<Window>) -> Result<bool> {
+        let (gen_key, win_key) = self.keys(thread);
+        let mut connection = self.connection.clone();
+        let stored: i64 = self
+            .bounded(
+                self.fill
+                    .key(&gen_key)
+                    .key(&win_key)
+                    .arg(seen)
+                    .arg(window.to_bytes())
+                    .arg(self.ttl_secs())
+                    .arg(self.gen_ttl_secs())
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+        if stored == 1 {
+            self.remember(thread, seen, &window);
+        }
+        Ok(stored == 1)
+    }
+
+    async fn invalidate(&self, thread: ThreadId) -> Result<()> {
+        if let Ok(mut local) = self.local.lock() {
+            local.remove(&thread);
+        }
+        let (gen_key, win_key) = self.keys(thread);
+        let mut connection = self.connection.clone();
+        let _: i64 = self
+            .bounded(
+                self.invalidate
+                    .key(&gen_key)
+                    .key(&win_key)
+                    .arg(fresh_generation())
+                    .arg(self.gen_ttl_secs())
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut connection = self.connection.clone();
+        let _: String = self
+            .bounded(redis::cmd("PING").query_async(&mut connection))
+            .await?;
+        Ok(())
+    }
+}

@@ -240,11 +240,18 @@ impl MessageStore for PostgresStore {
             let Some(idem) = idempotency else {
                 return Err(Error::unavailable("insert message", "no row inserted"));
             };
-            let stmt = client.prepare_cached(ORIGINAL).await.map_err(db("prepare"))?;
+            let stmt = client
+                .prepare_cached(ORIGINAL)
+                .await
+                .map_err(db("prepare"))?;
             let row = client
                 .query_one(
                     &stmt,
-                    &[message.thread_id.as_uuid(), message.user_id.as_uuid(), &idem.key.as_str()],
+                    &[
+                        message.thread_id.as_uuid(),
+                        message.user_id.as_uuid(),
+                        &idem.key.as_str(),
+                    ],
                 )
                 .await
                 .map_err(db("idempotent replay"))?;
@@ -439,7 +446,10 @@ impl MessageStore for PostgresStore {
                 }
             }
             .map_err(db("page"))?;
-            let messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+            let messages = rows
+                .iter()
+                .map(message_from_row)
+                .collect::<Result<Vec<_>>>()?;
             Ok(Page::from_overfetch(messages, size))
         })
         .await
@@ -489,7 +499,10 @@ impl MessageStore for PostgresStore {
                 .prepare_cached("DELETE FROM outbox WHERE seq = ANY($1)")
                 .await
                 .map_err(db("prepare"))?;
-            client.execute(&stmt, &[&seqs]).await.map_err(db("ack events"))?;
+            client
+                .execute(&stmt, &[&seqs])
+                .await
+                .map_err(db("ack events"))?;
             Ok(())
         })
         .await
@@ -502,7 +515,10 @@ impl MessageStore for PostgresStore {
                 .prepare_cached("SELECT count(*), min(time) FROM outbox")
                 .await
                 .map_err(db("prepare"))?;
-            let row = client.query_one(&stmt, &[]).await.map_err(db("pending events"))?;
+            let row = client
+                .query_one(&stmt, &[])
+                .await
+                .map_err(db("pending events"))?;
             let count: i64 = row.try_get(0).map_err(db("decode row"))?;
             let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(db("decode row"))?;
             Ok((count.max(0) as u64, oldest.map(Timestamp::from)))

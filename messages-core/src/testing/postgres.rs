@@ -32,15 +32,19 @@ impl TestDatabase {
     pub async fn create() -> Option<TestDatabase> {
         let admin_url = super::backend_url("DATABASE_URL")?;
         let name = format!("messages_test_{}", uuid::Uuid::new_v4().simple());
-        let (client, connection) = match tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await {
-            Ok(c) => c,
-            Err(e) => {
-                super::unreachable("PostgreSQL", e)?;
-                return None;
-            }
-        };
+        let (client, connection) =
+            match tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await {
+                Ok(c) => c,
+                Err(e) => {
+                    super::unreachable("PostgreSQL", e)?;
+                    return None;
+                }
+            };
         tokio::spawn(connection);
-        if let Err(e) = client.batch_execute(&format!("CREATE DATABASE {name}")).await {
+        if let Err(e) = client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+        {
             super::unreachable("PostgreSQL (CREATE DATABASE)", e)?;
             return None;
         }
@@ -85,7 +89,9 @@ impl Drop for TestDatabase {
                 .ok()?;
             rt.block_on(async {
                 let (client, connection) =
-                    tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.ok()?;
+                    tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+                        .await
+                        .ok()?;
                 tokio::spawn(connection);
                 client
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -106,8 +112,14 @@ mod tests {
 
     #[test]
     fn replaces_the_database_name() {
-        assert_eq!(with_dbname("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_dbname("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_dbname("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_dbname("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(with_dbname("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

@@ -48,9 +48,20 @@ fn size(n: u32) -> PageSize {
 }
 
 fn message(thread: ThreadId, user: UserId, micros: i64, text: &str) -> Message {
-    let new = NewMessage::new(MessageKind::Text, text.to_owned(), vec![], &Limits::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    Message::from_new(MessageId::new_v7(), thread, user, new, Timestamp::from_micros(micros))
+    let new = NewMessage::new(
+        MessageKind::Text,
+        text.to_owned(),
+        vec![],
+        &Limits::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    Message::from_new(
+        MessageId::new_v7(),
+        thread,
+        user,
+        new,
+        Timestamp::from_micros(micros),
+    )
 }
 
 /// A base time with whole-microsecond precision well inside every backend's range.
@@ -91,7 +102,11 @@ async fn walk(store: &dyn MessageStore, thread: ThreadId, start: PageQuery, n: u
     let mut query = start;
     loop {
         let p = page(store, thread, query, n).await;
-        assert_eq!(p.next_cursor.is_some(), p.has_more, "next_cursor iff has_more");
+        assert_eq!(
+            p.next_cursor.is_some(),
+            p.has_more,
+            "next_cursor iff has_more"
+        );
         if p.has_more {
             assert!(!p.items.is_empty(), "an empty page promised more");
         }
@@ -107,7 +122,10 @@ async fn walk(store: &dyn MessageStore, thread: ThreadId, start: PageQuery, n: u
 }
 
 fn ids(pages: &[Page]) -> Vec<MessageId> {
-    pages.iter().flat_map(|p| p.items.iter().map(|m| m.id)).collect()
+    pages
+        .iter()
+        .flat_map(|p| p.items.iter().map(|m| m.id))
+        .collect()
 }
 
 async fn empty_thread(store: &dyn MessageStore) {
@@ -127,7 +145,10 @@ async fn pages_exactly_in_both_directions(store: &dyn MessageStore) {
     );
     let newest_first: Vec<MessageId> = all.iter().rev().map(|m| m.id).collect();
     assert_eq!(ids(&pages), newest_first);
-    assert_eq!(pages[0].items[0], all[24], "pages return the stored message");
+    assert_eq!(
+        pages[0].items[0], all[24],
+        "pages return the stored message"
+    );
 
     // Catching up from the oldest message: the 24 newer ones, oldest first.
     let oldest = crate::Cursor::of(&all[0]);
@@ -189,24 +210,44 @@ async fn a_cursor_survives_deletion_of_its_message(store: &dyn MessageStore) {
     let t = thread();
     let all = fill(store, t, 12).await;
     let first = page(store, t, PageQuery::Newest, 5).await;
-    let cursor = first.next_cursor.unwrap_or_else(|| panic!("cursor expected"));
+    let cursor = first
+        .next_cursor
+        .unwrap_or_else(|| panic!("cursor expected"));
     let at_cursor = &all[7];
     assert_eq!(cursor.id(), at_cursor.id);
     store
-        .delete(t, at_cursor.id, at_cursor.user_id, Timestamp::from_micros(T0 + 100), codec::deleted(t, at_cursor.id, Timestamp::from_micros(T0 + 100)))
+        .delete(
+            t,
+            at_cursor.id,
+            at_cursor.user_id,
+            Timestamp::from_micros(T0 + 100),
+            codec::deleted(t, at_cursor.id, Timestamp::from_micros(T0 + 100)),
+        )
         .await
         .unwrap_or_else(|e| panic!("delete: {e}"));
     let next = page(store, t, PageQuery::Before(cursor), 5).await;
     let expected: Vec<MessageId> = all[2..7].iter().rev().map(|m| m.id).collect();
-    assert_eq!(next.items.iter().map(|m| m.id).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        next.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+        expected
+    );
     let back = page(store, t, PageQuery::After(cursor), 10).await;
-    assert_eq!(back.items.iter().map(|m| m.id).collect::<Vec<_>>(), all[8..].iter().map(|m| m.id).collect::<Vec<_>>());
+    assert_eq!(
+        back.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+        all[8..].iter().map(|m| m.id).collect::<Vec<_>>()
+    );
 }
 
 async fn delete(store: &dyn MessageStore, m: &Message) {
     let at = Timestamp::from_micros(T0 + 1_000_000);
     store
-        .delete(m.thread_id, m.id, m.user_id, at, codec::deleted(m.thread_id, m.id, at))
+        .delete(
+            m.thread_id,
+            m.id,
+            m.user_id,
+            at,
+            codec::deleted(m.thread_id, m.id, at),
+        )
         .await
         .unwrap_or_else(|e| panic!("delete: {e}"));
 }
@@ -217,12 +258,20 @@ async fn deleted_messages_never_appear(store: &dyn MessageStore) {
     for m in all.iter().step_by(3) {
         delete(store, m).await;
     }
-    let live: Vec<MessageId> = all.iter().enumerate().filter(|(i, _)| i % 3 != 0).map(|(_, m)| m.id).collect();
+    let live: Vec<MessageId> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, m)| m.id)
+        .collect();
     let newest = ids(&walk(store, t, PageQuery::Newest, 2).await);
     assert_eq!(newest, live.iter().rev().copied().collect::<Vec<_>>());
     let first = crate::Cursor::of(&all[0]);
     assert_eq!(ids(&walk(store, t, PageQuery::After(first), 2).await), live);
-    assert!(matches!(store.get(t, all[0].id).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store.get(t, all[0].id).await,
+        Err(Error::NotFound)
+    ));
     assert_eq!(store.get(t, all[1].id).await.ok().as_ref(), Some(&all[1]));
 }
 
@@ -230,8 +279,12 @@ async fn an_edit_never_moves_a_message(store: &dyn MessageStore) {
     let t = thread();
     let all = fill(store, t, 5).await;
     let target = &all[2];
-    let patch = MessagePatch::new(Some("edited".into()), Some(vec!["a.txt".into()]), &Limits::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let patch = MessagePatch::new(
+        Some("edited".into()),
+        Some(vec!["a.txt".into()]),
+        &Limits::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let now = Timestamp::from_micros(T0 + 5_000_000);
     let edited = store
         .update(t, target.id, target.user_id, &patch, now, &codec::updated)
@@ -243,12 +296,23 @@ async fn an_edit_never_moves_a_message(store: &dyn MessageStore) {
     assert_eq!(edited.updated_at, now);
     assert_eq!(edited.kind, target.kind);
     let listed = page(store, t, PageQuery::Newest, 10).await;
-    assert_eq!(listed.items.iter().map(|m| m.id).collect::<Vec<_>>(), all.iter().rev().map(|m| m.id).collect::<Vec<_>>());
+    assert_eq!(
+        listed.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+        all.iter().rev().map(|m| m.id).collect::<Vec<_>>()
+    );
     assert_eq!(listed.items[2], edited);
     // Only the named fields change.
-    let paths_only = MessagePatch::new(None, Some(vec![]), &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let paths_only =
+        MessagePatch::new(None, Some(vec![]), &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
     let again = store
-        .update(t, target.id, target.user_id, &paths_only, now, &codec::updated)
+        .update(
+            t,
+            target.id,
+            target.user_id,
+            &paths_only,
+            now,
+            &codec::updated,
+        )
         .await
         .unwrap_or_else(|e| panic!("update: {e}"));
     assert_eq!(again.content, "edited");
@@ -260,38 +324,90 @@ async fn only_the_author_changes_a_message(store: &dyn MessageStore) {
     let all = fill(store, t, 2).await;
     let m = &all[0];
     let stranger = user();
-    let patch = MessagePatch::new(Some("x".into()), None, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let patch = MessagePatch::new(Some("x".into()), None, &Limits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let now = Timestamp::from_micros(T0 + 10);
     let ev = || codec::deleted(t, m.id, now);
-    assert!(matches!(store.update(t, m.id, stranger, &patch, now, &codec::updated).await, Err(Error::Forbidden)));
-    assert!(matches!(store.delete(t, m.id, stranger, now, ev()).await, Err(Error::Forbidden)));
+    assert!(matches!(
+        store
+            .update(t, m.id, stranger, &patch, now, &codec::updated)
+            .await,
+        Err(Error::Forbidden)
+    ));
+    assert!(matches!(
+        store.delete(t, m.id, stranger, now, ev()).await,
+        Err(Error::Forbidden)
+    ));
     // Another thread, or an unknown id: not found, whoever asks.
     let other = thread();
-    assert!(matches!(store.update(other, m.id, m.user_id, &patch, now, &codec::updated).await, Err(Error::NotFound)));
-    assert!(matches!(store.delete(other, m.id, m.user_id, now, ev()).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store
+            .update(other, m.id, m.user_id, &patch, now, &codec::updated)
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.delete(other, m.id, m.user_id, now, ev()).await,
+        Err(Error::NotFound)
+    ));
     assert!(matches!(store.get(other, m.id).await, Err(Error::NotFound)));
     let unknown = MessageId::new_v7();
-    assert!(matches!(store.delete(t, unknown, m.user_id, now, ev()).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store.delete(t, unknown, m.user_id, now, ev()).await,
+        Err(Error::NotFound)
+    ));
     // Nothing changed.
     assert_eq!(store.get(t, m.id).await.ok().as_ref(), Some(m));
     // Deleted: gone for reads, edits and second deletes, for the author too.
     delete(store, m).await;
     assert!(matches!(store.get(t, m.id).await, Err(Error::NotFound)));
-    assert!(matches!(store.update(t, m.id, m.user_id, &patch, now, &codec::updated).await, Err(Error::NotFound)));
-    assert!(matches!(store.delete(t, m.id, m.user_id, now, ev()).await, Err(Error::NotFound)));
-    assert!(matches!(store.delete(t, m.id, stranger, now, ev()).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store
+            .update(t, m.id, m.user_id, &patch, now, &codec::updated)
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.delete(t, m.id, m.user_id, now, ev()).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.delete(t, m.id, stranger, now, ev()).await,
+        Err(Error::NotFound)
+    ));
 }
 
 async fn a_blank_edit_is_refused(store: &dyn MessageStore) {
     let t = thread();
     let all = fill(store, t, 1).await;
     let m = &all[0];
-    let blank = MessagePatch::new(Some("   ".into()), None, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let blank = MessagePatch::new(Some("   ".into()), None, &Limits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let result = store
-        .update(t, m.id, m.user_id, &blank, Timestamp::from_micros(T0 + 9), &codec::updated)
+        .update(
+            t,
+            m.id,
+            m.user_id,
+            &blank,
+            Timestamp::from_micros(T0 + 9),
+            &codec::updated,
+        )
         .await;
-    assert!(matches!(result, Err(Error::Invalid { field: "content", .. })), "{result:?}");
-    assert_eq!(store.get(t, m.id).await.ok().as_ref(), Some(m), "a refused edit changes nothing");
+    assert!(
+        matches!(
+            result,
+            Err(Error::Invalid {
+                field: "content",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(
+        store.get(t, m.id).await.ok().as_ref(),
+        Some(m),
+        "a refused edit changes nothing"
+    );
 }
 
 async fn idempotent_creates(store: &dyn MessageStore) {
@@ -299,36 +415,114 @@ async fn idempotent_creates(store: &dyn MessageStore) {
     let author = user();
     let limits = Limits::default();
     let key = IdempotencyKey::parse("retry-1").unwrap_or_else(|e| panic!("{e}"));
-    let new = NewMessage::new(MessageKind::Text, "once".into(), vec![], &limits).unwrap_or_else(|e| panic!("{e}"));
+    let new = NewMessage::new(MessageKind::Text, "once".into(), vec![], &limits)
+        .unwrap_or_else(|e| panic!("{e}"));
     let fp = RequestFingerprint::of(&new);
-    let idem = Idempotency { key: &key, fingerprint: fp };
-    let first = Message::from_new(MessageId::new_v7(), t, author, new.clone(), Timestamp::from_micros(T0));
-    let created = store.create(&first, Some(idem), codec::created(&first)).await.unwrap_or_else(|e| panic!("{e}"));
+    let idem = Idempotency {
+        key: &key,
+        fingerprint: fp,
+    };
+    let first = Message::from_new(
+        MessageId::new_v7(),
+        t,
+        author,
+        new.clone(),
+        Timestamp::from_micros(T0),
+    );
+    let created = store
+        .create(&first, Some(idem), codec::created(&first))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(created, Created::New(first.clone()));
 
-    let retry = Message::from_new(MessageId::new_v7(), t, author, new.clone(), Timestamp::from_micros(T0 + 1));
-    let replayed = store.create(&retry, Some(idem), codec::created(&retry)).await.unwrap_or_else(|e| panic!("{e}"));
+    let retry = Message::from_new(
+        MessageId::new_v7(),
+        t,
+        author,
+        new.clone(),
+        Timestamp::from_micros(T0 + 1),
+    );
+    let replayed = store
+        .create(&retry, Some(idem), codec::created(&retry))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(replayed, Created::Replayed(first.clone()));
-    assert_eq!(page(store, t, PageQuery::Newest, 10).await.items, vec![first.clone()], "the retry stored nothing");
+    assert_eq!(
+        page(store, t, PageQuery::Newest, 10).await.items,
+        vec![first.clone()],
+        "the retry stored nothing"
+    );
 
-    let other_body = NewMessage::new(MessageKind::Text, "twice".into(), vec![], &limits).unwrap_or_else(|e| panic!("{e}"));
-    let other = Message::from_new(MessageId::new_v7(), t, author, other_body.clone(), Timestamp::from_micros(T0 + 2));
+    let other_body = NewMessage::new(MessageKind::Text, "twice".into(), vec![], &limits)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let other = Message::from_new(
+        MessageId::new_v7(),
+        t,
+        author,
+        other_body.clone(),
+        Timestamp::from_micros(T0 + 2),
+    );
     let conflict = store
-        .create(&other, Some(Idempotency { key: &key, fingerprint: RequestFingerprint::of(&other_body) }), codec::created(&other))
+        .create(
+            &other,
+            Some(Idempotency {
+                key: &key,
+                fingerprint: RequestFingerprint::of(&other_body),
+            }),
+            codec::created(&other),
+        )
         .await;
-    assert!(matches!(conflict, Err(Error::IdempotencyConflict)), "{conflict:?}");
+    assert!(
+        matches!(conflict, Err(Error::IdempotencyConflict)),
+        "{conflict:?}"
+    );
 
     // Keys are scoped to the thread and the user.
-    let by_other_user = Message::from_new(MessageId::new_v7(), t, user(), new.clone(), Timestamp::from_micros(T0 + 3));
-    assert!(matches!(store.create(&by_other_user, Some(idem), codec::created(&by_other_user)).await, Ok(Created::New(_))));
-    let in_other_thread = Message::from_new(MessageId::new_v7(), thread(), author, new.clone(), Timestamp::from_micros(T0 + 4));
-    assert!(matches!(store.create(&in_other_thread, Some(idem), codec::created(&in_other_thread)).await, Ok(Created::New(_))));
+    let by_other_user = Message::from_new(
+        MessageId::new_v7(),
+        t,
+        user(),
+        new.clone(),
+        Timestamp::from_micros(T0 + 3),
+    );
+    assert!(matches!(
+        store
+            .create(&by_other_user, Some(idem), codec::created(&by_other_user))
+            .await,
+        Ok(Created::New(_))
+    ));
+    let in_other_thread = Message::from_new(
+        MessageId::new_v7(),
+        thread(),
+        author,
+        new.clone(),
+        Timestamp::from_micros(T0 + 4),
+    );
+    assert!(matches!(
+        store
+            .create(
+                &in_other_thread,
+                Some(idem),
+                codec::created(&in_other_thread)
+            )
+            .await,
+        Ok(Created::New(_))
+    ));
 
     // A retry after the message was deleted still answers with the original.
     delete(store, &first).await;
-    let late = Message::from_new(MessageId::new_v7(), t, author, new, Timestamp::from_micros(T0 + 5));
+    let late = Message::from_new(
+        MessageId::new_v7(),
+        t,
+        author,
+        new,
+        Timestamp::from_micros(T0 + 5),
+    );
     assert_eq!(
-        store.create(&late, Some(idem), codec::created(&late)).await.ok(),
+        store
+            .create(&late, Some(idem), codec::created(&late))
+            .await
+            .ok(),
         Some(Created::Replayed(first))
     );
 }
@@ -336,7 +530,9 @@ async fn idempotent_creates(store: &dyn MessageStore) {
 async fn equal_timestamps_page_exactly_once(store: &dyn MessageStore) {
     let t = thread();
     let author = user();
-    let mut all: Vec<Message> = (0..30).map(|i| message(t, author, T0, &format!("same {i}"))).collect();
+    let mut all: Vec<Message> = (0..30)
+        .map(|i| message(t, author, T0, &format!("same {i}")))
+        .collect();
     for m in &all {
         insert(store, m).await;
     }
@@ -355,13 +551,25 @@ async fn inserts_between_loads_cause_no_overlap_or_gap(store: &dyn MessageStore)
     // A new message arrives between the two loads.
     let late = message(t, user(), T0 + 1_000, "late");
     insert(store, &late).await;
-    let cursor = first.next_cursor.unwrap_or_else(|| panic!("cursor expected"));
+    let cursor = first
+        .next_cursor
+        .unwrap_or_else(|| panic!("cursor expected"));
     let rest = ids(&walk(store, t, PageQuery::Before(cursor), 4).await);
     let mut seen: Vec<MessageId> = first.items.iter().map(|m| m.id).collect();
     seen.extend(rest);
-    assert_eq!(seen, all.iter().rev().map(|m| m.id).collect::<Vec<_>>(), "older pages ignore the newcomer");
+    assert_eq!(
+        seen,
+        all.iter().rev().map(|m| m.id).collect::<Vec<_>>(),
+        "older pages ignore the newcomer"
+    );
     // A client catching up from its newest message finds exactly the newcomer.
-    let catch_up = page(store, t, PageQuery::After(crate::Cursor::of(&first.items[0])), 10).await;
+    let catch_up = page(
+        store,
+        t,
+        PageQuery::After(crate::Cursor::of(&first.items[0])),
+        10,
+    )
+    .await;
     assert_eq!(catch_up.items, vec![late]);
     assert!(!catch_up.has_more);
 }
@@ -374,20 +582,40 @@ async fn deleted_runs_never_produce_empty_pages(store: &dyn MessageStore) {
     }
     let pages = walk(store, t, PageQuery::Newest, 3).await;
     let listed = ids(&pages);
-    let expected: Vec<MessageId> = all[..5].iter().chain(&all[305..]).rev().map(|m| m.id).collect();
+    let expected: Vec<MessageId> = all[..5]
+        .iter()
+        .chain(&all[305..])
+        .rev()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(listed, expected);
-    let up = walk(store, t, PageQuery::After(crate::Cursor::new(Timestamp::from_micros(0), MessageId::from_uuid(Uuid::nil()))), 3).await;
+    let up = walk(
+        store,
+        t,
+        PageQuery::After(crate::Cursor::new(
+            Timestamp::from_micros(0),
+            MessageId::from_uuid(Uuid::nil()),
+        )),
+        3,
+    )
+    .await;
     assert_eq!(ids(&up), expected.iter().rev().copied().collect::<Vec<_>>());
 }
 
 async fn drain(store: &dyn MessageStore) {
     loop {
-        let batch = store.claim_events(1_000, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("claim: {e}"));
+        let batch = store
+            .claim_events(1_000, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("claim: {e}"));
         if batch.is_empty() {
             return;
         }
         let seqs: Vec<i64> = batch.iter().map(|e| e.seq).collect();
-        store.ack_events(&seqs).await.unwrap_or_else(|e| panic!("ack: {e}"));
+        store
+            .ack_events(&seqs)
+            .await
+            .unwrap_or_else(|e| panic!("ack: {e}"));
     }
 }
 
@@ -397,42 +625,96 @@ async fn every_write_leaves_one_event(store: &dyn MessageStore) {
     let t = thread();
     let m = message(t, user(), T0, "evented");
     insert(store, &m).await;
-    let patch = MessagePatch::new(Some("changed".into()), None, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+    let patch = MessagePatch::new(Some("changed".into()), None, &Limits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let edited = store
-        .update(t, m.id, m.user_id, &patch, Timestamp::from_micros(T0 + 1), &codec::updated)
+        .update(
+            t,
+            m.id,
+            m.user_id,
+            &patch,
+            Timestamp::from_micros(T0 + 1),
+            &codec::updated,
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     delete(store, &m).await;
     // A refused write leaves no event.
-    let _ = store.update(t, m.id, m.user_id, &patch, Timestamp::from_micros(T0 + 2), &codec::updated).await;
+    let _ = store
+        .update(
+            t,
+            m.id,
+            m.user_id,
+            &patch,
+            Timestamp::from_micros(T0 + 2),
+            &codec::updated,
+        )
+        .await;
 
-    let (pending, oldest) = store.pending_events().await.unwrap_or_else(|e| panic!("{e}"));
+    let (pending, oldest) = store
+        .pending_events()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pending, 3);
     assert_eq!(oldest, Some(m.created_at));
 
-    let claimed = store.claim_events(10, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}"));
+    let claimed = store
+        .claim_events(10, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let kinds: Vec<&str> = claimed.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, [codec::CREATED, codec::UPDATED, codec::DELETED]);
     assert!(claimed.windows(2).all(|w| w[0].seq < w[1].seq));
     assert!(claimed.iter().all(|e| e.thread_id == t));
-    assert_eq!(codec::decode(&claimed[0].kind, &claimed[0].payload).ok(), Some(codec::EventBody::Created(m.clone())));
-    assert_eq!(codec::decode(&claimed[1].kind, &claimed[1].payload).ok(), Some(codec::EventBody::Updated(edited)));
-    assert_eq!(claimed.iter().map(|e| e.id).collect::<HashSet<_>>().len(), 3, "event ids are unique");
+    assert_eq!(
+        codec::decode(&claimed[0].kind, &claimed[0].payload).ok(),
+        Some(codec::EventBody::Created(m.clone()))
+    );
+    assert_eq!(
+        codec::decode(&claimed[1].kind, &claimed[1].payload).ok(),
+        Some(codec::EventBody::Updated(edited))
+    );
+    assert_eq!(
+        claimed.iter().map(|e| e.id).collect::<HashSet<_>>().len(),
+        3,
+        "event ids are unique"
+    );
 
     // Claimed events are invisible to other claimers until their lease ends.
-    assert!(store.claim_events(10, Duration::from_secs(60)).await.unwrap_or_default().is_empty());
+    assert!(
+        store
+            .claim_events(10, Duration::from_secs(60))
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
     let seqs: Vec<i64> = claimed.iter().map(|e| e.seq).collect();
-    store.ack_events(&seqs[..2]).await.unwrap_or_else(|e| panic!("{e}"));
+    store
+        .ack_events(&seqs[..2])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.pending_events().await.ok().map(|p| p.0), Some(1));
 
     // An unacknowledged event comes back once its lease runs out.
     let m2 = message(t, user(), T0 + 5, "short lease");
     insert(store, &m2).await;
-    let short = store.claim_events(10, Duration::from_millis(1)).await.unwrap_or_else(|e| panic!("{e}"));
+    let short = store
+        .claim_events(10, Duration::from_millis(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(short.len(), 1);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let again = store.claim_events(10, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), vec![short[0].id]);
-    store.ack_events(&[again[0].seq, seqs[2]]).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = store
+        .claim_events(10, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        again.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![short[0].id]
+    );
+    store
+        .ack_events(&[again[0].seq, seqs[2]])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.pending_events().await.ok(), Some((0, None)));
 }

@@ -1,0 +1,744 @@
+//! Black-box tests of the HTTP contract: every row of the API table, on the embedded default
+//! and on PostgreSQL (when `DATABASE_URL` is set; required under `CI=true`).
+
+mod common;
+
+use common::{Backend, TestApp, item_ids, new_id, spawn_app};
+use http::{Method, StatusCode};
+use serde_json::json;
+
+/// Runs each named test on every backend.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = crate::spawn_app(crate::Backend::Memory).await.expect("memory backend");
+                    super::$name(&app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(app) = crate::spawn_app(crate::Backend::Postgres).await else { return };
+                    super::$name(&app).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    create_returns_the_message,
+    create_validates_headers_and_body,
+    create_refuses_oversized_bodies,
+    idempotent_create,
+    list_pages_newest_first_and_back,
+    list_validates_its_query,
+    list_sees_every_write_at_once,
+    edit_changes_content_and_paths,
+    edit_and_delete_are_for_the_author_only,
+    delete_is_soft_and_final,
+    unknown_routes_and_methods,
+    health_routes,
+);
+
+async fn create_returns_the_message(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let r = app
+        .create(&thread, &user, json!({"content": "hello"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let m = r.json();
+    assert_eq!(m["thread_id"], thread);
+    assert_eq!(m["user_id"], user);
+    assert_eq!(m["content"], "hello");
+    assert_eq!(m["type"], "text");
+    assert_eq!(m["paths"], json!([]));
+    assert_eq!(m["created_at"], m["updated_at"]);
+    let created = m["created_at"].as_str().unwrap_or_default();
+    assert!(
+        created.ends_with('Z') && created.len() == "2026-01-01T00:00:00.000000Z".len(),
+        "{created}"
+    );
+    let id = uuid::Uuid::parse_str(m["id"].as_str().unwrap_or_default()).expect("id is a UUID");
+    assert_eq!(id.get_version_num(), 7);
+
+    let r = app
+        .create(
+            &thread,
+            &user,
+            json!({"content": "voice", "type": "audio", "paths": ["a/b.ogg"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.json()["type"], "audio");
+    assert_eq!(r.json()["paths"], json!(["a/b.ogg"]));
+    // A file message may carry paths only.
+    let r = app
+        .create(
+            &thread,
+            &user,
+            json!({"content": "", "type": "file", "paths": ["x.pdf"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // `type: null` is the default kind; unknown fields are ignored as before.
+    let r = app
+        .create(
+            &thread,
+            &user,
+            json!({"content": "n", "type": null, "extra": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.json()["type"], "text");
+
+    let page = app.page(&thread, "").await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        page["items"][3], m,
+        "the list returns what the create returned"
+    );
+}
+
+async fn create_validates_headers_and_body(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let post = |headers: Vec<(&'static str, String)>, body: &'static str| {
+        let thread = thread.clone();
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.request(
+                Method::POST,
+                &format!("/threads/{thread}/messages"),
+                &headers,
+                Some(body.as_bytes().to_vec()),
+            )
+            .await
+        }
+    };
+    let u = || vec![("x-user-id", user.clone())];
+    let cases: Vec<(Vec<(&'static str, String)>, &'static str, StatusCode, &str)> = vec![
+        (
+            vec![],
+            r#"{"content":"x"}"#,
+            StatusCode::BAD_REQUEST,
+            "missing_user_id",
+        ),
+        (
+            vec![("x-user-id", "not-a-uuid".into())],
+            r#"{"content":"x"}"#,
+            StatusCode::BAD_REQUEST,
+            "invalid_user_id",
+        ),
+        (
+            u(),
+            r#"{"content":"x""#,
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (u(), "", StatusCode::BAD_REQUEST, "invalid_json"),
+        (u(), "content=x", StatusCode::BAD_REQUEST, "invalid_json"),
+        (
+            u(),
+            r#"{}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            u(),
+            r#"{"content":5}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            u(),
+            r#"[1]"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            u(),
+            r#"{"content":"x","type":"video"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            u(),
+            r#"{"content":"x","paths":"a"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            u(),
+            r#"{"content":"x","paths":[""]}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            u(),
+            r#"{"content":"   "}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            vec![
+                ("x-user-id", user.clone()),
+                ("idempotency-key", "has space".into()),
+            ],
+            r#"{"content":"x"}"#,
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+        ),
+    ];
+    for (headers, body, status, code) in cases {
+        let r = post(headers.clone(), body).await;
+        assert_eq!(r.status, status, "{headers:?} {body}: {:?}", r.body);
+        assert_eq!(r.error_code(), code, "{body}");
+    }
+    let long = json!({"content": "a".repeat(4_001)});
+    let r = app.create(&thread, &user, long).await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+    );
+    let many = json!({"content": "x", "paths": vec!["p"; 17]});
+    assert_eq!(
+        app.create(&thread, &user, many).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let long_path = json!({"content": "x", "paths": ["p".repeat(1_025)]});
+    assert_eq!(
+        app.create(&thread, &user, long_path).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let r = app
+        .create("not-a-thread", &user, json!({"content": "x"}))
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_thread_id")
+    );
+    // Nothing above was stored.
+    assert_eq!(item_ids(&app.page(&thread, "").await).len(), 0);
+}
+
+async fn create_refuses_oversized_bodies(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let big = vec![b' '; 64 * 1024 + 1];
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/threads/{thread}/messages"),
+            &[("x-user-id", &user)],
+            Some(big),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    // Exactly at the limit is read (and here refused only as JSON).
+    let edge = vec![b' '; 64 * 1024];
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/threads/{thread}/messages"),
+            &[("x-user-id", &user)],
+            Some(edge),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+async fn idempotent_create(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let body = json!({"content": "pay once"});
+    let first = app
+        .create_with_key(&thread, &user, "k-1", body.clone())
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = app
+        .create_with_key(&thread, &user, "k-1", body.clone())
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(
+        again.json(),
+        first.json(),
+        "a retry answers with the original message"
+    );
+    assert_eq!(
+        again
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    assert_eq!(
+        item_ids(&app.page(&thread, "").await).len(),
+        1,
+        "the retry created nothing"
+    );
+
+    let other = app
+        .create_with_key(&thread, &user, "k-1", json!({"content": "pay twice"}))
+        .await;
+    assert_eq!(
+        (other.status, other.error_code().as_str()),
+        (StatusCode::CONFLICT, "idempotency_conflict")
+    );
+    // The key belongs to this user in this thread only.
+    let someone = app
+        .create_with_key(&thread, &new_id(), "k-1", body.clone())
+        .await;
+    assert_eq!(someone.status, StatusCode::CREATED);
+    assert_ne!(someone.json()["id"], first.json()["id"]);
+    assert_eq!(item_ids(&app.page(&thread, "").await).len(), 2);
+}
+
+async fn list_pages_newest_first_and_back(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(
+            app.post_text(&thread, &user, &format!("m{i}")).await["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+
+    let default = app.page(&thread, "").await;
+    assert_eq!(
+        item_ids(&default),
+        newest_first,
+        "default limit 50 holds all 25"
+    );
+    assert_eq!(default["has_more"], false);
+
+    let p1 = app.page(&thread, "?limit=10").await;
+    assert_eq!(item_ids(&p1), newest_first[..10]);
+    assert_eq!(p1["has_more"], true);
+    let c1 = p1["next_cursor"].as_str().unwrap_or_default().to_owned();
+    let p2 = app.page(&thread, &format!("?limit=10&cursor={c1}")).await;
+    assert_eq!(item_ids(&p2), newest_first[10..20]);
+    let c2 = p2["next_cursor"].as_str().unwrap_or_default().to_owned();
+    // `before` is the same as `cursor`.
+    let p3 = app.page(&thread, &format!("?limit=10&before={c2}")).await;
+    assert_eq!(item_ids(&p3), newest_first[20..]);
+    assert_eq!(p3["has_more"], false);
+    assert!(p3["next_cursor"].is_null());
+
+    // `after` pages to newer messages, oldest first, from the same cursor.
+    let up = app.page(&thread, &format!("?limit=10&after={c2}")).await;
+    let expected: Vec<String> = newest_first[..19].iter().rev().take(10).cloned().collect();
+    assert_eq!(item_ids(&up), expected);
+    assert_eq!(up["has_more"], true);
+    let up2 = app
+        .page(
+            &thread,
+            &format!(
+                "?limit=10&after={}",
+                up["next_cursor"].as_str().unwrap_or_default()
+            ),
+        )
+        .await;
+    assert_eq!(
+        item_ids(&up2),
+        newest_first[..9].iter().rev().cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(up2["has_more"], false);
+    // An empty cursor parameter is no cursor.
+    assert_eq!(
+        item_ids(&app.page(&thread, "?limit=3&cursor=").await),
+        newest_first[..3]
+    );
+    // An unknown thread is an empty page, not an error.
+    let empty = app.page(&new_id(), "").await;
+    assert_eq!(
+        empty,
+        json!({"items": [], "next_cursor": null, "has_more": false})
+    );
+}
+
+async fn list_validates_its_query(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    app.post_text(&thread, &user, "a").await;
+    app.post_text(&thread, &user, "b").await;
+    let cursor = app.page(&thread, "?limit=1").await["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut tampered = cursor.clone().into_bytes();
+    tampered[0] = if tampered[0] == b'B' { b'C' } else { b'B' };
+    let tampered = String::from_utf8(tampered).unwrap_or_default();
+    for (query, code) in [
+        ("?limit=0", "invalid_limit"),
+        ("?limit=201", "invalid_limit"),
+        ("?limit=abc", "invalid_limit"),
+        ("?limit=-1", "invalid_limit"),
+        ("?limit=", "invalid_limit"),
+        ("?limit=5&limit=6", "invalid_limit"),
+        ("?cursor=abc", "invalid_cursor"),
+        (
+            &format!("?cursor={}", &cursor[..cursor.len() - 1]),
+            "invalid_cursor",
+        ),
+        (&format!("?cursor={cursor}%3D"), "invalid_cursor"),
+        (&format!("?cursor={tampered}"), "invalid_cursor"),
+        (
+            &format!("?cursor={cursor}&after={cursor}"),
+            "invalid_cursor",
+        ),
+        (
+            &format!("?before={cursor}&after={cursor}"),
+            "invalid_cursor",
+        ),
+        (
+            &format!("?cursor={cursor}&before={cursor}"),
+            "invalid_cursor",
+        ),
+    ] {
+        let r = app.list(&thread, query).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (StatusCode::BAD_REQUEST, code),
+            "{query}"
+        );
+    }
+    assert_eq!(app.list(&thread, "?limit=200").await.status, StatusCode::OK);
+    assert_eq!(
+        app.list(&thread, "?limit=1&other=x").await.status,
+        StatusCode::OK
+    );
+    let r = app.list("nope", "").await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_thread_id")
+    );
+}
+
+async fn list_sees_every_write_at_once(app: &TestApp) {
+    // The newest page is cached; every acknowledged write must show on the next read.
+    let thread = new_id();
+    let user = new_id();
+    let a = app.post_text(&thread, &user, "a").await;
+    assert_eq!(item_ids(&app.page(&thread, "?limit=5").await).len(), 1);
+    let b = app.post_text(&thread, &user, "b").await;
+    let page = app.page(&thread, "?limit=5").await;
+    assert_eq!(
+        item_ids(&page),
+        [
+            b["id"].as_str().unwrap_or_default(),
+            a["id"].as_str().unwrap_or_default()
+        ]
+    );
+    let id = a["id"].as_str().unwrap_or_default();
+    assert_eq!(
+        app.edit(&thread, id, &user, json!({"content": "a2"}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.page(&thread, "?limit=5").await["items"][1]["content"],
+        "a2"
+    );
+    assert_eq!(
+        app.remove(&thread, id, &user).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(item_ids(&app.page(&thread, "?limit=5").await).len(), 1);
+    // Smaller and larger pages from the same cached window keep has_more exact.
+    for _ in 0..3 {
+        app.post_text(&thread, &user, "more").await;
+    }
+    let small = app.page(&thread, "?limit=2").await;
+    assert_eq!(
+        (item_ids(&small).len(), &small["has_more"]),
+        (2, &json!(true))
+    );
+    let exact = app.page(&thread, "?limit=4").await;
+    assert_eq!(
+        (item_ids(&exact).len(), &exact["has_more"]),
+        (4, &json!(false))
+    );
+    let next = app
+        .page(
+            &thread,
+            &format!(
+                "?limit=2&cursor={}",
+                small["next_cursor"].as_str().unwrap_or_default()
+            ),
+        )
+        .await;
+    assert_eq!(item_ids(&next), item_ids(&exact)[2..]);
+    let stats = app.service.cache_stats();
+    assert!(stats.hits > 0 && stats.fills > 0, "{stats:?}");
+}
+
+async fn edit_changes_content_and_paths(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let m = app.post_text(&thread, &user, "before").await;
+    let id = m["id"].as_str().unwrap_or_default();
+    let r = app
+        .edit(&thread, id, &user, json!({"content": "after"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let edited = r.json();
+    assert_eq!(edited["content"], "after");
+    assert_eq!(edited["created_at"], m["created_at"]);
+    assert!(edited["updated_at"].as_str() > m["updated_at"].as_str());
+    let r = app
+        .edit(&thread, id, &user, json!({"paths": ["f.png"]}))
+        .await;
+    assert_eq!(
+        (r.json()["content"].clone(), r.json()["paths"].clone()),
+        (json!("after"), json!(["f.png"]))
+    );
+    for (body, status, code) in [
+        ("{}", StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        (
+            r#"{"content":null,"paths":null}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            r#"{"content":7}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        ("{", StatusCode::BAD_REQUEST, "invalid_json"),
+    ] {
+        let r = app
+            .request(
+                Method::PUT,
+                &format!("/threads/{thread}/messages/{id}"),
+                &[("x-user-id", &user)],
+                Some(body.into()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (status, code),
+            "{body}"
+        );
+    }
+    let r = app
+        .edit(&thread, "not-an-id", &user, json!({"content": "x"}))
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_message_id")
+    );
+    let r = app
+        .request(
+            Method::PUT,
+            &format!("/threads/{thread}/messages/{id}"),
+            &[],
+            Some(br#"{"content":"x"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "missing_user_id")
+    );
+    assert_eq!(app.page(&thread, "").await["items"][0]["content"], "after");
+}
+
+async fn edit_and_delete_are_for_the_author_only(app: &TestApp) {
+    let thread = new_id();
+    let author = new_id();
+    let m = app.post_text(&thread, &author, "mine").await;
+    let id = m["id"].as_str().unwrap_or_default();
+    let stranger = new_id();
+    let r = app
+        .edit(&thread, id, &stranger, json!({"content": "theirs"}))
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let r = app.remove(&thread, id, &stranger).await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    // Under another thread the message does not exist, even for its author.
+    let other = new_id();
+    let r = app.edit(&other, id, &author, json!({"content": "x"})).await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    assert_eq!(
+        app.remove(&other, id, &author).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.edit(&thread, &new_id(), &author, json!({"content": "x"}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.page(&thread, "").await["items"][0],
+        m,
+        "nothing changed"
+    );
+}
+
+async fn delete_is_soft_and_final(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let keep = app.post_text(&thread, &user, "keep").await;
+    let gone = app.post_text(&thread, &user, "gone").await;
+    let id = gone["id"].as_str().unwrap_or_default();
+    let r = app.remove(&thread, id, &user).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(r.body.is_empty());
+    assert_eq!(
+        item_ids(&app.page(&thread, "").await),
+        [keep["id"].as_str().unwrap_or_default()]
+    );
+    let r = app.remove(&thread, id, &user).await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    assert_eq!(
+        app.edit(&thread, id, &user, json!({"content": "back"}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/threads/{thread}/messages/{id}"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::BAD_REQUEST, "missing_user_id")
+    );
+}
+
+async fn unknown_routes_and_methods(app: &TestApp) {
+    let thread = new_id();
+    for path in [
+        "/",
+        "/threads",
+        &format!("/threads/{thread}"),
+        &format!("/threads/{thread}/messages/a/b"),
+        "/messages",
+    ] {
+        let r = app.request(Method::GET, path, &[], None).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{path}"
+        );
+    }
+    for (method, path, allow) in [
+        (
+            Method::PATCH,
+            format!("/threads/{thread}/messages"),
+            "GET, POST",
+        ),
+        (
+            Method::DELETE,
+            format!("/threads/{thread}/messages"),
+            "GET, POST",
+        ),
+        (
+            Method::GET,
+            format!("/threads/{thread}/messages/{}", new_id()),
+            "PUT, DELETE",
+        ),
+        (Method::POST, "/healthz".to_owned(), "GET"),
+    ] {
+        let r = app.request(method.clone(), &path, &[], None).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            "{method} {path}"
+        );
+        assert_eq!(
+            r.headers.get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow)
+        );
+    }
+}
+
+async fn health_routes(app: &TestApp) {
+    let r = app.request(Method::GET, "/healthz", &[], None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    let r = app.request(Method::GET, "/readyz", &[], None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"status": "ready"}))
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_and_stops_listening() {
+    let app = spawn_app(Backend::Memory).await.expect("memory backend");
+    let addr = app.addr;
+    app.post_text(&new_id(), &new_id(), "before stop").await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), app.stop())
+        .await
+        .expect("stops within the drain timeout")
+        .expect("exits cleanly");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer listening"
+    );
+}
+
+#[tokio::test]
+async fn events_reach_the_in_process_sink() {
+    let app = spawn_app(Backend::Memory).await.expect("memory backend");
+    let mut events = app.sink.as_ref().expect("in-process sink").subscribe();
+    let thread = new_id();
+    let user = new_id();
+    let m = app.post_text(&thread, &user, "announce me").await;
+    let id = m["id"].as_str().unwrap_or_default();
+    app.edit(&thread, id, &user, json!({"content": "edited"}))
+        .await;
+    app.remove(&thread, id, &user).await;
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+            .await
+            .expect("event within 5 s")
+            .expect("sink open");
+        assert_eq!(event.thread_id.to_string(), thread);
+        kinds.push(event.kind);
+    }
+    assert_eq!(
+        kinds,
+        ["message.created", "message.updated", "message.deleted"]
+    );
+}

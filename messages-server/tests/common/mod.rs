@@ -1,0 +1,268 @@
+//! `spawn_app()`: the one way tests start the server. It binds port 0, gives the test its own
+//! database when the backend needs one, and returns a `TestApp` with a method per request.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use messages_core::MessageService;
+use messages_core::events::memory::MemorySink;
+use messages_core::testing::postgres::TestDatabase;
+use messages_server::Application;
+use messages_server::config::{Config, DatabaseSettings};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Which backends the server runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    /// The embedded default.
+    Memory,
+    /// PostgreSQL (`DATABASE_URL`), a database of the test's own.
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub service: Arc<MessageService>,
+    pub sink: Option<Arc<MemorySink>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    pub db: Option<TestDatabase>,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// Checks the error shape and content type, and returns the error code.
+    pub fn error_code(&self) -> String {
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+        let v = self.json();
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "error without message: {v}");
+        assert_eq!(v.as_object().map(|o| o.len()), Some(1), "only `error`: {v}");
+        v["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error without code: {v}"))
+            .to_owned()
+    }
+}
+
+pub fn test_config() -> Config {
+    Config {
+        bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        shutdown_timeout: Duration::from_secs(5),
+        ..Config::default()
+    }
+}
+
+/// Starts the server on `backend`; `None` means the backend is not configured here (skip).
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, test_config()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<TestApp> {
+    let db = match backend {
+        Backend::Memory => None,
+        Backend::Postgres => {
+            let db = TestDatabase::create().await?;
+            config.database = Some(DatabaseSettings {
+                url: db.url().to_owned(),
+                pool_size: 8,
+                operation_timeout: Duration::from_secs(5),
+                startup_timeout: Duration::from_secs(10),
+                migrate_on_start: true,
+            });
+            Some(db)
+        }
+    };
+    let app = Application::build(config)
+        .await
+        .unwrap_or_else(|e| panic!("build: {e:#}"));
+    let addr = app.local_addr();
+    let service = app.service();
+    let sink = app.event_sink();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    Some(TestApp {
+        addr,
+        service,
+        sink,
+        client,
+        stop: Some(stop),
+        server: Some(server),
+        db,
+    })
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> TestResponse {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{}", self.addr, path));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .unwrap_or_else(|e| panic!("request: {e}"));
+        let response = self
+            .client
+            .request(request)
+            .await
+            .unwrap_or_else(|e| panic!("send: {e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("body: {e}"))
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn create(&self, thread: &str, user: &str, body: Value) -> TestResponse {
+        self.request(
+            Method::POST,
+            &format!("/threads/{thread}/messages"),
+            &[("x-user-id", user), ("content-type", "application/json")],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn create_with_key(
+        &self,
+        thread: &str,
+        user: &str,
+        key: &str,
+        body: Value,
+    ) -> TestResponse {
+        self.request(
+            Method::POST,
+            &format!("/threads/{thread}/messages"),
+            &[("x-user-id", user), ("idempotency-key", key)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// Creates a text message and returns its JSON.
+    pub async fn post_text(&self, thread: &str, user: &str, text: &str) -> Value {
+        let r = self
+            .create(thread, user, serde_json::json!({ "content": text }))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.json()
+    }
+
+    pub async fn edit(&self, thread: &str, id: &str, user: &str, body: Value) -> TestResponse {
+        self.request(
+            Method::PUT,
+            &format!("/threads/{thread}/messages/{id}"),
+            &[("x-user-id", user)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn remove(&self, thread: &str, id: &str, user: &str) -> TestResponse {
+        self.request(
+            Method::DELETE,
+            &format!("/threads/{thread}/messages/{id}"),
+            &[("x-user-id", user)],
+            None,
+        )
+        .await
+    }
+
+    pub async fn list(&self, thread: &str, query: &str) -> TestResponse {
+        self.request(
+            Method::GET,
+            &format!("/threads/{thread}/messages{query}"),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    /// Lists and checks the page envelope: `next_cursor` present exactly when `has_more`.
+    pub async fn page(&self, thread: &str, query: &str) -> Value {
+        let r = self.list(thread, query).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let v = r.json();
+        assert_eq!(
+            v["has_more"].as_bool().is_some_and(|m| m),
+            !v["next_cursor"].is_null(),
+            "{v}"
+        );
+        assert!(v["items"].is_array());
+        v
+    }
+
+    /// Stops the server as a signal would and waits for it to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await.unwrap_or_else(|e| panic!("server task: {e}")),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The ids of a page's items.
+pub fn item_ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
