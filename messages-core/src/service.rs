@@ -1,8 +1,9 @@
 //! The service: the one type an embedding application uses, and the one place that orders
 //! store → cache → events for every operation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, OnceCell};
@@ -42,6 +43,18 @@ struct Counters {
     stats: CacheStats,
 }
 
+/// Threads whose invalidation failed (the cache was unreachable after a commit). Until the
+/// cache confirms their invalidation, this process reads them from the store, so a cache that
+/// comes back holding a page from before the write never serves it here.
+#[derive(Default)]
+struct Unconfirmed {
+    threads: HashSet<ThreadId>,
+    last_retry: Option<Instant>,
+}
+
+/// How often to retry unconfirmed invalidations while the cache is failing.
+const RETRY_INVALIDATION: Duration = Duration::from_millis(500);
+
 /// Message history for one application: create, edit, delete and page through threads.
 ///
 /// ```
@@ -69,6 +82,7 @@ pub struct MessageService {
     clock: Clock,
     loads: Mutex<HashMap<(ThreadId, Generation), Load>>,
     counters: Mutex<Counters>,
+    unconfirmed: Mutex<Unconfirmed>,
 }
 
 impl MessageService {
@@ -86,6 +100,7 @@ impl MessageService {
             clock: Clock::new(),
             loads: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
+            unconfirmed: Mutex::new(Unconfirmed::default()),
         }
     }
 
@@ -176,9 +191,43 @@ impl MessageService {
     async fn after_write(&self, thread: ThreadId) {
         if let Err(error) = self.cache.invalidate(thread).await {
             self.count(|s| s.errors += 1);
-            tracing::warn!(%thread, error = %error, "cache invalidation failed");
+            tracing::warn!(%thread, error = %error, "cache invalidation failed; the thread is read from the store until it succeeds");
+            if let Ok(mut u) = self.unconfirmed.lock() {
+                u.threads.insert(thread);
+            }
         }
         self.wake_relay.notify_one();
+    }
+
+    /// Whether `thread` may be served from the cache: false while its invalidation is
+    /// unconfirmed. Retries unconfirmed invalidations at most every 500 ms.
+    async fn cache_usable(&self, thread: ThreadId) -> bool {
+        let due: Vec<ThreadId> = match self.unconfirmed.lock() {
+            Ok(mut u) if !u.threads.is_empty() => {
+                let now = Instant::now();
+                if u.last_retry
+                    .is_some_and(|t| now.duration_since(t) < RETRY_INVALIDATION)
+                {
+                    return !u.threads.contains(&thread);
+                }
+                u.last_retry = Some(now);
+                u.threads.iter().copied().collect()
+            }
+            Ok(_) => return true,
+            Err(_) => return false,
+        };
+        for pending in due {
+            if self.cache.invalidate(pending).await.is_err() {
+                break;
+            }
+            if let Ok(mut u) = self.unconfirmed.lock() {
+                u.threads.remove(&pending);
+            }
+        }
+        self.unconfirmed
+            .lock()
+            .map(|u| !u.threads.contains(&thread))
+            .unwrap_or(false)
     }
 
     /// One live message.
@@ -204,12 +253,16 @@ impl MessageService {
                 self.store.page(thread, query, size).await?.to_json(),
             ));
         }
-        let lookup = match self.cache.lookup(thread).await {
-            Ok(lookup) => Some(lookup),
-            Err(error) => {
-                self.count(|s| s.errors += 1);
-                tracing::warn!(%thread, error = %error, "cache lookup failed; reading the store");
-                None
+        let lookup = if !self.cache_usable(thread).await {
+            None
+        } else {
+            match self.cache.lookup(thread).await {
+                Ok(lookup) => Some(lookup),
+                Err(error) => {
+                    self.count(|s| s.errors += 1);
+                    tracing::warn!(%thread, error = %error, "cache lookup failed; reading the store");
+                    None
+                }
             }
         };
         let window = match lookup {

@@ -69,6 +69,27 @@ impl std::fmt::Debug for DatabaseSettings {
     }
 }
 
+/// Settings of the Redis cache, present when `REDIS_URL` or `REDIS_HOST` is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `REDIS_URL`, or built from `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`, `REDIS_PASSWORD`.
+    pub url: String,
+    /// Prefix of every key (`CACHE_KEY_PREFIX`, default `messages`).
+    pub key_prefix: String,
+    /// Longest wait for a cache call before reading the store (`REDIS_TIMEOUT_MS`, default 250).
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &"<redacted>")
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 /// The server's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -87,6 +108,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// PostgreSQL, or `None` for the in-memory store.
     pub database: Option<DatabaseSettings>,
+    /// Redis, or `None` for the in-process cache.
+    pub redis: Option<RedisSettings>,
 }
 
 impl Default for Config {
@@ -104,6 +127,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             shutdown_timeout: Duration::from_secs(20),
             database: None,
+            redis: None,
         }
     }
 }
@@ -225,8 +249,10 @@ impl Config {
         let shutdown_timeout =
             Duration::from_secs(env.range("SHUTDOWN_TIMEOUT_SECONDS", 20, 0, 3_600)?);
         let database = database(&env)?;
+        let redis = redis(&env)?;
         Ok(Config {
             database,
+            redis,
             bind_addr,
             max_body_bytes,
             limits,
@@ -281,6 +307,69 @@ fn database<F: Fn(&str) -> Option<String>>(
             3_600,
         )?),
         migrate_on_start: env.flag("MIGRATE_ON_START", true)?,
+    }))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn redis<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<RedisSettings>, ConfigError> {
+    let url = match (env.get("REDIS_URL"), env.get("REDIS_HOST")) {
+        (Some(url), _) => {
+            let url = url.trim().to_owned();
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+            {
+                return Err(ConfigError {
+                    var: "REDIS_URL",
+                    reason: "expected a redis:// URL".into(),
+                });
+            }
+            url
+        }
+        (None, Some(host)) => {
+            let port = env.range("REDIS_PORT", 6379, 1, 65_535)?;
+            let db = env.range("REDIS_DB", 0, 0, 1_000)?;
+            let auth = env
+                .get("REDIS_PASSWORD")
+                .map(|p| format!(":{}@", percent_encode(&p)))
+                .unwrap_or_default();
+            let host = host.trim();
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.to_owned()
+            };
+            format!("redis://{auth}{host}:{port}/{db}")
+        }
+        (None, None) => return Ok(None),
+    };
+    let key_prefix = env
+        .get("CACHE_KEY_PREFIX")
+        .unwrap_or_else(|| "messages".into());
+    if key_prefix.contains(['{', '}']) || key_prefix.chars().any(char::is_whitespace) {
+        return Err(ConfigError {
+            var: "CACHE_KEY_PREFIX",
+            reason: "must not contain braces or spaces".into(),
+        });
+    }
+    Ok(Some(RedisSettings {
+        url,
+        key_prefix,
+        timeout: Duration::from_millis(env.range("REDIS_TIMEOUT_MS", 250, 1, 60_000)?),
     }))
 }
 
@@ -351,6 +440,35 @@ mod tests {
         let parsed: tokio_postgres::Config = db.url.parse().unwrap();
         assert_eq!(parsed.get_password(), Some(&b"it's"[..]));
         assert_eq!(parsed.get_dbname(), Some("messages"));
+    }
+
+    #[test]
+    fn redis_from_url_or_parts() {
+        assert!(config(&[]).unwrap().redis.is_none());
+        let r = config(&[("REDIS_URL", "redis://127.0.0.1:6379/2")])
+            .unwrap()
+            .redis
+            .unwrap();
+        assert_eq!(r.url, "redis://127.0.0.1:6379/2");
+        assert_eq!(r.key_prefix, "messages");
+        let r = config(&[
+            ("REDIS_HOST", "cache"),
+            ("REDIS_PASSWORD", "p@ss word"),
+            ("REDIS_DB", "3"),
+        ])
+        .unwrap()
+        .redis
+        .unwrap();
+        assert_eq!(r.url, "redis://:p%40ss%20word@cache:6379/3");
+        assert!(!format!("{r:?}").contains("p%40ss"));
+        for (var, value) in [
+            ("REDIS_URL", "http://x"),
+            ("CACHE_KEY_PREFIX", "a{b}"),
+            ("REDIS_TIMEOUT_MS", "0"),
+        ] {
+            let err = config(&[("REDIS_HOST", "cache"), (var, value)]).unwrap_err();
+            assert_eq!(err.var, var);
+        }
     }
 
     #[test]

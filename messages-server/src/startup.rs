@@ -11,7 +11,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use messages_core::cache::PageCache;
 use messages_core::cache::memory::{MemoryCache, MemoryCacheConfig};
+use messages_core::cache::redis::{RedisCache, RedisCacheConfig};
 use messages_core::events::Publisher;
 use messages_core::events::memory::MemorySink;
 use messages_core::events::outbox::{Relay, RelayConfig};
@@ -53,12 +55,33 @@ impl Application {
                 Arc::new(MemoryStore::new())
             }
         };
-        let cache = Arc::new(MemoryCache::new(MemoryCacheConfig {
-            ttl: config.cache.ttl,
-            touch_on_hit: config.cache.touch_on_hit,
-            max_threads: config.cache.max_threads,
-        }));
-        tracing::info!("cache: in-process");
+        let cache: Arc<dyn PageCache> = match &config.redis {
+            Some(redis) => {
+                let mut settings = RedisCacheConfig::new(redis.url.clone());
+                settings.key_prefix.clone_from(&redis.key_prefix);
+                settings.ttl = config.cache.ttl;
+                settings.touch_on_hit = config.cache.touch_on_hit;
+                settings.timeout = redis.timeout;
+                let cache =
+                    RedisCache::new(settings).context("invalid Redis settings (REDIS_URL)")?;
+                match cache.ping().await {
+                    Ok(()) => tracing::info!(prefix = %redis.key_prefix, "cache: Redis"),
+                    Err(error) => tracing::warn!(
+                        error = %error_chain(&error),
+                        "cache: Redis is unreachable; reading the store until it answers"
+                    ),
+                }
+                Arc::new(cache)
+            }
+            None => {
+                tracing::info!("cache: in-process");
+                Arc::new(MemoryCache::new(MemoryCacheConfig {
+                    ttl: config.cache.ttl,
+                    touch_on_hit: config.cache.touch_on_hit,
+                    max_threads: config.cache.max_threads,
+                }))
+            }
+        };
         let sink = Arc::new(MemorySink::default());
         let publisher: Arc<dyn Publisher> = Arc::clone(&sink) as Arc<dyn Publisher>;
         tracing::info!("events: in-process sink");

@@ -182,11 +182,7 @@ fn parse_generation(value: &Value) -> Result<Generation> {
 impl PageCache for RedisCache {
     async fn lookup(&self, thread: ThreadId) -> Result<Lookup> {
         let (gen_key, win_key) = self.keys(thread);
-        let local = self
-            .local
-            .lock()
-            .ok()
-            .and_then(|l| l.get(&thread).cloned());
+        let local = self.local.lock().ok().and_then(|l| l.get(&thread).cloned());
         let known = local.as_ref().map_or(0, |(g, _)| *g);
         let mut connection = self.connection.clone();
         let reply: Vec<Value> = self

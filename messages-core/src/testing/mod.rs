@@ -11,6 +11,9 @@ use std::fmt::Display;
 pub mod cache;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod proxy;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod storage;
 
 /// Whether backend tests must run (`CI=true`).

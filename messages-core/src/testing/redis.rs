@@ -1,0 +1,38 @@
+//! Redis caches for tests: each with a key prefix of its own, so tests never see each
+//! other's keys.
+
+use std::time::Duration;
+
+use crate::cache::redis::{RedisCache, RedisCacheConfig};
+
+/// The `REDIS_URL` to test against, or `None` (skip); see [`super::backend_url`].
+pub fn redis_url() -> Option<String> {
+    super::backend_url("REDIS_URL")
+}
+
+/// A fresh key prefix.
+pub fn unique_prefix() -> String {
+    format!("messages-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A cache on `url` with a prefix of its own, checked to answer.
+///
+/// # Panics
+/// Under `CI=true` when Redis does not answer.
+pub async fn cache_at(url: &str, prefix: &str) -> Option<RedisCache> {
+    let mut config = RedisCacheConfig::new(url);
+    config.key_prefix = prefix.to_owned();
+    config.timeout = Duration::from_millis(500);
+    let cache = RedisCache::new(config).unwrap_or_else(|e| panic!("redis cache: {e}"));
+    if let Err(e) = crate::cache::PageCache::ping(&cache).await {
+        super::unreachable("Redis", e)?;
+        return None;
+    }
+    Some(cache)
+}
+
+/// A cache on `REDIS_URL` with a fresh prefix; `None` means skip.
+pub async fn test_cache() -> Option<RedisCache> {
+    let url = redis_url()?;
+    cache_at(&url, &unique_prefix()).await
+}

@@ -1,0 +1,284 @@
+//! The service's ordering of store → cache: no stale page after a write, one store read per
+//! stampede, and a cache outage that fails no request. Run on the in-process cache always and
+//! on Redis when `REDIS_URL` is set (required under `CI=true`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use messages_core::cache::PageCache;
+use messages_core::cache::memory::MemoryCache;
+use messages_core::storage::memory::MemoryStore;
+use messages_core::storage::{
+    Created, Idempotency, MessageStore, OutboxEvent, StoredEvent, UpdateEvent,
+};
+use messages_core::testing::proxy::TcpProxy;
+use messages_core::testing::redis::{cache_at, redis_url, test_cache, unique_prefix};
+use messages_core::{
+    Message, MessageId, MessageKind, MessagePatch, MessageService, NewMessage, Page, PageQuery,
+    PageSize, Result, ServiceConfig, ThreadId, Timestamp, UserId,
+};
+use tokio::sync::{Mutex, Notify};
+
+/// A store that counts newest-page reads and can hold one after it has read, as a slow
+/// reader would be held between reading the store and filling the cache.
+#[derive(Default)]
+struct GatedStore {
+    inner: MemoryStore,
+    page_reads: AtomicUsize,
+    hold_next: Mutex<Option<(Arc<Notify>, Arc<Notify>)>>,
+}
+
+impl GatedStore {
+    /// The next page read signals `reached` after reading, then waits for `release`.
+    async fn hold_next_read(&self) -> (Arc<Notify>, Arc<Notify>) {
+        let reached = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        *self.hold_next.lock().await = Some((Arc::clone(&reached), Arc::clone(&release)));
+        (reached, release)
+    }
+}
+
+#[async_trait]
+impl MessageStore for GatedStore {
+    async fn create(
+        &self,
+        m: &Message,
+        i: Option<Idempotency<'_>>,
+        e: OutboxEvent,
+    ) -> Result<Created> {
+        self.inner.create(m, i, e).await
+    }
+    async fn get(&self, t: ThreadId, id: MessageId) -> Result<Message> {
+        self.inner.get(t, id).await
+    }
+    async fn update(
+        &self,
+        t: ThreadId,
+        id: MessageId,
+        u: UserId,
+        p: &MessagePatch,
+        now: Timestamp,
+        e: UpdateEvent<'_>,
+    ) -> Result<Message> {
+        self.inner.update(t, id, u, p, now, e).await
+    }
+    async fn delete(
+        &self,
+        t: ThreadId,
+        id: MessageId,
+        u: UserId,
+        now: Timestamp,
+        e: OutboxEvent,
+    ) -> Result<()> {
+        self.inner.delete(t, id, u, now, e).await
+    }
+    async fn page(&self, t: ThreadId, q: PageQuery, s: PageSize) -> Result<Page> {
+        self.page_reads.fetch_add(1, Ordering::SeqCst);
+        let page = self.inner.page(t, q, s).await;
+        let hold = self.hold_next.lock().await.take();
+        if let Some((reached, release)) = hold {
+            reached.notify_one();
+            release.notified().await;
+        }
+        page
+    }
+    async fn claim_events(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>> {
+        self.inner.claim_events(limit, lease).await
+    }
+    async fn ack_events(&self, seqs: &[i64]) -> Result<()> {
+        self.inner.ack_events(seqs).await
+    }
+    async fn pending_events(&self) -> Result<(u64, Option<Timestamp>)> {
+        self.inner.pending_events().await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+}
+
+fn service(store: Arc<GatedStore>, cache: Arc<dyn PageCache>) -> Arc<MessageService> {
+    Arc::new(MessageService::new(store, cache, ServiceConfig::default()))
+}
+
+fn ids() -> (ThreadId, UserId) {
+    (
+        ThreadId::from_uuid(uuid::Uuid::new_v4()),
+        UserId::from_uuid(uuid::Uuid::new_v4()),
+    )
+}
+
+async fn post(service: &MessageService, thread: ThreadId, user: UserId, text: &str) -> Message {
+    let new =
+        NewMessage::new(MessageKind::Text, text.into(), vec![], service.limits()).expect("valid");
+    service
+        .create(thread, user, new, None)
+        .await
+        .expect("create")
+        .message()
+        .clone()
+}
+
+async fn newest_ids(service: &MessageService, thread: ThreadId) -> Vec<String> {
+    let body = service
+        .page_json(thread, PageQuery::Newest, PageSize::DEFAULT)
+        .await
+        .expect("page");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A read misses, reads the store, and is held; a write commits and is acknowledged; the
+/// held read then offers its (now stale) window. The next read must show the write.
+async fn a_slow_fill_never_hides_a_write(cache: Arc<dyn PageCache>) {
+    let store = Arc::new(GatedStore::default());
+    let service = service(Arc::clone(&store), cache);
+    let (thread, user) = ids();
+    let first = post(&service, thread, user, "first").await;
+
+    let (reached, release) = store.hold_next_read().await;
+    let slow = tokio::spawn({
+        let service = Arc::clone(&service);
+        async move { newest_ids(&service, thread).await }
+    });
+    reached.notified().await;
+    let second = post(&service, thread, user, "second").await;
+    release.notify_one();
+    let slow_view = slow.await.expect("slow reader");
+    assert_eq!(
+        slow_view,
+        [first.id.to_string()],
+        "the slow read saw the store before the write"
+    );
+
+    let stats = service.cache_stats();
+    assert_eq!(
+        stats.rejected_fills, 1,
+        "the stale window was refused: {stats:?}"
+    );
+    assert_eq!(
+        newest_ids(&service, thread).await,
+        [second.id.to_string(), first.id.to_string()],
+        "the next read shows the acknowledged write"
+    );
+}
+
+/// Many concurrent misses on one thread share one store read.
+async fn concurrent_misses_share_one_read(cache: Arc<dyn PageCache>) {
+    let store = Arc::new(GatedStore::default());
+    let service = service(Arc::clone(&store), cache);
+    let (thread, user) = ids();
+    post(&service, thread, user, "hot").await;
+    let before = store.page_reads.load(Ordering::SeqCst);
+
+    let (reached, release) = store.hold_next_read().await;
+    let readers: Vec<_> = (0..50)
+        .map(|_| {
+            let service = Arc::clone(&service);
+            tokio::spawn(async move { newest_ids(&service, thread).await })
+        })
+        .collect();
+    reached.notified().await;
+    // Let every reader reach the cache and join the load in flight.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.notify_one();
+    for reader in readers {
+        assert_eq!(reader.await.expect("reader").len(), 1);
+    }
+    assert_eq!(
+        store.page_reads.load(Ordering::SeqCst) - before,
+        1,
+        "one store read for 50 misses"
+    );
+    // And the window it filled serves the next reads without the store.
+    newest_ids(&service, thread).await;
+    assert_eq!(store.page_reads.load(Ordering::SeqCst) - before, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_cache_slow_fill_never_hides_a_write() {
+    a_slow_fill_never_hides_a_write(Arc::new(MemoryCache::default())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cache_slow_fill_never_hides_a_write() {
+    let Some(cache) = test_cache().await else {
+        return;
+    };
+    a_slow_fill_never_hides_a_write(Arc::new(cache)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_cache_concurrent_misses_share_one_read() {
+    concurrent_misses_share_one_read(Arc::new(MemoryCache::default())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cache_concurrent_misses_share_one_read() {
+    let Some(cache) = test_cache().await else {
+        return;
+    };
+    concurrent_misses_share_one_read(Arc::new(cache)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_fails_no_request_and_serves_no_stale_page() {
+    let Some(url) = redis_url() else { return };
+    let client = redis::Client::open(url.as_str()).expect("REDIS_URL");
+    let upstream = match client.get_connection_info().addr() {
+        redis::ConnectionAddr::Tcp(host, port) => tokio::net::lookup_host((host.as_str(), *port))
+            .await
+            .expect("resolve REDIS_URL")
+            .next()
+            .expect("an address"),
+        other => panic!("the outage test needs a TCP REDIS_URL, got {other:?}"),
+    };
+    let proxy = TcpProxy::start(upstream).await;
+    let db = client.get_connection_info().redis_settings().db();
+    let through_proxy = format!("redis://{}/{db}", proxy.addr());
+    let cache = cache_at(&through_proxy, &unique_prefix())
+        .await
+        .expect("redis through proxy");
+    let store = Arc::new(GatedStore::default());
+    let service = service(Arc::clone(&store), Arc::new(cache));
+    let (thread, user) = ids();
+    let a = post(&service, thread, user, "before outage").await;
+    assert_eq!(newest_ids(&service, thread).await, [a.id.to_string()]);
+    assert_eq!(newest_ids(&service, thread).await, [a.id.to_string()]);
+    assert!(service.cache_stats().hits >= 1);
+
+    proxy.cut();
+    // Writes and reads go on; the write's invalidation cannot reach Redis.
+    let b = post(&service, thread, user, "during outage").await;
+    for _ in 0..5 {
+        assert_eq!(
+            newest_ids(&service, thread).await,
+            [b.id.to_string(), a.id.to_string()]
+        );
+    }
+    assert!(service.cache_stats().errors >= 1);
+
+    proxy.restore();
+    // Redis still holds the page from before the outage; it must never be served.
+    let mut hits_after = 0;
+    for _ in 0..40 {
+        assert_eq!(
+            newest_ids(&service, thread).await,
+            [b.id.to_string(), a.id.to_string()]
+        );
+        hits_after = service.cache_stats().hits;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = service.cache_stats();
+    assert!(
+        stats.fills >= 2,
+        "the cache is used again after the outage: {stats:?}"
+    );
+    assert!(hits_after > 1, "hits resume after the outage: {stats:?}");
+}
