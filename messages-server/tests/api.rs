@@ -1,5 +1,6 @@
-//! Black-box tests of the HTTP contract: every row of the API table, on the embedded default
-//! and on PostgreSQL (when `DATABASE_URL` is set; required under `CI=true`).
+//! Black-box tests of the HTTP contract: every row of the API table, on the embedded default,
+//! on PostgreSQL, and on PostgreSQL with Redis (when `DATABASE_URL` and `REDIS_URL` are set;
+//! required under `CI=true`).
 
 mod common;
 
@@ -24,6 +25,15 @@ macro_rules! on_every_backend {
                 #[tokio::test]
                 async fn $name() {
                     let Some(app) = crate::spawn_app(crate::Backend::Postgres).await else { return };
+                    super::$name(&app).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(app) = crate::spawn_app(crate::Backend::PostgresRedis).await else { return };
                     super::$name(&app).await;
                 }
             )*

@@ -17,7 +17,7 @@ use messages_core::MessageService;
 use messages_core::events::memory::MemorySink;
 use messages_core::testing::postgres::TestDatabase;
 use messages_server::Application;
-use messages_server::config::{Config, DatabaseSettings};
+use messages_server::config::{Config, DatabaseSettings, RedisSettings};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -29,6 +29,8 @@ pub enum Backend {
     Memory,
     /// PostgreSQL (`DATABASE_URL`), a database of the test's own.
     Postgres,
+    /// PostgreSQL and Redis (`REDIS_URL`), with a key prefix of the test's own.
+    PostgresRedis,
 }
 
 pub struct TestApp {
@@ -85,21 +87,44 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, test_config()).await
 }
 
+pub fn database_settings(url: &str) -> DatabaseSettings {
+    DatabaseSettings {
+        url: url.to_owned(),
+        pool_size: 8,
+        operation_timeout: Duration::from_secs(5),
+        startup_timeout: Duration::from_secs(10),
+        migrate_on_start: true,
+    }
+}
+
+pub fn redis_settings(url: &str, prefix: &str) -> RedisSettings {
+    RedisSettings {
+        url: url.to_owned(),
+        key_prefix: prefix.to_owned(),
+        timeout: Duration::from_millis(250),
+    }
+}
+
 pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<TestApp> {
     let db = match backend {
         Backend::Memory => None,
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PostgresRedis => {
             let db = TestDatabase::create().await?;
-            config.database = Some(DatabaseSettings {
-                url: db.url().to_owned(),
-                pool_size: 8,
-                operation_timeout: Duration::from_secs(5),
-                startup_timeout: Duration::from_secs(10),
-                migrate_on_start: true,
-            });
+            config.database = Some(database_settings(db.url()));
             Some(db)
         }
     };
+    if let Backend::PostgresRedis = backend {
+        let url = messages_core::testing::redis::redis_url()?;
+        config.redis = Some(redis_settings(&url, &messages_core::testing::redis::unique_prefix()));
+    }
+    let mut app = start(config).await;
+    app.db = db;
+    Some(app)
+}
+
+/// Starts the server on exactly `config`.
+pub async fn start(config: Config) -> TestApp {
     let app = Application::build(config)
         .await
         .unwrap_or_else(|e| panic!("build: {e:#}"));
@@ -111,15 +136,15 @@ pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<Test
         let _ = stopped.await;
     }));
     let client = Client::builder(TokioExecutor::new()).build_http();
-    Some(TestApp {
+    TestApp {
         addr,
         service,
         sink,
         client,
         stop: Some(stop),
         server: Some(server),
-        db,
-    })
+        db: None,
+    }
 }
 
 impl TestApp {

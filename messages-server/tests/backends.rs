@@ -1,0 +1,120 @@
+//! The server on its real backends: data that survives a restart, two processes sharing
+//! PostgreSQL and Redis, and a PostgreSQL outage that answers 503 and recovers by itself.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{database_settings, item_ids, new_id, redis_settings, start, test_config};
+use http::{Method, StatusCode};
+use messages_core::testing::postgres::TestDatabase;
+use messages_core::testing::proxy::TcpProxy;
+use messages_core::testing::redis::{redis_url, unique_prefix};
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let mut config = test_config();
+    config.database = Some(database_settings(db.url()));
+    let thread = new_id();
+    let user = new_id();
+    let first = start(config.clone()).await;
+    let m = first.post_text(&thread, &user, "durable").await;
+    let keyed = first
+        .create_with_key(&thread, &user, "restart-key", serde_json::json!({"content": "once"}))
+        .await;
+    assert_eq!(keyed.status, StatusCode::CREATED);
+    first.stop().await.expect("clean stop");
+
+    let second = start(config).await;
+    let page = second.page(&thread, "").await;
+    assert_eq!(page["items"][1], m);
+    // The idempotency key is persistent too.
+    let retry = second
+        .create_with_key(&thread, &user, "restart-key", serde_json::json!({"content": "once"}))
+        .await;
+    assert_eq!(retry.json(), keyed.json());
+    assert_eq!(item_ids(&second.page(&thread, "").await).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_process_is_read_at_once_on_the_other() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let Some(redis) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let mut config = test_config();
+    config.database = Some(database_settings(db.url()));
+    config.redis = Some(redis_settings(&redis, &prefix));
+    let a = start(config.clone()).await;
+    let b = start(config).await;
+    let thread = new_id();
+    let user = new_id();
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        // B's cache holds the newest page; A writes; B's next read must show the write.
+        assert_eq!(item_ids(&b.page(&thread, "?limit=200").await), expected);
+        let writer = if i % 2 == 0 { &a } else { &b };
+        let m = writer.post_text(&thread, &user, &format!("m{i}")).await;
+        expected.insert(0, m["id"].as_str().unwrap_or_default().to_owned());
+        let reader = if i % 2 == 0 { &b } else { &a };
+        assert_eq!(item_ids(&reader.page(&thread, "?limit=200").await), expected, "after write {i}");
+    }
+    let hits = a.service.cache_stats().hits + b.service.cache_stats().hits;
+    assert!(hits > 0, "the shared cache was used");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_answers_503_and_recovers_without_restart() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let upstream: tokio_postgres::Config = db.url().parse().expect("test database URL");
+    let host = match upstream.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let port = upstream.get_ports().first().copied().unwrap_or(5432);
+    let upstream_addr = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .expect("resolve DATABASE_URL")
+        .next()
+        .expect("an address");
+    let proxy = TcpProxy::start(upstream_addr).await;
+    let dbname = upstream.get_dbname().unwrap_or("postgres");
+    let user = upstream.get_user().unwrap_or("postgres");
+    let mut settings = database_settings(&format!("postgres://{user}@{}/{dbname}", proxy.addr()));
+    settings.operation_timeout = Duration::from_millis(800);
+    let mut config = test_config();
+    config.database = Some(settings);
+    let app = start(config).await;
+    let thread = new_id();
+    let author = new_id();
+    let before = app.post_text(&thread, &author, "before").await;
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    let r = app.create(&thread, &author, serde_json::json!({"content": "during"})).await;
+    assert_eq!((r.status, r.error_code().as_str()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+    assert!(started.elapsed() < Duration::from_secs(5), "no hang: {:?}", started.elapsed());
+    let r = app.request(Method::GET, "/readyz", &[], None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let r = app.list(&thread, "?limit=1&cursor=AQAGYUXzA1kSAaIeMexgdQmJkcXVsQ9PHg").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "store reads fail as 503, not 500");
+    assert_eq!(app.request(Method::GET, "/healthz", &[], None).await.status, StatusCode::OK);
+
+    proxy.restore();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if app.request(Method::GET, "/readyz", &[], None).await.status == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "ready again without a restart");
+    let after = app.post_text(&thread, &author, "after").await;
+    let ids = item_ids(&app.page(&thread, "").await);
+    assert_eq!(
+        ids,
+        [after["id"].as_str().unwrap_or_default(), before["id"].as_str().unwrap_or_default()],
+        "the acknowledged writes are there, the refused one is not"
+    );
+}
