@@ -138,7 +138,8 @@ async fn create_validates_headers_and_body(app: &TestApp) {
         }
     };
     let u = || vec![("x-user-id", user.clone())];
-    let cases: Vec<(Vec<(&'static str, String)>, &'static str, StatusCode, &str)> = vec![
+    type Headers = Vec<(&'static str, String)>;
+    let cases: Vec<(Headers, &'static str, StatusCode, &str)> = vec![
         (
             vec![],
             r#"{"content":"x"}"#,

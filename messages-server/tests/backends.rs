@@ -13,7 +13,9 @@ use messages_core::testing::redis::{redis_url, unique_prefix};
 
 #[tokio::test]
 async fn data_survives_a_restart() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     let mut config = test_config();
     config.database = Some(database_settings(db.url()));
     let thread = new_id();
@@ -21,7 +23,12 @@ async fn data_survives_a_restart() {
     let first = start(config.clone()).await;
     let m = first.post_text(&thread, &user, "durable").await;
     let keyed = first
-        .create_with_key(&thread, &user, "restart-key", serde_json::json!({"content": "once"}))
+        .create_with_key(
+            &thread,
+            &user,
+            "restart-key",
+            serde_json::json!({"content": "once"}),
+        )
         .await;
     assert_eq!(keyed.status, StatusCode::CREATED);
     first.stop().await.expect("clean stop");
@@ -31,7 +38,12 @@ async fn data_survives_a_restart() {
     assert_eq!(page["items"][1], m);
     // The idempotency key is persistent too.
     let retry = second
-        .create_with_key(&thread, &user, "restart-key", serde_json::json!({"content": "once"}))
+        .create_with_key(
+            &thread,
+            &user,
+            "restart-key",
+            serde_json::json!({"content": "once"}),
+        )
         .await;
     assert_eq!(retry.json(), keyed.json());
     assert_eq!(item_ids(&second.page(&thread, "").await).len(), 2);
@@ -39,7 +51,9 @@ async fn data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_on_one_process_is_read_at_once_on_the_other() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     let Some(redis) = redis_url() else { return };
     let prefix = unique_prefix();
     let mut config = test_config();
@@ -57,7 +71,11 @@ async fn a_write_on_one_process_is_read_at_once_on_the_other() {
         let m = writer.post_text(&thread, &user, &format!("m{i}")).await;
         expected.insert(0, m["id"].as_str().unwrap_or_default().to_owned());
         let reader = if i % 2 == 0 { &b } else { &a };
-        assert_eq!(item_ids(&reader.page(&thread, "?limit=200").await), expected, "after write {i}");
+        assert_eq!(
+            item_ids(&reader.page(&thread, "?limit=200").await),
+            expected,
+            "after write {i}"
+        );
     }
     let hits = a.service.cache_stats().hits + b.service.cache_stats().hits;
     assert!(hits > 0, "the shared cache was used");
@@ -65,7 +83,9 @@ async fn a_write_on_one_process_is_read_at_once_on_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_outage_answers_503_and_recovers_without_restart() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     let upstream: tokio_postgres::Config = db.url().parse().expect("test database URL");
     let host = match upstream.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
@@ -91,14 +111,35 @@ async fn a_postgres_outage_answers_503_and_recovers_without_restart() {
 
     proxy.cut();
     let started = std::time::Instant::now();
-    let r = app.create(&thread, &author, serde_json::json!({"content": "during"})).await;
-    assert_eq!((r.status, r.error_code().as_str()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
-    assert!(started.elapsed() < Duration::from_secs(5), "no hang: {:?}", started.elapsed());
+    let r = app
+        .create(&thread, &author, serde_json::json!({"content": "during"}))
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no hang: {:?}",
+        started.elapsed()
+    );
     let r = app.request(Method::GET, "/readyz", &[], None).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-    let r = app.list(&thread, "?limit=1&cursor=AQAGYUXzA1kSAaIeMexgdQmJkcXVsQ9PHg").await;
-    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "store reads fail as 503, not 500");
-    assert_eq!(app.request(Method::GET, "/healthz", &[], None).await.status, StatusCode::OK);
+    let r = app
+        .list(
+            &thread,
+            "?limit=1&cursor=AQAGYUXzA1kSAaIeMexgdQmJkcXVsQ9PHg",
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store reads fail as 503, not 500"
+    );
+    assert_eq!(
+        app.request(Method::GET, "/healthz", &[], None).await.status,
+        StatusCode::OK
+    );
 
     proxy.restore();
     let mut recovered = false;
@@ -114,7 +155,10 @@ async fn a_postgres_outage_answers_503_and_recovers_without_restart() {
     let ids = item_ids(&app.page(&thread, "").await);
     assert_eq!(
         ids,
-        [after["id"].as_str().unwrap_or_default(), before["id"].as_str().unwrap_or_default()],
+        [
+            after["id"].as_str().unwrap_or_default(),
+            before["id"].as_str().unwrap_or_default()
+        ],
         "the acknowledged writes are there, the refused one is not"
     );
 }

@@ -153,6 +153,13 @@ pub async fn delete(
     Ok(response)
 }
 
+fn set_once(slot: &mut Option<String>, value: String, message: &str) -> Result<(), ApiError> {
+    if slot.replace(value).is_some() {
+        return Err(ApiError::bad_request("invalid_cursor", message.to_owned()));
+    }
+    Ok(())
+}
+
 /// The query of a list request.
 fn page_query(query: Option<&str>) -> Result<(PageQuery, PageSize), ApiError> {
     let mut size = PageSize::DEFAULT;
@@ -171,18 +178,13 @@ fn page_query(query: Option<&str>) -> Result<(PageQuery, PageSize), ApiError> {
                 })?;
             }
             // An empty value is the same as none, so a client may always send the parameter.
-            "cursor" | "before" if !value.is_empty() => {
-                if before.replace(value.into_owned()).is_some() {
-                    return Err(ApiError::bad_request(
-                        "invalid_cursor",
-                        "give one of cursor, before or after, once",
-                    ));
-                }
-            }
+            "cursor" | "before" if !value.is_empty() => set_once(
+                &mut before,
+                value.into_owned(),
+                "give one of cursor, before or after, once",
+            )?,
             "after" if !value.is_empty() => {
-                if after.replace(value.into_owned()).is_some() {
-                    return Err(ApiError::bad_request("invalid_cursor", "give after once"));
-                }
+                set_once(&mut after, value.into_owned(), "give after once")?;
             }
             _ => {}
         }

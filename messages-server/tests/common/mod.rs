@@ -116,7 +116,10 @@ pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<Test
     };
     if let Backend::PostgresRedis = backend {
         let url = messages_core::testing::redis::redis_url()?;
-        config.redis = Some(redis_settings(&url, &messages_core::testing::redis::unique_prefix()));
+        config.redis = Some(redis_settings(
+            &url,
+            &messages_core::testing::redis::unique_prefix(),
+        ));
     }
     let mut app = start(config).await;
     app.db = db;
