@@ -340,9 +340,14 @@ impl MessageService {
         })
     }
 
-    /// Whether the store and the cache answer.
+    /// Whether the store answers: the service can serve every request. A failing cache is
+    /// not unreadiness (requests fall back to the store); see [`MessageService::cache_ready`].
     pub async fn ready(&self) -> Result<()> {
-        self.store.ping().await?;
+        self.store.ping().await
+    }
+
+    /// Whether the cache answers.
+    pub async fn cache_ready(&self) -> Result<()> {
         self.cache.ping().await
     }
 }

@@ -90,6 +90,9 @@ impl MessageStore for GatedStore {
     async fn ack_events(&self, seqs: &[i64]) -> Result<()> {
         self.inner.ack_events(seqs).await
     }
+    async fn release_events(&self, seqs: &[i64]) -> Result<()> {
+        self.inner.release_events(seqs).await
+    }
     async fn pending_events(&self) -> Result<(u64, Option<Timestamp>)> {
         self.inner.pending_events().await
     }

@@ -90,6 +90,52 @@ impl std::fmt::Debug for RedisSettings {
     }
 }
 
+/// Settings of event delivery.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    /// RabbitMQ (`AMQP_URL`, or built from `QUEUE_HOST`, `QUEUE_PORT`, `QUEUE_USER`,
+    /// `QUEUE_PASSWORD`, `QUEUE_VHOST`); `None` delivers to the in-process sink.
+    pub amqp_url: Option<String>,
+    /// The topic exchange (`AMQP_EXCHANGE`, default `messages`).
+    pub exchange: String,
+    /// The queue bound to `message.created` for the old consumers (`AMQP_LEGACY_QUEUE`,
+    /// default `messages_service`; `none` declares none).
+    pub legacy_queue: Option<String>,
+    /// `cloudEvents:source` (`EVENT_SOURCE`, default `/messages`).
+    pub source: String,
+    /// Events per relay pass (`RELAY_BATCH`, default 256).
+    pub relay_batch: usize,
+    /// How often the relay looks for events written by other replicas (`RELAY_POLL_MS`,
+    /// default 500); this replica's own writes wake it at once.
+    pub relay_poll: Duration,
+}
+
+impl std::fmt::Debug for EventSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSettings")
+            .field("amqp_url", &self.amqp_url.as_ref().map(|_| "<redacted>"))
+            .field("exchange", &self.exchange)
+            .field("legacy_queue", &self.legacy_queue)
+            .field("source", &self.source)
+            .field("relay_batch", &self.relay_batch)
+            .field("relay_poll", &self.relay_poll)
+            .finish()
+    }
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            amqp_url: None,
+            exchange: "messages".into(),
+            legacy_queue: Some("messages_service".into()),
+            source: "/messages".into(),
+            relay_batch: 256,
+            relay_poll: Duration::from_millis(500),
+        }
+    }
+}
+
 /// The server's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -110,6 +156,8 @@ pub struct Config {
     pub database: Option<DatabaseSettings>,
     /// Redis, or `None` for the in-process cache.
     pub redis: Option<RedisSettings>,
+    /// Event delivery.
+    pub events: EventSettings,
 }
 
 impl Default for Config {
@@ -128,6 +176,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(20),
             database: None,
             redis: None,
+            events: EventSettings::default(),
         }
     }
 }
@@ -250,7 +299,9 @@ impl Config {
             Duration::from_secs(env.range("SHUTDOWN_TIMEOUT_SECONDS", 20, 0, 3_600)?);
         let database = database(&env)?;
         let redis = redis(&env)?;
+        let events = events(&env)?;
         Ok(Config {
+            events,
             database,
             redis,
             bind_addr,
@@ -308,6 +359,55 @@ fn database<F: Fn(&str) -> Option<String>>(
         )?),
         migrate_on_start: env.flag("MIGRATE_ON_START", true)?,
     }))
+}
+
+fn events<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<EventSettings, ConfigError> {
+    let d = EventSettings::default();
+    let amqp_url = match (env.get("AMQP_URL"), env.get("QUEUE_HOST")) {
+        (Some(url), _) => {
+            let url = url.trim().to_owned();
+            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+                return Err(ConfigError {
+                    var: "AMQP_URL",
+                    reason: "expected an amqp:// URL".into(),
+                });
+            }
+            Some(url)
+        }
+        (None, Some(host)) => {
+            let port = env.range("QUEUE_PORT", 5672, 1, 65_535)?;
+            let user = env.get("QUEUE_USER").unwrap_or_else(|| "guest".into());
+            let password = env.get("QUEUE_PASSWORD").unwrap_or_else(|| "guest".into());
+            let vhost = env.get("QUEUE_VHOST").unwrap_or_else(|| "/".into());
+            Some(format!(
+                "amqp://{}:{}@{}:{port}/{}",
+                percent_encode(&user),
+                percent_encode(&password),
+                host.trim(),
+                percent_encode(&vhost)
+            ))
+        }
+        (None, None) => None,
+    };
+    let name = |var: &'static str, default: &str| -> Result<String, ConfigError> {
+        let value = env.get(var).unwrap_or_else(|| default.to_owned());
+        if value.len() > 255 || value.chars().any(char::is_whitespace) {
+            return Err(ConfigError {
+                var,
+                reason: "must be at most 255 characters without spaces".into(),
+            });
+        }
+        Ok(value)
+    };
+    let legacy = name("AMQP_LEGACY_QUEUE", "messages_service")?;
+    Ok(EventSettings {
+        amqp_url,
+        exchange: name("AMQP_EXCHANGE", &d.exchange)?,
+        legacy_queue: (!legacy.eq_ignore_ascii_case("none")).then_some(legacy),
+        source: env.get("EVENT_SOURCE").unwrap_or(d.source),
+        relay_batch: env.range("RELAY_BATCH", 256, 1, 10_000)? as usize,
+        relay_poll: Duration::from_millis(env.range("RELAY_POLL_MS", 500, 10, 60_000)?),
+    })
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -468,6 +568,38 @@ mod tests {
         ] {
             let err = config(&[("REDIS_HOST", "cache"), (var, value)]).unwrap_err();
             assert_eq!(err.var, var);
+        }
+    }
+
+    #[test]
+    fn events_from_url_or_parts() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.events, EventSettings::default());
+        let e = config(&[
+            ("QUEUE_HOST", "mq"),
+            ("QUEUE_USER", "app"),
+            ("QUEUE_PASSWORD", "s/cret"),
+        ])
+        .unwrap()
+        .events;
+        assert_eq!(
+            e.amqp_url.as_deref(),
+            Some("amqp://app:s%2Fcret@mq:5672/%2F")
+        );
+        assert!(!format!("{e:?}").contains("cret"));
+        let e = config(&[
+            ("AMQP_URL", "amqp://g:g@h:5672/%2f"),
+            ("AMQP_LEGACY_QUEUE", "none"),
+        ])
+        .unwrap()
+        .events;
+        assert_eq!(e.legacy_queue, None);
+        for (var, value) in [
+            ("AMQP_URL", "http://x"),
+            ("AMQP_EXCHANGE", "a b"),
+            ("RELAY_BATCH", "0"),
+        ] {
+            assert_eq!(config(&[(var, value)]).unwrap_err().var, var);
         }
     }
 

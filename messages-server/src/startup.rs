@@ -15,6 +15,7 @@ use messages_core::cache::PageCache;
 use messages_core::cache::memory::{MemoryCache, MemoryCacheConfig};
 use messages_core::cache::redis::{RedisCache, RedisCacheConfig};
 use messages_core::events::Publisher;
+use messages_core::events::amqp::{AmqpConfig, AmqpPublisher};
 use messages_core::events::memory::MemorySink;
 use messages_core::events::outbox::{Relay, RelayConfig};
 use messages_core::storage::MessageStore;
@@ -82,9 +83,31 @@ impl Application {
                 }))
             }
         };
-        let sink = Arc::new(MemorySink::default());
-        let publisher: Arc<dyn Publisher> = Arc::clone(&sink) as Arc<dyn Publisher>;
-        tracing::info!("events: in-process sink");
+        let (publisher, sink): (Arc<dyn Publisher>, Option<Arc<MemorySink>>) = match &config
+            .events
+            .amqp_url
+        {
+            Some(url) => {
+                let mut amqp = AmqpConfig::new(url.clone());
+                amqp.exchange.clone_from(&config.events.exchange);
+                amqp.legacy_queue.clone_from(&config.events.legacy_queue);
+                amqp.source.clone_from(&config.events.source);
+                if config.database.is_some() {
+                    tracing::info!(exchange = %amqp.exchange, "events: RabbitMQ through the PostgreSQL outbox");
+                } else {
+                    tracing::warn!(
+                        exchange = %amqp.exchange,
+                        "events: RabbitMQ through an in-memory outbox; events not yet delivered are lost if the process exits"
+                    );
+                }
+                (Arc::new(AmqpPublisher::new(amqp)), None)
+            }
+            None => {
+                tracing::info!("events: in-process sink");
+                let sink = Arc::new(MemorySink::default());
+                (Arc::clone(&sink) as Arc<dyn Publisher>, Some(sink))
+            }
+        };
         let service = Arc::new(MessageService::new(
             Arc::clone(&store),
             cache,
@@ -97,7 +120,11 @@ impl Application {
             store,
             publisher,
             service.relay_signal(),
-            RelayConfig::default(),
+            RelayConfig {
+                batch: config.events.relay_batch,
+                poll: config.events.relay_poll,
+                ..RelayConfig::default()
+            },
         );
         let listener = TcpListener::bind(config.bind_addr)
             .await
@@ -109,7 +136,7 @@ impl Application {
             addr,
             state,
             relay,
-            sink: Some(sink),
+            sink,
             config,
         })
     }

@@ -709,7 +709,7 @@ async fn health_routes(app: &TestApp) {
     let r = app.request(Method::GET, "/readyz", &[], None).await;
     assert_eq!(
         (r.status, r.json()),
-        (StatusCode::OK, json!({"status": "ready"}))
+        (StatusCode::OK, json!({"status": "ready", "cache": "ok"}))
     );
 }
 

@@ -162,3 +162,38 @@ async fn a_postgres_outage_answers_503_and_recovers_without_restart() {
         "the acknowledged writes are there, the refused one is not"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_reach_rabbitmq_through_the_postgres_outbox() {
+    use messages_core::testing::amqp::{TestConsumer, amqp_url, test_config as amqp_test_config};
+    let Some(url) = amqp_url() else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let amqp = amqp_test_config(&url);
+    let consumer = TestConsumer::bind(&amqp).await;
+    let mut config = test_config();
+    config.database = Some(database_settings(db.url()));
+    config.events.amqp_url = Some(url);
+    config.events.exchange.clone_from(&amqp.exchange);
+    config.events.legacy_queue.clone_from(&amqp.legacy_queue);
+    config.events.relay_poll = Duration::from_millis(50);
+    let app = start(config).await;
+    let thread = new_id();
+    let user = new_id();
+    let m = app.post_text(&thread, &user, "to the broker").await;
+    let legacy = amqp.legacy_queue.clone().unwrap_or_default();
+    let old = consumer.drain(&legacy, 1, Duration::from_secs(10)).await;
+    assert_eq!(
+        old.len(),
+        1,
+        "the created event reached the old consumers' queue"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&old[0].body).expect("JSON body");
+    assert_eq!(
+        body, m,
+        "the old body: the message JSON, as the API returned it"
+    );
+    app.stop().await.expect("clean stop");
+    consumer.cleanup().await;
+}

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageId, ThreadId, Timestamp};
-use crate::storage::OutboxEvent;
+use crate::storage::{OutboxEvent, StoredEvent};
 
 /// Type (and routing key) of the event for a new message.
 pub const CREATED: &str = "message.created";
@@ -68,6 +68,78 @@ pub fn deleted(thread_id: ThreadId, id: MessageId, deleted_at: Timestamp) -> Out
     }
 }
 
+/// The CloudEvents 1.0 spec version every event declares.
+pub const SPEC_VERSION: &str = "1.0";
+/// The content type of every body.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// The CloudEvents attributes of an event in binary mode, as AMQP application properties:
+/// `cloudEvents:id`, `:source`, `:specversion`, `:type`, `:time`, `:subject` (the thread id)
+/// and `:sequence` (the outbox position, increasing within a thread, as a decimal string).
+pub fn headers(event: &StoredEvent, source: &str) -> [(&'static str, String); 7] {
+    [
+        ("cloudEvents:id", event.id.to_string()),
+        ("cloudEvents:source", source.to_owned()),
+        ("cloudEvents:specversion", SPEC_VERSION.to_owned()),
+        ("cloudEvents:type", event.kind.clone()),
+        ("cloudEvents:time", event.time.to_rfc3339()),
+        ("cloudEvents:subject", event.thread_id.to_string()),
+        ("cloudEvents:sequence", event.seq.to_string()),
+    ]
+}
+
+/// An event as a consumer receives it: its CloudEvents attributes and its decoded body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedEvent {
+    /// `cloudEvents:id`: unique per event; de-duplicate by it.
+    pub id: Uuid,
+    /// `cloudEvents:type`.
+    pub kind: String,
+    /// `cloudEvents:subject`: the thread.
+    pub thread_id: ThreadId,
+    /// `cloudEvents:sequence`: orders the events of one thread.
+    pub sequence: i64,
+    /// `cloudEvents:time`.
+    pub time: Timestamp,
+    /// The body.
+    pub body: EventBody,
+}
+
+/// Decodes an event from its headers (name → string value) and body, for consumers and tests.
+pub fn decode_event<'a>(
+    header: impl Fn(&str) -> Option<&'a str>,
+    payload: &[u8],
+) -> Result<ReceivedEvent> {
+    let get = |name: &'static str| {
+        header(name).ok_or_else(|| Error::invalid("event", format!("missing header {name}")))
+    };
+    if get("cloudEvents:specversion")? != SPEC_VERSION {
+        return Err(Error::invalid(
+            "event",
+            "unsupported cloudEvents:specversion",
+        ));
+    }
+    fn bad<E>(name: &'static str) -> impl Fn(E) -> Error {
+        move |_| Error::invalid("event", format!("bad header {name}"))
+    }
+    let kind = get("cloudEvents:type")?.to_owned();
+    let time: chrono::DateTime<chrono::Utc> = get("cloudEvents:time")?
+        .parse()
+        .map_err(bad("cloudEvents:time"))?;
+    Ok(ReceivedEvent {
+        id: get("cloudEvents:id")?
+            .parse()
+            .map_err(bad("cloudEvents:id"))?,
+        thread_id: ThreadId::parse(get("cloudEvents:subject")?)?,
+        sequence: get("cloudEvents:sequence")?
+            .parse()
+            .map_err(bad("cloudEvents:sequence"))?,
+        time: Timestamp::from(time),
+        body: decode(&kind, payload)?,
+        kind,
+    })
+}
+
 /// An event's body, decoded by its type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventBody {
@@ -93,5 +165,65 @@ pub fn decode(kind: &str, payload: &[u8]) -> Result<EventBody> {
             .map(EventBody::Deleted)
             .map_err(bad),
         other => Err(Error::invalid("event", format!("unknown type {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Limits, MessageKind, NewMessage, UserId};
+
+    #[test]
+    fn events_round_trip_through_headers_and_body() {
+        let new =
+            NewMessage::new(MessageKind::Text, "hi".into(), vec![], &Limits::default()).unwrap();
+        let message = Message::from_new(
+            MessageId::new_v7(),
+            ThreadId::from_uuid(Uuid::now_v7()),
+            UserId::from_uuid(Uuid::now_v7()),
+            new,
+            Timestamp::from_micros(1_764_000_000_000_001),
+        );
+        for (event, body) in [
+            (created(&message), EventBody::Created(message.clone())),
+            (updated(&message), EventBody::Updated(message.clone())),
+            (
+                deleted(message.thread_id, message.id, message.created_at),
+                EventBody::Deleted(Deleted {
+                    id: message.id,
+                    thread_id: message.thread_id,
+                    deleted_at: message.created_at,
+                }),
+            ),
+        ] {
+            let stored = StoredEvent {
+                seq: 42,
+                id: event.id,
+                kind: event.kind.to_owned(),
+                thread_id: event.thread_id,
+                time: event.time,
+                payload: event.payload.clone(),
+            };
+            let headers = headers(&stored, "/messages");
+            let got = decode_event(
+                |name| {
+                    headers
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v.as_str())
+                },
+                &stored.payload,
+            )
+            .unwrap();
+            assert_eq!(got.id, event.id);
+            assert_eq!(got.kind, event.kind);
+            assert_eq!(got.thread_id, message.thread_id);
+            assert_eq!(got.sequence, 42);
+            assert_eq!(got.time, event.time);
+            assert_eq!(got.body, body);
+        }
+        // The created body is exactly the message JSON the HTTP API returns.
+        assert_eq!(created(&message).payload, message.to_json());
+        assert!(decode_event(|_| None, b"{}").is_err());
     }
 }

@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::storage::StoredEvent;
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 pub mod codec;
 pub mod memory;
 pub mod outbox;

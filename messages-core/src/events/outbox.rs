@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -44,12 +45,32 @@ impl Default for RelayConfig {
     }
 }
 
+/// What the relay did since it started, for metrics.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    published: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl RelayStats {
+    /// Events the publisher accepted.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// Events whose publication failed (each retry counts again).
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
 /// Moves events from a store's outbox to a publisher.
 pub struct Relay {
     store: Arc<dyn MessageStore>,
     publisher: Arc<dyn Publisher>,
     wake: Arc<Notify>,
     config: RelayConfig,
+    stats: Arc<RelayStats>,
 }
 
 impl Relay {
@@ -65,7 +86,13 @@ impl Relay {
             publisher,
             wake,
             config,
+            stats: Arc::default(),
         }
+    }
+
+    /// The relay's counters, shared with whoever reports them.
+    pub fn stats(&self) -> Arc<RelayStats> {
+        Arc::clone(&self.stats)
     }
 
     /// One pass: claim a batch, publish it, acknowledge it. Tests call this to drain the
@@ -78,8 +105,20 @@ impl Relay {
         if events.is_empty() {
             return Ok(RelayReport::default());
         }
-        self.publisher.publish(&events).await?;
         let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        if let Err(error) = self.publisher.publish(&events).await {
+            self.stats
+                .failed
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            // Best effort: if the store is unreachable too, the lease frees them later.
+            if let Err(release) = self.store.release_events(&seqs).await {
+                tracing::warn!(error = %release, "could not release claimed events");
+            }
+            return Err(error);
+        }
+        self.stats
+            .published
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
         self.store.ack_events(&seqs).await?;
         Ok(RelayReport {
             claimed: events.len(),

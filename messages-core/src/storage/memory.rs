@@ -226,6 +226,19 @@ impl MessageStore for MemoryStore {
         Ok(())
     }
 
+    async fn release_events(&self, seqs: &[i64]) -> Result<()> {
+        let mut outbox = self.outbox.lock().map_err(poisoned)?;
+        let mut released: Vec<StoredEvent> = seqs
+            .iter()
+            .filter_map(|seq| outbox.leased.remove(seq).map(|(e, _)| e))
+            .collect();
+        released.sort_by_key(|e| std::cmp::Reverse(e.seq));
+        for event in released {
+            outbox.ready.push_front(event);
+        }
+        Ok(())
+    }
+
     async fn pending_events(&self) -> Result<(u64, Option<Timestamp>)> {
         let outbox = self.outbox.lock().map_err(poisoned)?;
         let count = outbox.ready.len() + outbox.leased.len();

@@ -133,6 +133,10 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Removes delivered events from the outbox.
     async fn ack_events(&self, seqs: &[i64]) -> Result<()>;
 
+    /// Gives up a claim without delivering (the publisher failed), so the events can be
+    /// claimed again at once rather than when the lease runs out.
+    async fn release_events(&self, seqs: &[i64]) -> Result<()>;
+
     /// How many events wait in the outbox, and the time of the oldest.
     async fn pending_events(&self) -> Result<(u64, Option<Timestamp>)>;
 

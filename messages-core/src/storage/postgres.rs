@@ -508,6 +508,22 @@ impl MessageStore for PostgresStore {
         .await
     }
 
+    async fn release_events(&self, seqs: &[i64]) -> Result<()> {
+        self.timed("release events", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached("UPDATE outbox SET claimed_until = NULL WHERE seq = ANY($1)")
+                .await
+                .map_err(db("prepare"))?;
+            client
+                .execute(&stmt, &[&seqs])
+                .await
+                .map_err(db("release events"))?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn pending_events(&self) -> Result<(u64, Option<Timestamp>)> {
         self.timed("pending events", async {
             let client = self.client().await?;

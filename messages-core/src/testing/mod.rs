@@ -8,6 +8,8 @@
 
 use std::fmt::Display;
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 pub mod cache;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -695,6 +695,31 @@ async fn every_write_leaves_one_event(store: &dyn MessageStore) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.pending_events().await.ok().map(|p| p.0), Some(1));
 
+    // A released claim can be claimed again at once, in order.
+    let m3 = message(t, user(), T0 + 4, "released");
+    insert(store, &m3).await;
+    let taken = store
+        .claim_events(10, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(taken.len(), 1);
+    store
+        .release_events(&[taken[0].seq])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let retaken = store
+        .claim_events(10, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        retaken.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![taken[0].id]
+    );
+    store
+        .ack_events(&[retaken[0].seq])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
     // An unacknowledged event comes back once its lease runs out.
     let m2 = message(t, user(), T0 + 5, "short lease");
     insert(store, &m2).await;

@@ -10,8 +10,15 @@ pub fn alive() -> HttpResponse {
     json(StatusCode::OK, &b"{\"status\":\"ok\"}"[..])
 }
 
-/// The backends answer; 503 with the JSON error otherwise.
+/// The store answers; 503 with the JSON error otherwise. The cache's state is reported but
+/// does not make the service unready: without it requests read the store.
 pub async fn ready(state: &AppState) -> Result<HttpResponse, ApiError> {
     state.service.ready().await?;
-    Ok(json(StatusCode::OK, &b"{\"status\":\"ready\"}"[..]))
+    let cache = if state.service.cache_ready().await.is_ok() {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    let body = serde_json::json!({ "status": "ready", "cache": cache });
+    Ok(json(StatusCode::OK, body.to_string()))
 }

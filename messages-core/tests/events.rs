@@ -1,0 +1,288 @@
+//! Events on a real RabbitMQ (`AMQP_URL`; with PostgreSQL for the durable outbox,
+//! `DATABASE_URL`): the wire format, an outage that loses nothing, and two relays that share
+//! one outbox without publishing twice. Skipped without the URLs, required under `CI=true`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use messages_core::events::amqp::AmqpPublisher;
+use messages_core::events::codec::{self, EventBody};
+use messages_core::events::outbox::{Relay, RelayConfig};
+use messages_core::storage::MessageStore;
+use messages_core::storage::memory::MemoryStore;
+use messages_core::testing::amqp::{TestConsumer, amqp_url, test_config};
+use messages_core::testing::postgres::TestDatabase;
+use messages_core::testing::proxy::TcpProxy;
+use messages_core::{
+    MessageKind, MessagePatch, MessageService, NewMessage, ServiceConfig, ThreadId, UserId,
+};
+
+fn service_on(store: Arc<dyn MessageStore>) -> MessageService {
+    MessageService::new(
+        store,
+        Arc::new(messages_core::cache::memory::MemoryCache::default()),
+        ServiceConfig::default(),
+    )
+}
+
+fn relay(service: &MessageService, publisher: AmqpPublisher) -> Relay {
+    Relay::new(
+        service.store(),
+        Arc::new(publisher),
+        service.relay_signal(),
+        RelayConfig::default(),
+    )
+}
+
+fn ids() -> (ThreadId, UserId) {
+    (
+        ThreadId::from_uuid(uuid::Uuid::new_v4()),
+        UserId::from_uuid(uuid::Uuid::new_v4()),
+    )
+}
+
+async fn post(
+    service: &MessageService,
+    thread: ThreadId,
+    user: UserId,
+    text: &str,
+) -> messages_core::Message {
+    let new =
+        NewMessage::new(MessageKind::Text, text.into(), vec![], service.limits()).expect("valid");
+    service
+        .create(thread, user, new, None)
+        .await
+        .expect("create")
+        .message()
+        .clone()
+}
+
+async fn wire_format(store: Arc<dyn MessageStore>, url: &str) {
+    let config = test_config(url);
+    let consumer = TestConsumer::bind(&config).await;
+    let service = service_on(store);
+    let relay = relay(&service, AmqpPublisher::new(config.clone()));
+    let (thread, user) = ids();
+    let created = post(&service, thread, user, "hello").await;
+    let patch =
+        MessagePatch::new(Some("hello, edited".into()), None, service.limits()).expect("valid");
+    let edited = service
+        .update(thread, created.id, user, patch)
+        .await
+        .expect("edit");
+    service
+        .delete(thread, created.id, user)
+        .await
+        .expect("delete");
+
+    let report = relay.relay_once().await.expect("relay");
+    assert_eq!(report.published, 3);
+    assert_eq!(
+        relay.relay_once().await.expect("relay").published,
+        0,
+        "each event once"
+    );
+
+    let all = consumer
+        .drain(&consumer.all_queue, 3, Duration::from_secs(5))
+        .await;
+    assert_eq!(
+        all.iter()
+            .map(|a| a.routing_key.as_str())
+            .collect::<Vec<_>>(),
+        [codec::CREATED, codec::UPDATED, codec::DELETED]
+    );
+    let events: Vec<_> = all.iter().map(|a| a.event()).collect();
+    assert_eq!(events[0].body, EventBody::Created(created.clone()));
+    assert_eq!(events[1].body, EventBody::Updated(edited));
+    match &events[2].body {
+        EventBody::Deleted(d) => assert_eq!((d.id, d.thread_id), (created.id, thread)),
+        other => panic!("expected a deleted event, got {other:?}"),
+    }
+    for (arrived, event) in all.iter().zip(&events) {
+        assert_eq!(
+            arrived.message_id.as_deref(),
+            Some(event.id.to_string().as_str())
+        );
+        assert_eq!(arrived.content_type.as_deref(), Some("application/json"));
+        assert_eq!(arrived.delivery_mode, Some(2), "persistent");
+        assert_eq!(event.thread_id, thread);
+        let header = |n: &str| {
+            arrived
+                .headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("cloudEvents:source").as_deref(), Some("/messages"));
+        assert_eq!(header("cloudEvents:specversion").as_deref(), Some("1.0"));
+    }
+    assert!(
+        events.windows(2).all(|w| w[0].sequence < w[1].sequence),
+        "per-thread sequence increases"
+    );
+    assert_eq!(events.iter().map(|e| e.id).collect::<HashSet<_>>().len(), 3);
+
+    // The old consumers' queue gets the created event only, with the old body: the message JSON.
+    let legacy = config.legacy_queue.clone().expect("legacy queue");
+    let old = consumer.drain(&legacy, 1, Duration::from_secs(5)).await;
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].body, created.to_json());
+    consumer.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_outbox_events_on_the_wire() {
+    let Some(url) = amqp_url() else { return };
+    wire_format(Arc::new(MemoryStore::new()), &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outbox_events_on_the_wire() {
+    let Some(url) = amqp_url() else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    wire_format(Arc::new(db.store().await), &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_loses_no_event() {
+    let Some(url) = amqp_url() else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let uri: lapin::uri::AMQPUri = url.parse().expect("AMQP_URL");
+    let upstream = tokio::net::lookup_host((uri.authority.host.as_str(), uri.authority.port))
+        .await
+        .expect("resolve AMQP_URL")
+        .next()
+        .expect("an address");
+    let proxy = TcpProxy::start(upstream).await;
+    let direct = test_config(&url);
+    let consumer = TestConsumer::bind(&direct).await;
+    let mut through_proxy = direct.clone();
+    through_proxy.url = format!(
+        "amqp://{}:{}@{}/{}",
+        uri.authority.userinfo.username,
+        uri.authority.userinfo.password,
+        proxy.addr(),
+        if uri.vhost == "/" {
+            "%2f".to_owned()
+        } else {
+            uri.vhost.clone()
+        }
+    );
+    let service = service_on(Arc::new(db.store().await));
+    let relay = relay(&service, AmqpPublisher::new(through_proxy));
+    let (thread, user) = ids();
+    post(&service, thread, user, "before").await;
+    assert_eq!(relay.relay_once().await.expect("relay").published, 1);
+
+    proxy.cut();
+    let mut written = HashSet::new();
+    for i in 0..20 {
+        written.insert(
+            post(&service, thread, user, &format!("during {i}"))
+                .await
+                .id,
+        );
+    }
+    assert!(
+        relay.relay_once().await.is_err(),
+        "the broker is unreachable"
+    );
+    let (pending, _) = service.store().pending_events().await.expect("pending");
+    assert_eq!(pending, 20, "the outbox holds every event");
+
+    proxy.restore();
+    let restored = Instant::now();
+    while service.store().pending_events().await.expect("pending").0 > 0 {
+        assert!(
+            restored.elapsed() < Duration::from_secs(10),
+            "delivered within seconds"
+        );
+        if relay.relay_once().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let arrived = consumer
+        .drain(&consumer.all_queue, 21, Duration::from_secs(5))
+        .await;
+    let delivered: HashSet<_> = arrived
+        .iter()
+        .filter_map(|a| match a.event().body {
+            EventBody::Created(m) => Some(m.id),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        written.is_subset(&delivered),
+        "every event written during the outage arrived"
+    );
+    assert_eq!(relay.stats().published(), 21);
+    assert!(relay.stats().failed() >= 20);
+    consumer.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_share_one_outbox_and_publish_each_event_once() {
+    let Some(url) = amqp_url() else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let config = test_config(&url);
+    let consumer = TestConsumer::bind(&config).await;
+    let store: Arc<dyn MessageStore> = Arc::new(db.store().await);
+    let service = service_on(Arc::clone(&store));
+    let mut expected = HashSet::new();
+    for i in 0..300 {
+        let (thread, user) = ids();
+        expected.insert(post(&service, thread, user, &format!("m{i}")).await.id);
+    }
+    let small = RelayConfig {
+        batch: 16,
+        ..RelayConfig::default()
+    };
+    let relays: Vec<Relay> = (0..2)
+        .map(|_| {
+            Relay::new(
+                Arc::clone(&store),
+                Arc::new(AmqpPublisher::new(config.clone())),
+                service.relay_signal(),
+                small,
+            )
+        })
+        .collect();
+    let runs = relays.into_iter().map(|relay| {
+        tokio::spawn(async move {
+            let mut published = 0;
+            loop {
+                let report = relay.relay_once().await.expect("relay");
+                if report.claimed == 0 {
+                    return published;
+                }
+                published += report.published;
+            }
+        })
+    });
+    let mut counts = Vec::new();
+    for run in runs.collect::<Vec<_>>() {
+        counts.push(run.await.expect("relay task"));
+    }
+    assert_eq!(counts.iter().sum::<usize>(), 300, "{counts:?}");
+    let arrived = consumer
+        .drain(&consumer.all_queue, 300, Duration::from_secs(10))
+        .await;
+    assert_eq!(arrived.len(), 300, "no event published twice");
+    let delivered: HashSet<_> = arrived
+        .iter()
+        .filter_map(|a| match a.event().body {
+            EventBody::Created(m) => Some(m.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, expected);
+    consumer.cleanup().await;
+}
