@@ -100,6 +100,29 @@ impl TestConsumer {
             )
             .await
             .unwrap_or_else(|e| panic!("exchange: {e}"));
+        if let Some(legacy) = &config.legacy_queue {
+            channel
+                .queue_declare(
+                    legacy.as_str().into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("legacy queue: {e}"));
+            channel
+                .queue_bind(
+                    legacy.as_str().into(),
+                    config.exchange.as_str().into(),
+                    codec::CREATED.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("legacy bind: {e}"));
+        }
         let all_queue = format!("{}-all", config.exchange);
         channel
             .queue_declare(
