@@ -8,11 +8,13 @@
 //! - `shutdown`: turns SIGTERM and Ctrl-C into one future.
 //! - `error`: the one mapping from core errors to HTTP statuses and JSON bodies.
 //! - `routes`: the route table (`mod`), message routes, health routes.
+//! - `metrics`: Prometheus metrics for `/metrics`.
 //! - `telemetry`: logging setup.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod shutdown;
 pub mod startup;

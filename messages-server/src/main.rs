@@ -7,6 +7,31 @@ use messages_server::{Application, Config, shutdown, startup, telemetry};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `messages-server healthcheck`: asks the local server's `/readyz` and exits 0 if it is ready,
+/// for container health checks in images without a shell or curl.
+async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = config.bind_addr.port();
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head)
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(3), check)
+        .await
+        .context("no answer within 3 s")??;
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "not ready: {}",
+        String::from_utf8_lossy(&head)
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env().context("invalid configuration")?;
@@ -23,6 +48,9 @@ async fn main() -> anyhow::Result<()> {
             startup::connect_postgres(db, true).await?;
             Ok(())
         }
-        Some(other) => anyhow::bail!("unknown command {other:?}; expected serve or migrate"),
+        Some("healthcheck") => healthcheck(&config).await,
+        Some(other) => {
+            anyhow::bail!("unknown command {other:?}; expected serve, migrate or healthcheck")
+        }
     }
 }

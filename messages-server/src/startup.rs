@@ -45,10 +45,16 @@ impl Application {
     /// Picks the backends, builds the service and binds the listener (port 0 picks a free
     /// port; see [`Application::port`]).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let mut pool: Option<crate::metrics::PoolStatus> = None;
         let store: Arc<dyn MessageStore> = match &config.database {
             Some(db) => {
                 let store = connect_postgres(db, db.migrate_on_start).await?;
                 tracing::info!(pool_size = db.pool_size, "storage: PostgreSQL");
+                let status = store.clone();
+                pool = Some(Box::new(move || {
+                    let s = status.pool_status();
+                    (s.size, s.available, s.waiting)
+                }));
                 Arc::new(store)
             }
             None => {
@@ -130,7 +136,12 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {} (BIND_ADDR)", config.bind_addr))?;
         let addr = listener.local_addr().context("listener has no address")?;
-        let state = Arc::new(AppState::new(service, config.max_body_bytes));
+        let sources = crate::metrics::Sources {
+            service: Arc::clone(&service),
+            relay: relay.stats(),
+            pool,
+        };
+        let state = Arc::new(AppState::new(service, config.max_body_bytes, sources));
         Ok(Application {
             listener,
             addr,

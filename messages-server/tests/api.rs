@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP contract: every row of the API table, on the embedded default,
-//! on PostgreSQL, and on PostgreSQL with Redis (when `DATABASE_URL` and `REDIS_URL` are set;
-//! required under `CI=true`).
+//! on PostgreSQL, on PostgreSQL with Redis (when `DATABASE_URL` and `REDIS_URL` are set;
+//! required under `CI=true`), and behind nginx configured like the Kong route (prefix
+//! `/messages` stripped; when nginx is installed, required under `CI=true`).
 
 mod common;
 
@@ -25,6 +26,15 @@ macro_rules! on_every_backend {
                 #[tokio::test]
                 async fn $name() {
                     let Some(app) = crate::spawn_app(crate::Backend::Postgres).await else { return };
+                    super::$name(&app).await;
+                }
+            )*
+        }
+        mod behind_gateway {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(app) = crate::spawn_app(crate::Backend::MemoryBehindGateway).await else { return };
                     super::$name(&app).await;
                 }
             )*
@@ -752,4 +762,46 @@ async fn events_reach_the_in_process_sink() {
         kinds,
         ["message.created", "message.updated", "message.deleted"]
     );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_report_the_backends() {
+    let app = spawn_app(Backend::Memory).await.expect("memory backend");
+    let thread = new_id();
+    app.post_text(&thread, &new_id(), "counted").await;
+    app.page(&thread, "").await;
+    app.page(&thread, "").await;
+    app.list("not-a-thread", "").await;
+    let r = app.request(Method::GET, "/metrics", &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    let has = |needle: &str| text.lines().any(|l| l.starts_with(needle));
+    assert!(has("http_requests_total{"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("http_requests_total{")
+            && l.contains(r#"route="/threads/{thread_id}/messages""#)
+            && l.contains(r#"status="400""#)),
+        "the route label is the pattern, never the path: {text}"
+    );
+    assert!(!text.contains("not-a-thread"));
+    assert!(has("http_request_duration_seconds_bucket{"), "{text}");
+    for name in [
+        "cache_hits_total",
+        "cache_misses_total",
+        "cache_fills_total",
+        "cache_rejected_fills_total",
+        "cache_errors_total",
+        "events_published_total",
+        "events_failed_total",
+        "outbox_pending_events",
+        "outbox_oldest_event_age_seconds",
+    ] {
+        assert!(has(name), "{name} missing: {text}");
+    }
+    let hits: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cache_hits_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("cache_hits_total value");
+    assert!(hits >= 1.0, "the second read was a hit");
 }

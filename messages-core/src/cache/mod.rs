@@ -33,9 +33,14 @@ pub struct Lookup {
 }
 
 /// The newest messages of one thread, newest first, each encoded as response JSON.
+///
+/// The encoded items are kept joined, comma-separated, in one buffer, with the end offset of
+/// each: a page of `n` is then one slice of that buffer between the envelope's two halves, so
+/// assembling it costs three copies whatever `n` is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Window {
-    items: Vec<Bytes>,
+    joined: Bytes,
+    ends: Vec<u32>,
     cursors: Vec<Cursor>,
     has_more: bool,
 }
@@ -44,12 +49,18 @@ impl Window {
     /// A window from the newest page of a thread; `page.has_more` says whether the thread
     /// holds more than the window, which keeps `has_more` exact for every smaller page.
     pub fn from_page(page: &Page) -> Window {
+        let mut joined = Vec::with_capacity(page.items.len() * 320);
+        let mut ends = Vec::with_capacity(page.items.len());
+        for (i, message) in page.items.iter().enumerate() {
+            if i > 0 {
+                joined.push(b',');
+            }
+            serde_json::to_writer(&mut joined, message).unwrap_or_default();
+            ends.push(joined.len() as u32);
+        }
         Window {
-            items: page
-                .items
-                .iter()
-                .map(|m| Bytes::from(m.to_json()))
-                .collect(),
+            joined: Bytes::from(joined),
+            ends,
             cursors: page.items.iter().map(Cursor::of).collect(),
             has_more: page.has_more,
         }
@@ -57,81 +68,178 @@ impl Window {
 
     /// How many messages the window holds.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.ends.len()
     }
 
     /// Whether the window holds no message (an empty thread).
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.ends.is_empty()
     }
 
     /// Whether a newest page of `size` can be answered from this window alone.
     pub fn serves(&self, size: PageSize) -> bool {
-        size.get() <= self.items.len() || !self.has_more
+        size.get() <= self.len() || !self.has_more
     }
 
-    /// Writes the newest page of `size` as response JSON by concatenating the encoded items:
-    /// nothing is parsed or serialised again. Call only when [`Window::serves`] is true.
+    /// Writes the newest page of `size` as response JSON by concatenation: nothing is parsed
+    /// or serialised again. Call only when [`Window::serves`] is true.
     pub fn write_page(&self, size: PageSize, out: &mut Vec<u8>) {
-        let n = size.get().min(self.items.len());
-        let has_more = self.items.len() > n || self.has_more;
+        let n = size.get().min(self.len());
+        let has_more = self.len() > n || self.has_more;
         let next_cursor = if has_more {
             n.checked_sub(1).and_then(|i| self.cursors.get(i).copied())
         } else {
             None
         };
-        let bytes: usize = self.items[..n].iter().map(Bytes::len).sum();
-        out.reserve(bytes + n + 96);
-        write_page_json(
-            out,
-            self.items[..n].iter().map(|b| b.as_ref()),
-            next_cursor,
-            has_more,
-        );
+        let end = n
+            .checked_sub(1)
+            .and_then(|i| self.ends.get(i))
+            .map_or(0, |&e| e as usize);
+        let items = self.joined.get(..end).unwrap_or_default();
+        out.reserve(items.len() + 96);
+        // One "item" of all n: the buffer already holds the commas between them.
+        let parts: &[&[u8]] = if n == 0 { &[] } else { &[items] };
+        write_page_json(out, parts.iter().copied(), next_cursor, has_more);
     }
 
-    /// Serialises the window for an external cache: a flag byte, then each item as its
-    /// cursor and a length-prefixed body.
+    /// Serialises the window for an external cache: a flag byte, the item count, each item's
+    /// end offset and cursor, then the joined items.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let body: usize = self.items.iter().map(|b| b.len() + 4 + 34).sum();
-        let mut out = Vec::with_capacity(1 + body);
+        let mut out = Vec::with_capacity(5 + self.len() * 38 + self.joined.len());
         out.push(u8::from(self.has_more));
-        for (item, cursor) in self.items.iter().zip(&self.cursors) {
+        out.extend_from_slice(&(self.len() as u32).to_be_bytes());
+        for (end, cursor) in self.ends.iter().zip(&self.cursors) {
             let mut c = [0u8; 34];
             cursor.encode_to(&mut c);
+            out.extend_from_slice(&end.to_be_bytes());
             out.extend_from_slice(&c);
-            out.extend_from_slice(&(item.len() as u32).to_be_bytes());
-            out.extend_from_slice(item);
         }
+        out.extend_from_slice(&self.joined);
         out
     }
 
     /// Reads what [`Window::to_bytes`] wrote; `None` for anything else.
     pub fn from_bytes(bytes: &Bytes) -> Option<Window> {
-        let (&flag, mut rest) = bytes.split_first()?;
-        let has_more = match flag {
+        let has_more = match *bytes.first()? {
             0 => false,
             1 => true,
             _ => return None,
         };
-        let mut items = Vec::new();
-        let mut cursors = Vec::new();
-        let mut offset = 1;
-        while !rest.is_empty() {
-            let cursor = Cursor::decode(std::str::from_utf8(rest.get(..34)?).ok()?).ok()?;
-            let len = u32::from_be_bytes(rest.get(34..38)?.try_into().ok()?) as usize;
-            let start = offset + 38;
-            rest.get(38..38 + len)?;
-            items.push(bytes.slice(start..start + len));
-            cursors.push(cursor);
-            offset = start + len;
-            rest = &rest[38 + len..];
+        let count = u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?) as usize;
+        let table_end = 5usize.checked_add(count.checked_mul(38)?)?;
+        let table = bytes.get(5..table_end)?;
+        let joined = bytes.slice(table_end..);
+        let mut ends = Vec::with_capacity(count);
+        let mut cursors = Vec::with_capacity(count);
+        let mut previous = 0u32;
+        for entry in table.chunks_exact(38) {
+            let end = u32::from_be_bytes(entry[..4].try_into().ok()?);
+            if end < previous || end as usize > joined.len() {
+                return None;
+            }
+            previous = end;
+            ends.push(end);
+            cursors.push(Cursor::decode(std::str::from_utf8(&entry[4..]).ok()?).ok()?);
+        }
+        if ends.last().map_or(0, |&e| e as usize) != joined.len() {
+            return None;
         }
         Some(Window {
-            items,
+            joined,
+            ends,
             cursors,
             has_more,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{
+        Limits, Message, MessageId, MessageKind, NewMessage, ThreadId, Timestamp, UserId,
+    };
+
+    fn page(n: usize, has_more: bool) -> Page {
+        let items = (0..n)
+            .map(|i| {
+                let new = NewMessage::new(
+                    MessageKind::Text,
+                    format!("m{i}"),
+                    vec![],
+                    &Limits::default(),
+                )
+                .unwrap();
+                Message::from_new(
+                    MessageId::new_v7(),
+                    ThreadId::from_uuid(uuid::Uuid::nil()),
+                    UserId::from_uuid(uuid::Uuid::nil()),
+                    new,
+                    Timestamp::from_micros(100 - i as i64),
+                )
+            })
+            .collect::<Vec<_>>();
+        Page {
+            next_cursor: None,
+            items,
+            has_more,
+        }
+    }
+
+    #[test]
+    fn window_pages_equal_typed_pages() {
+        for (n, more) in [(0, false), (1, false), (5, false), (5, true), (200, true)] {
+            let full = page(n, more);
+            let window = Window::from_page(&full);
+            for size in [1u32, 2, 5, 50, 200] {
+                let size = PageSize::new(size).unwrap();
+                if !window.serves(size) {
+                    assert!(more && size.get() > n);
+                    continue;
+                }
+                let mut out = Vec::new();
+                window.write_page(size, &mut out);
+                let k = size.get().min(n);
+                let has_more = n > k || more;
+                let expected = Page {
+                    items: full.items[..k].to_vec(),
+                    next_cursor: if has_more {
+                        full.items[..k].last().map(Cursor::of)
+                    } else {
+                        None
+                    },
+                    has_more,
+                };
+                assert_eq!(
+                    out,
+                    expected.to_json(),
+                    "n={n} more={more} size={}",
+                    size.get()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn window_bytes_round_trip_and_reject_garbage() {
+        let window = Window::from_page(&page(7, true));
+        let bytes = Bytes::from(window.to_bytes());
+        assert_eq!(Window::from_bytes(&bytes), Some(window.clone()));
+        assert_eq!(
+            Window::from_bytes(&Bytes::from(Window::from_page(&page(0, false)).to_bytes()))
+                .map(|w| w.len()),
+            Some(0)
+        );
+        for cut in [0, 1, 4, 5, 40, bytes.len() - 1] {
+            assert_eq!(
+                Window::from_bytes(&bytes.slice(..cut)),
+                None,
+                "cut at {cut}"
+            );
+        }
+        let mut bad = bytes.to_vec();
+        bad[0] = 7;
+        assert_eq!(Window::from_bytes(&Bytes::from(bad)), None);
     }
 }
 

@@ -79,7 +79,67 @@ fn message_from_row(row: &Row) -> Result<Message> {
     })
 }
 
+/// The page query for each direction; with `explain`, wrapped in `EXPLAIN (ANALYZE, BUFFERS)`.
+fn page_sql(query: PageQuery, explain: bool) -> String {
+    let (condition, order) = match query {
+        PageQuery::Newest => ("", "DESC"),
+        PageQuery::Before(_) => (" AND (created_at, id) < ($2, $3)", "DESC"),
+        PageQuery::After(_) => (" AND (created_at, id) > ($2, $3)", "ASC"),
+    };
+    let limit = if query == PageQuery::Newest {
+        "$2"
+    } else {
+        "$4"
+    };
+    let prefix = if explain {
+        "EXPLAIN (ANALYZE, BUFFERS) "
+    } else {
+        ""
+    };
+    format!(
+        "{prefix}SELECT {COLUMNS} FROM messages \
+         WHERE thread_id = $1 AND deleted_at IS NULL{condition} \
+         ORDER BY created_at {order}, id {order} LIMIT {limit}"
+    )
+}
+
+/// The cursor position of a page query, as SQL parameters.
+fn query_position(query: PageQuery) -> (DateTime<Utc>, uuid::Uuid) {
+    match query {
+        PageQuery::Newest => (DateTime::<Utc>::MIN_UTC, uuid::Uuid::nil()),
+        PageQuery::Before(c) | PageQuery::After(c) => {
+            (c.created_at().to_datetime(), *c.id().as_uuid())
+        }
+    }
+}
+
 impl PostgresStore {
+    /// The plan PostgreSQL runs for a page query, from `EXPLAIN (ANALYZE, BUFFERS)` of the very
+    /// statement [`MessageStore::page`] prepares.
+    pub async fn explain_page(
+        &self,
+        thread: ThreadId,
+        query: PageQuery,
+        size: PageSize,
+    ) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        let sql = page_sql(query, true);
+        let (at, id) = query_position(query);
+        let take = (size.get() + 1) as i64;
+        let rows = match query {
+            PageQuery::Newest => client.query(&sql, &[thread.as_uuid(), &take]).await,
+            _ => {
+                client
+                    .query(&sql, &[thread.as_uuid(), &at, &id, &take])
+                    .await
+            }
+        }
+        .map_err(db("explain"))?;
+        rows.iter()
+            .map(|r| r.try_get::<_, String>(0).map_err(db("decode plan")))
+            .collect()
+    }
+
     /// Builds the pool. No connection is opened until the first use; call
     /// [`PostgresStore::migrate`] or [`MessageStore::ping`] to check the database answers.
     pub fn new(config: &PostgresConfig) -> Result<Self> {
@@ -401,47 +461,17 @@ impl MessageStore for PostgresStore {
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {
         self.timed("page", async {
             let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&page_sql(query, false))
+                .await
+                .map_err(db("prepare"))?;
+            let (at, id) = query_position(query);
             let take = (size.get() + 1) as i64;
             let rows = match query {
-                PageQuery::Newest => {
-                    let stmt = client
-                        .prepare_cached(&format!(
-                            "SELECT {COLUMNS} FROM messages \
-                             WHERE thread_id = $1 AND deleted_at IS NULL \
-                             ORDER BY created_at DESC, id DESC LIMIT $2"
-                        ))
-                        .await
-                        .map_err(db("prepare"))?;
-                    client.query(&stmt, &[thread.as_uuid(), &take]).await
-                }
-                PageQuery::Before(c) => {
-                    let stmt = client
-                        .prepare_cached(&format!(
-                            "SELECT {COLUMNS} FROM messages \
-                             WHERE thread_id = $1 AND deleted_at IS NULL \
-                               AND (created_at, id) < ($2, $3) \
-                             ORDER BY created_at DESC, id DESC LIMIT $4"
-                        ))
-                        .await
-                        .map_err(db("prepare"))?;
-                    let at = c.created_at().to_datetime();
+                PageQuery::Newest => client.query(&stmt, &[thread.as_uuid(), &take]).await,
+                PageQuery::Before(_) | PageQuery::After(_) => {
                     client
-                        .query(&stmt, &[thread.as_uuid(), &at, c.id().as_uuid(), &take])
-                        .await
-                }
-                PageQuery::After(c) => {
-                    let stmt = client
-                        .prepare_cached(&format!(
-                            "SELECT {COLUMNS} FROM messages \
-                             WHERE thread_id = $1 AND deleted_at IS NULL \
-                               AND (created_at, id) > ($2, $3) \
-                             ORDER BY created_at ASC, id ASC LIMIT $4"
-                        ))
-                        .await
-                        .map_err(db("prepare"))?;
-                    let at = c.created_at().to_datetime();
-                    client
-                        .query(&stmt, &[thread.as_uuid(), &at, c.id().as_uuid(), &take])
+                        .query(&stmt, &[thread.as_uuid(), &at, &id, &take])
                         .await
                 }
             }

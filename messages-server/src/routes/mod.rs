@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use messages_core::MessageService;
 
@@ -24,6 +24,7 @@ enum Route {
     Message,
     Healthz,
     Readyz,
+    Metrics,
 }
 
 impl Route {
@@ -31,7 +32,19 @@ impl Route {
         match self {
             Route::ThreadMessages => "GET, POST",
             Route::Message => "PUT, DELETE",
-            Route::Healthz | Route::Readyz => "GET",
+            Route::Healthz | Route::Readyz | Route::Metrics => "GET",
+        }
+    }
+
+    /// The route's label in metrics: a fixed name, never the path, so ids do not multiply
+    /// series.
+    fn label(self) -> &'static str {
+        match self {
+            Route::ThreadMessages => "/threads/{thread_id}/messages",
+            Route::Message => "/threads/{thread_id}/messages/{message_id}",
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
+            Route::Metrics => "/metrics",
         }
     }
 }
@@ -43,11 +56,17 @@ pub struct AppState {
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     router: matchit::Router<Route>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    sources: crate::metrics::Sources,
 }
 
 impl AppState {
     /// The shared state with the route table built.
-    pub fn new(service: Arc<MessageService>, max_body_bytes: usize) -> Self {
+    pub fn new(
+        service: Arc<MessageService>,
+        max_body_bytes: usize,
+        sources: crate::metrics::Sources,
+    ) -> Self {
         let mut router = matchit::Router::new();
         // The paths are constants and distinct, so inserting them cannot conflict.
         for (path, route) in [
@@ -55,6 +74,7 @@ impl AppState {
             ("/threads/{thread_id}/messages/{message_id}", Route::Message),
             ("/healthz", Route::Healthz),
             ("/readyz", Route::Readyz),
+            ("/metrics", Route::Metrics),
         ] {
             if let Err(error) = router.insert(path, route) {
                 tracing::error!(%error, path, "route table conflict");
@@ -64,6 +84,8 @@ impl AppState {
             service,
             max_body_bytes,
             router,
+            metrics: crate::metrics::install(),
+            sources,
         }
     }
 }
@@ -73,10 +95,17 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let route = state.router.at(request.uri().path()).ok().map(|m| *m.value);
     let response = dispatch(&state, request)
         .await
         .unwrap_or_else(ApiError::into_response);
     let status = response.status().as_u16();
+    crate::metrics::record_request(
+        route.map_or("unmatched", Route::label),
+        method.as_str(),
+        status,
+        started.elapsed(),
+    );
     tracing::info!(
         method = %method,
         path = %path,
@@ -103,31 +132,65 @@ async fn dispatch(state: &AppState, request: Request<Incoming>) -> Result<HttpRe
         (Route::Message, &Method::DELETE) => messages::delete(state, ids?, &request).await,
         (Route::Healthz, &Method::GET | &Method::HEAD) => Ok(health::alive()),
         (Route::Readyz, &Method::GET | &Method::HEAD) => health::ready(state).await,
+        (Route::Metrics, &Method::GET) => {
+            let body = crate::metrics::render(state.metrics.as_ref(), &state.sources).await;
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            Ok(response)
+        }
         (route, _) => Err(ApiError::method_not_allowed(route.allow())),
     }
 }
 
-/// Reads the whole body, refusing it with 413 once it passes `limit` bytes, and without
-/// reading at all when `Content-Length` already says it is too large.
+/// Past the limit, how much of a body is still read and thrown away so that the 413 reaches
+/// a proxy that is still sending (closing on unread data resets the connection, which a
+/// gateway reports as a 502). Larger bodies are not read; the connection closes instead.
+const DRAIN_LIMIT: u64 = 1024 * 1024;
+
+/// Reads the body into memory up to `limit` bytes; past it the answer is 413 and nothing more
+/// is kept. A `Content-Length` over the limit is refused without buffering anything.
 async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    let limit_bytes = limit as u64;
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
         return Err(ApiError::too_large(limit));
     }
-    match Limited::new(request.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::too_large(limit))
+    let mut too_large = declared.is_some_and(|n| n > limit_bytes);
+    let mut body = request.into_body();
+    let mut kept = Vec::with_capacity(declared.map_or(1024, |n| n.min(limit_bytes) as usize));
+    let mut seen = 0u64;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request("bad_body", format!("could not read the body: {e}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                seen += data.len() as u64;
+                too_large |= seen > limit_bytes;
+                if !too_large {
+                    kept.extend_from_slice(&data);
+                }
+                if seen > DRAIN_LIMIT {
+                    break;
+                }
+            }
         }
-        Err(error) => Err(ApiError::bad_request(
-            "bad_body",
-            format!("could not read the body: {error}"),
-        )),
+        Ok::<(), ApiError>(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .map_err(|_| ApiError::bad_request("bad_body", "the body did not arrive in time"))??;
+    if too_large {
+        return Err(ApiError::too_large(limit));
     }
+    Ok(Bytes::from(kept))
 }
 
 /// A JSON response.

@@ -31,10 +31,16 @@ pub enum Backend {
     Postgres,
     /// PostgreSQL and Redis (`REDIS_URL`), with a key prefix of the test's own.
     PostgresRedis,
+    /// The embedded default behind nginx configured like the Kong route: the API under
+    /// `/messages`, the prefix stripped, `X-Request-Id` added.
+    MemoryBehindGateway,
 }
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Prepended to every request path (`/messages` behind the gateway).
+    pub prefix: String,
+    gateway: Option<Gateway>,
     pub service: Arc<MessageService>,
     pub sink: Option<Arc<MemorySink>>,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -107,7 +113,7 @@ pub fn redis_settings(url: &str, prefix: &str) -> RedisSettings {
 
 pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<TestApp> {
     let db = match backend {
-        Backend::Memory => None,
+        Backend::Memory | Backend::MemoryBehindGateway => None,
         Backend::Postgres | Backend::PostgresRedis => {
             let db = TestDatabase::create().await?;
             config.database = Some(database_settings(db.url()));
@@ -123,7 +129,125 @@ pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<Test
     }
     let mut app = start(config).await;
     app.db = db;
+    if let Backend::MemoryBehindGateway = backend {
+        let gateway = Gateway::start(app.addr).await?;
+        app.addr = gateway.addr;
+        app.prefix = "/messages".into();
+        app.gateway = Some(gateway);
+    }
     Some(app)
+}
+
+/// nginx in front of the server, as Kong routes to it.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Gateway {
+    /// `None` (skip) when nginx is not installed, except under `CI=true`.
+    // The child is waited for in `Drop`, which the lint cannot see.
+    #[allow(clippy::zombie_processes)]
+    pub async fn start(upstream: SocketAddr) -> Option<Gateway> {
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(nginx) = nginx else {
+            if messages_core::testing::required() {
+                panic!("nginx is required for the gateway tests under CI=true");
+            }
+            eprintln!("skipped: nginx is not installed");
+            return None;
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "messages-gateway-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("gateway dir: {e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("free port: {e}"));
+        let d = dir.display();
+        let conf = format!(
+            r#"worker_processes 1;
+daemon off;
+error_log {d}/error.log warn;
+pid {d}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  upstream messages {{ server {upstream}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{port};
+    client_max_body_size 1m;
+    location = /messages {{
+      proxy_pass http://messages/;
+      proxy_set_header X-Request-Id $request_id;
+      add_header X-Request-Id $request_id always;
+    }}
+    location /messages/ {{
+      proxy_pass http://messages/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Request-Id $request_id;
+      add_header X-Request-Id $request_id always;
+    }}
+  }}
+}}
+"#
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap_or_else(|e| panic!("gateway conf: {e}"));
+        let mut child = std::process::Command::new(nginx)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start nginx: {e}"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Some(Gateway {
+                    addr,
+                    child,
+                    _dir: TempDir(dir),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "nginx did not start; see {}",
+            dir.join("error.log").display()
+        );
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Starts the server on exactly `config`.
@@ -141,6 +265,8 @@ pub async fn start(config: Config) -> TestApp {
     let client = Client::builder(TokioExecutor::new()).build_http();
     TestApp {
         addr,
+        prefix: String::new(),
+        gateway: None,
         service,
         sink,
         client,
@@ -160,7 +286,7 @@ impl TestApp {
     ) -> TestResponse {
         let mut builder = Request::builder()
             .method(method)
-            .uri(format!("http://{}{}", self.addr, path));
+            .uri(format!("http://{}{}{}", self.addr, self.prefix, path));
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }

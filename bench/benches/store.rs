@@ -1,0 +1,56 @@
+//! The in-memory store: create, and the newest page (limit 50) of a thread of 1,000, beside
+//! the floor of cloning the same 51 messages.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use messages_core::events::codec;
+use messages_core::storage::MessageStore;
+use messages_core::storage::memory::MemoryStore;
+use messages_core::{Message, MessageId, PageQuery, PageSize, Timestamp};
+
+fn store(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store = MemoryStore::new();
+    let all = messages_bench::messages(1_000);
+    let thread = all[0].thread_id;
+    rt.block_on(async {
+        for m in &all {
+            let _ = store.create(m, None, codec::created(m)).await;
+        }
+    });
+    let template = all[0].clone();
+
+    let mut group = c.benchmark_group("store");
+    group.throughput(Throughput::Elements(1));
+    let mut next = 0i64;
+    group.bench_function("memory create", |b| {
+        b.to_async(&rt).iter(|| {
+            next += 1;
+            let m = Message {
+                id: MessageId::new_v7(),
+                created_at: Timestamp::from_micros(1_800_000_000_000_000 + next),
+                ..template.clone()
+            };
+            let store = &store;
+            async move {
+                let event = codec::created(&m);
+                store.create(black_box(&m), None, event).await
+            }
+        })
+    });
+    group.bench_function("memory newest page (50 of 1,000+)", |b| {
+        b.to_async(&rt)
+            .iter(|| store.page(black_box(thread), PageQuery::Newest, PageSize::DEFAULT))
+    });
+    let fifty_one: Vec<Message> = all[..51].to_vec();
+    group.bench_function("floor (clone 51 messages)", |b| {
+        b.iter(|| black_box(&fifty_one).clone())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, store);
+criterion_main!(benches);

@@ -1,0 +1,100 @@
+//! Prometheus metrics: request counts and latencies by route and status, recorded as requests
+//! finish, and the cache, store and outbox figures, read when `/metrics` is scraped.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use messages_core::MessageService;
+use messages_core::events::outbox::RelayStats;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Seconds of the request-latency histogram's buckets.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder once; later calls (a second application in
+/// the same process, as in tests) share it. `None` if another recorder was installed first by
+/// an embedding program.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let built = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .and_then(|b| b.install_recorder());
+            match built {
+                Ok(handle) => Some(handle),
+                Err(error) => {
+                    tracing::warn!(%error, "metrics recorder not installed; /metrics reports gauges only");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// Records one finished request.
+pub fn record_request(route: &'static str, method: &str, status: u16, elapsed: Duration) {
+    let status = status.to_string();
+    metrics::counter!("http_requests_total", "route" => route, "method" => method.to_owned(), "status" => status.clone())
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method.to_owned(), "status" => status)
+        .record(elapsed.as_secs_f64());
+}
+
+/// Reads a pool's size, idle connections and waiting callers.
+pub type PoolStatus = Box<dyn Fn() -> (usize, usize, usize) + Send + Sync>;
+
+/// Where the scrape-time figures come from.
+pub struct Sources {
+    /// The service (cache counters, outbox).
+    pub service: Arc<MessageService>,
+    /// The relay's counters.
+    pub relay: Arc<RelayStats>,
+    /// PostgreSQL pool status, when the store is PostgreSQL.
+    pub pool: Option<PoolStatus>,
+}
+
+/// The metrics in Prometheus text format.
+pub async fn render(handle: Option<&PrometheusHandle>, sources: &Sources) -> String {
+    let cache = sources.service.cache_stats();
+    for (name, value) in [
+        ("cache_hits_total", cache.hits),
+        ("cache_misses_total", cache.misses),
+        ("cache_fills_total", cache.fills),
+        ("cache_rejected_fills_total", cache.rejected_fills),
+        ("cache_errors_total", cache.errors),
+        ("events_published_total", sources.relay.published()),
+        ("events_failed_total", sources.relay.failed()),
+    ] {
+        metrics::counter!(name).absolute(value);
+    }
+    match sources.service.store().pending_events().await {
+        Ok((pending, oldest)) => {
+            metrics::gauge!("outbox_pending_events").set(pending as f64);
+            let age = oldest.map_or(0.0, |t| {
+                let now = chrono_now_micros();
+                ((now - t.as_micros()).max(0) as f64) / 1e6
+            });
+            metrics::gauge!("outbox_oldest_event_age_seconds").set(age);
+            metrics::gauge!("store_up").set(1.0);
+        }
+        Err(_) => metrics::gauge!("store_up").set(0.0),
+    }
+    if let Some(pool) = &sources.pool {
+        let (size, available, waiting) = pool();
+        metrics::gauge!("store_pool_connections").set(size as f64);
+        metrics::gauge!("store_pool_available").set(available as f64);
+        metrics::gauge!("store_pool_waiting").set(waiting as f64);
+    }
+    handle.map(PrometheusHandle::render).unwrap_or_default()
+}
+
+fn chrono_now_micros() -> i64 {
+    messages_core::Clock::new().now().as_micros()
+}
