@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -95,7 +95,16 @@ pub struct RedisCache {
     invalidate: Script,
     /// This process's copies, by thread: the generation they belong to and the window. A std
     /// `Mutex` because it is held for a map operation only, never across an await.
-    local: Mutex<HashMap<ThreadId, (Generation, Arc<Window>)>>,
+    local: Mutex<HashMap<ThreadId, Local>>,
+}
+
+/// A window this process holds, the generation it belongs to, and when its keys' lives were
+/// last extended.
+#[derive(Clone)]
+struct Local {
+    generation: Generation,
+    window: Arc<Window>,
+    touched: Instant,
 }
 
 fn unavailable(e: impl Into<crate::error::BoxError>) -> Error {
@@ -163,7 +172,54 @@ impl RedisCache {
                     local.remove(&evict);
                 }
             }
-            local.insert(thread, (generation, Arc::clone(window)));
+            local.insert(
+                thread,
+                Local {
+                    generation,
+                    window: Arc::clone(window),
+                    touched: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// The hit path when this process holds a copy: one `GET` of the generation (a few bytes),
+    /// plus, at most every quarter of the TTL, the `EXPIRE`s that keep a read window alive.
+    /// `None` when the copy is stale (or the window's key is due a touch and is gone), so the
+    /// caller runs the full lookup.
+    async fn lookup_local(&self, thread: ThreadId, copy: &Local) -> Result<Option<Lookup>> {
+        let (gen_key, win_key) = self.keys(thread);
+        let mut connection = self.connection.clone();
+        let touch_due = self.config.touch_on_hit && copy.touched.elapsed() > self.config.ttl / 4;
+        let current: Option<String> = if touch_due {
+            let (current, window_alive, _): (Option<String>, i64, i64) = self
+                .bounded(
+                    redis::pipe()
+                        .get(&gen_key)
+                        .expire(&win_key, self.ttl_secs() as i64)
+                        .expire(&gen_key, self.gen_ttl_secs() as i64)
+                        .query_async(&mut connection),
+                )
+                .await?;
+            if window_alive == 0 {
+                return Ok(None);
+            }
+            if let Ok(mut local) = self.local.lock()
+                && let Some(entry) = local.get_mut(&thread)
+            {
+                entry.touched = Instant::now();
+            }
+            current
+        } else {
+            self.bounded(redis::cmd("GET").arg(&gen_key).query_async(&mut connection))
+                .await?
+        };
+        match current.and_then(|g| g.parse::<Generation>().ok()) {
+            Some(g) if g == copy.generation => Ok(Some(Lookup {
+                window: Some(Arc::clone(&copy.window)),
+                generation: g,
+            })),
+            _ => Ok(None),
         }
     }
 }
@@ -181,9 +237,14 @@ fn parse_generation(value: &Value) -> Result<Generation> {
 #[async_trait]
 impl PageCache for RedisCache {
     async fn lookup(&self, thread: ThreadId) -> Result<Lookup> {
-        let (gen_key, win_key) = self.keys(thread);
         let local = self.local.lock().ok().and_then(|l| l.get(&thread).cloned());
-        let known = local.as_ref().map_or(0, |(g, _)| *g);
+        if let Some(copy) = &local
+            && let Some(hit) = self.lookup_local(thread, copy).await?
+        {
+            return Ok(hit);
+        }
+        let (gen_key, win_key) = self.keys(thread);
+        let known = local.as_ref().map_or(0, |c| c.generation);
         let mut connection = self.connection.clone();
         let reply: Vec<Value> = self
             .bounded(
@@ -204,7 +265,7 @@ impl PageCache for RedisCache {
         let generation = parse_generation(generation)?;
         if matches!(same, Value::Int(1)) {
             return Ok(Lookup {
-                window: local.map(|(_, w)| w),
+                window: local.map(|c| c.window),
                 generation,
             });
         }
