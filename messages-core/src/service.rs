@@ -2,6 +2,7 @@
 //! store → cache → events for every operation.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,9 +39,14 @@ impl Default for ServiceConfig {
 
 type Load = Arc<OnceCell<std::result::Result<Arc<Window>, Arc<Error>>>>;
 
+/// Cache counters, one atomic each: they are bumped on every read, so no lock.
 #[derive(Default)]
 struct Counters {
-    stats: CacheStats,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    fills: AtomicU64,
+    rejected_fills: AtomicU64,
+    errors: AtomicU64,
 }
 
 /// Threads whose invalidation failed (the cache was unreachable after a commit). Until the
@@ -81,7 +87,9 @@ pub struct MessageService {
     config: ServiceConfig,
     clock: Clock,
     loads: Mutex<HashMap<(ThreadId, Generation), Load>>,
-    counters: Mutex<Counters>,
+    counters: Counters,
+    /// Set while `unconfirmed` holds a thread, so the common case checks no lock.
+    any_unconfirmed: AtomicBool,
     unconfirmed: Mutex<Unconfirmed>,
 }
 
@@ -99,7 +107,8 @@ impl MessageService {
             config,
             clock: Clock::new(),
             loads: Mutex::new(HashMap::new()),
-            counters: Mutex::new(Counters::default()),
+            counters: Counters::default(),
+            any_unconfirmed: AtomicBool::new(false),
             unconfirmed: Mutex::new(Unconfirmed::default()),
         }
     }
@@ -130,13 +139,18 @@ impl MessageService {
 
     /// What the cache did so far.
     pub fn cache_stats(&self) -> CacheStats {
-        self.counters.lock().map(|c| c.stats).unwrap_or_default()
+        let c = &self.counters;
+        CacheStats {
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            fills: c.fills.load(Ordering::Relaxed),
+            rejected_fills: c.rejected_fills.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+        }
     }
 
-    fn count(&self, f: impl FnOnce(&mut CacheStats)) {
-        if let Ok(mut c) = self.counters.lock() {
-            f(&mut c.stats);
-        }
+    fn count(&self, counter: fn(&Counters) -> &AtomicU64) {
+        counter(&self.counters).fetch_add(1, Ordering::Relaxed);
     }
 
     /// Creates a message in `thread` by `user`. With an idempotency key, a retry of the same
@@ -190,10 +204,11 @@ impl MessageService {
     /// After a commit: make the cached page stale, then wake the relay for the event.
     async fn after_write(&self, thread: ThreadId) {
         if let Err(error) = self.cache.invalidate(thread).await {
-            self.count(|s| s.errors += 1);
+            self.count(|c| &c.errors);
             tracing::warn!(%thread, error = %error, "cache invalidation failed; the thread is read from the store until it succeeds");
             if let Ok(mut u) = self.unconfirmed.lock() {
                 u.threads.insert(thread);
+                self.any_unconfirmed.store(true, Ordering::Release);
             }
         }
         self.wake_relay.notify_one();
@@ -202,6 +217,9 @@ impl MessageService {
     /// Whether `thread` may be served from the cache: false while its invalidation is
     /// unconfirmed. Retries unconfirmed invalidations at most every 500 ms.
     async fn cache_usable(&self, thread: ThreadId) -> bool {
+        if !self.any_unconfirmed.load(Ordering::Acquire) {
+            return true;
+        }
         let due: Vec<ThreadId> = match self.unconfirmed.lock() {
             Ok(mut u) if !u.threads.is_empty() => {
                 let now = Instant::now();
@@ -222,6 +240,9 @@ impl MessageService {
             }
             if let Ok(mut u) = self.unconfirmed.lock() {
                 u.threads.remove(&pending);
+                if u.threads.is_empty() {
+                    self.any_unconfirmed.store(false, Ordering::Release);
+                }
             }
         }
         self.unconfirmed
@@ -259,7 +280,7 @@ impl MessageService {
             match self.cache.lookup(thread).await {
                 Ok(lookup) => Some(lookup),
                 Err(error) => {
-                    self.count(|s| s.errors += 1);
+                    self.count(|c| &c.errors);
                     tracing::warn!(%thread, error = %error, "cache lookup failed; reading the store");
                     None
                 }
@@ -268,11 +289,11 @@ impl MessageService {
         let window = match lookup {
             Some(lookup) => match lookup.window {
                 Some(window) => {
-                    self.count(|s| s.hits += 1);
+                    self.count(|c| &c.hits);
                     window
                 }
                 None => {
-                    self.count(|s| s.misses += 1);
+                    self.count(|c| &c.misses);
                     self.load_window(thread, lookup.generation).await?
                 }
             },
@@ -313,10 +334,10 @@ impl MessageService {
                     Ok(page) => {
                         let window = Arc::new(Window::from_page(&page));
                         match self.cache.fill(thread, seen, Arc::clone(&window)).await {
-                            Ok(true) => self.count(|s| s.fills += 1),
-                            Ok(false) => self.count(|s| s.rejected_fills += 1),
+                            Ok(true) => self.count(|c| &c.fills),
+                            Ok(false) => self.count(|c| &c.rejected_fills),
                             Err(error) => {
-                                self.count(|s| s.errors += 1);
+                                self.count(|c| &c.errors);
                                 tracing::warn!(%thread, error = %error, "cache fill failed");
                             }
                         }

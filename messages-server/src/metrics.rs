@@ -38,13 +38,38 @@ pub fn install() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// A request series: route, method, status.
+type Series = (&'static str, http::Method, u16);
+/// The handles of one series.
+type Handles = (metrics::Counter, metrics::Histogram);
+
+thread_local! {
+    /// Each worker thread's handles, by series: registering a labelled metric allocates and
+    /// hashes its labels, so it happens once per thread and series.
+    static HANDLES: std::cell::RefCell<std::collections::HashMap<Series, Handles>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// Records one finished request.
-pub fn record_request(route: &'static str, method: &str, status: u16, elapsed: Duration) {
-    let status = status.to_string();
-    metrics::counter!("http_requests_total", "route" => route, "method" => method.to_owned(), "status" => status.clone())
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method.to_owned(), "status" => status)
-        .record(elapsed.as_secs_f64());
+pub fn record_request(route: &'static str, method: &http::Method, status: u16, elapsed: Duration) {
+    HANDLES.with(|handles| {
+        let mut handles = handles.borrow_mut();
+        let (counter, histogram) = handles
+            .entry((route, method.clone(), status))
+            .or_insert_with(|| {
+                let labels = [
+                    ("route", route.to_owned()),
+                    ("method", method.as_str().to_owned()),
+                    ("status", status.to_string()),
+                ];
+                (
+                    metrics::counter!("http_requests_total", &labels),
+                    metrics::histogram!("http_request_duration_seconds", &labels),
+                )
+            });
+        counter.increment(1);
+        histogram.record(elapsed.as_secs_f64());
+    });
 }
 
 /// Reads a pool's size, idle connections and waiting callers.

@@ -102,7 +102,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
     let status = response.status().as_u16();
     crate::metrics::record_request(
         route.map_or("unmatched", Route::label),
-        method.as_str(),
+        &method,
         status,
         started.elapsed(),
     );
