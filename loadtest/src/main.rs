@@ -94,6 +94,9 @@ async fn send(
     if let Some(u) = user_id {
         builder = builder.header("X-User-Id", u.to_string());
     }
+    if let Some(auth) = &settings().authorization {
+        builder = builder.header("Authorization", auth.as_str());
+    }
     if let Some(b) = body {
         builder = builder
             .header("Content-Type", "application/json")
@@ -168,7 +171,7 @@ async fn create(user: &mut GooseUser) -> TransactionResult {
     let (mut goose, status, json) = send(
         user,
         GooseMethod::Post,
-        "POST /threads/{id}/messages",
+        "create",
         &format!("/threads/{thread}/messages"),
         Some(author),
         Some(&body),
@@ -212,7 +215,7 @@ async fn consume(user: &mut GooseUser) -> TransactionResult {
         user,
         thread,
         &format!("limit={limit}"),
-        "GET newest page",
+        "newest page",
         limit,
     )
     .await?
@@ -224,7 +227,7 @@ async fn consume(user: &mut GooseUser) -> TransactionResult {
         && session(user).chance(follow)
     {
         let query = format!("limit={limit}&cursor={cursor}");
-        read_page(user, thread, &query, "GET older page (cursor)", limit).await?;
+        read_page(user, thread, &query, "older page (cursor)", limit).await?;
     }
     Ok(())
 }
@@ -238,7 +241,7 @@ async fn edit(user: &mut GooseUser) -> TransactionResult {
     let (mut goose, status, json) = send(
         user,
         GooseMethod::Put,
-        "PUT /threads/{id}/messages/{id}",
+        "edit",
         &format!("/threads/{thread}/messages/{id}"),
         Some(author),
         Some(&body),
@@ -268,7 +271,7 @@ async fn delete(user: &mut GooseUser) -> TransactionResult {
     let (mut goose, status, _) = send(
         user,
         GooseMethod::Delete,
-        "DELETE /threads/{id}/messages/{id}",
+        "delete",
         &format!("/threads/{thread}/messages/{id}"),
         Some(author),
         None,
@@ -291,7 +294,7 @@ async fn create_own(user: &mut GooseUser) -> TransactionResult {
     let (mut goose, status, json) = send(
         user,
         GooseMethod::Post,
-        "POST /threads/{id}/messages",
+        "create",
         &format!("/threads/{thread}/messages"),
         Some(author),
         Some(&body),
@@ -320,7 +323,7 @@ async fn catchup(user: &mut GooseUser) -> TransactionResult {
         None => {
             // Remember where the thread is now: the cursor of its newest message.
             let thread = pick_thread(user);
-            let Some(page) = read_page(user, thread, "limit=1", "GET newest message", 1).await?
+            let Some(page) = read_page(user, thread, "limit=1", "newest message", 1).await?
             else {
                 return Ok(());
             };
@@ -332,7 +335,7 @@ async fn catchup(user: &mut GooseUser) -> TransactionResult {
         }
     };
     let query = format!("limit={limit}&after={cursor}");
-    let Some(page) = read_page(user, thread, &query, "GET newer page (after)", limit).await? else {
+    let Some(page) = read_page(user, thread, &query, "newer page (after)", limit).await? else {
         return Ok(());
     };
     // Follow while there is more; once caught up, look for a new position next time.

@@ -10,6 +10,7 @@
 //! | `LOADTEST_MIX` | `read=80,create=15,edit=3,delete=2` | weights of the mixed room |
 //! | `LOADTEST_WAIT_MS` | `0,0` | pause between a mixed client's actions, min,max |
 //! | `LOADTEST_FAIL_ON_ERROR` | `false` | exit 1 if any request failed (or none ran) |
+//! | `LOADTEST_AUTHORIZATION` | unset | `Authorization` header on every request (a gateway's JWT) |
 
 use std::sync::OnceLock;
 
@@ -35,6 +36,7 @@ pub struct Settings {
     pub mix: Mix,
     pub wait_ms: (u64, u64),
     pub fail_on_error: bool,
+    pub authorization: Option<String>,
 }
 
 /// A fixed namespace, so ids depend on the seed and the index only.
@@ -123,6 +125,7 @@ pub fn get() -> &'static Settings {
             mix: mix(),
             wait_ms: (wait_ms.0, wait_ms.1.max(wait_ms.0)),
             fail_on_error: var("LOADTEST_FAIL_ON_ERROR", false),
+            authorization: std::env::var("LOADTEST_AUTHORIZATION").ok().filter(|v| !v.trim().is_empty()),
         }
     })
 }
