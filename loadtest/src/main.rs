@@ -323,8 +323,7 @@ async fn catchup(user: &mut GooseUser) -> TransactionResult {
         None => {
             // Remember where the thread is now: the cursor of its newest message.
             let thread = pick_thread(user);
-            let Some(page) = read_page(user, thread, "limit=1", "newest message", 1).await?
-            else {
+            let Some(page) = read_page(user, thread, "limit=1", "newest message", 1).await? else {
                 return Ok(());
             };
             // A thread of one message or none has no cursor yet: nothing to catch up from.

@@ -125,7 +125,9 @@ pub fn get() -> &'static Settings {
             mix: mix(),
             wait_ms: (wait_ms.0, wait_ms.1.max(wait_ms.0)),
             fail_on_error: var("LOADTEST_FAIL_ON_ERROR", false),
-            authorization: std::env::var("LOADTEST_AUTHORIZATION").ok().filter(|v| !v.trim().is_empty()),
+            authorization: std::env::var("LOADTEST_AUTHORIZATION")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         }
     })
 }

@@ -136,6 +136,43 @@ impl Default for EventSettings {
     }
 }
 
+/// How writes are authenticated.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthSettings {
+    /// Trust `X-User-Id` as the gateway sets it (no `AUTH_JWT_*` variable set).
+    TrustGateway,
+    /// Require `Authorization: Bearer <jwt>` signed with HS256 and this secret
+    /// (`AUTH_JWT_SECRET`).
+    Hs256 {
+        /// The shared secret.
+        secret: String,
+        /// Required `iss` (`AUTH_JWT_ISSUER`), if any.
+        issuer: Option<String>,
+        /// Required `aud` (`AUTH_JWT_AUDIENCE`), if any.
+        audience: Option<String>,
+    },
+    /// Require a bearer JWT signed with RS256 or ES256 by the key whose public half is this
+    /// PEM (`AUTH_JWT_PUBLIC_KEY`).
+    PublicKey {
+        /// The PEM text.
+        pem: String,
+        /// Required `iss`, if any.
+        issuer: Option<String>,
+        /// Required `aud`, if any.
+        audience: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuthSettings::TrustGateway => "TrustGateway",
+            AuthSettings::Hs256 { .. } => "Hs256(<redacted>)",
+            AuthSettings::PublicKey { .. } => "PublicKey",
+        })
+    }
+}
+
 /// The server's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -158,6 +195,8 @@ pub struct Config {
     pub redis: Option<RedisSettings>,
     /// Event delivery.
     pub events: EventSettings,
+    /// Authentication of writes.
+    pub auth: AuthSettings,
 }
 
 impl Default for Config {
@@ -177,6 +216,7 @@ impl Default for Config {
             database: None,
             redis: None,
             events: EventSettings::default(),
+            auth: AuthSettings::TrustGateway,
         }
     }
 }
@@ -300,7 +340,9 @@ impl Config {
         let database = database(&env)?;
         let redis = redis(&env)?;
         let events = events(&env)?;
+        let auth = auth(&env)?;
         Ok(Config {
+            auth,
             events,
             database,
             redis,
@@ -359,6 +401,46 @@ fn database<F: Fn(&str) -> Option<String>>(
         )?),
         migrate_on_start: env.flag("MIGRATE_ON_START", true)?,
     }))
+}
+
+fn auth<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<AuthSettings, ConfigError> {
+    let issuer = env.get("AUTH_JWT_ISSUER");
+    let audience = env.get("AUTH_JWT_AUDIENCE");
+    match (env.get("AUTH_JWT_SECRET"), env.get("AUTH_JWT_PUBLIC_KEY")) {
+        (Some(_), Some(_)) => Err(ConfigError {
+            var: "AUTH_JWT_SECRET",
+            reason: "set AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY, not both".into(),
+        }),
+        (Some(secret), None) => {
+            if secret.len() < 32 {
+                return Err(ConfigError {
+                    var: "AUTH_JWT_SECRET",
+                    reason: "must be at least 32 bytes".into(),
+                });
+            }
+            Ok(AuthSettings::Hs256 {
+                secret,
+                issuer,
+                audience,
+            })
+        }
+        (None, Some(pem)) => {
+            let rsa = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes());
+            let ec = jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes());
+            if rsa.is_err() && ec.is_err() {
+                return Err(ConfigError {
+                    var: "AUTH_JWT_PUBLIC_KEY",
+                    reason: "expected an RSA or EC (P-256) public key in PEM".into(),
+                });
+            }
+            Ok(AuthSettings::PublicKey {
+                pem,
+                issuer,
+                audience,
+            })
+        }
+        (None, None) => Ok(AuthSettings::TrustGateway),
+    }
 }
 
 fn events<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<EventSettings, ConfigError> {

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - `auth`: who a write acts as: `X-User-Id` from the gateway, or a verified JWT.
 //! - `config`: every environment variable, read once and validated.
 //! - `startup`: builds the application (listener, backends, relay) and runs it.
 //! - `shutdown`: turns SIGTERM and Ctrl-C into one future.
@@ -12,6 +13,7 @@
 //! - `telemetry`: logging setup.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -141,7 +141,14 @@ impl Application {
             relay: relay.stats(),
             pool,
         };
-        let state = Arc::new(AppState::new(service, config.max_body_bytes, sources));
+        let auth = crate::auth::Auth::new(&config.auth).context("AUTH_JWT_* settings")?;
+        match &config.auth {
+            crate::config::AuthSettings::TrustGateway => tracing::info!(
+                "auth: X-User-Id is trusted as set by the gateway; do not expose this server without one"
+            ),
+            _ => tracing::info!("auth: writes require a bearer JWT; X-User-Id is ignored"),
+        }
+        let state = Arc::new(AppState::new(service, config.max_body_bytes, sources, auth));
         Ok(Application {
             listener,
             addr,

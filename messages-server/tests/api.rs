@@ -805,3 +805,86 @@ async fn metrics_count_requests_by_route_and_report_the_backends() {
         .expect("cache_hits_total value");
     assert!(hits >= 1.0, "the second read was a hit");
 }
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_made() {
+    let app = spawn_app(Backend::Memory).await.expect("memory backend");
+    let r = app
+        .request(
+            Method::GET,
+            "/healthz",
+            &[("x-request-id", "gateway-id-123")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.headers.get("x-request-id").map(|v| v.as_bytes()),
+        Some(&b"gateway-id-123"[..])
+    );
+    let made = app.request(Method::GET, "/nope", &[], None).await;
+    let id = made
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        uuid::Uuid::parse_str(id).is_ok(),
+        "a generated id on errors too: {id:?}"
+    );
+    let bad = app
+        .request(
+            Method::GET,
+            "/healthz",
+            &[("x-request-id", "has space")],
+            None,
+        )
+        .await;
+    let replaced = bad
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        uuid::Uuid::parse_str(replaced).is_ok(),
+        "an unusable id is replaced: {replaced:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_contract_and_the_router_agree() {
+    let spec: serde_json::Value = serde_yaml_ng::from_str(messages_server::routes::OPENAPI_YAML)
+        .expect("openapi.yaml parses");
+    assert_eq!(spec["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = spec["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flat_map(|ops| ops.keys())
+                .filter(|k| ["get", "post", "put", "delete", "patch", "head"].contains(&k.as_str()))
+                .map(move |m| (path.clone(), m.to_uppercase()))
+        })
+        .collect();
+    let mut served: Vec<(String, String)> = messages_server::routes::route_table()
+        .into_iter()
+        .flat_map(|(path, methods)| {
+            methods
+                .into_iter()
+                .map(move |m| (path.to_owned(), m.to_owned()))
+        })
+        .collect();
+    documented.sort();
+    served.sort();
+    assert_eq!(
+        documented, served,
+        "every route is documented, and only those"
+    );
+
+    // And the server serves the same document.
+    let app = spawn_app(Backend::Memory).await.expect("memory backend");
+    let r = app.request(Method::GET, "/openapi.json", &[], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json(), spec);
+}

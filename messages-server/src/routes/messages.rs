@@ -5,7 +5,7 @@ use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use messages_core::{
     Created, Cursor, IdempotencyKey, MessageId, MessageKind, MessagePatch, NewMessage, PageQuery,
-    PageSize, ThreadId, UserId,
+    PageSize, ThreadId,
 };
 use serde::Deserialize;
 use serde_json::error::Category;
@@ -39,16 +39,6 @@ impl PathIds {
     fn message(&self) -> Result<MessageId, ApiError> {
         self.message.ok_or_else(ApiError::no_route)
     }
-}
-
-fn user_id(headers: &HeaderMap) -> Result<UserId, ApiError> {
-    let raw = headers.get("x-user-id").ok_or_else(|| {
-        ApiError::bad_request("missing_user_id", "the X-User-Id header is required")
-    })?;
-    raw.to_str()
-        .ok()
-        .and_then(|s| UserId::parse(s.trim()).ok())
-        .ok_or_else(|| ApiError::bad_request("invalid_user_id", "X-User-Id must be a UUID"))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -103,7 +93,7 @@ pub async fn create(
     ids: PathIds,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = user_id(request.headers())?;
+    let user = state.auth.user(request.headers())?;
     let key = idempotency_key(request.headers())?;
     let body = read_body(request, state.max_body_bytes).await?;
     let body: CreateBody = parse_json(&body)?;
@@ -131,7 +121,7 @@ pub async fn update(
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
-    let user = user_id(request.headers())?;
+    let user = state.auth.user(request.headers())?;
     let body = read_body(request, state.max_body_bytes).await?;
     let body: UpdateBody = parse_json(&body)?;
     let patch = MessagePatch::new(body.content, body.paths, state.service.limits())?;
@@ -146,7 +136,7 @@ pub async fn delete(
     request: &Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
-    let user = user_id(request.headers())?;
+    let user = state.auth.user(request.headers())?;
     state.service.delete(ids.thread, id, user).await?;
     let mut response = HttpResponse::default();
     *response.status_mut() = StatusCode::NO_CONTENT;

@@ -9,6 +9,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use messages_core::MessageService;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 
@@ -25,6 +26,7 @@ enum Route {
     Healthz,
     Readyz,
     Metrics,
+    OpenApi,
 }
 
 impl Route {
@@ -32,7 +34,7 @@ impl Route {
         match self {
             Route::ThreadMessages => "GET, POST",
             Route::Message => "PUT, DELETE",
-            Route::Healthz | Route::Readyz | Route::Metrics => "GET",
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi => "GET",
         }
     }
 
@@ -45,6 +47,7 @@ impl Route {
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
+            Route::OpenApi => "/openapi.json",
         }
     }
 }
@@ -58,6 +61,9 @@ pub struct AppState {
     router: matchit::Router<Route>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     sources: crate::metrics::Sources,
+    openapi: Bytes,
+    /// How writes are authenticated.
+    pub auth: crate::auth::Auth,
 }
 
 impl AppState {
@@ -66,6 +72,7 @@ impl AppState {
         service: Arc<MessageService>,
         max_body_bytes: usize,
         sources: crate::metrics::Sources,
+        auth: crate::auth::Auth,
     ) -> Self {
         let mut router = matchit::Router::new();
         // The paths are constants and distinct, so inserting them cannot conflict.
@@ -75,6 +82,7 @@ impl AppState {
             ("/healthz", Route::Healthz),
             ("/readyz", Route::Readyz),
             ("/metrics", Route::Metrics),
+            ("/openapi.json", Route::OpenApi),
         ] {
             if let Err(error) = router.insert(path, route) {
                 tracing::error!(%error, path, "route table conflict");
@@ -86,6 +94,8 @@ impl AppState {
             router,
             metrics: crate::metrics::install(),
             sources,
+            openapi: openapi_json(),
+            auth,
         }
     }
 }
@@ -96,9 +106,17 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let route = state.router.at(request.uri().path()).ok().map(|m| *m.value);
-    let response = dispatch(&state, request)
+    let request_id = request_id(request.headers());
+    // Every log line of this request, here and in the core, carries its id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = dispatch(&state, request)
+        .instrument(span.clone())
         .await
         .unwrap_or_else(ApiError::into_response);
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let _entered = span.enter();
     let status = response.status().as_u16();
     crate::metrics::record_request(
         route.map_or("unmatched", Route::label),
@@ -114,6 +132,46 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
         "request"
     );
     response
+}
+
+/// The API contract, `messages-server/openapi.yaml`, compiled in.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+/// The contract as JSON, converted once at start.
+fn openapi_json() -> Bytes {
+    match serde_yaml_ng::from_str::<serde_json::Value>(OPENAPI_YAML) {
+        Ok(value) => Bytes::from(value.to_string()),
+        Err(error) => {
+            tracing::error!(%error, "openapi.yaml does not parse");
+            Bytes::from_static(b"{}")
+        }
+    }
+}
+
+/// Every route and the methods it takes, as the router serves them; the OpenAPI test checks
+/// the contract against this list.
+pub fn route_table() -> Vec<(&'static str, Vec<&'static str>)> {
+    [
+        Route::ThreadMessages,
+        Route::Message,
+        Route::Healthz,
+        Route::Readyz,
+        Route::Metrics,
+        Route::OpenApi,
+    ]
+    .into_iter()
+    .map(|r| (r.label(), r.allow().split(", ").collect()))
+    .collect()
+}
+
+/// The gateway's `X-Request-Id` when it is a sane token (1 to 128 visible ASCII characters),
+/// else a new UUID.
+fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
 async fn dispatch(state: &AppState, request: Request<Incoming>) -> Result<HttpResponse, ApiError> {
@@ -132,6 +190,7 @@ async fn dispatch(state: &AppState, request: Request<Incoming>) -> Result<HttpRe
         (Route::Message, &Method::DELETE) => messages::delete(state, ids?, &request).await,
         (Route::Healthz, &Method::GET | &Method::HEAD) => Ok(health::alive()),
         (Route::Readyz, &Method::GET | &Method::HEAD) => health::ready(state).await,
+        (Route::OpenApi, &Method::GET) => Ok(json(StatusCode::OK, state.openapi.clone())),
         (Route::Metrics, &Method::GET) => {
             let body = crate::metrics::render(state.metrics.as_ref(), &state.sources).await;
             let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -1,0 +1,164 @@
+//! Authentication: with `AUTH_JWT_SECRET` (HS256) or `AUTH_JWT_PUBLIC_KEY` (RS256, ES256), writes
+//! need a valid bearer token whose `sub` is the user, and `X-User-Id` is ignored.
+
+mod common;
+
+use common::{new_id, start, test_config};
+use http::{Method, StatusCode};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use messages_server::config::AuthSettings;
+
+const SECRET: &str = "a-test-secret-of-at-least-thirty-two-bytes";
+
+fn token(alg: Algorithm, key: &EncodingKey, sub: &str, expires_in: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let claims = serde_json::json!({ "sub": sub, "exp": now + expires_in, "iat": now });
+    jsonwebtoken::encode(&Header::new(alg), &claims, key).expect("encode")
+}
+
+async fn post(
+    app: &common::TestApp,
+    thread: &str,
+    headers: &[(&str, &str)],
+) -> common::TestResponse {
+    app.request(
+        Method::POST,
+        &format!("/threads/{thread}/messages"),
+        headers,
+        Some(br#"{"content":"signed"}"#.to_vec()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn hs256_tokens_name_the_author_and_x_user_id_is_ignored() {
+    let mut config = test_config();
+    config.auth = AuthSettings::Hs256 {
+        secret: SECRET.into(),
+        issuer: None,
+        audience: None,
+    };
+    let app = start(config).await;
+    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let thread = new_id();
+    let user = new_id();
+    let good = format!("Bearer {}", token(Algorithm::HS256, &key, &user, 300));
+    let spoofed = new_id();
+    let r = post(
+        &app,
+        &thread,
+        &[("authorization", &good), ("x-user-id", &spoofed)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.json()["user_id"], user, "the token's sub, not X-User-Id");
+
+    let expired = format!("Bearer {}", token(Algorithm::HS256, &key, &user, -3_600));
+    let other_key = EncodingKey::from_secret(b"another-secret-of-at-least-thirty-two-bytes!");
+    let forged = format!("Bearer {}", token(Algorithm::HS256, &other_key, &user, 300));
+    let not_a_user = format!("Bearer {}", token(Algorithm::HS256, &key, "alice", 300));
+    for headers in [
+        vec![("x-user-id", user.as_str())],
+        vec![("authorization", expired.as_str())],
+        vec![("authorization", forged.as_str())],
+        vec![("authorization", not_a_user.as_str())],
+        vec![("authorization", "Bearer not.a.jwt")],
+        vec![("authorization", "Basic dXNlcjpwYXNz")],
+    ] {
+        let r = post(&app, &thread, &headers).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            "{headers:?}"
+        );
+        assert_eq!(
+            r.headers.get("www-authenticate").map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..])
+        );
+    }
+    // Edits and deletes are writes too; reads stay open.
+    let id = r.json()["id"].as_str().unwrap_or_default().to_owned();
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/threads/{thread}/messages/{id}"),
+            &[("x-user-id", &user)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let stranger = format!("Bearer {}", token(Algorithm::HS256, &key, &new_id(), 300));
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/threads/{thread}/messages/{id}"),
+            &[("authorization", &stranger)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/threads/{thread}/messages/{id}"),
+            &[("authorization", &good)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.list(&thread, "").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rs256_and_es256_public_keys_verify_tokens() {
+    for (alg, private, public) in [
+        (
+            Algorithm::RS256,
+            include_str!("fixtures/rs256-test-private.pem"),
+            include_str!("fixtures/rs256-test-public.pem"),
+        ),
+        (
+            Algorithm::ES256,
+            include_str!("fixtures/es256-test-private.pem"),
+            include_str!("fixtures/es256-test-public.pem"),
+        ),
+    ] {
+        let mut config = test_config();
+        config.auth = AuthSettings::PublicKey {
+            pem: public.into(),
+            issuer: None,
+            audience: None,
+        };
+        let app = start(config).await;
+        let key = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(private.as_bytes()),
+            _ => EncodingKey::from_ec_pem(private.as_bytes()),
+        }
+        .expect("test key");
+        let user = new_id();
+        let thread = new_id();
+        let good = format!("Bearer {}", token(alg, &key, &user, 300));
+        let r = post(&app, &thread, &[("authorization", &good)]).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{alg:?}");
+        assert_eq!(r.json()["user_id"], user);
+        // An HS256 token made with the public key as secret (algorithm confusion) is refused.
+        let confused = format!(
+            "Bearer {}",
+            token(
+                Algorithm::HS256,
+                &EncodingKey::from_secret(public.as_bytes()),
+                &user,
+                300
+            )
+        );
+        assert_eq!(
+            post(&app, &thread, &[("authorization", &confused)])
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
