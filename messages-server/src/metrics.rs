@@ -4,8 +4,14 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use messages_core::MessageService;
 use messages_core::events::outbox::RelayStats;
+use messages_core::storage::{
+    Created, Idempotency, MessageStore, OutboxEvent, StoredEvent, UpdateEvent,
+};
+use messages_core::{
+    Message, MessageId, MessagePatch, MessageService, Page, PageQuery, PageSize, ThreadId,
+    Timestamp, UserId,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Seconds of the request-latency histogram's buckets.
@@ -26,6 +32,12 @@ pub fn install() -> Option<PrometheusHandle> {
                     Matcher::Full("http_request_duration_seconds".into()),
                     LATENCY_BUCKETS,
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("store_operation_duration_seconds".into()),
+                        LATENCY_BUCKETS,
+                    )
+                })
                 .and_then(|b| b.install_recorder());
             match built {
                 Ok(handle) => Some(handle),
@@ -122,4 +134,100 @@ pub async fn render(handle: Option<&PrometheusHandle>, sources: &Sources) -> Str
 
 fn chrono_now_micros() -> i64 {
     messages_core::Clock::new().now().as_micros()
+}
+
+/// A store that records how long each operation takes, as `store_operation_duration_seconds`
+/// by `operation` and `outcome`.
+pub struct TimedStore {
+    inner: Arc<dyn MessageStore>,
+}
+
+impl TimedStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn MessageStore>) -> Self {
+        TimedStore { inner }
+    }
+}
+
+async fn timed<T>(
+    operation: &'static str,
+    f: impl std::future::Future<Output = messages_core::Result<T>>,
+) -> messages_core::Result<T> {
+    let started = std::time::Instant::now();
+    let result = f.await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(messages_core::Error::Unavailable { .. }) => "unavailable",
+        Err(_) => "refused",
+    };
+    metrics::histogram!("store_operation_duration_seconds", "operation" => operation, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+#[async_trait::async_trait]
+impl MessageStore for TimedStore {
+    async fn create(
+        &self,
+        message: &Message,
+        idempotency: Option<Idempotency<'_>>,
+        event: OutboxEvent,
+    ) -> messages_core::Result<Created> {
+        timed("create", self.inner.create(message, idempotency, event)).await
+    }
+    async fn get(&self, thread: ThreadId, id: MessageId) -> messages_core::Result<Message> {
+        timed("get", self.inner.get(thread, id)).await
+    }
+    async fn update(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        user: UserId,
+        patch: &MessagePatch,
+        now: Timestamp,
+        event: UpdateEvent<'_>,
+    ) -> messages_core::Result<Message> {
+        timed(
+            "update",
+            self.inner.update(thread, id, user, patch, now, event),
+        )
+        .await
+    }
+    async fn delete(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        user: UserId,
+        now: Timestamp,
+        event: OutboxEvent,
+    ) -> messages_core::Result<()> {
+        timed("delete", self.inner.delete(thread, id, user, now, event)).await
+    }
+    async fn page(
+        &self,
+        thread: ThreadId,
+        query: PageQuery,
+        size: PageSize,
+    ) -> messages_core::Result<Page> {
+        timed("page", self.inner.page(thread, query, size)).await
+    }
+    async fn claim_events(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> messages_core::Result<Vec<StoredEvent>> {
+        timed("claim_events", self.inner.claim_events(limit, lease)).await
+    }
+    async fn ack_events(&self, seqs: &[i64]) -> messages_core::Result<()> {
+        timed("ack_events", self.inner.ack_events(seqs)).await
+    }
+    async fn release_events(&self, seqs: &[i64]) -> messages_core::Result<()> {
+        timed("release_events", self.inner.release_events(seqs)).await
+    }
+    async fn pending_events(&self) -> messages_core::Result<(u64, Option<Timestamp>)> {
+        self.inner.pending_events().await
+    }
+    async fn ping(&self) -> messages_core::Result<()> {
+        self.inner.ping().await
+    }
 }

@@ -114,8 +114,11 @@ impl Application {
                 (Arc::clone(&sink) as Arc<dyn Publisher>, Some(sink))
             }
         };
+        let timed: Arc<dyn MessageStore> =
+            Arc::new(crate::metrics::TimedStore::new(Arc::clone(&store)));
+        drop(store);
         let service = Arc::new(MessageService::new(
-            Arc::clone(&store),
+            Arc::clone(&timed),
             cache,
             ServiceConfig {
                 limits: config.limits,
@@ -123,7 +126,7 @@ impl Application {
             },
         ));
         let relay = Relay::new(
-            store,
+            timed,
             publisher,
             service.relay_signal(),
             RelayConfig {

@@ -795,6 +795,7 @@ async fn metrics_count_requests_by_route_and_report_the_backends() {
         "events_failed_total",
         "outbox_pending_events",
         "outbox_oldest_event_age_seconds",
+        "store_operation_duration_seconds_bucket",
     ] {
         assert!(has(name), "{name} missing: {text}");
     }
