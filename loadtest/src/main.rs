@@ -162,9 +162,12 @@ fn pick_user(user: &mut GooseUser) -> Uuid {
     settings().user(i)
 }
 
-async fn create(user: &mut GooseUser) -> TransactionResult {
+/// Creates a message in a random thread as `author`; returns the new message's id.
+async fn post_message(
+    user: &mut GooseUser,
+    author: Uuid,
+) -> Result<Option<(Uuid, String)>, Box<TransactionError>> {
     let thread = pick_thread(user);
-    let author = pick_user(user);
     let n = session(user).next() % 1_000_000;
     let content = format!("load test message {n}: the quick brown fox jumps over the lazy dog");
     let body = serde_json::json!({ "content": content });
@@ -178,10 +181,18 @@ async fn create(user: &mut GooseUser) -> TransactionResult {
     )
     .await?;
     match json {
-        Some(m) if status == 201 && message_is_valid(&m, thread, Some(&content)) => Ok(()),
-        _ if status != 201 => fail(user, &mut goose, "create: status is not 201"),
-        _ => fail(user, &mut goose, "create: the body is not the message"),
+        Some(m) if status == 201 && message_is_valid(&m, thread, Some(&content)) => {
+            Ok(m["id"].as_str().map(|id| (thread, id.to_owned())))
+        }
+        _ if status != 201 => fail(user, &mut goose, "create: status is not 201").map(|()| None),
+        _ => fail(user, &mut goose, "create: the body is not the message").map(|()| None),
     }
+}
+
+/// A create as any user of the pool (the seed scenario).
+async fn create(user: &mut GooseUser) -> TransactionResult {
+    let author = pick_user(user);
+    post_message(user, author).await.map(|_| ())
 }
 
 async fn read_page(
@@ -284,35 +295,17 @@ async fn delete(user: &mut GooseUser) -> TransactionResult {
     }
 }
 
-/// A create in the mixed room, as the client's own user.
+/// A create in the mixed room, as the client's own user, remembered for edits and deletes.
 async fn create_own(user: &mut GooseUser) -> TransactionResult {
-    let thread = pick_thread(user);
     let author = session_author(user);
-    let n = session(user).next() % 1_000_000;
-    let content = format!("chat line {n}");
-    let body = serde_json::json!({ "content": content });
-    let (mut goose, status, json) = send(
-        user,
-        GooseMethod::Post,
-        "create",
-        &format!("/threads/{thread}/messages"),
-        Some(author),
-        Some(&body),
-    )
-    .await?;
-    match json {
-        Some(m) if status == 201 && message_is_valid(&m, thread, Some(&content)) => {
-            if let Some(id) = m["id"].as_str() {
-                let own = &mut session(user).own;
-                own.push((thread, id.to_owned()));
-                if own.len() > 64 {
-                    own.remove(0);
-                }
-            }
-            Ok(())
+    if let Some(created) = post_message(user, author).await? {
+        let own = &mut session(user).own;
+        own.push(created);
+        if own.len() > 64 {
+            own.remove(0);
         }
-        _ => fail(user, &mut goose, "create: not 201 with the message"),
     }
+    Ok(())
 }
 
 async fn catchup(user: &mut GooseUser) -> TransactionResult {

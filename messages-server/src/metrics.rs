@@ -40,7 +40,21 @@ pub fn install() -> Option<PrometheusHandle> {
                 })
                 .and_then(|b| b.install_recorder());
             match built {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    // Histograms buffer their samples until upkeep folds them into buckets;
+                    // without it memory grows with every request when nobody scrapes.
+                    let upkeep = handle.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || loop {
+                            std::thread::sleep(Duration::from_secs(5));
+                            upkeep.run_upkeep();
+                        });
+                    if let Err(error) = spawned {
+                        tracing::warn!(%error, "metrics upkeep thread not started");
+                    }
+                    Some(handle)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "metrics recorder not installed; /metrics reports gauges only");
                     None

@@ -86,20 +86,8 @@ async fn a_postgres_outage_answers_503_and_recovers_without_restart() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    let upstream: tokio_postgres::Config = db.url().parse().expect("test database URL");
-    let host = match upstream.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "127.0.0.1".to_owned(),
-    };
-    let port = upstream.get_ports().first().copied().unwrap_or(5432);
-    let upstream_addr = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .expect("resolve DATABASE_URL")
-        .next()
-        .expect("an address");
+    let (upstream_addr, user, dbname) = pg_upstream(db.url()).await;
     let proxy = TcpProxy::start(upstream_addr).await;
-    let dbname = upstream.get_dbname().unwrap_or("postgres");
-    let user = upstream.get_user().unwrap_or("postgres");
     let mut settings = database_settings(&format!("postgres://{user}@{}/{dbname}", proxy.addr()));
     settings.operation_timeout = Duration::from_millis(800);
     let mut config = test_config();
