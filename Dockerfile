@@ -10,13 +10,15 @@ COPY Cargo.toml Cargo.lock ./
 COPY messages-core/Cargo.toml messages-core/Cargo.toml
 COPY messages-server/Cargo.toml messages-server/Cargo.toml
 COPY bench/Cargo.toml bench/Cargo.toml
-RUN mkdir -p messages-core/src messages-server/src bench/src/bin bench/benches \
+COPY loadtest/Cargo.toml loadtest/Cargo.toml
+RUN mkdir -p messages-core/src messages-server/src bench/src/bin bench/benches loadtest/src \
  && echo '' > messages-core/src/lib.rs \
  && echo '' > messages-server/src/lib.rs \
  && echo 'fn main() {}' > messages-server/src/main.rs \
  && echo '' > bench/src/lib.rs \
  && echo 'fn main() {}' > bench/src/bin/ceiling.rs \
  && for b in cursor page cache event store service depth; do echo 'fn main() {}' > bench/benches/$b.rs; done \
+ && echo 'fn main() {}' > loadtest/src/main.rs \
  && mkdir -p messages-core/migrations \
  && cargo build --release --locked -p messages-server \
  && rm -rf messages-core/src messages-server/src
