@@ -89,7 +89,7 @@ async fn a_postgres_outage_answers_503_and_recovers_without_restart() {
     let (upstream_addr, user, dbname) = pg_upstream(db.url()).await;
     let proxy = TcpProxy::start(upstream_addr).await;
     let mut settings = database_settings(&format!("postgres://{user}@{}/{dbname}", proxy.addr()));
-    settings.operation_timeout = Duration::from_millis(800);
+    settings.operation_timeout = Duration::from_secs(2);
     let mut config = test_config();
     config.database = Some(settings);
     let app = start(config).await;
@@ -233,7 +233,9 @@ async fn outages_under_load_lose_no_acknowledged_write() {
     let redis_proxy = TcpProxy::start(redis_addr).await;
     let mut settings =
         database_settings(&format!("postgres://{pg_user}@{}/{pg_db}", pg_proxy.addr()));
-    settings.operation_timeout = Duration::from_millis(500);
+    // The default bound: sibling tests create and drop databases, and each DROP DATABASE
+    // forces a checkpoint that can stall this test's queries for a second or more.
+    settings.operation_timeout = Duration::from_secs(5);
     let mut config = test_config();
     config.database = Some(settings);
     config.redis = Some(redis_settings(
@@ -312,7 +314,7 @@ async fn outages_under_load_lose_no_acknowledged_write() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
     phase.store(0, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(500)).await;
     phase.store(2, Ordering::SeqCst);
