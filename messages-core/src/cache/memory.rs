@@ -63,16 +63,21 @@ impl MemoryCache {
         self.next_generation.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Past `max_threads`, drops the least recently used eighth in one pass, so the scan
+    /// is paid once per `max_threads / 8` new threads rather than on every one.
     fn evict_if_full(&self, entries: &mut HashMap<ThreadId, Entry>) {
         if entries.len() <= self.config.max_threads {
             return;
         }
-        if let Some(oldest) = entries
-            .iter()
-            .min_by_key(|(_, e)| e.last_used)
-            .map(|(k, _)| *k)
-        {
-            entries.remove(&oldest);
+        let excess = entries.len() - self.config.max_threads;
+        let drop = (self.config.max_threads / 8).max(excess).min(entries.len());
+        let mut by_age: Vec<(Instant, ThreadId)> =
+            entries.iter().map(|(k, e)| (e.last_used, *k)).collect();
+        if drop < by_age.len() {
+            by_age.select_nth_unstable(drop);
+        }
+        for (_, thread) in by_age.into_iter().take(drop) {
+            entries.remove(&thread);
         }
     }
 }
@@ -154,5 +159,36 @@ impl PageCache for MemoryCache {
 
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_least_recently_used_threads_go_first_and_the_bound_holds() {
+        let cache = MemoryCache::new(MemoryCacheConfig {
+            max_threads: 16,
+            ..MemoryCacheConfig::default()
+        });
+        let threads: Vec<ThreadId> = (0..40u128)
+            .map(|i| ThreadId::from_uuid(uuid::Uuid::from_u128(i + 1)))
+            .collect();
+        let hot = threads[0];
+        for t in &threads {
+            cache.lookup(*t).await.unwrap();
+            // Keep one thread in use throughout.
+            cache.lookup(hot).await.unwrap();
+            tokio::time::sleep(Duration::from_micros(50)).await;
+        }
+        let entries = cache.entries.lock().unwrap();
+        assert!(entries.len() <= 16, "{} entries", entries.len());
+        assert!(entries.contains_key(&hot), "a thread in use is kept");
+        assert!(
+            entries.contains_key(threads.last().unwrap()),
+            "the newest is kept"
+        );
+        assert!(!entries.contains_key(&threads[1]), "an old one went");
     }
 }
