@@ -58,6 +58,27 @@ struct Unconfirmed {
     last_retry: Option<Instant>,
 }
 
+/// Messages whose response JSON the service keeps, so refilling a window after a write
+/// encodes only what changed. About 7 MB at 350 bytes a message.
+const ENCODED_CAPACITY: usize = 20_000;
+
+/// Encoded messages by id, `updated_at` and a hash of the editable fields: an edit changes
+/// the key even if two edits share a microsecond, so a stale encoding is never reused.
+/// Cleared whole when full (cheap, and the next fills repopulate it).
+#[derive(Default)]
+struct Encodings {
+    by_version: HashMap<(MessageId, crate::message::Timestamp, u64), Bytes>,
+}
+
+/// A hash of what an edit can change.
+fn editable_hash(message: &Message) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    message.content.hash(&mut hasher);
+    message.paths.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// How often to retry unconfirmed invalidations while the cache is failing.
 const RETRY_INVALIDATION: Duration = Duration::from_millis(500);
 
@@ -88,6 +109,7 @@ pub struct MessageService {
     clock: Clock,
     loads: Mutex<HashMap<(ThreadId, Generation), Load>>,
     counters: Counters,
+    encodings: Mutex<Encodings>,
     /// Set while `unconfirmed` holds a thread, so the common case checks no lock.
     any_unconfirmed: AtomicBool,
     unconfirmed: Mutex<Unconfirmed>,
@@ -108,6 +130,7 @@ impl MessageService {
             clock: Clock::new(),
             loads: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            encodings: Mutex::new(Encodings::default()),
             any_unconfirmed: AtomicBool::new(false),
             unconfirmed: Mutex::new(Unconfirmed::default()),
         }
@@ -297,12 +320,14 @@ impl MessageService {
                     self.load_window(thread, lookup.generation).await?
                 }
             },
-            None => Arc::new(Window::from_page(
-                &self
-                    .store
-                    .page(thread, PageQuery::Newest, self.config.window)
-                    .await?,
-            )),
+            None => Arc::new(
+                self.window_of(
+                    &self
+                        .store
+                        .page(thread, PageQuery::Newest, self.config.window)
+                        .await?,
+                ),
+            ),
         };
         if !window.serves(size) {
             return Ok(Bytes::from(
@@ -312,6 +337,27 @@ impl MessageService {
         let mut out = Vec::new();
         window.write_page(size, &mut out);
         Ok(Bytes::from(out))
+    }
+
+    /// A window of `page`, reusing the encodings of messages it encoded before.
+    fn window_of(&self, page: &Page) -> Window {
+        let Ok(mut memo) = self.encodings.lock() else {
+            return Window::from_page(page);
+        };
+        if memo.by_version.len() + page.items.len() > ENCODED_CAPACITY {
+            memo.by_version.clear();
+        }
+        Window::from_page_with(page, |message, out| {
+            let key = (message.id, message.updated_at, editable_hash(message));
+            if let Some(bytes) = memo.by_version.get(&key) {
+                out.extend_from_slice(bytes);
+                return;
+            }
+            let start = out.len();
+            serde_json::to_writer(&mut *out, message).unwrap_or_default();
+            memo.by_version
+                .insert(key, Bytes::copy_from_slice(&out[start..]));
+        })
     }
 
     /// Reads the newest window once per thread and generation, however many requests missed
@@ -332,7 +378,7 @@ impl MessageService {
                     .await;
                 match loaded {
                     Ok(page) => {
-                        let window = Arc::new(Window::from_page(&page));
+                        let window = Arc::new(self.window_of(&page));
                         match self.cache.fill(thread, seen, Arc::clone(&window)).await {
                             Ok(true) => self.count(|c| &c.fills),
                             Ok(false) => self.count(|c| &c.rejected_fills),
@@ -370,5 +416,44 @@ impl MessageService {
     /// Whether the cache answers.
     pub async fn cache_ready(&self) -> Result<()> {
         self.cache.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{MessageKind, Timestamp};
+
+    #[test]
+    fn a_reused_encoding_never_hides_an_edit_in_the_same_microsecond() {
+        let service = MessageService::in_memory();
+        let new =
+            NewMessage::new(MessageKind::Text, "before".into(), vec![], service.limits()).unwrap();
+        let mut message = Message::from_new(
+            MessageId::new_v7(),
+            ThreadId::from_uuid(uuid::Uuid::nil()),
+            UserId::from_uuid(uuid::Uuid::nil()),
+            new,
+            Timestamp::from_micros(1),
+        );
+        let page = |m: &Message| Page {
+            items: vec![m.clone()],
+            next_cursor: None,
+            has_more: false,
+        };
+        let render = |w: Window| {
+            let mut out = Vec::new();
+            w.write_page(PageSize::DEFAULT, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert!(render(service.window_of(&page(&message))).contains("before"));
+        // Same id and the same updated_at, other content: must not come from the memo.
+        message.content = "after".into();
+        let again = render(service.window_of(&page(&message)));
+        assert!(
+            again.contains("after") && !again.contains("before"),
+            "{again}"
+        );
+        assert_eq!(again.into_bytes(), page(&message).to_json());
     }
 }

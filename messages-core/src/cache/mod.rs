@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::cursor::Cursor;
 use crate::error::Result;
-use crate::message::ThreadId;
+use crate::message::{Message, ThreadId};
 use crate::page::{Page, PageSize, write_page_json};
 
 pub mod memory;
@@ -49,13 +49,21 @@ impl Window {
     /// A window from the newest page of a thread; `page.has_more` says whether the thread
     /// holds more than the window, which keeps `has_more` exact for every smaller page.
     pub fn from_page(page: &Page) -> Window {
+        Self::from_page_with(page, |message, out| {
+            serde_json::to_writer(out, message).unwrap_or_default();
+        })
+    }
+
+    /// Like [`Window::from_page`], with `encode` appending each message's JSON to the buffer:
+    /// the service passes one that reuses encodings it made before.
+    pub fn from_page_with(page: &Page, mut encode: impl FnMut(&Message, &mut Vec<u8>)) -> Window {
         let mut joined = Vec::with_capacity(page.items.len() * 320);
         let mut ends = Vec::with_capacity(page.items.len());
         for (i, message) in page.items.iter().enumerate() {
             if i > 0 {
                 joined.push(b',');
             }
-            serde_json::to_writer(&mut joined, message).unwrap_or_default();
+            encode(message, &mut joined);
             ends.push(joined.len() as u32);
         }
         Window {
@@ -156,9 +164,7 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{
-        Limits, Message, MessageId, MessageKind, NewMessage, ThreadId, Timestamp, UserId,
-    };
+    use crate::message::{Limits, MessageId, MessageKind, NewMessage, Timestamp, UserId};
 
     fn page(n: usize, has_more: bool) -> Page {
         let items = (0..n)
