@@ -104,12 +104,18 @@ impl AppState {
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpResponse {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let route = state.router.at(request.uri().path()).ok().map(|m| *m.value);
+    // A `Uri` clone shares its bytes; the path is read only if the request is logged.
+    let uri = request.uri().clone();
+    // The route is matched once; the path ids are parsed into `Copy` UUIDs right away.
+    let target = state.router.at(uri.path()).ok().map(|m| {
+        let ids = messages::PathIds::parse(m.params.get("thread_id"), m.params.get("message_id"));
+        (*m.value, ids)
+    });
+    let route = target.as_ref().map(|(route, _)| *route);
     let request_id = request_id(request.headers());
     // Every log line of this request, here and in the core, carries its id.
     let span = tracing::info_span!("request", request_id = %request_id);
-    let mut response = dispatch(&state, request)
+    let mut response = dispatch(&state, target, request)
         .instrument(span.clone())
         .await
         .unwrap_or_else(ApiError::into_response);
@@ -126,7 +132,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
     );
     tracing::info!(
         method = %method,
-        path = %path,
+        path = %uri.path(),
         status,
         latency_us = started.elapsed().as_micros() as u64,
         "request"
@@ -165,24 +171,33 @@ pub fn route_table() -> Vec<(&'static str, Vec<&'static str>)> {
 }
 
 /// The gateway's `X-Request-Id` when it is a sane token (1 to 128 visible ASCII characters),
-/// else a new UUID.
+/// else a new one.
 fn request_id(headers: &http::HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+        .map_or_else(new_request_id, str::to_owned)
 }
 
-async fn dispatch(state: &AppState, request: Request<Incoming>) -> Result<HttpResponse, ApiError> {
-    let matched = state
-        .router
-        .at(request.uri().path())
-        .map_err(|_| ApiError::no_route())?;
-    let route = *matched.value;
-    let thread = matched.params.get("thread_id").map(str::to_owned);
-    let message = matched.params.get("message_id").map(str::to_owned);
-    let ids = messages::PathIds::parse(thread.as_deref(), message.as_deref());
+/// A UUID-shaped id without a system call per request: the high half is random, drawn once
+/// per process (it carries the v4 version nibble); the low half counts requests, with the
+/// RFC 4122 variant bits set.
+fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    uuid::Uuid::from_u64_pair(prefix, (n & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000)
+        .to_string()
+}
+
+async fn dispatch(
+    state: &AppState,
+    target: Option<(Route, Result<messages::PathIds, ApiError>)>,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let (route, ids) = target.ok_or_else(ApiError::no_route)?;
     match (route, request.method()) {
         (Route::ThreadMessages, &Method::GET) => messages::list(state, ids?, &request).await,
         (Route::ThreadMessages, &Method::POST) => messages::create(state, ids?, request).await,
