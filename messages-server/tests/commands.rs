@@ -1,0 +1,98 @@
+//! The binary's other commands: `migrate` applies the migrations and exits; `healthcheck`
+//! exits 0 only when the local server answers `/readyz` with 200.
+
+mod common;
+
+use std::process::Command;
+
+use common::{start, test_config};
+use messages_core::testing::postgres::TestDatabase;
+
+fn server() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_messages-server"));
+    // Nothing of the test's own environment leaks into the command.
+    for var in [
+        "DATABASE_URL",
+        "DB_HOST",
+        "REDIS_URL",
+        "REDIS_HOST",
+        "AMQP_URL",
+        "QUEUE_HOST",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+// Multi-threaded: the blocking `status()` must not stall the server under test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_zero_only_when_the_server_is_ready() {
+    let app = start(test_config()).await;
+    let ready = server()
+        .args(["healthcheck"])
+        .env("BIND_ADDR", app.addr.to_string())
+        .status()
+        .expect("run healthcheck");
+    assert!(ready.success());
+    let port = app.addr.port();
+    app.stop().await.expect("clean stop");
+    let gone = server()
+        .args(["healthcheck"])
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .status()
+        .expect("run healthcheck");
+    assert!(!gone.success(), "nothing listens any more");
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_once_and_needs_a_database() {
+    let without = server().args(["migrate"]).output().expect("run migrate");
+    assert!(!without.status.success());
+    assert!(String::from_utf8_lossy(&without.stderr).contains("DATABASE_URL"));
+
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    for _ in 0..2 {
+        let run = server()
+            .args(["migrate"])
+            .env("DATABASE_URL", db.url())
+            .output()
+            .expect("run migrate");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('messages', 'outbox')",
+            &[],
+        )
+        .await
+        .expect("query")
+        .get(0);
+    assert_eq!(tables, 2);
+    let applied: i64 = client
+        .query_one("SELECT count(*) FROM refinery_schema_history", &[])
+        .await
+        .expect("history")
+        .get(0);
+    assert_eq!(applied, 1, "the second run applied nothing");
+}
+
+#[test]
+fn an_invalid_setting_stops_the_server_naming_the_variable() {
+    let out = server()
+        .env("CACHE_MAX_ITEMS", "500")
+        .output()
+        .expect("run server");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CACHE_MAX_ITEMS"));
+}
