@@ -12,11 +12,10 @@ use messages_core::events::outbox::{Relay, RelayConfig};
 use messages_core::storage::MessageStore;
 use messages_core::storage::memory::MemoryStore;
 use messages_core::testing::amqp::{TestConsumer, amqp_url, test_config};
+use messages_core::testing::post_text as post;
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::proxy::TcpProxy;
-use messages_core::{
-    MessageKind, MessagePatch, MessageService, NewMessage, ServiceConfig, ThreadId, UserId,
-};
+use messages_core::{MessagePatch, MessageService, ServiceConfig, ThreadId, UserId};
 
 fn service_on(store: Arc<dyn MessageStore>) -> MessageService {
     MessageService::new(
@@ -40,22 +39,6 @@ fn ids() -> (ThreadId, UserId) {
         ThreadId::from_uuid(uuid::Uuid::new_v4()),
         UserId::from_uuid(uuid::Uuid::new_v4()),
     )
-}
-
-async fn post(
-    service: &MessageService,
-    thread: ThreadId,
-    user: UserId,
-    text: &str,
-) -> messages_core::Message {
-    let new =
-        NewMessage::new(MessageKind::Text, text.into(), vec![], service.limits()).expect("valid");
-    service
-        .create(thread, user, new, None)
-        .await
-        .expect("create")
-        .message()
-        .clone()
 }
 
 async fn wire_format(store: Arc<dyn MessageStore>, url: &str) {

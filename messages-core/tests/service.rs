@@ -13,11 +13,12 @@ use messages_core::storage::memory::MemoryStore;
 use messages_core::storage::{
     Created, Idempotency, MessageStore, OutboxEvent, StoredEvent, UpdateEvent,
 };
+use messages_core::testing::post_text as post;
 use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::redis::{cache_at, redis_url, test_cache, unique_prefix};
 use messages_core::{
-    Message, MessageId, MessageKind, MessagePatch, MessageService, NewMessage, Page, PageQuery,
-    PageSize, Result, ServiceConfig, ThreadId, Timestamp, UserId,
+    Message, MessageId, MessagePatch, MessageService, Page, PageQuery, PageSize, Result,
+    ServiceConfig, ThreadId, Timestamp, UserId,
 };
 use tokio::sync::{Mutex, Notify};
 
@@ -110,17 +111,6 @@ fn ids() -> (ThreadId, UserId) {
         ThreadId::from_uuid(uuid::Uuid::new_v4()),
         UserId::from_uuid(uuid::Uuid::new_v4()),
     )
-}
-
-async fn post(service: &MessageService, thread: ThreadId, user: UserId, text: &str) -> Message {
-    let new =
-        NewMessage::new(MessageKind::Text, text.into(), vec![], service.limits()).expect("valid");
-    service
-        .create(thread, user, new, None)
-        .await
-        .expect("create")
-        .message()
-        .clone()
 }
 
 async fn newest_ids(service: &MessageService, thread: ThreadId) -> Vec<String> {

@@ -5,31 +5,14 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::cache::{PageCache, Window};
-use crate::message::{
-    Limits, Message, MessageId, MessageKind, NewMessage, ThreadId, Timestamp, UserId,
-};
+use crate::message::{Message, ThreadId, UserId};
 use crate::page::{Page, PageSize};
 
 fn window(n: usize, has_more: bool) -> Arc<Window> {
     let thread = ThreadId::from_uuid(Uuid::new_v4());
     let user = UserId::from_uuid(Uuid::new_v4());
     let items: Vec<Message> = (0..n)
-        .map(|i| {
-            let new = NewMessage::new(
-                MessageKind::Text,
-                format!("cached {i}"),
-                vec![],
-                &Limits::default(),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            Message::from_new(
-                MessageId::new_v7(),
-                thread,
-                user,
-                new,
-                Timestamp::from_micros(1_000 - i as i64),
-            )
-        })
+        .map(|i| super::text_message(thread, user, 1_000 - i as i64, &format!("cached {i}")))
         .collect();
     let mut page = Page::from_overfetch(items, PageSize::new(n.max(1) as u32).unwrap_or_default());
     page.has_more = has_more;

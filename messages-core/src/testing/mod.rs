@@ -18,6 +18,57 @@ pub mod proxy;
 pub mod redis;
 pub mod storage;
 
+/// A text message at `micros`, as a store would hold it.
+///
+/// # Panics
+/// When `text` is not a valid message.
+pub fn text_message(
+    thread: crate::ThreadId,
+    user: crate::UserId,
+    micros: i64,
+    text: &str,
+) -> crate::Message {
+    let new = crate::NewMessage::new(
+        crate::MessageKind::Text,
+        text.to_owned(),
+        vec![],
+        &crate::Limits::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    crate::Message::from_new(
+        crate::MessageId::new_v7(),
+        thread,
+        user,
+        new,
+        crate::Timestamp::from_micros(micros),
+    )
+}
+
+/// Creates a text message through the service and returns it.
+///
+/// # Panics
+/// When the create fails.
+pub async fn post_text(
+    service: &crate::MessageService,
+    thread: crate::ThreadId,
+    user: crate::UserId,
+    text: &str,
+) -> crate::Message {
+    let new = crate::NewMessage::new(
+        crate::MessageKind::Text,
+        text.into(),
+        vec![],
+        service.limits(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    service
+        .create(thread, user, new, None)
+        .await
+        .unwrap_or_else(|e| panic!("create: {e}"))
+        .message()
+        .clone()
+}
+
 /// Whether backend tests must run (`CI=true`).
 pub fn required() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::text_message as message;
 use crate::error::Error;
 use crate::events::codec;
 use crate::message::{
@@ -45,23 +46,6 @@ fn user() -> UserId {
 
 fn size(n: u32) -> PageSize {
     PageSize::new(n).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn message(thread: ThreadId, user: UserId, micros: i64, text: &str) -> Message {
-    let new = NewMessage::new(
-        MessageKind::Text,
-        text.to_owned(),
-        vec![],
-        &Limits::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    Message::from_new(
-        MessageId::new_v7(),
-        thread,
-        user,
-        new,
-        Timestamp::from_micros(micros),
-    )
 }
 
 /// A base time with whole-microsecond precision well inside every backend's range.
