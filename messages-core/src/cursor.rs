@@ -3,7 +3,8 @@
 //! Layout before encoding: one version byte, the creation time as big-endian microseconds
 //! (8 bytes), the message id (16 bytes); 25 bytes in all, base64url without padding: 34
 //! characters. Decoding accepts exactly that: a wrong length, padding, a non-canonical last
-//! character, another alphabet or an unknown version is an error, never a panic.
+//! character, another alphabet, an unknown version or a time outside years 1 to 9999 (what
+//! every store and RFC 3339 can hold) is an error, never a panic.
 
 use std::fmt;
 
@@ -87,8 +88,10 @@ impl Cursor {
         micros.copy_from_slice(&raw[1..9]);
         let mut id = [0u8; 16];
         id.copy_from_slice(&raw[9..RAW_LEN]);
+        let created_at = Timestamp::checked_from_micros(i64::from_be_bytes(micros))
+            .ok_or(Error::InvalidCursor)?;
         Ok(Cursor {
-            created_at: Timestamp::from_micros(i64::from_be_bytes(micros)),
+            created_at,
             id: MessageId::from_uuid(Uuid::from_bytes(id)),
         })
     }
@@ -119,11 +122,8 @@ mod tests {
         for c in [
             sample(),
             Cursor::new(Timestamp::from_micros(0), MessageId::from_uuid(Uuid::nil())),
-            Cursor::new(
-                Timestamp::from_micros(i64::MIN),
-                MessageId::from_uuid(Uuid::max()),
-            ),
-            Cursor::new(Timestamp::from_micros(i64::MAX), MessageId::new_v7()),
+            Cursor::new(Timestamp::MIN, MessageId::from_uuid(Uuid::max())),
+            Cursor::new(Timestamp::MAX, MessageId::new_v7()),
         ] {
             let s = c.encode();
             assert_eq!(s.len(), ENCODED_LEN);
@@ -151,6 +151,15 @@ mod tests {
             URL_SAFE_NO_PAD.encode([2u8; RAW_LEN]), // unknown version
             URL_SAFE_NO_PAD.encode([1u8; RAW_LEN - 1]), // short payload
             "é".repeat(ENCODED_LEN / 2),         // non-ASCII
+            // Well-formed, but at an instant no store can hold (before year 1, after 9999).
+            "AYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            Cursor::new(Timestamp::from_micros(i64::MIN), MessageId::new_v7()).encode(),
+            Cursor::new(Timestamp::from_micros(i64::MAX), MessageId::new_v7()).encode(),
+            Cursor::new(
+                Timestamp::from_micros(Timestamp::MAX.as_micros() + 1),
+                MessageId::new_v7(),
+            )
+            .encode(),
         ];
         // A non-canonical last character: same bytes, different trailing bits.
         let last = good.as_bytes()[ENCODED_LEN - 1];

@@ -31,9 +31,21 @@ pub enum Error {
     /// An idempotency key that was already used for a request with another body.
     #[error("idempotency key already used with a different request")]
     IdempotencyConflict,
-    /// A backend could not answer; the request may succeed later.
+    /// A backend could not answer (unreachable, timed out, overloaded, shutting down); the
+    /// request may succeed later.
     #[error("backend unavailable: {what}")]
     Unavailable {
+        /// Which backend or operation failed, for logs.
+        what: &'static str,
+        /// The backend's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// A backend refused the operation in a way no retry will fix: a bug of this crate or a
+    /// schema that is not the one it expects. Never caused by a client's input, which is
+    /// checked before it reaches a backend.
+    #[error("internal error: {what}")]
+    Internal {
         /// Which backend or operation failed, for logs.
         what: &'static str,
         /// The backend's own error.
@@ -54,6 +66,14 @@ impl Error {
     /// Shorthand for [`Error::Unavailable`].
     pub fn unavailable(what: &'static str, source: impl Into<BoxError>) -> Self {
         Error::Unavailable {
+            what,
+            source: source.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Internal`].
+    pub fn internal(what: &'static str, source: impl Into<BoxError>) -> Self {
+        Error::Internal {
             what,
             source: source.into(),
         }

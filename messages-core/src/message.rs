@@ -281,9 +281,26 @@ impl MessagePatch {
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The earliest instant the crate accepts from outside: 0001-01-01T00:00:00Z. Every store
+    /// and RFC 3339 can hold every instant from here to [`Timestamp::MAX`].
+    pub const MIN: Timestamp = Timestamp(-62_135_596_800_000_000);
+    /// The latest instant the crate accepts from outside: 9999-12-31T23:59:59.999999Z.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999_999);
+
     /// Microseconds since the Unix epoch.
     pub const fn from_micros(micros: i64) -> Self {
         Timestamp(micros)
+    }
+
+    /// Microseconds since the Unix epoch, if within [`Timestamp::MIN`]..=[`Timestamp::MAX`]:
+    /// for values that come from outside (a cursor), so no backend is asked for an instant it
+    /// cannot store.
+    pub const fn checked_from_micros(micros: i64) -> Option<Self> {
+        if micros >= Self::MIN.0 && micros <= Self::MAX.0 {
+            Some(Timestamp(micros))
+        } else {
+            None
+        }
     }
 
     /// Microseconds since the Unix epoch.
@@ -291,10 +308,15 @@ impl Timestamp {
         self.0
     }
 
-    /// The same instant as a chrono value.
+    /// The same instant as a chrono value. chrono's range (about ±262,000 years) is narrower
+    /// than an `i64` of microseconds (about ±292,000 years); instants beyond it, which only a
+    /// caller of [`Timestamp::from_micros`] can make, saturate at its ends.
     pub fn to_datetime(self) -> DateTime<Utc> {
-        // Every i64 of microseconds is within chrono's range.
-        DateTime::from_timestamp_micros(self.0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+        DateTime::from_timestamp_micros(self.0).unwrap_or(if self.0 < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        })
     }
 
     /// RFC 3339 in UTC with six fractional digits, e.g. `2026-01-02T03:04:05.678901Z`.
@@ -538,6 +560,26 @@ mod tests {
         assert_eq!(
             RequestFingerprint::of(&a),
             RequestFingerprint::of(&a.clone())
+        );
+    }
+
+    #[test]
+    fn the_accepted_range_is_years_1_to_9999() {
+        assert_eq!(Timestamp::MIN.to_rfc3339(), "0001-01-01T00:00:00.000000Z");
+        assert_eq!(Timestamp::MAX.to_rfc3339(), "9999-12-31T23:59:59.999999Z");
+        assert!(Timestamp::checked_from_micros(Timestamp::MIN.as_micros()).is_some());
+        assert!(Timestamp::checked_from_micros(Timestamp::MAX.as_micros()).is_some());
+        assert!(Timestamp::checked_from_micros(Timestamp::MIN.as_micros() - 1).is_none());
+        assert!(Timestamp::checked_from_micros(Timestamp::MAX.as_micros() + 1).is_none());
+        assert!(Timestamp::checked_from_micros(i64::MIN).is_none());
+        // Beyond chrono's range: saturates instead of jumping to the other end.
+        assert_eq!(
+            Timestamp::from_micros(i64::MAX).to_datetime(),
+            DateTime::<Utc>::MAX_UTC
+        );
+        assert_eq!(
+            Timestamp::from_micros(i64::MIN).to_datetime(),
+            DateTime::<Utc>::MIN_UTC
         );
     }
 

@@ -13,6 +13,22 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     allow: Option<&'static str>,
+    retry_after: Option<u32>,
+    /// For a 5xx: what went wrong, with its causes, for the log line the request handler
+    /// writes. Never sent to the client.
+    cause: Option<String>,
+}
+
+/// An error with its causes on one line, for logs: `a: b: c`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
 
 impl ApiError {
@@ -23,6 +39,16 @@ impl ApiError {
             code,
             message: message.into(),
             allow: None,
+            retry_after: None,
+            cause: None,
+        }
+    }
+
+    /// 503 with `Retry-After`, for a limit that frees up by itself (too many open streams).
+    pub fn busy(message: impl Into<String>, retry_after_seconds: u32) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_seconds),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
         }
     }
 
@@ -67,6 +93,11 @@ impl ApiError {
         self.status
     }
 
+    /// For a 5xx, the cause with its chain, for the request's log line.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
+    }
+
     /// The response.
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let body = serde_json::json!({
@@ -84,6 +115,9 @@ impl ApiError {
         }
         if let Some(allow) = self.allow {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -109,15 +143,23 @@ impl From<Error> for ApiError {
                 "idempotency_conflict",
                 "this Idempotency-Key was used with a different request",
             ),
-            Error::Unavailable { .. } => {
-                // The cause chain goes to the log, never to the client.
-                tracing::error!(error = %crate::startup::error_chain(&error), "backend unavailable");
-                Self::new(
+            // The cause goes to the request's log line, never to the client.
+            Error::Unavailable { .. } => ApiError {
+                cause: Some(error_chain(&error)),
+                ..Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "the service cannot answer right now; retry later",
                 )
-            }
+            },
+            Error::Internal { .. } => ApiError {
+                cause: Some(error_chain(&error)),
+                ..Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "the service failed; this is a bug, and it was logged",
+                )
+            },
         }
     }
 }

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
 
 use crate::config::{Config, DatabaseSettings};
+use crate::error::error_chain;
 use crate::routes::{self, AppState};
 
 /// A built application: bound, with its backends connected, not yet serving.
@@ -294,18 +295,6 @@ pub async fn connect_postgres(
             }
         }
     }
-}
-
-/// An error with its causes, for logs.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {

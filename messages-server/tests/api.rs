@@ -434,6 +434,19 @@ async fn list_validates_its_query(app: &TestApp) {
             &format!("?cursor={cursor}&before={cursor}"),
             "invalid_cursor",
         ),
+        // Well-formed but at an instant no store holds: a 400 on every backend, never a 503.
+        (
+            "?cursor=AYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "invalid_cursor",
+        ),
+        (
+            "?after=AYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "invalid_cursor",
+        ),
+        (
+            "?before=AX__________AAAAAAAAAAAAAAAAAAAAAA",
+            "invalid_cursor",
+        ),
     ] {
         let r = app.list(&thread, query).await;
         assert_eq!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{Created, Idempotency, MessageStore, OutboxEvent, StoredEvent, UpdateEvent};
@@ -56,24 +57,72 @@ pub struct PostgresStore {
     operation_timeout: Duration,
 }
 
+/// What a PostgreSQL error means for the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// The database could not answer now; a retry may succeed (503).
+    Unavailable,
+    /// The database refused a value (SQLSTATE class 22): the request is at fault (422).
+    Refused,
+    /// Anything else: a constraint this crate should have kept, a statement that does not
+    /// fit the schema. A bug, never a reason to retry (500).
+    Bug,
+}
+
+/// Sorts an error by its SQLSTATE. No SQLSTATE means the error is not the server's answer:
+/// the connection closed or failed, which a retry on another connection may survive.
+fn classify(code: Option<&SqlState>) -> Failure {
+    let Some(code) = code else {
+        return Failure::Unavailable;
+    };
+    match &code.code()[..2] {
+        // connection exception, transaction rollback (serialization failure, deadlock),
+        // insufficient resources (disk full, out of memory, too many connections), operator
+        // intervention (admin_shutdown, crash_shutdown, cannot_connect_now, query_canceled by
+        // a statement timeout), system error (I/O).
+        "08" | "40" | "53" | "57" | "58" => Failure::Unavailable,
+        // object not in prerequisite state: lock_not_available, object_in_use.
+        "55" => Failure::Unavailable,
+        "22" => Failure::Refused,
+        _ => Failure::Bug,
+    }
+}
+
+/// Maps an error of the operation `what` by [`classify`]; a refused value is logged with its
+/// SQLSTATE here, where it is still known.
 fn db(what: &'static str) -> impl Fn(tokio_postgres::Error) -> Error {
-    move |e| Error::unavailable(what, e)
+    move |e| match classify(e.code()) {
+        Failure::Unavailable => Error::unavailable(what, e),
+        Failure::Refused => {
+            let sqlstate = e.code().map_or("", SqlState::code);
+            tracing::warn!(operation = what, sqlstate, error = %e, "PostgreSQL refused a value");
+            Error::invalid(
+                "request",
+                format!("a value is outside what the store accepts (SQLSTATE {sqlstate})"),
+            )
+        }
+        Failure::Bug => Error::internal(what, e),
+    }
+}
+
+/// A row that does not decode means the schema is not the one this crate expects: a bug.
+fn decode(e: impl Into<crate::error::BoxError>) -> Error {
+    Error::internal("decode row", e)
 }
 
 const COLUMNS: &str = "thread_id, id, user_id, kind, content, paths, created_at, updated_at";
 
 fn message_from_row(row: &Row) -> Result<Message> {
-    let kind: &str = row.try_get(3).map_err(db("decode row"))?;
-    let created: DateTime<Utc> = row.try_get(6).map_err(db("decode row"))?;
-    let updated: DateTime<Utc> = row.try_get(7).map_err(db("decode row"))?;
+    let kind: &str = row.try_get(3).map_err(decode)?;
+    let created: DateTime<Utc> = row.try_get(6).map_err(decode)?;
+    let updated: DateTime<Utc> = row.try_get(7).map_err(decode)?;
     Ok(Message {
-        thread_id: ThreadId::from_uuid(row.try_get(0).map_err(db("decode row"))?),
-        id: MessageId::from_uuid(row.try_get(1).map_err(db("decode row"))?),
-        user_id: UserId::from_uuid(row.try_get(2).map_err(db("decode row"))?),
-        kind: MessageKind::parse(kind)
-            .map_err(|_| Error::unavailable("decode row", format!("unknown kind {kind:?}")))?,
-        content: row.try_get(4).map_err(db("decode row"))?,
-        paths: row.try_get(5).map_err(db("decode row"))?,
+        thread_id: ThreadId::from_uuid(row.try_get(0).map_err(decode)?),
+        id: MessageId::from_uuid(row.try_get(1).map_err(decode)?),
+        user_id: UserId::from_uuid(row.try_get(2).map_err(decode)?),
+        kind: MessageKind::parse(kind).map_err(|_| decode(format!("unknown kind {kind:?}")))?,
+        content: row.try_get(4).map_err(decode)?,
+        paths: row.try_get(5).map_err(decode)?,
         created_at: Timestamp::from(created),
         updated_at: Timestamp::from(updated),
     })
@@ -136,7 +185,7 @@ impl PostgresStore {
         }
         .map_err(db("explain"))?;
         rows.iter()
-            .map(|r| r.try_get::<_, String>(0).map_err(db("decode plan")))
+            .map(|r| r.try_get::<_, String>(0).map_err(decode))
             .collect()
     }
 
@@ -237,7 +286,7 @@ impl PostgresStore {
         match found.await {
             Ok(Some(_)) => Error::Forbidden,
             Ok(None) => Error::NotFound,
-            Err(e) => Error::unavailable("postgres", e),
+            Err(e) => db("diagnose")(e),
         }
     }
 }
@@ -293,12 +342,12 @@ impl MessageStore for PostgresStore {
                 )
                 .await
                 .map_err(db("insert message"))?;
-            let inserted: i64 = row.try_get(0).map_err(db("decode row"))?;
+            let inserted: i64 = row.try_get(0).map_err(decode)?;
             if inserted == 1 {
                 return Ok(Created::New(message.clone()));
             }
             let Some(idem) = idempotency else {
-                return Err(Error::unavailable("insert message", "no row inserted"));
+                return Err(Error::internal("insert message", "no row inserted"));
             };
             let stmt = client
                 .prepare_cached(ORIGINAL)
@@ -315,10 +364,10 @@ impl MessageStore for PostgresStore {
                 )
                 .await
                 .map_err(db("idempotent replay"))?;
-            let stored: Vec<u8> = row.try_get(8).map_err(db("decode row"))?;
+            let stored: Vec<u8> = row.try_get(8).map_err(decode)?;
             let stored: [u8; 32] = stored
                 .try_into()
-                .map_err(|_| Error::unavailable("decode row", "bad request_hash length"))?;
+                .map_err(|_| decode("bad request_hash length"))?;
             if RequestFingerprint::from_bytes(stored) != idem.fingerprint {
                 return Err(Error::IdempotencyConflict);
             }
@@ -448,7 +497,7 @@ impl MessageStore for PostgresStore {
                 )
                 .await
                 .map_err(db("delete message"))?;
-            let deleted: i64 = row.try_get(0).map_err(db("decode row"))?;
+            let deleted: i64 = row.try_get(0).map_err(decode)?;
             if deleted == 1 {
                 Ok(())
             } else {
@@ -515,7 +564,7 @@ impl MessageStore for PostgresStore {
                     })
                 })
                 .collect::<std::result::Result<Vec<_>, tokio_postgres::Error>>()
-                .map_err(db("decode event"))?;
+                .map_err(decode)?;
             events.sort_by_key(|e| e.seq);
             Ok(events)
         })
@@ -565,8 +614,8 @@ impl MessageStore for PostgresStore {
                 .query_one(&stmt, &[])
                 .await
                 .map_err(db("pending events"))?;
-            let count: i64 = row.try_get(0).map_err(db("decode row"))?;
-            let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(db("decode row"))?;
+            let count: i64 = row.try_get(0).map_err(decode)?;
+            let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(decode)?;
             Ok((count.max(0) as u64, oldest.map(Timestamp::from)))
         })
         .await
@@ -579,5 +628,48 @@ impl MessageStore for PostgresStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Failure, SqlState, classify};
+
+    #[test]
+    fn only_errors_a_retry_may_fix_are_unavailable() {
+        for code in [
+            SqlState::CONNECTION_FAILURE,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::DISK_FULL,
+            SqlState::QUERY_CANCELED,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::IO_ERROR,
+        ] {
+            assert_eq!(classify(Some(&code)), Failure::Unavailable, "{code:?}");
+        }
+        assert_eq!(classify(None), Failure::Unavailable, "a closed connection");
+        for code in [
+            SqlState::DATETIME_FIELD_OVERFLOW,
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            SqlState::CHARACTER_NOT_IN_REPERTOIRE,
+            SqlState::STRING_DATA_RIGHT_TRUNCATION,
+        ] {
+            assert_eq!(classify(Some(&code)), Failure::Refused, "{code:?}");
+        }
+        for code in [
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::CHECK_VIOLATION,
+            SqlState::NOT_NULL_VIOLATION,
+            SqlState::UNDEFINED_TABLE,
+            SqlState::SYNTAX_ERROR,
+            SqlState::INTERNAL_ERROR,
+        ] {
+            assert_eq!(classify(Some(&code)), Failure::Bug, "{code:?}");
+        }
     }
 }

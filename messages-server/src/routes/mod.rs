@@ -115,10 +115,23 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
     let request_id = request_id(request.headers());
     // Every log line of this request, here and in the core, carries its id.
     let span = tracing::info_span!("request", request_id = %request_id);
-    let mut response = dispatch(&state, target, request)
+    let mut response = match dispatch(&state, target, request)
         .instrument(span.clone())
         .await
-        .unwrap_or_else(ApiError::into_response);
+    {
+        Ok(response) => response,
+        Err(error) => {
+            if let Some(cause) = error.cause() {
+                let _entered = span.enter();
+                tracing::error!(
+                    status = error.status().as_u16(),
+                    error = cause,
+                    "request failed"
+                );
+            }
+            error.into_response()
+        }
+    };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
