@@ -15,7 +15,7 @@ fn event(c: &mut Criterion) {
         b.iter(|| {
             let event = codec::created(black_box(&message));
             let stored = StoredEvent {
-                seq: 1,
+                position: 1,
                 id: event.id,
                 kind: event.kind.to_owned(),
                 thread_id: event.thread_id,

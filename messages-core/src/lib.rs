@@ -9,15 +9,24 @@
 //! - `cursor`: the opaque keyset cursor `(created_at, id)`.
 //! - `page`: page sizes, page queries, pages with an exact `has_more`.
 //! - `error`: the one error type.
+//! - `locks`: the one policy for std locks (poisoning is cleared).
+//! - `event`: the event types below storage and events (`OutboxEvent`, `StoredEvent`).
 //! - `service`: orders store → cache → events for every operation.
-//! - `storage`: the `MessageStore` trait; `memory` and `postgres` backends.
-//! - `cache`: the `PageCache` trait; `memory` and `redis` backends.
-//! - `events`: event encoding (`codec`), the outbox relay (`outbox`), publishers (`memory`).
+//! - `newest`: the newest page through the cache (shared loads, reused encodings,
+//!   unconfirmed invalidations, counters).
+//! - `storage`: the `MessageStore` trait and the `Outbox` trait beside it; `memory` and
+//!   `postgres` backends implement both.
+//! - `cache`: the `PageCache` trait; `memory` and `redis` backends, and a circuit `breaker`.
+//! - `events`: event encoding (`codec`), the outbox relay (`outbox`), publishers (`memory`,
+//!   `amqp`).
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod cursor;
 mod error;
+mod event;
+mod locks;
 mod message;
+mod newest;
 mod page;
 mod service;
 

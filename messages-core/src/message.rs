@@ -409,8 +409,15 @@ impl Message {
 
     /// The message as response JSON.
     pub fn to_json(&self) -> Vec<u8> {
-        // Serialising this struct cannot fail: every field is a string, number or list.
-        serde_json::to_vec(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(320);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends the message's response JSON to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self)
+            .expect("a message always serialises: strings, numbers and lists into memory");
     }
 }
 

@@ -14,6 +14,8 @@ impl PageSize {
     pub const MAX: u16 = 200;
     /// The page size when the client names none.
     pub const DEFAULT: PageSize = PageSize(50);
+    /// The largest page, as a size.
+    pub const MAX_SIZE: PageSize = PageSize(Self::MAX);
 
     /// Checks `1..=200`.
     pub fn new(n: u32) -> Result<Self> {

@@ -4,6 +4,7 @@
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use messages_core::UserId;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::config::AuthSettings;
@@ -37,7 +38,7 @@ impl Auth {
                 issuer,
                 audience,
             } => (
-                DecodingKey::from_secret(secret.as_bytes()),
+                DecodingKey::from_secret(secret.expose_secret().as_bytes()),
                 vec![Algorithm::HS256],
                 issuer,
                 audience,

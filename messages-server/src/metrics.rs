@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use messages_core::events::outbox::RelayStats;
 use messages_core::storage::{
-    Created, Idempotency, MessageStore, OutboxEvent, StoredEvent, UpdateEvent,
+    Created, Idempotency, MessageStore, Outbox, OutboxEvent, UpdateEvent,
 };
 use messages_core::{
     Message, MessageId, MessagePatch, MessageService, Page, PageQuery, PageSize, ThreadId,
@@ -103,8 +103,10 @@ pub type PoolStatus = Box<dyn Fn() -> (usize, usize, usize) + Send + Sync>;
 
 /// Where the scrape-time figures come from.
 pub struct Sources {
-    /// The service (cache counters, outbox).
+    /// The service (cache counters).
     pub service: Arc<MessageService>,
+    /// The outbox (pending events).
+    pub outbox: Arc<dyn Outbox>,
     /// The relay's counters.
     pub relay: Arc<RelayStats>,
     /// PostgreSQL pool status, when the store is PostgreSQL.
@@ -125,7 +127,7 @@ pub async fn render(handle: Option<&PrometheusHandle>, sources: &Sources) -> Str
     ] {
         metrics::counter!(name).absolute(value);
     }
-    match sources.service.store().pending_events().await {
+    match sources.outbox.pending().await {
         Ok((pending, oldest)) => {
             metrics::gauge!("outbox_pending_events").set(pending as f64);
             let age = oldest.map_or(0.0, |t| {
@@ -150,33 +152,56 @@ fn chrono_now_micros() -> i64 {
     messages_core::Clock::new().now().as_micros()
 }
 
+/// The store operations [`TimedStore`] measures.
+const OPERATIONS: [&str; 6] = ["create", "get", "update", "delete", "page", "ping"];
+/// How an operation ended: done, refused (a client's error: not found, forbidden, invalid),
+/// the backend unavailable, or an internal error.
+const OUTCOMES: [&str; 4] = ["ok", "refused", "unavailable", "error"];
+
 /// A store that records how long each operation takes, as `store_operation_duration_seconds`
-/// by `operation` and `outcome`.
+/// by `operation` and `outcome`. The histogram of every pair is registered once, here, so a
+/// call does not look one up by its labels.
 pub struct TimedStore {
     inner: Arc<dyn MessageStore>,
+    histograms: Vec<metrics::Histogram>,
 }
 
 impl TimedStore {
-    /// Wraps `inner`.
+    /// Wraps `inner`. Call after [`install`], or the histograms record nowhere.
     pub fn new(inner: Arc<dyn MessageStore>) -> Self {
-        TimedStore { inner }
+        let histograms = OPERATIONS
+            .iter()
+            .flat_map(|operation| {
+                OUTCOMES.iter().map(move |outcome| {
+                    metrics::histogram!(
+                        "store_operation_duration_seconds",
+                        "operation" => *operation,
+                        "outcome" => *outcome
+                    )
+                })
+            })
+            .collect();
+        TimedStore { inner, histograms }
     }
-}
 
-async fn timed<T>(
-    operation: &'static str,
-    f: impl std::future::Future<Output = messages_core::Result<T>>,
-) -> messages_core::Result<T> {
-    let started = std::time::Instant::now();
-    let result = f.await;
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(messages_core::Error::Unavailable { .. }) => "unavailable",
-        Err(_) => "refused",
-    };
-    metrics::histogram!("store_operation_duration_seconds", "operation" => operation, "outcome" => outcome)
-        .record(started.elapsed().as_secs_f64());
-    result
+    async fn timed<T>(
+        &self,
+        operation: usize,
+        f: impl std::future::Future<Output = messages_core::Result<T>>,
+    ) -> messages_core::Result<T> {
+        let started = std::time::Instant::now();
+        let result = f.await;
+        let outcome = match &result {
+            Ok(_) => 0,
+            Err(messages_core::Error::Unavailable { .. }) => 2,
+            Err(messages_core::Error::Internal { .. }) => 3,
+            Err(_) => 1,
+        };
+        if let Some(histogram) = self.histograms.get(operation * OUTCOMES.len() + outcome) {
+            histogram.record(started.elapsed().as_secs_f64());
+        }
+        result
+    }
 }
 
 #[async_trait::async_trait]
@@ -187,10 +212,11 @@ impl MessageStore for TimedStore {
         idempotency: Option<Idempotency<'_>>,
         event: OutboxEvent,
     ) -> messages_core::Result<Created> {
-        timed("create", self.inner.create(message, idempotency, event)).await
+        self.timed(0, self.inner.create(message, idempotency, event))
+            .await
     }
     async fn get(&self, thread: ThreadId, id: MessageId) -> messages_core::Result<Message> {
-        timed("get", self.inner.get(thread, id)).await
+        self.timed(1, self.inner.get(thread, id)).await
     }
     async fn update(
         &self,
@@ -201,11 +227,8 @@ impl MessageStore for TimedStore {
         now: Timestamp,
         event: UpdateEvent<'_>,
     ) -> messages_core::Result<Message> {
-        timed(
-            "update",
-            self.inner.update(thread, id, user, patch, now, event),
-        )
-        .await
+        self.timed(2, self.inner.update(thread, id, user, patch, now, event))
+            .await
     }
     async fn delete(
         &self,
@@ -215,7 +238,8 @@ impl MessageStore for TimedStore {
         now: Timestamp,
         event: OutboxEvent,
     ) -> messages_core::Result<()> {
-        timed("delete", self.inner.delete(thread, id, user, now, event)).await
+        self.timed(3, self.inner.delete(thread, id, user, now, event))
+            .await
     }
     async fn page(
         &self,
@@ -223,25 +247,9 @@ impl MessageStore for TimedStore {
         query: PageQuery,
         size: PageSize,
     ) -> messages_core::Result<Page> {
-        timed("page", self.inner.page(thread, query, size)).await
-    }
-    async fn claim_events(
-        &self,
-        limit: usize,
-        lease: Duration,
-    ) -> messages_core::Result<Vec<StoredEvent>> {
-        timed("claim_events", self.inner.claim_events(limit, lease)).await
-    }
-    async fn ack_events(&self, seqs: &[i64]) -> messages_core::Result<()> {
-        timed("ack_events", self.inner.ack_events(seqs)).await
-    }
-    async fn release_events(&self, seqs: &[i64]) -> messages_core::Result<()> {
-        timed("release_events", self.inner.release_events(seqs)).await
-    }
-    async fn pending_events(&self) -> messages_core::Result<(u64, Option<Timestamp>)> {
-        self.inner.pending_events().await
+        self.timed(4, self.inner.page(thread, query, size)).await
     }
     async fn ping(&self) -> messages_core::Result<()> {
-        self.inner.ping().await
+        self.timed(5, self.inner.ping()).await
     }
 }

@@ -1,34 +1,36 @@
 //! Startup: build the application (backends, service, relay, listener), then run it until a
-//! shutdown future completes, draining in-flight requests and the relay's batch.
+//! shutdown future completes: stop accepting, drain in-flight requests, let the relay deliver
+//! what those requests wrote, return.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use messages_core::MessageService;
 use messages_core::cache::PageCache;
-use messages_core::cache::memory::{MemoryCache, MemoryCacheConfig};
-use messages_core::cache::redis::{RedisCache, RedisCacheConfig};
+use messages_core::cache::memory::MemoryCache;
+use messages_core::cache::redis::RedisCache;
 use messages_core::events::Publisher;
-use messages_core::events::amqp::{AmqpConfig, AmqpPublisher};
+use messages_core::events::amqp::AmqpPublisher;
 use messages_core::events::memory::MemorySink;
-use messages_core::events::outbox::{Relay, RelayConfig};
-use messages_core::storage::MessageStore;
+use messages_core::events::outbox::Relay;
 use messages_core::storage::memory::MemoryStore;
-use messages_core::{MessageService, ServiceConfig};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use messages_core::storage::postgres::PostgresStore;
+use messages_core::storage::{MessageStore, Outbox};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-use std::time::{Duration, Instant};
-
-use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
-
-use crate::config::{Config, DatabaseSettings};
+use crate::config::{Config, DatabaseSettings, HttpSettings};
 use crate::error::error_chain;
 use crate::routes::{self, AppState};
 
@@ -39,102 +41,106 @@ pub struct Application {
     state: Arc<AppState>,
     relay: Relay,
     sink: Option<Arc<MemorySink>>,
-    config: Config,
+    http: HttpSettings,
+}
+
+/// The store's two sides, and the pool status for metrics when there is a pool.
+struct Storage {
+    store: Arc<dyn MessageStore>,
+    outbox: Arc<dyn Outbox>,
+    pool: Option<crate::metrics::PoolStatus>,
+}
+
+async fn storage(config: &Config) -> anyhow::Result<Storage> {
+    match &config.database {
+        Some(db) => {
+            let store = connect_postgres(db, db.migrate_on_start).await?;
+            tracing::info!(pool_size = db.postgres.pool_size, "storage: PostgreSQL");
+            let status = store.clone();
+            let store = Arc::new(store);
+            Ok(Storage {
+                store: Arc::clone(&store) as Arc<dyn MessageStore>,
+                outbox: store,
+                pool: Some(Box::new(move || {
+                    let s = status.pool_status();
+                    (s.size, s.available, s.waiting)
+                })),
+            })
+        }
+        None => {
+            tracing::info!("storage: in-memory (data is lost when the process exits)");
+            let store = Arc::new(MemoryStore::new());
+            Ok(Storage {
+                store: Arc::clone(&store) as Arc<dyn MessageStore>,
+                outbox: store,
+                pool: None,
+            })
+        }
+    }
+}
+
+async fn cache(config: &Config) -> anyhow::Result<Arc<dyn PageCache>> {
+    Ok(match &config.redis {
+        Some(redis) => {
+            let cache =
+                RedisCache::new(redis.clone()).context("invalid Redis settings (REDIS_URL)")?;
+            match cache.ping().await {
+                Ok(()) => tracing::info!(prefix = %redis.key_prefix, "cache: Redis"),
+                Err(error) => tracing::warn!(
+                    error = %error_chain(&error),
+                    "cache: Redis is unreachable; reading the store until it answers"
+                ),
+            }
+            Arc::new(cache)
+        }
+        None => {
+            tracing::info!("cache: in-process");
+            Arc::new(MemoryCache::new(config.memory_cache))
+        }
+    })
+}
+
+fn publisher(config: &Config) -> (Arc<dyn Publisher>, Option<Arc<MemorySink>>) {
+    match &config.events.amqp {
+        Some(amqp) => {
+            if config.database.is_some() {
+                tracing::info!(exchange = %amqp.exchange, "events: RabbitMQ through the PostgreSQL outbox");
+            } else {
+                tracing::warn!(
+                    exchange = %amqp.exchange,
+                    "events: RabbitMQ through an in-memory outbox; events not yet delivered are lost if the process exits"
+                );
+            }
+            (Arc::new(AmqpPublisher::new(amqp.clone())), None)
+        }
+        None => {
+            tracing::info!("events: in-process sink");
+            let sink = Arc::new(MemorySink::default());
+            (Arc::clone(&sink) as Arc<dyn Publisher>, Some(sink))
+        }
+    }
 }
 
 impl Application {
     /// Picks the backends, builds the service and binds the listener (port 0 picks a free
     /// port; see [`Application::port`]).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let mut pool: Option<crate::metrics::PoolStatus> = None;
-        let store: Arc<dyn MessageStore> = match &config.database {
-            Some(db) => {
-                let store = connect_postgres(db, db.migrate_on_start).await?;
-                tracing::info!(pool_size = db.pool_size, "storage: PostgreSQL");
-                let status = store.clone();
-                pool = Some(Box::new(move || {
-                    let s = status.pool_status();
-                    (s.size, s.available, s.waiting)
-                }));
-                Arc::new(store)
-            }
-            None => {
-                tracing::info!("storage: in-memory (data is lost when the process exits)");
-                Arc::new(MemoryStore::new())
-            }
-        };
-        let cache: Arc<dyn PageCache> = match &config.redis {
-            Some(redis) => {
-                let mut settings = RedisCacheConfig::new(redis.url.clone());
-                settings.key_prefix.clone_from(&redis.key_prefix);
-                settings.ttl = config.cache.ttl;
-                settings.touch_on_hit = config.cache.touch_on_hit;
-                settings.timeout = redis.timeout;
-                let cache =
-                    RedisCache::new(settings).context("invalid Redis settings (REDIS_URL)")?;
-                match cache.ping().await {
-                    Ok(()) => tracing::info!(prefix = %redis.key_prefix, "cache: Redis"),
-                    Err(error) => tracing::warn!(
-                        error = %error_chain(&error),
-                        "cache: Redis is unreachable; reading the store until it answers"
-                    ),
-                }
-                Arc::new(cache)
-            }
-            None => {
-                tracing::info!("cache: in-process");
-                Arc::new(MemoryCache::new(MemoryCacheConfig {
-                    ttl: config.cache.ttl,
-                    touch_on_hit: config.cache.touch_on_hit,
-                    max_threads: config.cache.max_threads,
-                }))
-            }
-        };
-        let (publisher, sink): (Arc<dyn Publisher>, Option<Arc<MemorySink>>) = match &config
-            .events
-            .amqp_url
-        {
-            Some(url) => {
-                let mut amqp = AmqpConfig::new(url.clone());
-                amqp.exchange.clone_from(&config.events.exchange);
-                amqp.legacy_queue.clone_from(&config.events.legacy_queue);
-                amqp.source.clone_from(&config.events.source);
-                if config.database.is_some() {
-                    tracing::info!(exchange = %amqp.exchange, "events: RabbitMQ through the PostgreSQL outbox");
-                } else {
-                    tracing::warn!(
-                        exchange = %amqp.exchange,
-                        "events: RabbitMQ through an in-memory outbox; events not yet delivered are lost if the process exits"
-                    );
-                }
-                (Arc::new(AmqpPublisher::new(amqp)), None)
-            }
-            None => {
-                tracing::info!("events: in-process sink");
-                let sink = Arc::new(MemorySink::default());
-                (Arc::clone(&sink) as Arc<dyn Publisher>, Some(sink))
-            }
-        };
-        let timed: Arc<dyn MessageStore> =
-            Arc::new(crate::metrics::TimedStore::new(Arc::clone(&store)));
-        drop(store);
-        let service = Arc::new(MessageService::new(
-            Arc::clone(&timed),
-            cache,
-            ServiceConfig {
-                limits: config.limits,
-                window: config.cache.max_items,
-            },
-        ));
+        // First, so the metrics registered while building record somewhere.
+        crate::metrics::install();
+        let Storage {
+            store,
+            outbox,
+            pool,
+        } = storage(&config).await?;
+        let cache = cache(&config).await?;
+        let (publisher, sink) = publisher(&config);
+        let timed: Arc<dyn MessageStore> = Arc::new(crate::metrics::TimedStore::new(store));
+        let service = Arc::new(MessageService::new(timed, cache, config.service));
         let relay = Relay::new(
-            timed,
+            Arc::clone(&outbox),
             publisher,
             service.relay_signal(),
-            RelayConfig {
-                batch: config.events.relay_batch,
-                poll: config.events.relay_poll,
-                ..RelayConfig::default()
-            },
+            config.events.relay,
         );
         let listener = TcpListener::bind(config.bind_addr)
             .await
@@ -142,6 +148,7 @@ impl Application {
         let addr = listener.local_addr().context("listener has no address")?;
         let sources = crate::metrics::Sources {
             service: Arc::clone(&service),
+            outbox,
             relay: relay.stats(),
             pool,
         };
@@ -159,7 +166,7 @@ impl Application {
             state,
             relay,
             sink,
-            config,
+            http: config.http,
         })
     }
 
@@ -183,21 +190,27 @@ impl Application {
         self.sink.clone()
     }
 
-    /// Serves until `shutdown` completes; then stops accepting, lets in-flight requests finish
-    /// within the drain timeout, lets the relay finish its batch, and returns.
+    /// Serves until `shutdown` completes. Then, in order: stops accepting; lets in-flight
+    /// requests finish within `SHUTDOWN_TIMEOUT_SECONDS` (closing what is left after it); lets
+    /// the relay deliver the events still pending, which include those of the requests that
+    /// just finished, within the same timeout again; returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Application {
             listener,
             addr,
             state,
             relay,
-            config,
+            http,
             ..
         } = self;
-        let (stop, stopped) = watch::channel(false);
-        let relay_task = tokio::spawn(relay.run(wait_for_stop(stopped)));
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let (finish_relay, relay_finished) = oneshot::channel::<Instant>();
+        let relay_task = tokio::spawn(relay.run(async move {
+            // A dropped sender (run ended early) also ends the relay, at once.
+            relay_finished.await.unwrap_or_else(|_| Instant::now())
+        }));
+        let builder = connection_builder(http);
         let graceful = GracefulShutdown::new();
+        let mut connections = JoinSet::new();
         tracing::info!(%addr, "listening");
         tokio::pin!(shutdown);
         loop {
@@ -208,41 +221,37 @@ impl Application {
                         Err(error) => {
                             // Out of file descriptors and the like: wait rather than spin.
                             tracing::warn!(%error, "accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         }
                     };
-                    let _ = stream.set_nodelay(true);
-                    let state = Arc::clone(&state);
-                    let service = service_fn(move |request| {
-                        let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(routes::handle(state, request).await) }
-                    });
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%peer, %error, "connection ended with an error");
-                        }
-                    });
+                    serve(&builder, &graceful, &mut connections, &state, stream, peer, http);
                 }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 () = &mut shutdown => break,
             }
         }
         drop(listener);
         tracing::info!(
-            timeout_s = config.shutdown_timeout.as_secs(),
+            connections = connections.len(),
+            timeout_s = http.shutdown_timeout.as_secs(),
             "stopped accepting; draining in-flight requests"
         );
-        let _ = stop.send(true);
         tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all connections closed"),
-            () = tokio::time::sleep(config.shutdown_timeout) => {
-                tracing::warn!("drain timeout passed; closing remaining connections");
+            () = graceful.shutdown() => tracing::info!("every connection finished its requests"),
+            () = tokio::time::sleep(http.shutdown_timeout) => {
+                tracing::warn!(
+                    connections = connections.len(),
+                    "drain timeout passed; closing the remaining connections, cutting off their requests"
+                );
             }
         }
+        connections.shutdown().await;
+        tracing::info!(
+            timeout_s = http.shutdown_timeout.as_secs(),
+            "requests drained; the outbox relay delivers what is pending"
+        );
+        let _ = finish_relay.send(Instant::now() + http.shutdown_timeout);
         if let Err(error) = relay_task.await {
             tracing::error!(%error, "outbox relay task failed");
         }
@@ -251,16 +260,79 @@ impl Application {
     }
 }
 
+/// HTTP/1 and HTTP/2 with timers: a header read timeout (which also closes idle HTTP/1
+/// keep-alive connections) and HTTP/2 keep-alive pings.
+fn connection_builder(http: HttpSettings) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(http.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(http.http2_keep_alive)
+        .keep_alive_timeout(http.http2_keep_alive);
+    builder
+}
+
+/// Serves one connection in `connections`. Until its first request arrives the connection
+/// is bounded by the header read timeout here: hyper's own timer starts only once the
+/// protocol is known, and a client that sends nothing (or half an HTTP/2 preface) would
+/// otherwise hold it forever.
+fn serve(
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    connections: &mut JoinSet<()>,
+    state: &Arc<AppState>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    http: HttpSettings,
+) {
+    let _ = stream.set_nodelay(true);
+    let requested = Arc::new(AtomicBool::new(false));
+    let service = {
+        let state = Arc::clone(state);
+        let requested = Arc::clone(&requested);
+        service_fn(move |request| {
+            requested.store(true, Ordering::Relaxed);
+            let state = Arc::clone(&state);
+            async move { Ok::<_, Infallible>(routes::handle(state, request).await) }
+        })
+    };
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+        .into_owned();
+    let connection = graceful.watch(connection);
+    connections.spawn(async move {
+        tokio::pin!(connection);
+        let first_request = tokio::time::sleep(http.header_read_timeout);
+        tokio::pin!(first_request);
+        let ended = loop {
+            tokio::select! {
+                ended = &mut connection => break ended,
+                () = &mut first_request, if !requested.load(Ordering::Relaxed) => {
+                    if !requested.load(Ordering::Relaxed) {
+                        tracing::debug!(%peer, "no request within the header read timeout; closing");
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(error) = ended {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+    });
+}
+
 /// Builds the PostgreSQL store and waits until the database answers, retrying with backoff
 /// for at most `startup_timeout`; with `migrate`, applies the migrations once it does.
 pub async fn connect_postgres(
     db: &DatabaseSettings,
     migrate: bool,
 ) -> anyhow::Result<PostgresStore> {
-    let mut pg = PostgresConfig::new(db.url.clone());
-    pg.pool_size = db.pool_size;
-    pg.operation_timeout = db.operation_timeout;
-    let store = PostgresStore::new(&pg).context("invalid PostgreSQL settings (DATABASE_URL)")?;
+    let store =
+        PostgresStore::new(&db.postgres).context("invalid PostgreSQL settings (DATABASE_URL)")?;
     let deadline = Instant::now() + db.startup_timeout;
     let mut backoff = Duration::from_millis(250);
     let mut attempt = 1u32;
@@ -295,9 +367,4 @@ pub async fn connect_postgres(
             }
         }
     }
-}
-
-async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
-    // An error means the sender is gone, which also means stop.
-    let _ = stopped.wait_for(|stop| *stop).await;
 }

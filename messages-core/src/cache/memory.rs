@@ -3,30 +3,29 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{Generation, Lookup, PageCache, Window};
-use crate::error::{Error, Result};
+use super::{Generation, Lifetime, Lookup, PageCache, Window};
+use crate::error::Result;
+use crate::locks;
 use crate::message::ThreadId;
 
 /// Settings of the in-process cache.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryCacheConfig {
-    /// How long a window stays after it was filled (or last read, with `touch_on_hit`).
-    pub ttl: Duration,
-    /// Whether a hit extends the window's life.
-    pub touch_on_hit: bool,
-    /// How many threads to keep; past it the least recently used thread is dropped.
+    /// How long a window lives. Default: [`Lifetime::default`].
+    pub lifetime: Lifetime,
+    /// How many threads to keep; past it the least recently used eighth is dropped.
+    /// Default 100,000.
     pub max_threads: usize,
 }
 
 impl Default for MemoryCacheConfig {
     fn default() -> Self {
         MemoryCacheConfig {
-            ttl: Duration::from_secs(120),
-            touch_on_hit: true,
+            lifetime: Lifetime::default(),
             max_threads: 100_000,
         }
     }
@@ -42,7 +41,8 @@ struct Entry {
 ///
 /// Generations come from one process-wide counter rather than a per-thread one, so a thread
 /// whose entry was evicted and created again never reuses a generation a slow reader still
-/// holds. A std `Mutex` is enough: no critical section awaits and each is a map operation.
+/// holds. A std `Mutex` is enough: no critical section awaits and each is a map operation;
+/// it follows the crate's lock policy (`locks`).
 pub struct MemoryCache {
     config: MemoryCacheConfig,
     entries: Mutex<HashMap<ThreadId, Entry>>,
@@ -88,15 +88,11 @@ impl Default for MemoryCache {
     }
 }
 
-fn poisoned<T>(_: T) -> Error {
-    Error::unavailable("memory cache", "a caller panicked while holding the lock")
-}
-
 #[async_trait]
 impl PageCache for MemoryCache {
     async fn lookup(&self, thread: ThreadId) -> Result<Lookup> {
         let now = Instant::now();
-        let mut entries = self.entries.lock().map_err(poisoned)?;
+        let mut entries = locks::lock(&self.entries);
         let entry = match entries.entry(thread) {
             std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
@@ -116,8 +112,8 @@ impl PageCache for MemoryCache {
         entry.last_used = now;
         let window = match &mut entry.window {
             Some((window, expires)) if *expires > now => {
-                if self.config.touch_on_hit {
-                    *expires = now + self.config.ttl;
+                if self.config.lifetime.touch_on_hit {
+                    *expires = now + self.config.lifetime.ttl;
                 }
                 Some(Arc::clone(window))
             }
@@ -135,10 +131,10 @@ impl PageCache for MemoryCache {
 
     async fn fill(&self, thread: ThreadId, seen: Generation, window: Arc<Window>) -> Result<bool> {
         let now = Instant::now();
-        let mut entries = self.entries.lock().map_err(poisoned)?;
+        let mut entries = locks::lock(&self.entries);
         match entries.get_mut(&thread) {
             Some(entry) if entry.generation == seen => {
-                entry.window = Some((window, now + self.config.ttl));
+                entry.window = Some((window, now + self.config.lifetime.ttl));
                 entry.last_used = now;
                 Ok(true)
             }
@@ -148,7 +144,7 @@ impl PageCache for MemoryCache {
 
     async fn invalidate(&self, thread: ThreadId) -> Result<()> {
         let generation = self.fresh_generation();
-        let mut entries = self.entries.lock().map_err(poisoned)?;
+        let mut entries = locks::lock(&self.entries);
         if let Some(entry) = entries.get_mut(&thread) {
             entry.generation = generation;
             entry.window = None;
@@ -165,6 +161,7 @@ impl PageCache for MemoryCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn the_least_recently_used_threads_go_first_and_the_bound_holds() {

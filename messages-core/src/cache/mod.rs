@@ -7,6 +7,7 @@
 //! `invalidate` after their commit, which drops the window and bumps the generation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -16,12 +17,32 @@ use crate::error::Result;
 use crate::message::{Message, ThreadId};
 use crate::page::{Page, PageSize, write_page_json};
 
+pub mod breaker;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
 /// A thread's generation: changes on every write to the thread.
 pub type Generation = u64;
+
+/// How long a cached window lives, for every cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetime {
+    /// How long a window stays after it was filled (or last read, with `touch_on_hit`).
+    /// Default 120 s.
+    pub ttl: Duration,
+    /// Whether a hit extends the window's life. Default true.
+    pub touch_on_hit: bool,
+}
+
+impl Default for Lifetime {
+    fn default() -> Self {
+        Lifetime {
+            ttl: Duration::from_secs(120),
+            touch_on_hit: true,
+        }
+    }
+}
 
 /// What a lookup found.
 #[derive(Clone, Debug)]
@@ -49,9 +70,7 @@ impl Window {
     /// A window from the newest page of a thread; `page.has_more` says whether the thread
     /// holds more than the window, which keeps `has_more` exact for every smaller page.
     pub fn from_page(page: &Page) -> Window {
-        Self::from_page_with(page, |message, out| {
-            serde_json::to_writer(out, message).unwrap_or_default();
-        })
+        Self::from_page_with(page, |message, out| message.write_json(out))
     }
 
     /// Like [`Window::from_page`], with `encode` appending each message's JSON to the buffer:

@@ -14,25 +14,26 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
+use secrecy::{ExposeSecret, SecretString};
 
-use super::{Generation, Lookup, PageCache, Window};
+use super::{Generation, Lifetime, Lookup, PageCache, Window};
 use crate::error::{Error, Result};
+use crate::locks;
 use crate::message::ThreadId;
 
 /// Settings of the Redis cache.
 #[derive(Clone, Debug)]
 pub struct RedisCacheConfig {
-    /// A `redis://` URL.
-    pub url: String,
-    /// Prefix of every key, so several deployments can share one Redis.
+    /// A `redis://` URL; it may hold a password, so it never prints.
+    pub url: SecretString,
+    /// Prefix of every key, so several deployments can share one Redis. Default `messages`.
     pub key_prefix: String,
-    /// Life of a window (`CACHE_TTL_SECONDS`).
-    pub ttl: Duration,
-    /// Whether a hit extends the window's life (`CACHE_TOUCH_ON_HIT`).
-    pub touch_on_hit: bool,
+    /// How long a window lives. Default: [`Lifetime::default`].
+    pub lifetime: Lifetime,
     /// Longest wait for any cache call; past it the request reads the store instead.
+    /// Default 250 ms.
     pub timeout: Duration,
-    /// Threads whose window this process keeps a copy of.
+    /// Threads whose window this process keeps a copy of. Default 10,000.
     pub local_windows: usize,
 }
 
@@ -40,10 +41,9 @@ impl RedisCacheConfig {
     /// Defaults for everything but the URL.
     pub fn new(url: impl Into<String>) -> Self {
         RedisCacheConfig {
-            url: url.into(),
+            url: SecretString::from(url.into()),
             key_prefix: "messages".into(),
-            ttl: Duration::from_secs(120),
-            touch_on_hit: true,
+            lifetime: Lifetime::default(),
             timeout: Duration::from_millis(250),
             local_windows: 10_000,
         }
@@ -94,7 +94,8 @@ pub struct RedisCache {
     fill: Script,
     invalidate: Script,
     /// This process's copies, by thread: the generation they belong to and the window. A std
-    /// `Mutex` because it is held for a map operation only, never across an await.
+    /// `Mutex` held for a map operation only, never across an await (the crate's lock policy,
+    /// `locks`).
     local: Mutex<HashMap<ThreadId, Local>>,
 }
 
@@ -121,7 +122,7 @@ impl RedisCache {
     /// Builds the cache. The connection is opened on first use and re-opened after failures,
     /// so a Redis that is down at start delays nothing: calls fail fast and fall back.
     pub fn new(config: RedisCacheConfig) -> Result<Self> {
-        let client = redis::Client::open(config.url.as_str())
+        let client = redis::Client::open(config.url.expose_secret())
             .map_err(|e| Error::invalid("redis url", e.to_string()))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
@@ -149,7 +150,7 @@ impl RedisCache {
     }
 
     fn ttl_secs(&self) -> u64 {
-        self.config.ttl.as_secs().max(1)
+        self.config.lifetime.ttl.as_secs().max(1)
     }
 
     /// Generations outlive windows, so a window is never guarded by a missing generation.
@@ -165,22 +166,21 @@ impl RedisCache {
     }
 
     fn remember(&self, thread: ThreadId, generation: Generation, window: &Arc<Window>) {
-        if let Ok(mut local) = self.local.lock() {
-            if local.len() >= self.config.local_windows && !local.contains_key(&thread) {
-                // Full: forget an arbitrary copy; a miss costs one window transfer.
-                if let Some(evict) = local.keys().next().copied() {
-                    local.remove(&evict);
-                }
+        let mut local = locks::lock(&self.local);
+        if local.len() >= self.config.local_windows && !local.contains_key(&thread) {
+            // Full: forget an arbitrary copy; a miss costs one window transfer.
+            if let Some(evict) = local.keys().next().copied() {
+                local.remove(&evict);
             }
-            local.insert(
-                thread,
-                Local {
-                    generation,
-                    window: Arc::clone(window),
-                    touched: Instant::now(),
-                },
-            );
         }
+        local.insert(
+            thread,
+            Local {
+                generation,
+                window: Arc::clone(window),
+                touched: Instant::now(),
+            },
+        );
     }
 
     /// The hit path when this process holds a copy: one `GET` of the generation (a few bytes),
@@ -190,7 +190,8 @@ impl RedisCache {
     async fn lookup_local(&self, thread: ThreadId, copy: &Local) -> Result<Option<Lookup>> {
         let (gen_key, win_key) = self.keys(thread);
         let mut connection = self.connection.clone();
-        let touch_due = self.config.touch_on_hit && copy.touched.elapsed() > self.config.ttl / 4;
+        let touch_due = self.config.lifetime.touch_on_hit
+            && copy.touched.elapsed() > self.config.lifetime.ttl / 4;
         let current: Option<String> = if touch_due {
             let (current, window_alive, _): (Option<String>, i64, i64) = self
                 .bounded(
@@ -204,9 +205,7 @@ impl RedisCache {
             if window_alive == 0 {
                 return Ok(None);
             }
-            if let Ok(mut local) = self.local.lock()
-                && let Some(entry) = local.get_mut(&thread)
-            {
+            if let Some(entry) = locks::lock(&self.local).get_mut(&thread) {
                 entry.touched = Instant::now();
             }
             current
@@ -237,7 +236,7 @@ fn parse_generation(value: &Value) -> Result<Generation> {
 #[async_trait]
 impl PageCache for RedisCache {
     async fn lookup(&self, thread: ThreadId) -> Result<Lookup> {
-        let local = self.local.lock().ok().and_then(|l| l.get(&thread).cloned());
+        let local = locks::lock(&self.local).get(&thread).cloned();
         if let Some(copy) = &local
             && let Some(hit) = self.lookup_local(thread, copy).await?
         {
@@ -254,7 +253,7 @@ impl PageCache for RedisCache {
                     .arg(fresh_generation())
                     .arg(known)
                     .arg(self.ttl_secs())
-                    .arg(u8::from(self.config.touch_on_hit))
+                    .arg(u8::from(self.config.lifetime.touch_on_hit))
                     .arg(self.gen_ttl_secs())
                     .invoke_async(&mut connection),
             )
@@ -308,9 +307,7 @@ impl PageCache for RedisCache {
     }
 
     async fn invalidate(&self, thread: ThreadId) -> Result<()> {
-        if let Ok(mut local) = self.local.lock() {
-            local.remove(&thread);
-        }
+        locks::lock(&self.local).remove(&thread);
         let (gen_key, win_key) = self.keys(thread);
         let mut connection = self.connection.clone();
         let _: i64 = self

@@ -10,26 +10,29 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use super::Publisher;
 use super::codec;
 use crate::error::{Error, Result};
-use crate::storage::StoredEvent;
+use crate::event::StoredEvent;
 
 /// Settings of the RabbitMQ publisher.
 #[derive(Clone, Debug)]
 pub struct AmqpConfig {
-    /// An `amqp://` URL.
-    pub url: String,
-    /// The topic exchange events go to (durable); routing key = event type.
+    /// An `amqp://` URL; it may hold a password, so it never prints.
+    pub url: SecretString,
+    /// The topic exchange events go to (durable); routing key = event type. Default
+    /// `messages`.
     pub exchange: String,
     /// A durable queue bound to `message.created` for consumers of the old service, which
-    /// receives the message JSON as before; `None` declares no such queue.
+    /// receives the message JSON as before; `None` declares no such queue. Default
+    /// `messages_service`.
     pub legacy_queue: Option<String>,
-    /// `cloudEvents:source` of every event.
+    /// `cloudEvents:source` of every event. Default `/messages`.
     pub source: String,
-    /// Longest wait to connect, or for a batch's confirms.
+    /// Longest wait to connect, or for a batch's confirms. Default 5 s.
     pub timeout: Duration,
 }
 
@@ -37,7 +40,7 @@ impl AmqpConfig {
     /// Defaults for everything but the URL.
     pub fn new(url: impl Into<String>) -> Self {
         AmqpConfig {
-            url: url.into(),
+            url: SecretString::from(url.into()),
             exchange: "messages".into(),
             legacy_queue: Some("messages_service".into()),
             source: "/messages".into(),
@@ -67,17 +70,12 @@ impl AmqpPublisher {
         }
     }
 
-    /// The settings.
-    pub fn config(&self) -> &AmqpConfig {
-        &self.config
-    }
-
     async fn connect(&self) -> Result<(Connection, Channel)> {
         let properties = ConnectionProperties::default()
             .with_connection_name(LongString::from("messages-relay"));
         let connection = tokio::time::timeout(
             self.config.timeout,
-            Connection::connect(&self.config.url, properties),
+            Connection::connect(self.config.url.expose_secret(), properties),
         )
         .await
         .map_err(|_| broker("connect timed out"))?
@@ -194,16 +192,5 @@ impl Publisher for AmqpPublisher {
             }
         }
         published
-    }
-
-    async fn ping(&self) -> Result<()> {
-        let mut link = self.link.lock().await;
-        let usable = link
-            .as_ref()
-            .is_some_and(|(c, ch)| c.status().connected() && ch.status().connected());
-        if !usable {
-            *link = Some(self.connect().await?);
-        }
-        Ok(())
     }
 }

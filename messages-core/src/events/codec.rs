@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::event::{OutboxEvent, StoredEvent};
 use crate::message::{Message, MessageId, ThreadId, Timestamp};
-use crate::storage::{OutboxEvent, StoredEvent};
 
 /// Type (and routing key) of the event for a new message.
 pub const CREATED: &str = "message.created";
@@ -63,8 +63,8 @@ pub fn deleted(thread_id: ThreadId, id: MessageId, deleted_at: Timestamp) -> Out
         kind: DELETED,
         thread_id,
         time: deleted_at,
-        // A struct of ids and a time always serialises.
-        payload: serde_json::to_vec(&body).unwrap_or_default(),
+        payload: serde_json::to_vec(&body)
+            .expect("a struct of ids and a time always serialises into memory"),
     }
 }
 
@@ -84,7 +84,7 @@ pub fn headers(event: &StoredEvent, source: &str) -> [(&'static str, String); 7]
         ("cloudEvents:type", event.kind.clone()),
         ("cloudEvents:time", event.time.to_rfc3339()),
         ("cloudEvents:subject", event.thread_id.to_string()),
-        ("cloudEvents:sequence", event.seq.to_string()),
+        ("cloudEvents:sequence", event.position.to_string()),
     ]
 }
 
@@ -197,7 +197,7 @@ mod tests {
             ),
         ] {
             let stored = StoredEvent {
-                seq: 42,
+                position: 42,
                 id: event.id,
                 kind: event.kind.to_owned(),
                 thread_id: event.thread_id,

@@ -6,7 +6,7 @@ use tokio::sync::broadcast;
 
 use super::Publisher;
 use crate::error::Result;
-use crate::storage::StoredEvent;
+use crate::event::StoredEvent;
 
 /// Delivers events to in-process subscribers and to the log.
 #[derive(Debug)]
@@ -46,10 +46,6 @@ impl Publisher for MemorySink {
             // No subscriber is not an error: the in-process sink is best effort by design.
             let _ = self.sender.send(event.clone());
         }
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<()> {
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::storage::StoredEvent;
+use crate::event::StoredEvent;
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
@@ -19,7 +19,4 @@ pub trait Publisher: Send + Sync + 'static {
     /// broker: confirmed). An error means none may be assumed delivered; the relay retries
     /// them, so consumers de-duplicate by event id.
     async fn publish(&self, events: &[StoredEvent]) -> Result<()>;
-
-    /// Whether the publisher can deliver now.
-    async fn ping(&self) -> Result<()>;
 }

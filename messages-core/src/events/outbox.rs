@@ -1,5 +1,5 @@
-//! The outbox relay: moves committed events from the store to a publisher, deleting each only
-//! after the publisher accepted it.
+//! The outbox relay: moves committed events from the store's outbox to a publisher, deleting
+//! each only after the publisher accepted it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,30 +7,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::Publisher;
 use crate::error::Result;
-use crate::storage::MessageStore;
+use crate::storage::Outbox;
 
 /// What one pass of the relay did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RelayReport {
-    /// Events claimed from the outbox.
-    pub claimed: usize,
     /// Events the publisher accepted and the outbox dropped.
     pub published: usize,
 }
 
 /// Settings of the relay.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RelayConfig {
-    /// Events claimed per pass.
+    /// Events claimed per pass. Default 256.
     pub batch: usize,
-    /// How long a claim keeps other relays away from a batch.
+    /// How long a claim keeps other relays away from a batch. Default 30 s.
     pub lease: Duration,
-    /// How often to look for events when nobody signals.
+    /// How often to look for events when nobody signals: this process's writes wake the relay
+    /// at once, so the poll only finds other replicas' events and leases that ran out.
+    /// Default 500 ms.
     pub poll: Duration,
-    /// The longest wait between retries after a failure.
+    /// The longest wait between retries after a failure. Default 5 s.
     pub max_backoff: Duration,
 }
 
@@ -39,7 +40,7 @@ impl Default for RelayConfig {
         RelayConfig {
             batch: 256,
             lease: Duration::from_secs(30),
-            poll: Duration::from_secs(1),
+            poll: Duration::from_millis(500),
             max_backoff: Duration::from_secs(5),
         }
     }
@@ -66,7 +67,7 @@ impl RelayStats {
 
 /// Moves events from a store's outbox to a publisher.
 pub struct Relay {
-    store: Arc<dyn MessageStore>,
+    outbox: Arc<dyn Outbox>,
     publisher: Arc<dyn Publisher>,
     wake: Arc<Notify>,
     config: RelayConfig,
@@ -76,13 +77,13 @@ pub struct Relay {
 impl Relay {
     /// A relay; `wake` is signalled by the service after each write.
     pub fn new(
-        store: Arc<dyn MessageStore>,
+        outbox: Arc<dyn Outbox>,
         publisher: Arc<dyn Publisher>,
         wake: Arc<Notify>,
         config: RelayConfig,
     ) -> Self {
         Relay {
-            store,
+            outbox,
             publisher,
             wake,
             config,
@@ -99,19 +100,19 @@ impl Relay {
     /// outbox deterministically.
     pub async fn relay_once(&self) -> Result<RelayReport> {
         let events = self
-            .store
-            .claim_events(self.config.batch, self.config.lease)
+            .outbox
+            .claim(self.config.batch, self.config.lease)
             .await?;
         if events.is_empty() {
             return Ok(RelayReport::default());
         }
-        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
         if let Err(error) = self.publisher.publish(&events).await {
             self.stats
                 .failed
                 .fetch_add(events.len() as u64, Ordering::Relaxed);
             // Best effort: if the store is unreachable too, the lease frees them later.
-            if let Err(release) = self.store.release_events(&seqs).await {
+            if let Err(release) = self.outbox.release(&positions).await {
                 tracing::warn!(error = %release, "could not release claimed events");
             }
             return Err(error);
@@ -119,35 +120,38 @@ impl Relay {
         self.stats
             .published
             .fetch_add(events.len() as u64, Ordering::Relaxed);
-        self.store.ack_events(&seqs).await?;
+        self.outbox.ack(&positions).await?;
         Ok(RelayReport {
-            claimed: events.len(),
             published: events.len(),
         })
     }
 
-    /// Relays until `shutdown` completes, finishing the batch in flight first.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
+    /// Relays until `finish` completes with a deadline, then delivers what is still pending
+    /// until the outbox is empty or the deadline passes, and returns.
+    ///
+    /// The server completes `finish` only after in-flight requests have drained, so the events
+    /// of writes that finish during the drain are delivered too.
+    pub async fn run(self, finish: impl Future<Output = Instant>) {
+        tokio::pin!(finish);
         let mut backoff = Duration::from_millis(50);
-        loop {
+        let deadline = loop {
             let pass = self.relay_once().await;
             match pass {
-                Ok(report) if report.claimed == self.config.batch => {
+                Ok(report) if report.published == self.config.batch => {
                     backoff = Duration::from_millis(50);
-                    // A full batch: more may be waiting. Check for shutdown without waiting.
+                    // A full batch: more may be waiting. Check for the end without waiting.
                     tokio::select! {
                         biased;
-                        _ = &mut shutdown => return,
-                        _ = std::future::ready(()) => {}
+                        deadline = &mut finish => break deadline,
+                        () = std::future::ready(()) => {}
                     }
                 }
                 Ok(_) => {
                     backoff = Duration::from_millis(50);
                     tokio::select! {
-                        _ = &mut shutdown => return,
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(self.config.poll) => {}
+                        deadline = &mut finish => break deadline,
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(self.config.poll) => {}
                     }
                 }
                 Err(error) => {
@@ -158,12 +162,45 @@ impl Relay {
                     );
                     // Writes do not shorten the back-off: the failing side needs time.
                     tokio::select! {
-                        _ = &mut shutdown => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                        deadline = &mut finish => break deadline,
+                        () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(self.config.max_backoff);
                 }
             }
+        };
+        self.deliver_pending(deadline).await;
+    }
+
+    /// Passes until one finds nothing to claim, or until `deadline`.
+    async fn deliver_pending(&self, deadline: Instant) {
+        let mut delivered = 0usize;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match tokio::time::timeout_at(deadline, self.relay_once()).await {
+                Ok(Ok(report)) if report.published == 0 => {
+                    tracing::info!(delivered, "outbox relay stopped; nothing left to deliver");
+                    return;
+                }
+                Ok(Ok(report)) => delivered += report.published,
+                Ok(Err(error)) => {
+                    tracing::warn!(error = %error, "outbox relay failed while draining");
+                    if tokio::time::timeout_at(deadline, tokio::time::sleep(backoff))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                }
+                Err(_) => break,
+            }
         }
+        let pending = self.outbox.pending().await.map(|(n, _)| n).ok();
+        tracing::warn!(
+            delivered,
+            pending,
+            "outbox relay stopped at the drain deadline; the rest stays in the outbox for the next start (lost if the outbox is in memory)"
+        );
     }
 }

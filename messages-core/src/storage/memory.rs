@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Created, Idempotency, MessageStore, OutboxEvent, StoredEvent, UpdateEvent};
+use super::{Created, Idempotency, MessageStore, Outbox, OutboxEvent, StoredEvent, UpdateEvent};
 use crate::error::{Error, Result};
+use crate::locks;
 use crate::message::{
     Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, UserId,
 };
@@ -30,17 +31,17 @@ struct Thread {
 }
 
 #[derive(Default)]
-struct Outbox {
-    next_seq: i64,
+struct Events {
+    last_position: i64,
     ready: VecDeque<StoredEvent>,
     leased: BTreeMap<i64, (StoredEvent, Instant)>,
 }
 
-impl Outbox {
+impl Events {
     fn push(&mut self, event: OutboxEvent) {
-        self.next_seq += 1;
+        self.last_position += 1;
         self.ready.push_back(StoredEvent {
-            seq: self.next_seq,
+            position: self.last_position,
             id: event.id,
             kind: event.kind.to_owned(),
             thread_id: event.thread_id,
@@ -53,11 +54,12 @@ impl Outbox {
 /// Messages in process memory, lost when the process exits.
 ///
 /// One `RwLock` over all threads keeps every write atomic with its outbox entry and its
-/// idempotency record; it is a std lock because no critical section awaits.
+/// idempotency record (the outbox's lock is taken inside it). Locks follow the crate's one
+/// policy (`locks`): std locks, no critical section awaits, poisoning is cleared.
 #[derive(Default)]
 pub struct MemoryStore {
     threads: RwLock<HashMap<ThreadId, Thread>>,
-    outbox: Mutex<Outbox>,
+    outbox: Mutex<Events>,
 }
 
 impl MemoryStore {
@@ -65,10 +67,6 @@ impl MemoryStore {
     pub fn new() -> Self {
         MemoryStore::default()
     }
-}
-
-fn poisoned<T>(_: T) -> Error {
-    Error::unavailable("memory store", "a writer panicked while holding the lock")
 }
 
 /// The author check shared by edit and delete: 404 before 403, so a message of another
@@ -96,7 +94,7 @@ impl MessageStore for MemoryStore {
         idempotency: Option<Idempotency<'_>>,
         event: OutboxEvent,
     ) -> Result<Created> {
-        let mut threads = self.threads.write().map_err(poisoned)?;
+        let mut threads = locks::write(&self.threads);
         let thread = threads.entry(message.thread_id).or_default();
         if let Some(idem) = idempotency {
             let slot = (message.user_id, idem.key.as_str().to_owned());
@@ -115,12 +113,12 @@ impl MessageStore for MemoryStore {
         thread.live.insert(key, message.clone());
         thread.position.insert(message.id, Some(key));
         thread.created.insert(message.id, message.clone());
-        self.outbox.lock().map_err(poisoned)?.push(event);
+        locks::lock(&self.outbox).push(event);
         Ok(Created::New(message.clone()))
     }
 
     async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message> {
-        let threads = self.threads.read().map_err(poisoned)?;
+        let threads = locks::read(&self.threads);
         let thread = threads.get(&thread).ok_or(Error::NotFound)?;
         let key = thread
             .position
@@ -140,14 +138,14 @@ impl MessageStore for MemoryStore {
         now: Timestamp,
         event: UpdateEvent<'_>,
     ) -> Result<Message> {
-        let mut threads = self.threads.write().map_err(poisoned)?;
+        let mut threads = locks::write(&self.threads);
         let key = owned_key(threads.get(&thread_id), id, user)?;
         let thread = threads.get_mut(&thread_id).ok_or(Error::NotFound)?;
         let message = thread.live.get_mut(&key).ok_or(Error::NotFound)?;
         let mut edited = message.clone();
         patch.apply(&mut edited, now)?;
         *message = edited.clone();
-        self.outbox.lock().map_err(poisoned)?.push(event(&edited));
+        locks::lock(&self.outbox).push(event(&edited));
         Ok(edited)
     }
 
@@ -159,17 +157,17 @@ impl MessageStore for MemoryStore {
         _now: Timestamp,
         event: OutboxEvent,
     ) -> Result<()> {
-        let mut threads = self.threads.write().map_err(poisoned)?;
+        let mut threads = locks::write(&self.threads);
         let key = owned_key(threads.get(&thread_id), id, user)?;
         let thread = threads.get_mut(&thread_id).ok_or(Error::NotFound)?;
         thread.live.remove(&key);
         thread.position.insert(id, None);
-        self.outbox.lock().map_err(poisoned)?.push(event);
+        locks::lock(&self.outbox).push(event);
         Ok(())
     }
 
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {
-        let threads = self.threads.read().map_err(poisoned)?;
+        let threads = locks::read(&self.threads);
         let Some(thread) = threads.get(&thread) else {
             return Ok(Page::from_overfetch(Vec::new(), size));
         };
@@ -193,18 +191,25 @@ impl MessageStore for MemoryStore {
         Ok(Page::from_overfetch(rows, size))
     }
 
-    async fn claim_events(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>> {
-        let mut outbox = self.outbox.lock().map_err(poisoned)?;
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Outbox for MemoryStore {
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>> {
+        let mut outbox = locks::lock(&self.outbox);
         let now = Instant::now();
         // Leases that ran out go back to the front, oldest first.
         let expired: Vec<i64> = outbox
             .leased
             .iter()
             .filter(|(_, (_, until))| *until <= now)
-            .map(|(seq, _)| *seq)
+            .map(|(position, _)| *position)
             .collect();
-        for seq in expired.into_iter().rev() {
-            if let Some((event, _)) = outbox.leased.remove(&seq) {
+        for position in expired.into_iter().rev() {
+            if let Some((event, _)) = outbox.leased.remove(&position) {
                 outbox.ready.push_front(event);
             }
         }
@@ -213,34 +218,34 @@ impl MessageStore for MemoryStore {
         for event in &claimed {
             outbox
                 .leased
-                .insert(event.seq, (event.clone(), now + lease));
+                .insert(event.position, (event.clone(), now + lease));
         }
         Ok(claimed)
     }
 
-    async fn ack_events(&self, seqs: &[i64]) -> Result<()> {
-        let mut outbox = self.outbox.lock().map_err(poisoned)?;
-        for seq in seqs {
-            outbox.leased.remove(seq);
+    async fn ack(&self, positions: &[i64]) -> Result<()> {
+        let mut outbox = locks::lock(&self.outbox);
+        for position in positions {
+            outbox.leased.remove(position);
         }
         Ok(())
     }
 
-    async fn release_events(&self, seqs: &[i64]) -> Result<()> {
-        let mut outbox = self.outbox.lock().map_err(poisoned)?;
-        let mut released: Vec<StoredEvent> = seqs
+    async fn release(&self, positions: &[i64]) -> Result<()> {
+        let mut outbox = locks::lock(&self.outbox);
+        let mut released: Vec<StoredEvent> = positions
             .iter()
-            .filter_map(|seq| outbox.leased.remove(seq).map(|(e, _)| e))
+            .filter_map(|position| outbox.leased.remove(position).map(|(e, _)| e))
             .collect();
-        released.sort_by_key(|e| std::cmp::Reverse(e.seq));
+        released.sort_by_key(|e| std::cmp::Reverse(e.position));
         for event in released {
             outbox.ready.push_front(event);
         }
         Ok(())
     }
 
-    async fn pending_events(&self) -> Result<(u64, Option<Timestamp>)> {
-        let outbox = self.outbox.lock().map_err(poisoned)?;
+    async fn pending(&self) -> Result<(u64, Option<Timestamp>)> {
+        let outbox = locks::lock(&self.outbox);
         let count = outbox.ready.len() + outbox.leased.len();
         let oldest = outbox
             .ready
@@ -249,9 +254,5 @@ impl MessageStore for MemoryStore {
             .map(|e| e.time)
             .min();
         Ok((count as u64, oldest))
-    }
-
-    async fn ping(&self) -> Result<()> {
-        Ok(())
     }
 }

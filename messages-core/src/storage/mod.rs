@@ -1,15 +1,16 @@
-//! Durable message history: the `MessageStore` trait and its outbox, with one backend per file.
+//! Durable message history: the `MessageStore` trait, and beside it the `Outbox` trait the
+//! relay uses, with one backend per file implementing both.
 //!
 //! A store writes a message change and the event that announces it atomically: the service
-//! hands it the encoded event, and the store keeps it in an outbox until the relay has
+//! hands it the encoded event, and the store keeps it in its outbox until the relay has
 //! delivered it. The store knows nothing of caches or brokers.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use uuid::Uuid;
 
 use crate::error::Result;
+pub use crate::event::{OutboxEvent, StoredEvent};
 use crate::message::{
     IdempotencyKey, Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp,
     UserId,
@@ -19,38 +20,6 @@ use crate::page::{Page, PageQuery, PageSize};
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-
-/// An event to keep in the outbox, already encoded by the service.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutboxEvent {
-    /// Unique per event; consumers de-duplicate by it.
-    pub id: Uuid,
-    /// The event type, e.g. `message.created`; also the routing key.
-    pub kind: &'static str,
-    /// The thread the event concerns.
-    pub thread_id: ThreadId,
-    /// When the change happened.
-    pub time: Timestamp,
-    /// The encoded body.
-    pub payload: Vec<u8>,
-}
-
-/// An event read back from the outbox for delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredEvent {
-    /// The outbox's own position, increasing in commit order within a thread.
-    pub seq: i64,
-    /// Unique per event; consumers de-duplicate by it.
-    pub id: Uuid,
-    /// The event type, e.g. `message.created`.
-    pub kind: String,
-    /// The thread the event concerns.
-    pub thread_id: ThreadId,
-    /// When the change happened.
-    pub time: Timestamp,
-    /// The encoded body.
-    pub payload: Vec<u8>,
-}
 
 /// Builds the event for an edit once the store knows the edited message.
 pub type UpdateEvent<'a> = &'a (dyn Fn(&Message) -> OutboxEvent + Send + Sync);
@@ -126,20 +95,24 @@ pub trait MessageStore: Send + Sync + 'static {
     /// A page of live messages, read with `size + 1` rows so `has_more` is exact.
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page>;
 
+    /// Whether the store can answer now (for readiness).
+    async fn ping(&self) -> Result<()>;
+}
+
+/// The relay's side of a store: the events its writes left, until they are delivered.
+#[async_trait]
+pub trait Outbox: Send + Sync + 'static {
     /// Claims up to `limit` undelivered events for `lease`: other relays skip them until the
     /// lease runs out, so a relay that dies mid-batch delays its events but never loses them.
-    async fn claim_events(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>>;
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>>;
 
     /// Removes delivered events from the outbox.
-    async fn ack_events(&self, seqs: &[i64]) -> Result<()>;
+    async fn ack(&self, positions: &[i64]) -> Result<()>;
 
     /// Gives up a claim without delivering (the publisher failed), so the events can be
     /// claimed again at once rather than when the lease runs out.
-    async fn release_events(&self, seqs: &[i64]) -> Result<()>;
+    async fn release(&self, positions: &[i64]) -> Result<()>;
 
     /// How many events wait in the outbox, and the time of the oldest.
-    async fn pending_events(&self) -> Result<(u64, Option<Timestamp>)>;
-
-    /// Whether the store can answer now (for readiness).
-    async fn ping(&self) -> Result<()>;
+    async fn pending(&self) -> Result<(u64, Option<Timestamp>)>;
 }

@@ -79,9 +79,12 @@ impl TestConsumer {
     /// # Panics
     /// When RabbitMQ does not answer.
     pub async fn bind(config: &AmqpConfig) -> TestConsumer {
-        let connection = Connection::connect(&config.url, ConnectionProperties::default())
-            .await
-            .unwrap_or_else(|e| panic!("RabbitMQ at AMQP_URL: {e}"));
+        let connection = Connection::connect(
+            secrecy::ExposeSecret::expose_secret(&config.url),
+            ConnectionProperties::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("RabbitMQ at AMQP_URL: {e}"));
         let channel = connection
             .create_channel()
             .await

@@ -1,5 +1,8 @@
-//! The storage contract: what every `MessageStore` must do, written once.
+//! The storage contract: what every `MessageStore` and its `Outbox` must do, written once as
+//! a list of named cases. [`storage_contract!`](crate::storage_contract) stamps out one test
+//! per case for a backend, so a failure names its case and does not hide the others.
 
+use std::any::Any;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,26 +17,79 @@ use crate::message::{
     RequestFingerprint, ThreadId, Timestamp, UserId,
 };
 use crate::page::{Page, PageQuery, PageSize};
-use crate::storage::{Created, Idempotency, MessageStore};
+use crate::storage::{Created, Idempotency, MessageStore, Outbox};
 
-/// Runs every case of the contract against `store`, one after the other. Each case uses
-/// threads of its own; the outbox case drains the outbox first.
-pub async fn storage_contract(store: Arc<dyn MessageStore>) {
-    let s = store.as_ref();
-    empty_thread(s).await;
-    pages_exactly_in_both_directions(s).await;
-    a_full_last_page_has_no_more(s).await;
-    concurrent_creates_are_each_listed_once(Arc::clone(&store)).await;
-    a_cursor_survives_deletion_of_its_message(s).await;
-    deleted_messages_never_appear(s).await;
-    an_edit_never_moves_a_message(s).await;
-    only_the_author_changes_a_message(s).await;
-    a_blank_edit_is_refused(s).await;
-    idempotent_creates(s).await;
-    equal_timestamps_page_exactly_once(s).await;
-    inserts_between_loads_cause_no_overlap_or_gap(s).await;
-    deleted_runs_never_produce_empty_pages(s).await;
-    every_write_leaves_one_event(s).await;
+/// A store under test: both of its sides, and whatever must live as long as the test (a
+/// test database, a temporary directory).
+pub struct Subject {
+    /// The message side.
+    pub store: Arc<dyn MessageStore>,
+    /// The relay's side of the same store.
+    pub outbox: Arc<dyn Outbox>,
+    _keep: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Subject {
+    /// Both sides of `store`.
+    pub fn new<S: MessageStore + Outbox>(store: S) -> Self {
+        let store = Arc::new(store);
+        Subject {
+            store: Arc::clone(&store) as Arc<dyn MessageStore>,
+            outbox: store,
+            _keep: None,
+        }
+    }
+
+    /// Keeps `guard` alive until the subject drops.
+    pub fn keeping(mut self, guard: impl Any + Send + Sync) -> Self {
+        self._keep = Some(Box::new(guard));
+        self
+    }
+}
+
+/// Stamps out one `#[tokio::test]` per case of the storage contract, in a module named
+/// `$backend`. `$subject` is an expression giving a future of `Option<Subject>`; `None`
+/// skips (a backend not configured outside CI).
+///
+/// ```ignore
+/// messages_core::storage_contract!(memory => async {
+///     Some(Subject::new(MemoryStore::new()))
+/// });
+/// ```
+#[macro_export]
+macro_rules! storage_contract {
+    ($backend:ident => $subject:expr) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::storage_contract!(@cases $subject;
+                empty_thread,
+                pages_exactly_in_both_directions,
+                a_full_last_page_has_no_more,
+                concurrent_creates_are_each_listed_once,
+                a_cursor_survives_deletion_of_its_message,
+                deleted_messages_never_appear,
+                an_edit_never_moves_a_message,
+                only_the_author_changes_a_message,
+                a_blank_edit_is_refused,
+                idempotent_creates,
+                equal_timestamps_page_exactly_once,
+                inserts_between_loads_cause_no_overlap_or_gap,
+                deleted_runs_never_produce_empty_pages,
+                every_write_leaves_one_event,
+            );
+        }
+    };
+    (@cases $subject:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let subject: Option<$crate::testing::storage::Subject> = $subject.await;
+                let Some(subject) = subject else { return };
+                $crate::testing::storage::$case(&subject).await;
+            }
+        )*
+    };
 }
 
 fn thread() -> ThreadId {
@@ -112,12 +168,16 @@ fn ids(pages: &[Page]) -> Vec<MessageId> {
         .collect()
 }
 
-async fn empty_thread(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn empty_thread(subject: &Subject) {
+    let store = subject.store.as_ref();
     let p = page(store, thread(), PageQuery::Newest, 10).await;
     assert!(p.items.is_empty() && !p.has_more && p.next_cursor.is_none());
 }
 
-async fn pages_exactly_in_both_directions(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn pages_exactly_in_both_directions(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let all = fill(store, t, 25).await;
     let pages = walk(store, t, PageQuery::Newest, 10).await;
@@ -154,7 +214,9 @@ async fn pages_exactly_in_both_directions(store: &dyn MessageStore) {
     assert_eq!(newer.items[0].id, all[13].id);
 }
 
-async fn a_full_last_page_has_no_more(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn a_full_last_page_has_no_more(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     fill(store, t, 20).await;
     let pages = walk(store, t, PageQuery::Newest, 10).await;
@@ -164,7 +226,9 @@ async fn a_full_last_page_has_no_more(store: &dyn MessageStore) {
     assert_eq!(pages[1].items.len(), 10);
 }
 
-async fn concurrent_creates_are_each_listed_once(store: Arc<dyn MessageStore>) {
+/// Contract case.
+pub async fn concurrent_creates_are_each_listed_once(subject: &Subject) {
+    let store = Arc::clone(&subject.store);
     let t = thread();
     let tasks: Vec<_> = (0..32)
         .map(|task| {
@@ -190,7 +254,9 @@ async fn concurrent_creates_are_each_listed_once(store: Arc<dyn MessageStore>) {
     assert_eq!(listed.iter().copied().collect::<HashSet<_>>(), expected);
 }
 
-async fn a_cursor_survives_deletion_of_its_message(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn a_cursor_survives_deletion_of_its_message(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let all = fill(store, t, 12).await;
     let first = page(store, t, PageQuery::Newest, 5).await;
@@ -236,7 +302,9 @@ async fn delete(store: &dyn MessageStore, m: &Message) {
         .unwrap_or_else(|e| panic!("delete: {e}"));
 }
 
-async fn deleted_messages_never_appear(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn deleted_messages_never_appear(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let all = fill(store, t, 9).await;
     for m in all.iter().step_by(3) {
@@ -259,7 +327,9 @@ async fn deleted_messages_never_appear(store: &dyn MessageStore) {
     assert_eq!(store.get(t, all[1].id).await.ok().as_ref(), Some(&all[1]));
 }
 
-async fn an_edit_never_moves_a_message(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn an_edit_never_moves_a_message(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let all = fill(store, t, 5).await;
     let target = &all[2];
@@ -303,7 +373,9 @@ async fn an_edit_never_moves_a_message(store: &dyn MessageStore) {
     assert!(again.paths.is_empty());
 }
 
-async fn only_the_author_changes_a_message(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn only_the_author_changes_a_message(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let all = fill(store, t, 2).await;
     let m = &all[0];
@@ -361,7 +433,9 @@ async fn only_the_author_changes_a_message(store: &dyn MessageStore) {
     ));
 }
 
-async fn a_blank_edit_is_refused(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn a_blank_edit_is_refused(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let all = fill(store, t, 1).await;
     let m = &all[0];
@@ -394,7 +468,9 @@ async fn a_blank_edit_is_refused(store: &dyn MessageStore) {
     );
 }
 
-async fn idempotent_creates(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn idempotent_creates(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let author = user();
     let limits = Limits::default();
@@ -511,7 +587,9 @@ async fn idempotent_creates(store: &dyn MessageStore) {
     );
 }
 
-async fn equal_timestamps_page_exactly_once(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn equal_timestamps_page_exactly_once(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let author = user();
     let mut all: Vec<Message> = (0..30)
@@ -528,7 +606,9 @@ async fn equal_timestamps_page_exactly_once(store: &dyn MessageStore) {
     assert_eq!(up, all.iter().map(|m| m.id).collect::<Vec<_>>());
 }
 
-async fn inserts_between_loads_cause_no_overlap_or_gap(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn inserts_between_loads_cause_no_overlap_or_gap(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let all = fill(store, t, 10).await;
     let first = page(store, t, PageQuery::Newest, 4).await;
@@ -558,7 +638,9 @@ async fn inserts_between_loads_cause_no_overlap_or_gap(store: &dyn MessageStore)
     assert!(!catch_up.has_more);
 }
 
-async fn deleted_runs_never_produce_empty_pages(store: &dyn MessageStore) {
+/// Contract case.
+pub async fn deleted_runs_never_produce_empty_pages(subject: &Subject) {
+    let store = subject.store.as_ref();
     let t = thread();
     let all = fill(store, t, 310).await;
     for m in &all[5..305] {
@@ -586,26 +668,29 @@ async fn deleted_runs_never_produce_empty_pages(store: &dyn MessageStore) {
     assert_eq!(ids(&up), expected.iter().rev().copied().collect::<Vec<_>>());
 }
 
-async fn drain(store: &dyn MessageStore) {
+async fn drain(outbox: &dyn Outbox) {
     loop {
-        let batch = store
-            .claim_events(1_000, Duration::from_secs(60))
+        let batch = outbox
+            .claim(1_000, Duration::from_secs(60))
             .await
             .unwrap_or_else(|e| panic!("claim: {e}"));
         if batch.is_empty() {
             return;
         }
-        let seqs: Vec<i64> = batch.iter().map(|e| e.seq).collect();
-        store
-            .ack_events(&seqs)
+        let positions: Vec<i64> = batch.iter().map(|e| e.position).collect();
+        outbox
+            .ack(&positions)
             .await
             .unwrap_or_else(|e| panic!("ack: {e}"));
     }
 }
 
-async fn every_write_leaves_one_event(store: &dyn MessageStore) {
-    drain(store).await;
-    assert_eq!(store.pending_events().await.ok(), Some((0, None)));
+/// Contract case.
+pub async fn every_write_leaves_one_event(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let outbox = subject.outbox.as_ref();
+    drain(outbox).await;
+    assert_eq!(outbox.pending().await.ok(), Some((0, None)));
     let t = thread();
     let m = message(t, user(), T0, "evented");
     insert(store, &m).await;
@@ -635,20 +720,17 @@ async fn every_write_leaves_one_event(store: &dyn MessageStore) {
         )
         .await;
 
-    let (pending, oldest) = store
-        .pending_events()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (pending, oldest) = outbox.pending().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pending, 3);
     assert_eq!(oldest, Some(m.created_at));
 
-    let claimed = store
-        .claim_events(10, Duration::from_secs(60))
+    let claimed = outbox
+        .claim(10, Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let kinds: Vec<&str> = claimed.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, [codec::CREATED, codec::UPDATED, codec::DELETED]);
-    assert!(claimed.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(claimed.windows(2).all(|w| w[0].position < w[1].position));
     assert!(claimed.iter().all(|e| e.thread_id == t));
     assert_eq!(
         codec::decode(&claimed[0].kind, &claimed[0].payload).ok(),
@@ -666,64 +748,64 @@ async fn every_write_leaves_one_event(store: &dyn MessageStore) {
 
     // Claimed events are invisible to other claimers until their lease ends.
     assert!(
-        store
-            .claim_events(10, Duration::from_secs(60))
+        outbox
+            .claim(10, Duration::from_secs(60))
             .await
             .unwrap_or_default()
             .is_empty()
     );
-    let seqs: Vec<i64> = claimed.iter().map(|e| e.seq).collect();
-    store
-        .ack_events(&seqs[..2])
+    let positions: Vec<i64> = claimed.iter().map(|e| e.position).collect();
+    outbox
+        .ack(&positions[..2])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(store.pending_events().await.ok().map(|p| p.0), Some(1));
+    assert_eq!(outbox.pending().await.ok().map(|p| p.0), Some(1));
 
     // A released claim can be claimed again at once, in order.
     let m3 = message(t, user(), T0 + 4, "released");
     insert(store, &m3).await;
-    let taken = store
-        .claim_events(10, Duration::from_secs(60))
+    let taken = outbox
+        .claim(10, Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(taken.len(), 1);
-    store
-        .release_events(&[taken[0].seq])
+    outbox
+        .release(&[taken[0].position])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let retaken = store
-        .claim_events(10, Duration::from_secs(60))
+    let retaken = outbox
+        .claim(10, Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         retaken.iter().map(|e| e.id).collect::<Vec<_>>(),
         vec![taken[0].id]
     );
-    store
-        .ack_events(&[retaken[0].seq])
+    outbox
+        .ack(&[retaken[0].position])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
     // An unacknowledged event comes back once its lease runs out.
     let m2 = message(t, user(), T0 + 5, "short lease");
     insert(store, &m2).await;
-    let short = store
-        .claim_events(10, Duration::from_millis(1))
+    let short = outbox
+        .claim(10, Duration::from_millis(1))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(short.len(), 1);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let again = store
-        .claim_events(10, Duration::from_secs(60))
+    let again = outbox
+        .claim(10, Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         again.iter().map(|e| e.id).collect::<Vec<_>>(),
         vec![short[0].id]
     );
-    store
-        .ack_events(&[again[0].seq, seqs[2]])
+    outbox
+        .ack(&[again[0].position, positions[2]])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(store.pending_events().await.ok(), Some((0, None)));
+    assert_eq!(outbox.pending().await.ok(), Some((0, None)));
 }

@@ -1,9 +1,7 @@
 //! Authentication: with `AUTH_JWT_SECRET` (HS256) or `AUTH_JWT_PUBLIC_KEY` (RS256, ES256), writes
 //! need a valid bearer token whose `sub` is the user, and `X-User-Id` is ignored.
 
-mod common;
-
-use common::{new_id, start, test_config};
+use crate::helpers::{new_id, start, test_config};
 use http::{Method, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use messages_server::config::AuthSettings;
@@ -20,10 +18,10 @@ fn token(alg: Algorithm, key: &EncodingKey, sub: &str, expires_in: i64) -> Strin
 }
 
 async fn post(
-    app: &common::TestApp,
+    app: &crate::helpers::TestApp,
     thread: &str,
     headers: &[(&str, &str)],
-) -> common::TestResponse {
+) -> crate::helpers::TestResponse {
     app.request(
         Method::POST,
         &format!("/threads/{thread}/messages"),

@@ -1,11 +1,9 @@
 //! The binary's other commands: `migrate` applies the migrations and exits; `healthcheck`
 //! exits 0 only when the local server answers `/readyz` with 200.
 
-mod common;
-
 use std::process::Command;
 
-use common::{start, test_config};
+use crate::helpers::{start, test_config};
 use messages_core::testing::postgres::TestDatabase;
 
 fn server() -> Command {
@@ -72,7 +70,8 @@ async fn migrate_applies_the_schema_once_and_needs_a_database() {
     tokio::spawn(connection);
     let tables: i64 = client
         .query_one(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('messages', 'outbox')",
+            "SELECT count(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name IN ('messages', 'outbox')",
             &[],
         )
         .await

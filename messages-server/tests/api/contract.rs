@@ -3,9 +3,7 @@
 //! required under `CI=true`), and behind nginx configured like the Kong route (prefix
 //! `/messages` stripped; when nginx is installed, required under `CI=true`).
 
-mod common;
-
-use common::{Backend, TestApp, item_ids, new_id, spawn_app};
+use crate::helpers::{Backend, TestApp, item_ids, new_id, spawn_app};
 use http::{Method, StatusCode};
 use serde_json::json;
 
@@ -16,7 +14,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let app = crate::spawn_app(crate::Backend::Memory).await.expect("memory backend");
+                    let app = crate::helpers::spawn_app(crate::helpers::Backend::Memory).await.expect("memory backend");
                     super::$name(&app).await;
                 }
             )*
@@ -25,7 +23,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some(app) = crate::spawn_app(crate::Backend::Postgres).await else { return };
+                    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else { return };
                     super::$name(&app).await;
                 }
             )*
@@ -34,7 +32,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some(app) = crate::spawn_app(crate::Backend::MemoryBehindGateway).await else { return };
+                    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::MemoryBehindGateway).await else { return };
                     super::$name(&app).await;
                 }
             )*
@@ -43,7 +41,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some(app) = crate::spawn_app(crate::Backend::PostgresRedis).await else { return };
+                    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::PostgresRedis).await else { return };
                     super::$name(&app).await;
                 }
             )*

@@ -9,25 +9,26 @@ use std::time::{Duration, Instant};
 use messages_core::events::amqp::AmqpPublisher;
 use messages_core::events::codec::{self, EventBody};
 use messages_core::events::outbox::{Relay, RelayConfig};
-use messages_core::storage::MessageStore;
 use messages_core::storage::memory::MemoryStore;
 use messages_core::testing::amqp::{TestConsumer, amqp_url, test_config};
 use messages_core::testing::post_text as post;
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::proxy::TcpProxy;
+use messages_core::testing::storage::Subject;
 use messages_core::{MessagePatch, MessageService, ServiceConfig, ThreadId, UserId};
+use secrecy::SecretString;
 
-fn service_on(store: Arc<dyn MessageStore>) -> MessageService {
+fn service_on(subject: &Subject) -> MessageService {
     MessageService::new(
-        store,
+        Arc::clone(&subject.store),
         Arc::new(messages_core::cache::memory::MemoryCache::default()),
         ServiceConfig::default(),
     )
 }
 
-fn relay(service: &MessageService, publisher: AmqpPublisher) -> Relay {
+fn relay(subject: &Subject, service: &MessageService, publisher: AmqpPublisher) -> Relay {
     Relay::new(
-        service.store(),
+        Arc::clone(&subject.outbox),
         Arc::new(publisher),
         service.relay_signal(),
         RelayConfig::default(),
@@ -41,11 +42,11 @@ fn ids() -> (ThreadId, UserId) {
     )
 }
 
-async fn wire_format(store: Arc<dyn MessageStore>, url: &str) {
+async fn wire_format(subject: Subject, url: &str) {
     let config = test_config(url);
     let consumer = TestConsumer::bind(&config).await;
-    let service = service_on(store);
-    let relay = relay(&service, AmqpPublisher::new(config.clone()));
+    let service = service_on(&subject);
+    let relay = relay(&subject, &service, AmqpPublisher::new(config.clone()));
     let (thread, user) = ids();
     let created = post(&service, thread, user, "hello").await;
     let patch =
@@ -118,7 +119,7 @@ async fn wire_format(store: Arc<dyn MessageStore>, url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_outbox_events_on_the_wire() {
     let Some(url) = amqp_url() else { return };
-    wire_format(Arc::new(MemoryStore::new()), &url).await;
+    wire_format(Subject::new(MemoryStore::new()), &url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +128,7 @@ async fn postgres_outbox_events_on_the_wire() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    wire_format(Arc::new(db.store().await), &url).await;
+    wire_format(Subject::new(db.store().await), &url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +147,7 @@ async fn a_broker_outage_loses_no_event() {
     let direct = test_config(&url);
     let consumer = TestConsumer::bind(&direct).await;
     let mut through_proxy = direct.clone();
-    through_proxy.url = format!(
+    through_proxy.url = SecretString::from(format!(
         "amqp://{}:{}@{}/{}",
         uri.authority.userinfo.username,
         uri.authority.userinfo.password,
@@ -156,9 +157,10 @@ async fn a_broker_outage_loses_no_event() {
         } else {
             uri.vhost.clone()
         }
-    );
-    let service = service_on(Arc::new(db.store().await));
-    let relay = relay(&service, AmqpPublisher::new(through_proxy));
+    ));
+    let subject = Subject::new(db.store().await);
+    let service = service_on(&subject);
+    let relay = relay(&subject, &service, AmqpPublisher::new(through_proxy));
     let (thread, user) = ids();
     post(&service, thread, user, "before").await;
     assert_eq!(relay.relay_once().await.expect("relay").published, 1);
@@ -176,12 +178,12 @@ async fn a_broker_outage_loses_no_event() {
         relay.relay_once().await.is_err(),
         "the broker is unreachable"
     );
-    let (pending, _) = service.store().pending_events().await.expect("pending");
+    let (pending, _) = subject.outbox.pending().await.expect("pending");
     assert_eq!(pending, 20, "the outbox holds every event");
 
     proxy.restore();
     let restored = Instant::now();
-    while service.store().pending_events().await.expect("pending").0 > 0 {
+    while subject.outbox.pending().await.expect("pending").0 > 0 {
         assert!(
             restored.elapsed() < Duration::from_secs(10),
             "delivered within seconds"
@@ -217,8 +219,8 @@ async fn two_relays_share_one_outbox_and_publish_each_event_once() {
     };
     let config = test_config(&url);
     let consumer = TestConsumer::bind(&config).await;
-    let store: Arc<dyn MessageStore> = Arc::new(db.store().await);
-    let service = service_on(Arc::clone(&store));
+    let subject = Subject::new(db.store().await);
+    let service = service_on(&subject);
     let mut expected = HashSet::new();
     for i in 0..300 {
         let (thread, user) = ids();
@@ -231,7 +233,7 @@ async fn two_relays_share_one_outbox_and_publish_each_event_once() {
     let relays: Vec<Relay> = (0..2)
         .map(|_| {
             Relay::new(
-                Arc::clone(&store),
+                Arc::clone(&subject.outbox),
                 Arc::new(AmqpPublisher::new(config.clone())),
                 service.relay_signal(),
                 small,
@@ -243,7 +245,7 @@ async fn two_relays_share_one_outbox_and_publish_each_event_once() {
             let mut published = 0;
             loop {
                 let report = relay.relay_once().await.expect("relay");
-                if report.claimed == 0 {
+                if report.published == 0 {
                     return published;
                 }
                 published += report.published;

@@ -1,7 +1,6 @@
 //! `spawn_app()`: the one way tests start the server. It binds port 0, gives the test its own
-//! database when the backend needs one, and returns a `TestApp` with a method per request.
-
-#![allow(dead_code)]
+//! database schema when the backend needs one, and returns a `TestApp` with a method per
+//! request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,10 +13,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use messages_core::MessageService;
+use messages_core::cache::redis::RedisCacheConfig;
 use messages_core::events::memory::MemorySink;
 use messages_core::testing::postgres::TestDatabase;
 use messages_server::Application;
-use messages_server::config::{Config, DatabaseSettings, RedisSettings};
+use messages_server::config::{Config, DatabaseSettings, HttpSettings};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -83,7 +83,10 @@ impl TestResponse {
 pub fn test_config() -> Config {
     Config {
         bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        shutdown_timeout: Duration::from_secs(5),
+        http: HttpSettings {
+            shutdown_timeout: Duration::from_secs(5),
+            ..HttpSettings::default()
+        },
         ..Config::default()
     }
 }
@@ -94,21 +97,16 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub fn database_settings(url: &str) -> DatabaseSettings {
-    DatabaseSettings {
-        url: url.to_owned(),
-        pool_size: 8,
-        operation_timeout: Duration::from_secs(5),
-        startup_timeout: Duration::from_secs(10),
-        migrate_on_start: true,
-    }
+    let mut db = DatabaseSettings::new(url);
+    db.postgres.pool_size = 8;
+    db.startup_timeout = Duration::from_secs(10);
+    db
 }
 
-pub fn redis_settings(url: &str, prefix: &str) -> RedisSettings {
-    RedisSettings {
-        url: url.to_owned(),
-        key_prefix: prefix.to_owned(),
-        timeout: Duration::from_millis(250),
-    }
+pub fn redis_settings(url: &str, prefix: &str) -> RedisCacheConfig {
+    let mut redis = RedisCacheConfig::new(url);
+    redis.key_prefix = prefix.to_owned();
+    redis
 }
 
 pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<TestApp> {

@@ -10,9 +10,7 @@ use async_trait::async_trait;
 use messages_core::cache::PageCache;
 use messages_core::cache::memory::MemoryCache;
 use messages_core::storage::memory::MemoryStore;
-use messages_core::storage::{
-    Created, Idempotency, MessageStore, OutboxEvent, StoredEvent, UpdateEvent,
-};
+use messages_core::storage::{Created, Idempotency, MessageStore, OutboxEvent, UpdateEvent};
 use messages_core::testing::post_text as post;
 use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::redis::{cache_at, redis_url, test_cache, unique_prefix};
@@ -84,18 +82,6 @@ impl MessageStore for GatedStore {
             release.notified().await;
         }
         page
-    }
-    async fn claim_events(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>> {
-        self.inner.claim_events(limit, lease).await
-    }
-    async fn ack_events(&self, seqs: &[i64]) -> Result<()> {
-        self.inner.ack_events(seqs).await
-    }
-    async fn release_events(&self, seqs: &[i64]) -> Result<()> {
-        self.inner.release_events(seqs).await
-    }
-    async fn pending_events(&self) -> Result<(u64, Option<Timestamp>)> {
-        self.inner.pending_events().await
     }
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await

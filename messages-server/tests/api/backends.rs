@@ -1,11 +1,9 @@
 //! The server on its real backends: data that survives a restart, two processes sharing
 //! PostgreSQL and Redis, and a PostgreSQL outage that answers 503 and recovers by itself.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{database_settings, item_ids, new_id, redis_settings, start, test_config};
+use crate::helpers::{database_settings, item_ids, new_id, redis_settings, start, test_config};
 use http::{Method, StatusCode};
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::proxy::TcpProxy;
@@ -86,10 +84,9 @@ async fn a_postgres_outage_answers_503_and_recovers_without_restart() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    let (upstream_addr, user, dbname) = pg_upstream(db.url()).await;
-    let proxy = TcpProxy::start(upstream_addr).await;
-    let mut settings = database_settings(&format!("postgres://{user}@{}/{dbname}", proxy.addr()));
-    settings.operation_timeout = Duration::from_secs(2);
+    let proxy = TcpProxy::start(db.upstream().await).await;
+    let mut settings = database_settings(&db.url_through(proxy.addr()));
+    settings.postgres.operation_timeout = Duration::from_secs(2);
     let mut config = test_config();
     config.database = Some(settings);
     let app = start(config).await;
@@ -162,10 +159,8 @@ async fn writes_reach_rabbitmq_through_the_postgres_outbox() {
     let consumer = TestConsumer::bind(&amqp).await;
     let mut config = test_config();
     config.database = Some(database_settings(db.url()));
-    config.events.amqp_url = Some(url);
-    config.events.exchange.clone_from(&amqp.exchange);
-    config.events.legacy_queue.clone_from(&amqp.legacy_queue);
-    config.events.relay_poll = Duration::from_millis(50);
+    config.events.amqp = Some(amqp.clone());
+    config.events.relay.poll = Duration::from_millis(50);
     let app = start(config).await;
     let thread = new_id();
     let user = new_id();
@@ -186,26 +181,6 @@ async fn writes_reach_rabbitmq_through_the_postgres_outbox() {
     consumer.cleanup().await;
 }
 
-/// Resolves a `postgres://` URL's host and port.
-async fn pg_upstream(url: &str) -> (std::net::SocketAddr, String, String) {
-    let config: tokio_postgres::Config = url.parse().expect("test database URL");
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "127.0.0.1".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let addr = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .expect("resolve DATABASE_URL")
-        .next()
-        .expect("an address");
-    (
-        addr,
-        config.get_user().unwrap_or("postgres").to_owned(),
-        config.get_dbname().unwrap_or("postgres").to_owned(),
-    )
-}
-
 /// Under steady load, PostgreSQL goes away and comes back, then Redis does: outside the Redis
 /// outage a request may answer 503 (PostgreSQL away, or stalled past the operation timeout by
 /// sibling tests' checkpoints) and nothing else; while Redis is away no request fails; after
@@ -221,8 +196,7 @@ async fn outages_under_load_lose_no_acknowledged_write() {
         return;
     };
     let Some(redis) = redis_url() else { return };
-    let (pg_addr, pg_user, pg_db) = pg_upstream(db.url()).await;
-    let pg_proxy = TcpProxy::start(pg_addr).await;
+    let pg_proxy = TcpProxy::start(db.upstream().await).await;
     let redis_client = redis::Client::open(redis.as_str()).expect("REDIS_URL");
     let redis_addr = match redis_client.get_connection_info().addr() {
         redis::ConnectionAddr::Tcp(host, port) => tokio::net::lookup_host((host.as_str(), *port))
@@ -233,11 +207,8 @@ async fn outages_under_load_lose_no_acknowledged_write() {
         other => panic!("needs a TCP REDIS_URL, got {other:?}"),
     };
     let redis_proxy = TcpProxy::start(redis_addr).await;
-    let mut settings =
-        database_settings(&format!("postgres://{pg_user}@{}/{pg_db}", pg_proxy.addr()));
-    // The default bound: sibling tests create and drop databases, and each DROP DATABASE
-    // forces a checkpoint that can stall this test's queries for a second or more.
-    settings.operation_timeout = Duration::from_secs(5);
+    let mut settings = database_settings(&db.url_through(pg_proxy.addr()));
+    settings.postgres.operation_timeout = Duration::from_secs(2);
     let mut config = test_config();
     config.database = Some(settings);
     config.redis = Some(redis_settings(

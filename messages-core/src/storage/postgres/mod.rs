@@ -1,0 +1,336 @@
+//! The PostgreSQL store: `tokio-postgres` over a `deadpool-postgres` pool, migrations applied
+//! by `refinery`, one statement per write where SQL allows it.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+use crate::error::{Error, Result};
+use crate::message::{Message, MessageId, MessageKind, ThreadId, Timestamp, UserId};
+use crate::page::{PageQuery, PageSize};
+
+mod messages;
+mod outbox;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Any two processes migrating the same database take this advisory lock first, so replicas
+/// starting together apply each migration once.
+const MIGRATION_LOCK: i64 = 0x6d65_7373_6167_6573; // "messages"
+
+/// Settings of the PostgreSQL store.
+#[derive(Clone, Debug)]
+pub struct PostgresConfig {
+    /// A libpq-style URL or key/value string; it may hold a password, so it never prints.
+    pub url: SecretString,
+    /// Most connections held at once. Default 16.
+    pub pool_size: usize,
+    /// Longest wait for a new connection to open. Default 3 s.
+    pub connect_timeout: Duration,
+    /// Longest wait for a pooled connection, and for one operation, before `Unavailable`.
+    /// Default 5 s.
+    pub operation_timeout: Duration,
+}
+
+impl PostgresConfig {
+    /// Defaults for everything but the URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresConfig {
+            url: SecretString::from(url.into()),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(3),
+            operation_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Messages in PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    operation_timeout: Duration,
+}
+
+/// What a PostgreSQL error means for the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// The database could not answer now; a retry may succeed (503).
+    Unavailable,
+    /// The database refused a value (SQLSTATE class 22): the request is at fault (422).
+    Refused,
+    /// Anything else: a constraint this crate should have kept, a statement that does not
+    /// fit the schema. A bug, never a reason to retry (500).
+    Bug,
+}
+
+/// Sorts an error by its SQLSTATE. No SQLSTATE means the error is not the server's answer:
+/// the connection closed or failed, which a retry on another connection may survive.
+fn classify(code: Option<&SqlState>) -> Failure {
+    let Some(code) = code else {
+        return Failure::Unavailable;
+    };
+    match &code.code()[..2] {
+        // connection exception, transaction rollback (serialization failure, deadlock),
+        // insufficient resources (disk full, out of memory, too many connections), operator
+        // intervention (admin_shutdown, crash_shutdown, cannot_connect_now, query_canceled by
+        // a statement timeout), system error (I/O).
+        "08" | "40" | "53" | "57" | "58" => Failure::Unavailable,
+        // object not in prerequisite state: lock_not_available, object_in_use.
+        "55" => Failure::Unavailable,
+        "22" => Failure::Refused,
+        _ => Failure::Bug,
+    }
+}
+
+/// Maps an error of the operation `what` by [`classify`]; a refused value is logged with its
+/// SQLSTATE here, where it is still known.
+fn db(what: &'static str) -> impl Fn(tokio_postgres::Error) -> Error {
+    move |e| match classify(e.code()) {
+        Failure::Unavailable => Error::unavailable(what, e),
+        Failure::Refused => {
+            let sqlstate = e.code().map_or("", SqlState::code);
+            tracing::warn!(operation = what, sqlstate, error = %e, "PostgreSQL refused a value");
+            Error::invalid(
+                "request",
+                format!("a value is outside what the store accepts (SQLSTATE {sqlstate})"),
+            )
+        }
+        Failure::Bug => Error::internal(what, e),
+    }
+}
+
+/// A row that does not decode means the schema is not the one this crate expects: a bug.
+fn decode(e: impl Into<crate::error::BoxError>) -> Error {
+    Error::internal("decode row", e)
+}
+
+const COLUMNS: &str = "thread_id, id, user_id, kind, content, paths, created_at, updated_at";
+
+fn message_from_row(row: &Row) -> Result<Message> {
+    let kind: &str = row.try_get(3).map_err(decode)?;
+    let created: DateTime<Utc> = row.try_get(6).map_err(decode)?;
+    let updated: DateTime<Utc> = row.try_get(7).map_err(decode)?;
+    Ok(Message {
+        thread_id: ThreadId::from_uuid(row.try_get(0).map_err(decode)?),
+        id: MessageId::from_uuid(row.try_get(1).map_err(decode)?),
+        user_id: UserId::from_uuid(row.try_get(2).map_err(decode)?),
+        kind: MessageKind::parse(kind).map_err(|_| decode(format!("unknown kind {kind:?}")))?,
+        content: row.try_get(4).map_err(decode)?,
+        paths: row.try_get(5).map_err(decode)?,
+        created_at: Timestamp::from(created),
+        updated_at: Timestamp::from(updated),
+    })
+}
+
+/// The page query for each direction; with `explain`, wrapped in `EXPLAIN (ANALYZE, BUFFERS)`.
+fn page_sql(query: PageQuery, explain: bool) -> String {
+    let (condition, order) = match query {
+        PageQuery::Newest => ("", "DESC"),
+        PageQuery::Before(_) => (" AND (created_at, id) < ($2, $3)", "DESC"),
+        PageQuery::After(_) => (" AND (created_at, id) > ($2, $3)", "ASC"),
+    };
+    let limit = if query == PageQuery::Newest {
+        "$2"
+    } else {
+        "$4"
+    };
+    let prefix = if explain {
+        "EXPLAIN (ANALYZE, BUFFERS) "
+    } else {
+        ""
+    };
+    format!(
+        "{prefix}SELECT {COLUMNS} FROM messages \
+         WHERE thread_id = $1 AND deleted_at IS NULL{condition} \
+         ORDER BY created_at {order}, id {order} LIMIT {limit}"
+    )
+}
+
+/// The cursor position of a page query, as SQL parameters.
+fn query_position(query: PageQuery) -> (DateTime<Utc>, uuid::Uuid) {
+    match query {
+        PageQuery::Newest => (DateTime::<Utc>::MIN_UTC, uuid::Uuid::nil()),
+        PageQuery::Before(c) | PageQuery::After(c) => {
+            (c.created_at().to_datetime(), *c.id().as_uuid())
+        }
+    }
+}
+
+impl PostgresStore {
+    /// The plan PostgreSQL runs for a page query, from `EXPLAIN (ANALYZE, BUFFERS)` of the very
+    /// statement [`MessageStore::page`] prepares.
+    pub async fn explain_page(
+        &self,
+        thread: ThreadId,
+        query: PageQuery,
+        size: PageSize,
+    ) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        let sql = page_sql(query, true);
+        let (at, id) = query_position(query);
+        let take = (size.get() + 1) as i64;
+        let rows = match query {
+            PageQuery::Newest => client.query(&sql, &[thread.as_uuid(), &take]).await,
+            _ => {
+                client
+                    .query(&sql, &[thread.as_uuid(), &at, &id, &take])
+                    .await
+            }
+        }
+        .map_err(db("explain"))?;
+        rows.iter()
+            .map(|r| r.try_get::<_, String>(0).map_err(decode))
+            .collect()
+    }
+
+    /// Builds the pool. No connection is opened until the first use; call
+    /// [`PostgresStore::migrate`] or [`MessageStore::ping`] to check the database answers.
+    pub fn new(config: &PostgresConfig) -> Result<Self> {
+        let mut pg = tokio_postgres::Config::from_str(config.url.expose_secret())
+            .map_err(|e| Error::invalid("database url", e.to_string()))?;
+        pg.connect_timeout(config.connect_timeout);
+        if pg.get_application_name().is_none() {
+            pg.application_name("messages");
+        }
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .wait_timeout(Some(config.operation_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .recycle_timeout(Some(config.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::unavailable("postgres pool", e))?;
+        Ok(PostgresStore {
+            pool,
+            operation_timeout: config.operation_timeout,
+        })
+    }
+
+    /// Applies the embedded migrations that are not applied yet, under an advisory lock so
+    /// concurrent starts do not race. Returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize> {
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Error::unavailable("postgres connection", e))?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db("migration lock"))?;
+        let client: &mut tokio_postgres::Client = &mut client;
+        let applied = embedded::migrations::runner()
+            .set_abort_divergent(true)
+            .run_async(client)
+            .await;
+        // Unlock whatever happened; the session also drops it if the connection dies.
+        let unlocked = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await;
+        let report = applied.map_err(|e| Error::unavailable("migrations", e))?;
+        unlocked.map_err(db("migration unlock"))?;
+        for migration in report.applied_migrations() {
+            tracing::info!(migration = %migration, "applied migration");
+        }
+        Ok(report.applied_migrations().len())
+    }
+
+    /// The pool, for metrics.
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| Error::unavailable("postgres connection", e))
+    }
+
+    /// Bounds an operation so a database that stops answering turns into `Unavailable`
+    /// rather than a hung request.
+    async fn timed<T>(&self, what: &'static str, f: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.operation_timeout, f)
+            .await
+            .map_err(|_| Error::unavailable(what, "timed out"))?
+    }
+
+    /// Tells `NotFound` from `Forbidden` after a guarded write matched no row.
+    async fn diagnose(
+        &self,
+        client: &deadpool_postgres::Object,
+        thread: ThreadId,
+        id: MessageId,
+    ) -> Error {
+        const SQL: &str = "SELECT user_id FROM messages \
+                           WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL";
+        let found = async {
+            let stmt = client.prepare_cached(SQL).await?;
+            client
+                .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
+                .await
+        };
+        match found.await {
+            Ok(Some(_)) => Error::Forbidden,
+            Ok(None) => Error::NotFound,
+            Err(e) => db("diagnose")(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Failure, SqlState, classify};
+
+    #[test]
+    fn only_errors_a_retry_may_fix_are_unavailable() {
+        for code in [
+            SqlState::CONNECTION_FAILURE,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::DISK_FULL,
+            SqlState::QUERY_CANCELED,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::IO_ERROR,
+        ] {
+            assert_eq!(classify(Some(&code)), Failure::Unavailable, "{code:?}");
+        }
+        assert_eq!(classify(None), Failure::Unavailable, "a closed connection");
+        for code in [
+            SqlState::DATETIME_FIELD_OVERFLOW,
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            SqlState::CHARACTER_NOT_IN_REPERTOIRE,
+            SqlState::STRING_DATA_RIGHT_TRUNCATION,
+        ] {
+            assert_eq!(classify(Some(&code)), Failure::Refused, "{code:?}");
+        }
+        for code in [
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::CHECK_VIOLATION,
+            SqlState::NOT_NULL_VIOLATION,
+            SqlState::UNDEFINED_TABLE,
+            SqlState::SYNTAX_ERROR,
+            SqlState::INTERNAL_ERROR,
+        ] {
+            assert_eq!(classify(Some(&code)), Failure::Bug, "{code:?}");
+        }
+    }
+}

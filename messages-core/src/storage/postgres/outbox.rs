@@ -1,0 +1,102 @@
+//! The PostgreSQL outbox: events claimed with `FOR UPDATE SKIP LOCKED`, so several relays
+//! share the work, and deleted once delivered.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{PostgresStore, db, decode};
+use crate::error::Result;
+use crate::message::{ThreadId, Timestamp};
+use crate::storage::{Outbox, StoredEvent};
+
+#[async_trait]
+impl Outbox for PostgresStore {
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>> {
+        const CLAIM: &str = "UPDATE outbox SET claimed_until = now() + $2 * interval '1 millisecond' \
+            WHERE seq IN ( \
+                SELECT seq FROM outbox \
+                WHERE claimed_until IS NULL OR claimed_until < now() \
+                ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED \
+            ) RETURNING seq, id, kind, thread_id, time, payload";
+        self.timed("claim events", async {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(CLAIM).await.map_err(db("prepare"))?;
+            let limit = limit as i64;
+            let lease_ms = lease.as_millis() as f64;
+            let rows = client
+                .query(&stmt, &[&limit, &lease_ms])
+                .await
+                .map_err(db("claim events"))?;
+            let mut events = rows
+                .iter()
+                .map(|row| {
+                    let time: DateTime<Utc> = row.try_get(4)?;
+                    Ok(StoredEvent {
+                        position: row.try_get(0)?,
+                        id: row.try_get(1)?,
+                        kind: row.try_get(2)?,
+                        thread_id: ThreadId::from_uuid(row.try_get(3)?),
+                        time: Timestamp::from(time),
+                        payload: row.try_get(5)?,
+                    })
+                })
+                .collect::<std::result::Result<Vec<_>, tokio_postgres::Error>>()
+                .map_err(decode)?;
+            events.sort_by_key(|e| e.position);
+            Ok(events)
+        })
+        .await
+    }
+
+    async fn ack(&self, positions: &[i64]) -> Result<()> {
+        self.timed("ack events", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached("DELETE FROM outbox WHERE seq = ANY($1)")
+                .await
+                .map_err(db("prepare"))?;
+            client
+                .execute(&stmt, &[&positions])
+                .await
+                .map_err(db("ack events"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release(&self, positions: &[i64]) -> Result<()> {
+        self.timed("release events", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached("UPDATE outbox SET claimed_until = NULL WHERE seq = ANY($1)")
+                .await
+                .map_err(db("prepare"))?;
+            client
+                .execute(&stmt, &[&positions])
+                .await
+                .map_err(db("release events"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending(&self) -> Result<(u64, Option<Timestamp>)> {
+        self.timed("pending events", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached("SELECT count(*), min(time) FROM outbox")
+                .await
+                .map_err(db("prepare"))?;
+            let row = client
+                .query_one(&stmt, &[])
+                .await
+                .map_err(db("pending events"))?;
+            let count: i64 = row.try_get(0).map_err(decode)?;
+            let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(decode)?;
+            Ok((count.max(0) as u64, oldest.map(Timestamp::from)))
+        })
+        .await
+    }
+}

@@ -1,0 +1,9 @@
+//! The core's integration tests, one crate: the storage and cache contracts on every backend,
+//! the service's ordering of store → cache, and event delivery. Backends other than the
+//! in-memory ones run when their URL is set (`DATABASE_URL`, `REDIS_URL`, `AMQP_URL`) and
+//! are required under `CI=true`.
+
+mod cache;
+mod events;
+mod service;
+mod storage;

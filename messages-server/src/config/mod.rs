@@ -1,0 +1,265 @@
+//! Configuration: every environment variable the server reads, parsed once into typed values
+//! and validated, with errors that name the variable. Backend settings are the core's own
+//! config types, so their defaults are written once, there.
+//!
+//! - `env`: the reader (defaults, ranges, flags) and quoting helpers.
+//! - `backends`: PostgreSQL, Redis, RabbitMQ and JWT variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use messages_core::cache::Lifetime;
+use messages_core::cache::memory::MemoryCacheConfig;
+use messages_core::cache::redis::RedisCacheConfig;
+use messages_core::events::amqp::AmqpConfig;
+use messages_core::events::outbox::RelayConfig;
+use messages_core::storage::postgres::PostgresConfig;
+use messages_core::{PageSize, ServiceConfig};
+use secrecy::SecretString;
+
+mod backends;
+mod env;
+#[cfg(test)]
+mod tests;
+
+use env::Env;
+
+/// A variable that is present but wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// PostgreSQL, present when `DATABASE_URL` or `DB_HOST` is set.
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    /// The store's settings: the connection string (`DATABASE_URL`, or built from `DB_HOST`,
+    /// `DB_PORT`, `DB_USER`, `DB_PASSWORD`, `DB_NAME`), `DB_POOL_SIZE`, `DB_TIMEOUT_MS`.
+    pub postgres: PostgresConfig,
+    /// How long to keep retrying an unreachable database at start
+    /// (`DB_STARTUP_TIMEOUT_SECONDS`).
+    pub startup_timeout: Duration,
+    /// Whether `serve` applies migrations before listening (`MIGRATE_ON_START`).
+    pub migrate_on_start: bool,
+}
+
+impl DatabaseSettings {
+    /// Default of `startup_timeout`.
+    pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Default of `migrate_on_start`.
+    pub const DEFAULT_MIGRATE_ON_START: bool = true;
+
+    /// PostgreSQL at `url` with every other setting at its default.
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseSettings {
+            postgres: PostgresConfig::new(url),
+            startup_timeout: Self::DEFAULT_STARTUP_TIMEOUT,
+            migrate_on_start: Self::DEFAULT_MIGRATE_ON_START,
+        }
+    }
+}
+
+/// Event delivery.
+#[derive(Clone, Debug)]
+pub struct EventSettings {
+    /// RabbitMQ (`AMQP_URL`, or built from `QUEUE_HOST`, `QUEUE_PORT`, `QUEUE_USER`,
+    /// `QUEUE_PASSWORD`, `QUEUE_VHOST`; then `AMQP_EXCHANGE`, `AMQP_LEGACY_QUEUE`,
+    /// `EVENT_SOURCE`); `None` delivers to the in-process sink.
+    pub amqp: Option<AmqpConfig>,
+    /// The outbox relay (`RELAY_BATCH`, `RELAY_POLL_MS`).
+    pub relay: RelayConfig,
+}
+
+/// How writes are authenticated.
+#[derive(Clone, Debug)]
+pub enum AuthSettings {
+    /// Trust `X-User-Id` as the gateway sets it (no `AUTH_JWT_*` variable set).
+    TrustGateway,
+    /// Require `Authorization: Bearer <jwt>` signed with HS256 and this secret
+    /// (`AUTH_JWT_SECRET`).
+    Hs256 {
+        /// The shared secret.
+        secret: SecretString,
+        /// Required `iss` (`AUTH_JWT_ISSUER`), if any.
+        issuer: Option<String>,
+        /// Required `aud` (`AUTH_JWT_AUDIENCE`), if any.
+        audience: Option<String>,
+    },
+    /// Require a bearer JWT signed with RS256 or ES256 by the key whose public half is this
+    /// PEM (`AUTH_JWT_PUBLIC_KEY`).
+    PublicKey {
+        /// The PEM text (a public key: nothing to hide).
+        pem: String,
+        /// Required `iss`, if any.
+        issuer: Option<String>,
+        /// Required `aud`, if any.
+        audience: Option<String>,
+    },
+}
+
+/// HTTP connection handling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Longest time a client may take to send a request's headers, from the connection's
+    /// start or from the end of the previous response; past it the connection closes. It is
+    /// also how long an idle HTTP/1 keep-alive connection stays open: hyper runs one timer
+    /// for both (`HEADER_READ_TIMEOUT_SECONDS`).
+    pub header_read_timeout: Duration,
+    /// How often an HTTP/2 connection is pinged, and how long a ping may go unanswered
+    /// before the connection closes (`HTTP2_KEEP_ALIVE_SECONDS`).
+    pub http2_keep_alive: Duration,
+    /// How long in-flight requests may finish after a stop signal, and then how long the
+    /// relay may deliver pending events (`SHUTDOWN_TIMEOUT_SECONDS`).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_read_timeout: Duration::from_secs(10),
+            http2_keep_alive: Duration::from_secs(20),
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The server's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen (`BIND_ADDR`, default `0.0.0.0:3000`).
+    pub bind_addr: SocketAddr,
+    /// Largest accepted request body (`MAX_BODY_BYTES`, default 65536).
+    pub max_body_bytes: usize,
+    /// Connection handling.
+    pub http: HttpSettings,
+    /// Log format (`LOG_FORMAT`: `text` or `json`, default `text`).
+    pub log_format: LogFormat,
+    /// The service: input limits (`MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`) and
+    /// the messages cached per thread (`CACHE_MAX_ITEMS`).
+    pub service: ServiceConfig,
+    /// The in-process cache, used without Redis (`CACHE_TTL_SECONDS`, `CACHE_TOUCH_ON_HIT`,
+    /// `CACHE_MAX_THREADS`).
+    pub memory_cache: MemoryCacheConfig,
+    /// PostgreSQL, or `None` for the in-memory store.
+    pub database: Option<DatabaseSettings>,
+    /// Redis (`REDIS_URL` or `REDIS_HOST`...; `CACHE_KEY_PREFIX`, `REDIS_TIMEOUT_MS`, and the
+    /// same lifetime as the in-process cache), or `None` for the in-process cache.
+    pub redis: Option<RedisCacheConfig>,
+    /// Event delivery.
+    pub events: EventSettings,
+    /// Authentication of writes.
+    pub auth: AuthSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind_addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            max_body_bytes: 64 * 1024,
+            http: HttpSettings::default(),
+            log_format: LogFormat::Text,
+            service: ServiceConfig::default(),
+            memory_cache: MemoryCacheConfig::default(),
+            database: None,
+            redis: None,
+            events: EventSettings {
+                amqp: None,
+                relay: RelayConfig::default(),
+            },
+            auth: AuthSettings::TrustGateway,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// Reads variables through `lookup`; unset or blank variables take their defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup };
+        let d = Config::default();
+        let bind_addr = env.parse("BIND_ADDR", d.bind_addr, "an address like 0.0.0.0:3000")?;
+        let max_body_bytes = env.count("MAX_BODY_BYTES", d.max_body_bytes, 1024, 16 << 20)?;
+        let http = HttpSettings {
+            header_read_timeout: env.seconds(
+                "HEADER_READ_TIMEOUT_SECONDS",
+                d.http.header_read_timeout,
+                1,
+                3_600,
+            )?,
+            http2_keep_alive: env.seconds(
+                "HTTP2_KEEP_ALIVE_SECONDS",
+                d.http.http2_keep_alive,
+                1,
+                3_600,
+            )?,
+            shutdown_timeout: env.seconds(
+                "SHUTDOWN_TIMEOUT_SECONDS",
+                d.http.shutdown_timeout,
+                0,
+                3_600,
+            )?,
+        };
+        let log_format = match env.choice("LOG_FORMAT", "text", &["text", "json"])? {
+            "json" => LogFormat::Json,
+            _ => LogFormat::Text,
+        };
+        let mut service = d.service;
+        let limits = &mut service.limits;
+        limits.max_content_chars =
+            env.count("MAX_CONTENT_CHARS", limits.max_content_chars, 1, 1_000_000)?;
+        limits.max_paths = env.count("MAX_PATHS", limits.max_paths, 0, 1_000)?;
+        limits.max_path_chars = env.count("MAX_PATH_CHARS", limits.max_path_chars, 1, 65_536)?;
+        let window = env.range(
+            "CACHE_MAX_ITEMS",
+            service.window.get() as u64,
+            1,
+            u64::from(PageSize::MAX),
+        )?;
+        service.window = PageSize::new(window as u32).map_err(|e| ConfigError {
+            var: "CACHE_MAX_ITEMS",
+            reason: e.to_string(),
+        })?;
+        let lifetime = Lifetime {
+            ttl: env.seconds("CACHE_TTL_SECONDS", d.memory_cache.lifetime.ttl, 1, 86_400)?,
+            touch_on_hit: env.flag("CACHE_TOUCH_ON_HIT", d.memory_cache.lifetime.touch_on_hit)?,
+        };
+        let memory_cache = MemoryCacheConfig {
+            lifetime,
+            max_threads: env.count(
+                "CACHE_MAX_THREADS",
+                d.memory_cache.max_threads,
+                1,
+                100_000_000,
+            )?,
+        };
+        Ok(Config {
+            bind_addr,
+            max_body_bytes,
+            http,
+            log_format,
+            service,
+            memory_cache,
+            database: backends::database(&env)?,
+            redis: backends::redis(&env, lifetime)?,
+            events: backends::events(&env)?,
+            auth: backends::auth(&env)?,
+        })
+    }
+}

@@ -1,0 +1,194 @@
+use std::collections::HashMap;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| map.get(k).cloned())
+}
+
+#[test]
+fn defaults_without_environment_are_the_core_defaults() {
+    let c = config(&[]).unwrap();
+    let d = Config::default();
+    assert_eq!(c.bind_addr, d.bind_addr);
+    assert_eq!(c.http, HttpSettings::default());
+    assert_eq!(c.service, ServiceConfig::default());
+    assert_eq!(c.memory_cache, MemoryCacheConfig::default());
+    assert_eq!(c.events.relay, RelayConfig::default());
+    assert!(c.database.is_none() && c.redis.is_none() && c.events.amqp.is_none());
+    assert!(matches!(c.auth, AuthSettings::TrustGateway));
+}
+
+#[test]
+fn values_are_read() {
+    let c = config(&[
+        ("BIND_ADDR", "127.0.0.1:8080"),
+        ("MAX_BODY_BYTES", "2048"),
+        ("CACHE_MAX_ITEMS", "50"),
+        ("CACHE_TOUCH_ON_HIT", "false"),
+        ("LOG_FORMAT", "JSON"),
+        ("HEADER_READ_TIMEOUT_SECONDS", "3"),
+        ("RELAY_POLL_MS", "250"),
+    ])
+    .unwrap();
+    assert_eq!(c.bind_addr.port(), 8080);
+    assert_eq!(c.max_body_bytes, 2048);
+    assert_eq!(c.service.window.get(), 50);
+    assert!(!c.memory_cache.lifetime.touch_on_hit);
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert_eq!(c.http.header_read_timeout, Duration::from_secs(3));
+    assert_eq!(c.events.relay.poll, Duration::from_millis(250));
+    assert_eq!(c.events.relay.batch, RelayConfig::default().batch);
+}
+
+#[test]
+fn database_from_url_or_parts() {
+    let db = config(&[
+        ("DATABASE_URL", "postgres://u:p@h:5433/d"),
+        ("MIGRATE_ON_START", "false"),
+        ("DB_POOL_SIZE", "4"),
+    ])
+    .unwrap()
+    .database
+    .unwrap();
+    assert_eq!(db.postgres.url.expose_secret(), "postgres://u:p@h:5433/d");
+    assert_eq!(db.postgres.pool_size, 4);
+    assert_eq!(
+        db.postgres.operation_timeout,
+        PostgresConfig::new("x").operation_timeout
+    );
+    assert!(!db.migrate_on_start);
+    assert!(
+        !format!("{db:?}").contains("u:p"),
+        "the URL is never printed"
+    );
+    let db = config(&[
+        ("DB_HOST", "db"),
+        ("DB_USER", "app"),
+        ("DB_PASSWORD", "it's"),
+        ("DB_NAME", "messages"),
+    ])
+    .unwrap()
+    .database
+    .unwrap();
+    assert_eq!(
+        db.postgres.url.expose_secret(),
+        "host='db' port=5432 user='app' password='it\\'s' dbname='messages'"
+    );
+    let parsed: tokio_postgres::Config = db.postgres.url.expose_secret().parse().unwrap();
+    assert_eq!(parsed.get_password(), Some(&b"it's"[..]));
+    assert_eq!(parsed.get_dbname(), Some("messages"));
+    assert!(!format!("{db:?}").contains("it's"));
+}
+
+#[test]
+fn redis_from_url_or_parts() {
+    let r = config(&[
+        ("REDIS_URL", "redis://127.0.0.1:6379/2"),
+        ("CACHE_TTL_SECONDS", "30"),
+    ])
+    .unwrap()
+    .redis
+    .unwrap();
+    assert_eq!(r.url.expose_secret(), "redis://127.0.0.1:6379/2");
+    assert_eq!(r.key_prefix, "messages");
+    assert_eq!(
+        r.lifetime.ttl,
+        Duration::from_secs(30),
+        "one lifetime for both caches"
+    );
+    let r = config(&[
+        ("REDIS_HOST", "cache"),
+        ("REDIS_PASSWORD", "p@ss word"),
+        ("REDIS_DB", "3"),
+    ])
+    .unwrap()
+    .redis
+    .unwrap();
+    assert_eq!(r.url.expose_secret(), "redis://:p%40ss%20word@cache:6379/3");
+    assert!(!format!("{r:?}").contains("p%40ss"));
+    for (var, value) in [
+        ("REDIS_URL", "http://x"),
+        ("CACHE_KEY_PREFIX", "a{b}"),
+        ("REDIS_TIMEOUT_MS", "0"),
+    ] {
+        let err = config(&[("REDIS_HOST", "cache"), (var, value)]).unwrap_err();
+        assert_eq!(err.var, var);
+    }
+}
+
+#[test]
+fn events_from_url_or_parts() {
+    let e = config(&[
+        ("QUEUE_HOST", "mq"),
+        ("QUEUE_USER", "app"),
+        ("QUEUE_PASSWORD", "hunter2/x"),
+    ])
+    .unwrap()
+    .events;
+    let amqp = e.amqp.unwrap();
+    assert_eq!(
+        amqp.url.expose_secret(),
+        "amqp://app:hunter2%2Fx@mq:5672/%2F"
+    );
+    assert_eq!(amqp.exchange, "messages");
+    assert_eq!(amqp.legacy_queue.as_deref(), Some("messages_service"));
+    assert!(!format!("{amqp:?}").contains("hunter2"));
+    let e = config(&[
+        ("AMQP_URL", "amqp://g:g@h:5672/%2f"),
+        ("AMQP_LEGACY_QUEUE", "none"),
+    ])
+    .unwrap()
+    .events;
+    assert_eq!(e.amqp.unwrap().legacy_queue, None);
+    for (var, value) in [
+        ("AMQP_URL", "http://x"),
+        ("AMQP_EXCHANGE", "a b"),
+        ("RELAY_BATCH", "0"),
+    ] {
+        assert_eq!(config(&[(var, value)]).unwrap_err().var, var);
+    }
+}
+
+#[test]
+fn a_jwt_secret_never_prints() {
+    let c = config(&[("AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap();
+    assert!(!format!("{:?}", c.auth).contains("0123456789"));
+    assert_eq!(
+        config(&[("AUTH_JWT_SECRET", "short")]).unwrap_err().var,
+        "AUTH_JWT_SECRET"
+    );
+}
+
+#[test]
+fn errors_name_the_variable() {
+    for (var, value) in [
+        ("BIND_ADDR", "nope"),
+        ("MAX_BODY_BYTES", "-1"),
+        ("MAX_BODY_BYTES", "10"),
+        ("CACHE_MAX_ITEMS", "201"),
+        ("CACHE_MAX_ITEMS", "0"),
+        ("CACHE_TOUCH_ON_HIT", "maybe"),
+        ("LOG_FORMAT", "xml"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "soon"),
+        ("HEADER_READ_TIMEOUT_SECONDS", "0"),
+        ("DATABASE_URL", "postgres://h:notaport/x"),
+        ("DB_PORT", "70000"),
+        ("MIGRATE_ON_START", "sometimes"),
+    ] {
+        let vars: Vec<(&str, &str)> = if var.starts_with("DB_") || var == "MIGRATE_ON_START" {
+            vec![("DB_HOST", "db"), (var, value)]
+        } else {
+            vec![(var, value)]
+        };
+        let err = config(&vars).unwrap_err();
+        assert_eq!(err.var, var);
+        assert!(err.to_string().starts_with(var));
+    }
+}

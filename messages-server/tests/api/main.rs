@@ -1,0 +1,11 @@
+//! The server's tests over HTTP, one crate: `spawn_app()` and the request helpers
+//! (`helpers`), every row of the API on each backend (`contract`), authentication (`auth`),
+//! the real backends, restarts, outages and shutdown (`backends`), and the binary's commands
+//! (`commands`). Backends other than the embedded default run when their URL is set and are
+//! required under `CI=true`.
+
+mod auth;
+mod backends;
+mod commands;
+mod contract;
+mod helpers;
