@@ -165,7 +165,7 @@ fn query_position(query: PageQuery) -> (DateTime<Utc>, uuid::Uuid) {
 
 impl PostgresStore {
     /// The plan PostgreSQL runs for a page query, from `EXPLAIN (ANALYZE, BUFFERS)` of the very
-    /// statement [`MessageStore::page`] prepares.
+    /// statement [`MessageStore::page`](crate::storage::MessageStore::page) prepares.
     pub async fn explain_page(
         &self,
         thread: ThreadId,
@@ -191,7 +191,7 @@ impl PostgresStore {
     }
 
     /// Builds the pool. No connection is opened until the first use; call
-    /// [`PostgresStore::migrate`] or [`MessageStore::ping`] to check the database answers.
+    /// [`PostgresStore::migrate`] or [`MessageStore::ping`](crate::storage::MessageStore::ping) to check the database answers.
     pub fn new(config: &PostgresConfig) -> Result<Self> {
         let mut pg = tokio_postgres::Config::from_str(config.url.expose_secret())
             .map_err(|e| Error::invalid("database url", e.to_string()))?;
