@@ -1,7 +1,7 @@
 //! The server on its real backends: data that survives a restart, two processes sharing
 //! PostgreSQL and Redis, and a PostgreSQL outage that answers 503 and recovers by itself.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::helpers::{database_settings, item_ids, new_id, redis_settings, start, test_config};
 use http::{Method, StatusCode};
@@ -181,11 +181,22 @@ async fn writes_reach_rabbitmq_through_the_postgres_outbox() {
     consumer.cleanup().await;
 }
 
-/// Under steady load, PostgreSQL goes away and comes back, then Redis does: outside the Redis
-/// outage a request may answer 503 (PostgreSQL away, or stalled past the operation timeout by
-/// sibling tests' checkpoints) and nothing else; while Redis is away no request fails; after
-/// both, every acknowledged write is listed. That 503s stop once PostgreSQL is back is shown
-/// without load by `a_postgres_outage_answers_503_and_recovers_without_restart`.
+/// How long after PostgreSQL returns a request that starts may still answer 503: the pool
+/// opens new connections to replace those the outage cut.
+const PG_RECOVERY: Duration = Duration::from_secs(1);
+
+/// One request of the load: when it started and ended, and its status.
+struct Answer {
+    what: &'static str,
+    started: Instant,
+    ended: Instant,
+    status: StatusCode,
+}
+
+/// Under steady load, PostgreSQL goes away and comes back, then Redis does. A request answers
+/// 503 only if it was in flight while PostgreSQL was away or started within `PG_RECOVERY`
+/// after it returned; no request fails while Redis is away; no other status appears; after
+/// both, every acknowledged write is listed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outages_under_load_lose_no_acknowledged_write() {
     use std::sync::Arc;
@@ -217,20 +228,17 @@ async fn outages_under_load_lose_no_acknowledged_write() {
     ));
     let app = Arc::new(start(config).await);
 
-    // Phase markers: 0 normal, 1 PostgreSQL away (and a grace after), 2 Redis away.
-    let phase = Arc::new(std::sync::atomic::AtomicU8::new(0));
     let running = Arc::new(AtomicBool::new(true));
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let problems = Arc::new(Mutex::new(Vec::<String>::new()));
+    let answers = Arc::new(Mutex::new(Vec::<Answer>::new()));
     let thread = new_id();
     let workers: Vec<_> = (0..4)
         .map(|w| {
-            let (app, phase, running, acknowledged, problems, thread) = (
+            let (app, running, acknowledged, answers, thread) = (
                 Arc::clone(&app),
-                Arc::clone(&phase),
                 Arc::clone(&running),
                 Arc::clone(&acknowledged),
-                Arc::clone(&problems),
+                Arc::clone(&answers),
                 thread.clone(),
             );
             tokio::spawn(async move {
@@ -238,7 +246,7 @@ async fn outages_under_load_lose_no_acknowledged_write() {
                 let mut i = 0;
                 while running.load(Ordering::SeqCst) {
                     i += 1;
-                    let during = phase.load(Ordering::SeqCst);
+                    let started = Instant::now();
                     let r = app
                         .create(
                             &thread,
@@ -246,62 +254,89 @@ async fn outages_under_load_lose_no_acknowledged_write() {
                             serde_json::json!({"content": format!("w{w} #{i}")}),
                         )
                         .await;
-                    match r.status {
-                        StatusCode::CREATED => acknowledged
+                    let ended = Instant::now();
+                    if r.status == StatusCode::CREATED {
+                        acknowledged
                             .lock()
                             .await
-                            .push(r.json()["id"].as_str().unwrap_or_default().to_owned()),
-                        StatusCode::SERVICE_UNAVAILABLE if during != 2 => {}
-                        other => problems
-                            .lock()
-                            .await
-                            .push(format!("create answered {other} in phase {during}")),
+                            .push(r.json()["id"].as_str().unwrap_or_default().to_owned());
                     }
-                    let during = phase.load(Ordering::SeqCst);
+                    answers.lock().await.push(Answer {
+                        what: "create",
+                        started,
+                        ended,
+                        status: r.status,
+                    });
+                    let started = Instant::now();
                     let r = app.list(&thread, "?limit=20").await;
-                    match r.status {
-                        StatusCode::OK => {}
-                        StatusCode::SERVICE_UNAVAILABLE if during != 2 => {}
-                        other => problems
-                            .lock()
-                            .await
-                            .push(format!("list answered {other} in phase {during}")),
-                    }
+                    answers.lock().await.push(Answer {
+                        what: "list",
+                        started,
+                        ended: Instant::now(),
+                        status: r.status,
+                    });
                 }
             })
         })
         .collect();
 
     tokio::time::sleep(Duration::from_millis(700)).await;
-    phase.store(1, Ordering::SeqCst);
+    let pg_cut = Instant::now();
     pg_proxy.cut();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     pg_proxy.restore();
-    // Back when ready again; requests that started before may still answer 503, up to one
-    // operation timeout later.
-    let restored = std::time::Instant::now();
+    let pg_back = Instant::now();
     while app.request(Method::GET, "/readyz", &[], None).await.status != StatusCode::OK {
         assert!(
-            restored.elapsed() < Duration::from_secs(10),
+            pg_back.elapsed() < Duration::from_secs(10),
             "not ready 10 s after PostgreSQL returned"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(5_500)).await;
-    phase.store(0, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    phase.store(2, Ordering::SeqCst);
+    // Until every request in flight during the outage has ended (the operation timeout).
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let redis_cut = Instant::now();
     redis_proxy.cut();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     redis_proxy.restore();
+    let redis_back = Instant::now();
     tokio::time::sleep(Duration::from_millis(700)).await;
     running.store(false, Ordering::SeqCst);
     for w in workers {
         w.await.expect("worker");
     }
 
-    let problems = problems.lock().await.clone();
-    assert!(problems.is_empty(), "{problems:?}");
+    let answers = answers.lock().await;
+    let at = |t: Instant| format!("{:.3}s", t.duration_since(pg_cut).as_secs_f64());
+    let mut problems = Vec::new();
+    for a in answers.iter() {
+        let span = format!("{} {}..{}", a.what, at(a.started), at(a.ended));
+        match a.status {
+            StatusCode::OK | StatusCode::CREATED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let during_pg_outage = a.ended >= pg_cut && a.started <= pg_back + PG_RECOVERY;
+                if !during_pg_outage {
+                    problems.push(format!("503 outside the PostgreSQL outage: {span}"));
+                }
+                if a.ended >= redis_cut && a.started <= redis_back {
+                    problems.push(format!("503 during the Redis outage: {span}"));
+                }
+            }
+            other => problems.push(format!("{other}: {span}")),
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "PostgreSQL away 0s..{}, Redis away {}..{}: {problems:#?}",
+        at(pg_back),
+        at(redis_cut),
+        at(redis_back)
+    );
+    let unavailable = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert!(unavailable > 0, "PostgreSQL really went away");
     let acknowledged = acknowledged.lock().await.clone();
     assert!(
         acknowledged.len() > 20,
