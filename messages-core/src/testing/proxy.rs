@@ -1,5 +1,7 @@
 //! A TCP proxy a test controls: put it between the service and a backend, then cut and restore
-//! the link to simulate an outage without stopping a service other tests use.
+//! the link to simulate an outage without stopping a service other tests use. A cut refuses
+//! (a stopped service); a hang accepts and never answers (a host that went silent), which is
+//! what makes callers wait out their timeouts.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +13,10 @@ use tokio::task::AbortHandle;
 #[derive(Default)]
 struct State {
     cut: AtomicBool,
+    hang: AtomicBool,
     links: Mutex<Vec<AbortHandle>>,
+    /// Connections accepted while hanging, held open unanswered.
+    held: Mutex<Vec<TcpStream>>,
 }
 
 /// Forwards every connection to `upstream` until cut.
@@ -39,6 +44,12 @@ impl TcpProxy {
             while let Ok((mut client, _)) = listener.accept().await {
                 if shared.cut.load(Ordering::SeqCst) {
                     drop(client);
+                    continue;
+                }
+                if shared.hang.load(Ordering::SeqCst) {
+                    if let Ok(mut held) = shared.held.lock() {
+                        held.push(client);
+                    }
                     continue;
                 }
                 let link = tokio::spawn(async move {
@@ -75,9 +86,23 @@ impl TcpProxy {
         }
     }
 
+    /// Drops every open connection, then accepts new ones and never answers them.
+    pub fn hang(&self) {
+        self.state.hang.store(true, Ordering::SeqCst);
+        if let Ok(mut links) = self.state.links.lock() {
+            for link in links.drain(..) {
+                link.abort();
+            }
+        }
+    }
+
     /// Accepts and forwards connections again.
     pub fn restore(&self) {
         self.state.cut.store(false, Ordering::SeqCst);
+        self.state.hang.store(false, Ordering::SeqCst);
+        if let Ok(mut held) = self.state.held.lock() {
+            held.clear();
+        }
     }
 }
 

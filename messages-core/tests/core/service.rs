@@ -261,3 +261,80 @@ async fn redis_outage_fails_no_request_and_serves_no_stale_page() {
     );
     assert!(hits_after > 1, "hits resume after the outage: {stats:?}");
 }
+
+/// The median and the 90th percentile of `samples`.
+fn median_and_p90(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    (at(0.5), at(0.9))
+}
+
+/// Redis goes silent (connections accepted, never answered) under a steady reader: with the
+/// circuit breaker a request waits out the cache timeout only until the breaker opens, so the
+/// typical request stays within a small factor of its latency with Redis up, and far below the
+/// timeout every request would otherwise pay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_redis_costs_requests_little() {
+    let Some(url) = redis_url() else { return };
+    let client = redis::Client::open(url.as_str()).expect("REDIS_URL");
+    let upstream = match client.get_connection_info().addr() {
+        redis::ConnectionAddr::Tcp(host, port) => tokio::net::lookup_host((host.as_str(), *port))
+            .await
+            .expect("resolve REDIS_URL")
+            .next()
+            .expect("an address"),
+        other => panic!("the outage test needs a TCP REDIS_URL, got {other:?}"),
+    };
+    let proxy = TcpProxy::start(upstream).await;
+    let db = client.get_connection_info().redis_settings().db();
+    let cache = cache_at(&format!("redis://{}/{db}", proxy.addr()), &unique_prefix())
+        .await
+        .expect("redis through proxy");
+    let timeout = Duration::from_millis(500); // cache_at's timeout
+    let store = Arc::new(GatedStore::default());
+    let service = service(Arc::clone(&store), Arc::new(cache));
+    let (thread, user) = ids();
+    post(&service, thread, user, "hello").await;
+
+    let mut timed_reads = |n: usize| {
+        let service = Arc::clone(&service);
+        async move {
+            let mut samples = Vec::with_capacity(n);
+            for _ in 0..n {
+                let started = std::time::Instant::now();
+                assert_eq!(newest_ids(&service, thread).await.len(), 1);
+                samples.push(started.elapsed());
+            }
+            samples
+        }
+    };
+    let (normal, _) = median_and_p90(timed_reads(100).await);
+
+    proxy.hang();
+    let (silent, silent_p90) = median_and_p90(timed_reads(100).await);
+    eprintln!(
+        "newest page: median {normal:?} with Redis up; median {silent:?}, p90 {silent_p90:?} with Redis silent"
+    );
+    assert!(
+        silent_p90 < timeout / 5,
+        "most requests skip the silent cache: p90 {silent_p90:?} with a {timeout:?} timeout"
+    );
+    assert!(
+        silent <= normal * 10 + Duration::from_millis(5),
+        "the typical request stays close to normal: median {silent:?} against {normal:?}"
+    );
+    assert!(service.cache_stats().errors >= 3, "the cache really failed");
+
+    proxy.restore();
+    // The background probe finds Redis again and the cache is used once more.
+    let back = std::time::Instant::now();
+    let hits = service.cache_stats().hits;
+    while service.cache_stats().hits == hits {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "the cache is used again after Redis returns"
+        );
+        newest_ids(&service, thread).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
