@@ -296,7 +296,7 @@ async fn a_silent_redis_costs_requests_little() {
     let (thread, user) = ids();
     post(&service, thread, user, "hello").await;
 
-    let mut timed_reads = |n: usize| {
+    let timed_reads = |n: usize| {
         let service = Arc::clone(&service);
         async move {
             let mut samples = Vec::with_capacity(n);
