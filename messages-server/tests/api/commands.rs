@@ -1,27 +1,8 @@
 //! The binary's other commands: `migrate` applies the migrations and exits; `healthcheck`
 //! exits 0 only when the local server answers `/readyz` with 200.
 
-use std::process::Command;
-
-use crate::helpers::{start, test_config};
+use crate::helpers::{server_command as server, start, test_config};
 use messages_core::testing::postgres::TestDatabase;
-
-fn server() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_messages-server"));
-    // Nothing of the test's own environment leaks into the command.
-    for var in [
-        "DATABASE_URL",
-        "DB_HOST",
-        "REDIS_URL",
-        "REDIS_HOST",
-        "AMQP_URL",
-        "QUEUE_HOST",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("RUST_LOG", "warn");
-    command
-}
 
 // Multi-threaded: the blocking `status()` must not stall the server under test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -172,10 +172,7 @@ impl Gateway {
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("gateway dir: {e}"));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("free port: {e}"));
+        let port = free_port();
         let d = dir.display();
         let conf = format!(
             r#"worker_processes 1;
@@ -417,4 +414,29 @@ pub fn item_ids(page: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The server binary with none of the test's backend variables: a test sets what it needs.
+pub fn server_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_messages-server"));
+    for var in [
+        "DATABASE_URL",
+        "DB_HOST",
+        "REDIS_URL",
+        "REDIS_HOST",
+        "AMQP_URL",
+        "QUEUE_HOST",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("free port: {e}"))
 }

@@ -1,7 +1,7 @@
 //! The server's tests over HTTP, one crate: `spawn_app()` and the request helpers
 //! (`helpers`), every row of the API on each backend (`contract`), authentication (`auth`),
 //! the real backends, restarts, outages and shutdown (`backends`), and the binary's commands
-//! (`commands`). Backends other than the embedded default run when their URL is set and are
+//! (`commands`), and a connection's and a process's life (`lifecycle`). Backends other than the embedded default run when their URL is set and are
 //! required under `CI=true`.
 
 mod auth;
@@ -9,3 +9,4 @@ mod backends;
 mod commands;
 mod contract;
 mod helpers;
+mod lifecycle;
