@@ -19,6 +19,9 @@ const VERSION: u8 = 1;
 const RAW_LEN: usize = 25;
 const ENCODED_LEN: usize = 34;
 
+/// A cursor in its URL-safe form, ready to be written into a response.
+pub(crate) type EncodedCursor = [u8; ENCODED_LEN];
+
 /// A position in a thread's order. The same cursor works for both directions: it names the
 /// message the page starts after (older with `before`, newer with `after`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,6 +57,13 @@ impl Cursor {
         // The output length is exact for 25 bytes without padding, so this cannot fail.
         let written = URL_SAFE_NO_PAD.encode_slice(raw, out).unwrap_or(0);
         debug_assert_eq!(written, ENCODED_LEN);
+    }
+
+    /// The URL-safe form in a fixed buffer.
+    pub(crate) fn encoded(&self) -> EncodedCursor {
+        let mut out = [0u8; ENCODED_LEN];
+        self.encode_to(&mut out);
+        out
     }
 
     /// Encodes into the URL-safe form.

@@ -42,6 +42,6 @@ pub use message::{
     Clock, IdempotencyKey, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage,
     RequestFingerprint, ThreadId, Timestamp, UserId,
 };
-pub use page::{Page, PageQuery, PageSize, write_page_json};
+pub use page::{Page, PageJson, PageQuery, PageSize, write_page_json};
 pub use service::{MessageService, ServiceConfig};
 pub use storage::Created;

@@ -15,7 +15,7 @@ use crate::cache::{CacheStats, Generation, PageCache, Window};
 use crate::error::{Error, Result};
 use crate::locks;
 use crate::message::{Message, MessageId, ThreadId, Timestamp};
-use crate::page::{Page, PageQuery, PageSize};
+use crate::page::{Page, PageJson, PageQuery, PageSize};
 use crate::storage::MessageStore;
 
 type Load = Arc<OnceCell<std::result::Result<Arc<Window>, Arc<Error>>>>;
@@ -69,7 +69,8 @@ const RETRY_INVALIDATION: Duration = Duration::from_millis(500);
 /// Its std locks follow the crate's policy (`locks`): held for a map operation, never across
 /// an `.await`, poisoning cleared, so bookkeeping that keeps a stale page away is never skipped.
 pub(crate) struct NewestPages {
-    cache: CircuitBreaker,
+    /// The cache, behind a circuit breaker unless it lives in this process.
+    cache: Arc<dyn PageCache>,
     window: PageSize,
     loads: Mutex<HashMap<(ThreadId, Generation), Load>>,
     counters: Counters,
@@ -82,8 +83,13 @@ pub(crate) struct NewestPages {
 impl NewestPages {
     /// A front of `cache` holding `window` messages per thread.
     pub(crate) fn new(cache: Arc<dyn PageCache>, window: PageSize, breaker: BreakerConfig) -> Self {
+        let cache = if cache.is_local() {
+            cache
+        } else {
+            Arc::new(CircuitBreaker::new(cache, breaker))
+        };
         NewestPages {
-            cache: CircuitBreaker::new(cache, breaker),
+            cache,
             window,
             loads: Mutex::new(HashMap::new()),
             counters: Counters::default(),
@@ -169,11 +175,15 @@ impl NewestPages {
         store: &dyn MessageStore,
         thread: ThreadId,
         size: PageSize,
-    ) -> Result<Bytes> {
+    ) -> Result<PageJson> {
         let lookup = if !self.cache_usable(thread).await {
             None
         } else {
-            match self.cache.lookup(thread).await {
+            let lookup = match self.cache.lookup_now(thread) {
+                Some(now) => now,
+                None => self.cache.lookup(thread).await,
+            };
+            match lookup {
                 Ok(lookup) => Some(lookup),
                 Err(error) => {
                     self.count(|c| &c.errors);
@@ -190,7 +200,8 @@ impl NewestPages {
                 }
                 None => {
                     self.count(|c| &c.misses);
-                    self.load_window(store, thread, lookup.generation).await?
+                    // Boxed: the miss path's future is large and a hit should not carry it.
+                    Box::pin(self.load_window(store, thread, lookup.generation)).await?
                 }
             },
             None => {
@@ -198,13 +209,11 @@ impl NewestPages {
             }
         };
         if !window.serves(size) {
-            return Ok(Bytes::from(
+            return Ok(PageJson::whole(
                 store.page(thread, PageQuery::Newest, size).await?.to_json(),
             ));
         }
-        let mut out = Vec::new();
-        window.write_page(size, &mut out);
-        Ok(Bytes::from(out))
+        Ok(window.page_json(size))
     }
 
     /// A window of `page`, reusing the encodings of messages it encoded before.
@@ -389,7 +398,8 @@ mod tests {
         let cached = newest
             .page_json(&store, thread, PageSize::DEFAULT)
             .await
-            .unwrap();
+            .unwrap()
+            .to_bytes();
         assert!(String::from_utf8_lossy(&cached).contains("first"));
         assert_eq!(newest.stats().fills, 1);
         // A panic while the bookkeeping lock was held.
@@ -409,7 +419,8 @@ mod tests {
         let page = newest
             .page_json(&store, thread, PageSize::DEFAULT)
             .await
-            .unwrap();
+            .unwrap()
+            .to_bytes();
         let page = String::from_utf8(page.to_vec()).unwrap();
         assert!(
             page.contains("second"),

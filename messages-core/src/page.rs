@@ -1,6 +1,8 @@
 //! Pages of a thread: the page size, the direction of a request, and the page itself with an
 //! exact `has_more`.
 
+use bytes::Bytes;
+
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::message::Message;
@@ -103,6 +105,57 @@ impl Page {
     }
 }
 
+/// A page as response JSON, in parts to be sent one after the other. A page from the cache is
+/// three: the envelope's opening, a slice of the cached window (shared with the cache, not
+/// copied) and the envelope's close; a page from the store is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageJson {
+    parts: [Bytes; 3],
+}
+
+impl PageJson {
+    /// A page in one part.
+    pub fn whole(json: impl Into<Bytes>) -> Self {
+        PageJson {
+            parts: [json.into(), Bytes::new(), Bytes::new()],
+        }
+    }
+
+    /// A page in three parts, in order.
+    pub fn from_parts(parts: [Bytes; 3]) -> Self {
+        PageJson { parts }
+    }
+
+    /// The parts, in order (some may be empty); concatenated they are the JSON.
+    pub fn into_parts(self) -> [Bytes; 3] {
+        self.parts
+    }
+
+    /// The length of the JSON in bytes.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
+    }
+
+    /// Whether the JSON is empty (never, for a page).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The JSON in one buffer (a copy unless it is one part).
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.parts {
+            [one, two, three] if two.is_empty() && three.is_empty() => one.clone(),
+            parts => {
+                let mut out = Vec::with_capacity(self.len());
+                for part in parts {
+                    out.extend_from_slice(part);
+                }
+                Bytes::from(out)
+            }
+        }
+    }
+}
+
 /// Writes the page envelope around items that are already JSON. Both the typed page and the
 /// cached window use it, so the two paths cannot drift apart.
 pub fn write_page_json<'a>(
@@ -111,20 +164,34 @@ pub fn write_page_json<'a>(
     next_cursor: Option<Cursor>,
     has_more: bool,
 ) {
-    out.extend_from_slice(b"{\"items\":[");
+    out.extend_from_slice(PAGE_OPEN);
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(item);
     }
+    write_page_close(
+        out,
+        next_cursor
+            .as_ref()
+            .map(Cursor::encoded)
+            .as_ref()
+            .map(|c| &c[..]),
+        has_more,
+    );
+}
+
+/// The envelope up to the first item.
+pub(crate) const PAGE_OPEN: &[u8] = b"{\"items\":[";
+
+/// The envelope after the last item; `next_cursor` already encoded.
+pub(crate) fn write_page_close(out: &mut Vec<u8>, next_cursor: Option<&[u8]>, has_more: bool) {
     out.extend_from_slice(b"],\"next_cursor\":");
     match next_cursor {
         Some(cursor) => {
-            let mut buf = [0u8; 34];
-            cursor.encode_to(&mut buf);
             out.push(b'"');
-            out.extend_from_slice(&buf);
+            out.extend_from_slice(cursor);
             out.push(b'"');
         }
         None => out.extend_from_slice(b"null"),

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::cache::breaker::BreakerConfig;
@@ -15,7 +14,7 @@ use crate::message::{
     RequestFingerprint, ThreadId, UserId,
 };
 use crate::newest::NewestPages;
-use crate::page::{Page, PageQuery, PageSize};
+use crate::page::{Page, PageJson, PageQuery, PageSize};
 use crate::storage::{Created, Idempotency, MessageStore};
 
 /// Settings of the service.
@@ -177,14 +176,14 @@ impl MessageService {
         thread: ThreadId,
         query: PageQuery,
         size: PageSize,
-    ) -> Result<Bytes> {
+    ) -> Result<PageJson> {
         if query == PageQuery::Newest && self.newest.serves(size) {
             return self
                 .newest
                 .page_json(self.store.as_ref(), thread, size)
                 .await;
         }
-        Ok(Bytes::from(
+        Ok(PageJson::whole(
             self.store.page(thread, query, size).await?.to_json(),
         ))
     }

@@ -1,9 +1,7 @@
 //! HTTP errors: the one mapping from core errors to statuses, and the JSON error body
 //! `{"error": {"code", "message"}}`.
 
-use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
 use messages_core::Error;
 
 /// An error ready to be sent.
@@ -99,11 +97,11 @@ impl ApiError {
     }
 
     /// The response.
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> Response<crate::body::Body> {
         let body = serde_json::json!({
             "error": { "code": self.code, "message": self.message }
         });
-        let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+        let mut response = Response::new(crate::body::Body::from(body.to_string()));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         headers.insert(

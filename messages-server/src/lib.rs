@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - `auth`: who a write acts as: `X-User-Id` from the gateway, or a verified JWT.
+//! - `body`: response bodies, sent in parts without copying them together.
 //! - `config`: every environment variable, read once and validated.
 //! - `startup`: builds the application (listener, backends, relay) and runs it.
 //! - `shutdown`: turns SIGTERM and Ctrl-C into one future.
@@ -14,6 +15,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod body;
 pub mod config;
 pub mod error;
 pub mod metrics;

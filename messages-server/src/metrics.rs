@@ -69,32 +69,50 @@ type Series = (&'static str, http::Method, u16);
 /// The handles of one series.
 type Handles = (metrics::Counter, metrics::Histogram);
 
+/// A worker thread's handles: the series of its last request, then every series it has seen.
+#[derive(Default)]
+struct ThreadHandles {
+    last: Option<(Series, Handles)>,
+    all: std::collections::HashMap<Series, Handles, foldhash::fast::RandomState>,
+}
+
 thread_local! {
     /// Each worker thread's handles, by series: registering a labelled metric allocates and
-    /// hashes its labels, so it happens once per thread and series.
-    static HANDLES: std::cell::RefCell<std::collections::HashMap<Series, Handles>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    /// hashes its labels, so it happens once per thread and series; a run of requests of one
+    /// series (the common case under load) compares one key and hashes nothing.
+    static HANDLES: std::cell::RefCell<ThreadHandles> =
+        std::cell::RefCell::new(ThreadHandles::default());
 }
 
 /// Records one finished request.
 pub fn record_request(route: &'static str, method: &http::Method, status: u16, elapsed: Duration) {
     HANDLES.with(|handles| {
         let mut handles = handles.borrow_mut();
-        let (counter, histogram) = handles
-            .entry((route, method.clone(), status))
-            .or_insert_with(|| {
-                let labels = [
-                    ("route", route.to_owned()),
-                    ("method", method.as_str().to_owned()),
-                    ("status", status.to_string()),
-                ];
-                (
-                    metrics::counter!("http_requests_total", &labels),
-                    metrics::histogram!("http_request_duration_seconds", &labels),
-                )
-            });
+        let handles = &mut *handles;
+        if let Some(((r, m, s), (counter, histogram))) = &handles.last
+            && std::ptr::eq(*r, route)
+            && *s == status
+            && m == method
+        {
+            counter.increment(1);
+            histogram.record(elapsed.as_secs_f64());
+            return;
+        }
+        let series = (route, method.clone(), status);
+        let (counter, histogram) = handles.all.entry(series.clone()).or_insert_with(|| {
+            let labels = [
+                ("route", route.to_owned()),
+                ("method", method.as_str().to_owned()),
+                ("status", status.to_string()),
+            ];
+            (
+                metrics::counter!("http_requests_total", &labels),
+                metrics::histogram!("http_request_duration_seconds", &labels),
+            )
+        });
         counter.increment(1);
         histogram.record(elapsed.as_secs_f64());
+        handles.last = Some((series, (counter.clone(), histogram.clone())));
     });
 }
 

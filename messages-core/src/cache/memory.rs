@@ -1,11 +1,13 @@
 //! The in-process cache: the embedded default, bounded in threads and with a time to live.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
+use foldhash::fast::RandomState;
 
 use super::{Generation, Lifetime, Lookup, PageCache, Window};
 use crate::error::Result;
@@ -31,21 +33,35 @@ impl Default for MemoryCacheConfig {
     }
 }
 
+/// Shards of the map: a hit takes one shard's read lock, so readers never wait for each
+/// other and a writer blocks one sixteenth of the threads.
+const SHARDS: usize = 16;
+
 struct Entry {
     generation: Generation,
-    window: Option<(Arc<Window>, Instant)>,
-    last_used: Instant,
+    window: Option<Arc<Window>>,
+    /// When the window expires, in nanoseconds since the cache's epoch; atomic so a hit
+    /// extends it under the read lock.
+    expires: AtomicU64,
+    /// When the entry was last used, likewise.
+    last_used: AtomicU64,
 }
+
+type Shard = RwLock<HashMap<ThreadId, Entry, RandomState>>;
 
 /// Windows in process memory.
 ///
 /// Generations come from one process-wide counter rather than a per-thread one, so a thread
 /// whose entry was evicted and created again never reuses a generation a slow reader still
-/// holds. A std `Mutex` is enough: no critical section awaits and each is a map operation;
-/// it follows the crate's lock policy (`locks`).
+/// holds. The map is sharded behind std `RwLock`s: a hit takes a read lock and bumps two
+/// atomics; no critical section awaits, and they follow the crate's lock policy (`locks`).
+/// Thread ids come from clients, so the map hashes them with a per-process random seed
+/// (foldhash), never with a fixed function a client could collide.
 pub struct MemoryCache {
     config: MemoryCacheConfig,
-    entries: Mutex<HashMap<ThreadId, Entry>>,
+    shards: [Shard; SHARDS],
+    hasher: RandomState,
+    epoch: Instant,
     next_generation: AtomicU64,
 }
 
@@ -54,7 +70,9 @@ impl MemoryCache {
     pub fn new(config: MemoryCacheConfig) -> Self {
         MemoryCache {
             config,
-            entries: Mutex::new(HashMap::new()),
+            shards: std::array::from_fn(|_| RwLock::new(HashMap::default())),
+            hasher: RandomState::default(),
+            epoch: Instant::now(),
             next_generation: AtomicU64::new(1),
         }
     }
@@ -63,16 +81,31 @@ impl MemoryCache {
         self.next_generation.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Past `max_threads`, drops the least recently used eighth in one pass, so the scan
-    /// is paid once per `max_threads / 8` new threads rather than on every one.
-    fn evict_if_full(&self, entries: &mut HashMap<ThreadId, Entry>) {
-        if entries.len() <= self.config.max_threads {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn expiry(&self, now: u64) -> u64 {
+        now + self.config.lifetime.ttl.as_nanos() as u64
+    }
+
+    fn shard(&self, thread: &ThreadId) -> &Shard {
+        &self.shards[self.hasher.hash_one(thread) as usize % SHARDS]
+    }
+
+    /// Past its share of `max_threads`, a shard drops its least recently used eighth in one
+    /// pass, so the scan is paid once per eighth of new threads rather than on every one.
+    fn evict_if_full(&self, entries: &mut HashMap<ThreadId, Entry, RandomState>) {
+        let limit = self.config.max_threads.div_ceil(SHARDS).max(1);
+        if entries.len() <= limit {
             return;
         }
-        let excess = entries.len() - self.config.max_threads;
-        let drop = (self.config.max_threads / 8).max(excess).min(entries.len());
-        let mut by_age: Vec<(Instant, ThreadId)> =
-            entries.iter().map(|(k, e)| (e.last_used, *k)).collect();
+        let excess = entries.len() - limit;
+        let drop = (limit / 8).max(excess).min(entries.len());
+        let mut by_age: Vec<(u64, ThreadId)> = entries
+            .iter()
+            .map(|(k, e)| (e.last_used.load(Ordering::Relaxed), *k))
+            .collect();
         if drop < by_age.len() {
             by_age.select_nth_unstable(drop);
         }
@@ -88,54 +121,71 @@ impl Default for MemoryCache {
     }
 }
 
+impl MemoryCache {
+    fn lookup_sync(&self, thread: ThreadId) -> Lookup {
+        let now = self.now();
+        let shard = self.shard(&thread);
+        if let Some(entry) = locks::read(shard).get(&thread) {
+            entry.last_used.store(now, Ordering::Relaxed);
+            let window = match &entry.window {
+                Some(window) if entry.expires.load(Ordering::Relaxed) > now => {
+                    if self.config.lifetime.touch_on_hit {
+                        entry.expires.store(self.expiry(now), Ordering::Relaxed);
+                    }
+                    Some(Arc::clone(window))
+                }
+                // Expired: a miss; the fill that follows replaces it.
+                _ => None,
+            };
+            return Lookup {
+                window,
+                generation: entry.generation,
+            };
+        }
+        let mut entries = locks::write(shard);
+        let generation = match entries.get(&thread) {
+            // Another reader made it between the two locks.
+            Some(entry) => entry.generation,
+            None => {
+                let generation = self.fresh_generation();
+                entries.insert(
+                    thread,
+                    Entry {
+                        generation,
+                        window: None,
+                        expires: AtomicU64::new(0),
+                        last_used: AtomicU64::new(now),
+                    },
+                );
+                self.evict_if_full(&mut entries);
+                generation
+            }
+        };
+        Lookup {
+            window: None,
+            generation,
+        }
+    }
+}
+
 #[async_trait]
 impl PageCache for MemoryCache {
     async fn lookup(&self, thread: ThreadId) -> Result<Lookup> {
-        let now = Instant::now();
-        let mut entries = locks::lock(&self.entries);
-        let entry = match entries.entry(thread) {
-            std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                let generation = self.fresh_generation();
-                slot.insert(Entry {
-                    generation,
-                    window: None,
-                    last_used: now,
-                });
-                self.evict_if_full(&mut entries);
-                return Ok(Lookup {
-                    window: None,
-                    generation,
-                });
-            }
-        };
-        entry.last_used = now;
-        let window = match &mut entry.window {
-            Some((window, expires)) if *expires > now => {
-                if self.config.lifetime.touch_on_hit {
-                    *expires = now + self.config.lifetime.ttl;
-                }
-                Some(Arc::clone(window))
-            }
-            Some(_) => {
-                entry.window = None;
-                None
-            }
-            None => None,
-        };
-        Ok(Lookup {
-            window,
-            generation: entry.generation,
-        })
+        Ok(self.lookup_sync(thread))
+    }
+
+    fn lookup_now(&self, thread: ThreadId) -> Option<Result<Lookup>> {
+        Some(Ok(self.lookup_sync(thread)))
     }
 
     async fn fill(&self, thread: ThreadId, seen: Generation, window: Arc<Window>) -> Result<bool> {
-        let now = Instant::now();
-        let mut entries = locks::lock(&self.entries);
+        let now = self.now();
+        let mut entries = locks::write(self.shard(&thread));
         match entries.get_mut(&thread) {
             Some(entry) if entry.generation == seen => {
-                entry.window = Some((window, now + self.config.lifetime.ttl));
-                entry.last_used = now;
+                entry.window = Some(window);
+                entry.expires.store(self.expiry(now), Ordering::Relaxed);
+                entry.last_used.store(now, Ordering::Relaxed);
                 Ok(true)
             }
             _ => Ok(false),
@@ -144,8 +194,7 @@ impl PageCache for MemoryCache {
 
     async fn invalidate(&self, thread: ThreadId) -> Result<()> {
         let generation = self.fresh_generation();
-        let mut entries = locks::lock(&self.entries);
-        if let Some(entry) = entries.get_mut(&thread) {
+        if let Some(entry) = locks::write(self.shard(&thread)).get_mut(&thread) {
             entry.generation = generation;
             entry.window = None;
         }
@@ -156,20 +205,31 @@ impl PageCache for MemoryCache {
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
+
+    fn is_local(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    fn entries(cache: &MemoryCache) -> Vec<ThreadId> {
+        cache
+            .shards
+            .iter()
+            .flat_map(|s| locks::read(s).keys().copied().collect::<Vec<_>>())
+            .collect()
+    }
 
     #[tokio::test]
     async fn the_least_recently_used_threads_go_first_and_the_bound_holds() {
         let cache = MemoryCache::new(MemoryCacheConfig {
-            max_threads: 16,
+            max_threads: 16 * SHARDS,
             ..MemoryCacheConfig::default()
         });
-        let threads: Vec<ThreadId> = (0..40u128)
+        let threads: Vec<ThreadId> = (0..40 * SHARDS as u128)
             .map(|i| ThreadId::from_uuid(uuid::Uuid::from_u128(i + 1)))
             .collect();
         let hot = threads[0];
@@ -177,15 +237,42 @@ mod tests {
             cache.lookup(*t).await.unwrap();
             // Keep one thread in use throughout.
             cache.lookup(hot).await.unwrap();
-            tokio::time::sleep(Duration::from_micros(50)).await;
         }
-        let entries = cache.entries.lock().unwrap();
-        assert!(entries.len() <= 16, "{} entries", entries.len());
-        assert!(entries.contains_key(&hot), "a thread in use is kept");
+        let kept = entries(&cache);
+        assert!(kept.len() <= 16 * SHARDS, "{} entries", kept.len());
+        assert!(kept.contains(&hot), "a thread in use is kept");
+        assert!(kept.contains(threads.last().unwrap()), "the newest is kept");
+        let old_kept = threads[1..SHARDS]
+            .iter()
+            .filter(|t| kept.contains(t))
+            .count();
+        assert_eq!(old_kept, 0, "the oldest went");
+    }
+
+    #[tokio::test]
+    async fn an_expired_window_is_a_miss() {
+        let cache = MemoryCache::new(MemoryCacheConfig {
+            lifetime: Lifetime {
+                ttl: std::time::Duration::from_millis(20),
+                touch_on_hit: false,
+            },
+            ..MemoryCacheConfig::default()
+        });
+        let thread = ThreadId::from_uuid(uuid::Uuid::now_v7());
+        let seen = cache.lookup(thread).await.unwrap().generation;
+        let empty = crate::page::Page {
+            items: vec![],
+            next_cursor: None,
+            has_more: false,
+        };
         assert!(
-            entries.contains_key(threads.last().unwrap()),
-            "the newest is kept"
+            cache
+                .fill(thread, seen, Arc::new(Window::from_page(&empty)))
+                .await
+                .unwrap()
         );
-        assert!(!entries.contains_key(&threads[1]), "an old one went");
+        assert!(cache.lookup(thread).await.unwrap().window.is_some());
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        assert!(cache.lookup(thread).await.unwrap().window.is_none());
     }
 }

@@ -12,10 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, EncodedCursor};
 use crate::error::Result;
 use crate::message::{Message, ThreadId};
-use crate::page::{Page, PageSize, write_page_json};
+use crate::page::{PAGE_OPEN, Page, PageJson, PageSize, write_page_close};
 
 pub mod breaker;
 pub mod memory;
@@ -62,9 +62,33 @@ pub struct Lookup {
 pub struct Window {
     joined: Bytes,
     ends: Vec<u32>,
-    cursors: Vec<Cursor>,
+    /// Each item's cursor, encoded once when the window is built.
+    cursors: Vec<EncodedCursor>,
     has_more: bool,
+    /// The envelope's close for a page of `n` items, made on the first request for `n` and
+    /// shared by every later one (index `n`).
+    closes: Closes,
 }
+
+/// The envelope's closes of a window, one per page length, each made once.
+#[derive(Clone, Debug, Default)]
+struct Closes(Arc<[std::sync::OnceLock<Bytes>]>);
+
+impl Closes {
+    fn new(len: usize) -> Self {
+        Closes((0..=len).map(|_| std::sync::OnceLock::new()).collect())
+    }
+}
+
+/// Closes are a cache of what the other fields determine: equal windows are equal whatever
+/// their caches hold.
+impl PartialEq for Closes {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Closes {}
 
 impl Window {
     /// A window from the newest page of a thread; `page.has_more` says whether the thread
@@ -87,8 +111,9 @@ impl Window {
         }
         Window {
             joined: Bytes::from(joined),
+            closes: Closes::new(ends.len()),
             ends,
-            cursors: page.items.iter().map(Cursor::of).collect(),
+            cursors: page.items.iter().map(|m| Cursor::of(m).encoded()).collect(),
             has_more: page.has_more,
         }
     }
@@ -108,13 +133,15 @@ impl Window {
         size.get() <= self.len() || !self.has_more
     }
 
-    /// Writes the newest page of `size` as response JSON by concatenation: nothing is parsed
-    /// or serialised again. Call only when [`Window::serves`] is true.
-    pub fn write_page(&self, size: PageSize, out: &mut Vec<u8>) {
+    /// The first `n` items (at most the window), where the page's items end, and the page's
+    /// `next_cursor` and `has_more`.
+    fn cut(&self, size: PageSize) -> (usize, Option<&[u8]>, bool) {
         let n = size.get().min(self.len());
         let has_more = self.len() > n || self.has_more;
         let next_cursor = if has_more {
-            n.checked_sub(1).and_then(|i| self.cursors.get(i).copied())
+            n.checked_sub(1)
+                .and_then(|i| self.cursors.get(i))
+                .map(|c| &c[..])
         } else {
             None
         };
@@ -122,11 +149,41 @@ impl Window {
             .checked_sub(1)
             .and_then(|i| self.ends.get(i))
             .map_or(0, |&e| e as usize);
+        (end, next_cursor, has_more)
+    }
+
+    /// Writes the newest page of `size` as response JSON by concatenation: nothing is parsed
+    /// or serialised again. Call only when [`Window::serves`] is true.
+    pub fn write_page(&self, size: PageSize, out: &mut Vec<u8>) {
+        let (end, next_cursor, has_more) = self.cut(size);
         let items = self.joined.get(..end).unwrap_or_default();
         out.reserve(items.len() + 96);
         // One "item" of all n: the buffer already holds the commas between them.
-        let parts: &[&[u8]] = if n == 0 { &[] } else { &[items] };
-        write_page_json(out, parts.iter().copied(), next_cursor, has_more);
+        out.extend_from_slice(PAGE_OPEN);
+        out.extend_from_slice(items);
+        write_page_close(out, next_cursor, has_more);
+    }
+
+    /// The newest page of `size` as the three parts of its JSON, the items a slice of the
+    /// window's own buffer: a page costs the envelope's close, whatever its size. Call only
+    /// when [`Window::serves`] is true.
+    pub fn page_json(&self, size: PageSize) -> PageJson {
+        let (end, next_cursor, has_more) = self.cut(size);
+        let make_close = || {
+            let mut close = Vec::with_capacity(64);
+            write_page_close(&mut close, next_cursor, has_more);
+            Bytes::from(close)
+        };
+        let n = size.get().min(self.len());
+        let close = match self.closes.0.get(n) {
+            Some(slot) => slot.get_or_init(make_close).clone(),
+            None => make_close(),
+        };
+        PageJson::from_parts([
+            Bytes::from_static(PAGE_OPEN),
+            self.joined.slice(..end.min(self.joined.len())),
+            close,
+        ])
     }
 
     /// Serialises the window for an external cache: a flag byte, the item count, each item's
@@ -136,10 +193,8 @@ impl Window {
         out.push(u8::from(self.has_more));
         out.extend_from_slice(&(self.len() as u32).to_be_bytes());
         for (end, cursor) in self.ends.iter().zip(&self.cursors) {
-            let mut c = [0u8; 34];
-            cursor.encode_to(&mut c);
             out.extend_from_slice(&end.to_be_bytes());
-            out.extend_from_slice(&c);
+            out.extend_from_slice(cursor);
         }
         out.extend_from_slice(&self.joined);
         out
@@ -166,13 +221,16 @@ impl Window {
             }
             previous = end;
             ends.push(end);
-            cursors.push(Cursor::decode(std::str::from_utf8(&entry[4..]).ok()?).ok()?);
+            // Only a cursor that decodes is kept: the bytes go into responses as they are.
+            let cursor = Cursor::decode(std::str::from_utf8(&entry[4..]).ok()?).ok()?;
+            cursors.push(cursor.encoded());
         }
         if ends.last().map_or(0, |&e| e as usize) != joined.len() {
             return None;
         }
         Some(Window {
             joined,
+            closes: Closes::new(ends.len()),
             ends,
             cursors,
             has_more,
@@ -224,6 +282,7 @@ mod tests {
                 }
                 let mut out = Vec::new();
                 window.write_page(size, &mut out);
+                assert_eq!(window.page_json(size).to_bytes(), out, "both forms agree");
                 let k = size.get().min(n);
                 let has_more = n > k || more;
                 let expected = Page {
@@ -297,4 +356,18 @@ pub trait PageCache: Send + Sync + 'static {
 
     /// Whether the cache can answer now.
     async fn ping(&self) -> Result<()>;
+
+    /// Whether the cache lives in this process and cannot fail, so no circuit breaker is
+    /// needed in front of it. False unless a cache says otherwise.
+    fn is_local(&self) -> bool {
+        false
+    }
+
+    /// For a cache in this process: [`PageCache::lookup`] without a future to box and await,
+    /// which on the hit path costs more than the lookup. `None` (the default) means call
+    /// `lookup`.
+    fn lookup_now(&self, thread: ThreadId) -> Option<Result<Lookup>> {
+        let _ = thread;
+        None
+    }
 }

@@ -103,7 +103,8 @@ async fn newest_ids(service: &MessageService, thread: ThreadId) -> Vec<String> {
     let body = service
         .page_json(thread, PageQuery::Newest, PageSize::DEFAULT)
         .await
-        .expect("page");
+        .expect("page")
+        .to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
     v["items"]
         .as_array()

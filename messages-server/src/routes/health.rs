@@ -7,7 +7,7 @@ use crate::error::ApiError;
 
 /// The process is alive.
 pub fn alive() -> HttpResponse {
-    json(StatusCode::OK, &b"{\"status\":\"ok\"}"[..])
+    json(StatusCode::OK, "{\"status\":\"ok\"}")
 }
 
 /// The store answers; 503 with the JSON error otherwise. The cache's state is reported but

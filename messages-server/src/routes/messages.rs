@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::error::Category;
 
 use super::{AppState, HttpResponse, json, read_body};
+use crate::body::Body;
 use crate::error::ApiError;
 
 /// The ids in the path, parsed.
@@ -156,7 +157,7 @@ fn page_query(query: Option<&str>) -> Result<(PageQuery, PageSize), ApiError> {
     let mut before: Option<String> = None;
     let mut after: Option<String> = None;
     let mut seen_limit = false;
-    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+    for (name, value) in super::query_pairs(query.unwrap_or_default()) {
         match name.as_ref() {
             "limit" => {
                 if seen_limit {
@@ -201,6 +202,6 @@ pub async fn list(
     request: &Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let (query, size) = page_query(request.uri().query())?;
-    let body = state.service.page_json(ids.thread, query, size).await?;
-    Ok(json(StatusCode::OK, body))
+    let page = state.service.page_json(ids.thread, query, size).await?;
+    Ok(json(StatusCode::OK, Body::from_parts(page.into_parts())))
 }

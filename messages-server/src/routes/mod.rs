@@ -1,12 +1,15 @@
 //! The route table and the request pipeline: match the path, check the method, call the
 //! handler, turn errors into JSON, log one line per request.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
+
+use crate::body::Body;
 use hyper::body::Incoming;
 use messages_core::MessageService;
 use tracing::Instrument;
@@ -17,7 +20,7 @@ mod health;
 mod messages;
 
 /// A response with a complete body.
-pub type HttpResponse = Response<Full<Bytes>>;
+pub type HttpResponse = Response<Body>;
 
 #[derive(Clone, Copy, Debug)]
 enum Route {
@@ -104,10 +107,13 @@ impl AppState {
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpResponse {
     let started = Instant::now();
     let method = request.method().clone();
-    // A `Uri` clone shares its bytes; the path is read only if the request is logged.
-    let uri = request.uri().clone();
+    // The path is kept only if the request will be logged. Not a clone of the `Uri`: it
+    // shares the connection's read buffer, and holding on to it makes hyper allocate a new
+    // buffer for the next request.
+    let logged_path =
+        tracing::enabled!(tracing::Level::INFO).then(|| request.uri().path().to_owned());
     // The route is matched once; the path ids are parsed into `Copy` UUIDs right away.
-    let target = state.router.at(uri.path()).ok().map(|m| {
+    let target = state.router.at(request.uri().path()).ok().map(|m| {
         let ids = messages::PathIds::parse(m.params.get("thread_id"), m.params.get("message_id"));
         (*m.value, ids)
     });
@@ -115,10 +121,13 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
     let request_id = request_id(request.headers());
     // Every log line of this request, here and in the core, carries its id.
     let span = tracing::info_span!("request", request_id = %request_id);
-    let mut response = match dispatch(&state, target, request)
-        .instrument(span.clone())
-        .await
-    {
+    let dispatched = dispatch(&state, target, request);
+    let result = if span.is_disabled() {
+        dispatched.await
+    } else {
+        dispatched.instrument(span.clone()).await
+    };
+    let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             if let Some(cause) = error.cause() {
@@ -132,9 +141,9 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
             error.into_response()
         }
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID, request_id.0.clone());
     let _entered = span.enter();
     let status = response.status().as_u16();
     crate::metrics::record_request(
@@ -145,7 +154,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
     );
     tracing::info!(
         method = %method,
-        path = %uri.path(),
+        path = logged_path.as_deref().unwrap_or_default(),
         status,
         latency_us = started.elapsed().as_micros() as u64,
         "request"
@@ -183,26 +192,79 @@ pub fn route_table() -> Vec<(&'static str, Vec<&'static str>)> {
     .collect()
 }
 
-/// The gateway's `X-Request-Id` when it is a sane token (1 to 128 visible ASCII characters),
-/// else a new one.
-fn request_id(headers: &http::HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(new_request_id, str::to_owned)
+/// `X-Request-Id`, named once: a header name given as a string is parsed on every use.
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+/// A request's id, as it goes into the `X-Request-Id` response header and every log line.
+pub struct RequestId(HeaderValue);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Either the gateway's, checked to be visible ASCII, or one made here: always text.
+        f.write_str(self.0.to_str().unwrap_or("-"))
+    }
 }
 
-/// A UUID-shaped id without a system call per request: the high half is random, drawn once
-/// per process (it carries the v4 version nibble); the low half counts requests, with the
-/// RFC 4122 variant bits set.
-fn new_request_id() -> String {
+/// The gateway's `X-Request-Id` when it is a sane token (1 to 128 visible ASCII characters),
+/// else a new one.
+fn request_id(headers: &http::HeaderMap) -> RequestId {
+    match headers.get(X_REQUEST_ID) {
+        Some(v)
+            if !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic) =>
+        {
+            RequestId(v.clone())
+        }
+        _ => new_request_id(),
+    }
+}
+
+/// A UUID-shaped id without a system call or an allocation per request: the high half is
+/// random, drawn once per process (it carries the v4 version nibble); the low half counts
+/// requests, with the RFC 4122 variant bits set.
+fn new_request_id() -> RequestId {
     static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    uuid::Uuid::from_u64_pair(prefix, (n & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000)
-        .to_string()
+    let low = (n & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::from_u64_pair(prefix, low)
+        .hyphenated()
+        .encode_lower(&mut text);
+    // 36 ASCII hex digits and hyphens are a valid header value.
+    RequestId(HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("-")))
+}
+
+/// The pairs of a query string. Values are percent-decoded only when they hold a `%` or a
+/// `+`: the parameters this API reads (numbers, ids, base64url cursors) rarely do, and the
+/// borrowed fast path keeps a request free of allocations.
+pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    let mut rest = query;
+    std::iter::from_fn(move || {
+        loop {
+            if rest.is_empty() {
+                return None;
+            }
+            let (pair, tail) = match rest.as_bytes().iter().position(|&b| b == b'&') {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (rest, ""),
+            };
+            rest = tail;
+            if pair.is_empty() {
+                continue;
+            }
+            if pair.bytes().any(|b| b == b'%' || b == b'+') {
+                return form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())));
+            }
+            let (k, v) = match pair.as_bytes().iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, ""),
+            };
+            return Some((Cow::Borrowed(k), Cow::Borrowed(v)));
+        }
+    })
 }
 
 async fn dispatch(
@@ -211,17 +273,28 @@ async fn dispatch(
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let (route, ids) = target.ok_or_else(ApiError::no_route)?;
+    // Every handler but the cached read is boxed: their futures are large (a body being read,
+    // a store call), and without the box each request would move that much through every
+    // wrapper on its way into hyper. The cached read stays inline.
     match (route, request.method()) {
         (Route::ThreadMessages, &Method::GET) => messages::list(state, ids?, &request).await,
-        (Route::ThreadMessages, &Method::POST) => messages::create(state, ids?, request).await,
-        (Route::Message, &Method::PUT) => messages::update(state, ids?, request).await,
-        (Route::Message, &Method::DELETE) => messages::delete(state, ids?, &request).await,
+        (Route::ThreadMessages, &Method::POST) => {
+            Box::pin(messages::create(state, ids?, request)).await
+        }
+        (Route::Message, &Method::PUT) => Box::pin(messages::update(state, ids?, request)).await,
+        (Route::Message, &Method::DELETE) => {
+            Box::pin(messages::delete(state, ids?, &request)).await
+        }
         (Route::Healthz, &Method::GET | &Method::HEAD) => Ok(health::alive()),
-        (Route::Readyz, &Method::GET | &Method::HEAD) => health::ready(state).await,
+        (Route::Readyz, &Method::GET | &Method::HEAD) => Box::pin(health::ready(state)).await,
         (Route::OpenApi, &Method::GET) => Ok(json(StatusCode::OK, state.openapi.clone())),
         (Route::Metrics, &Method::GET) => {
-            let body = crate::metrics::render(state.metrics.as_ref(), &state.sources).await;
-            let mut response = Response::new(Full::new(Bytes::from(body)));
+            let body = Box::pin(crate::metrics::render(
+                state.metrics.as_ref(),
+                &state.sources,
+            ))
+            .await;
+            let mut response = Response::new(Body::from(body));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -281,12 +354,46 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
 }
 
 /// A JSON response.
-fn json(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
-    let mut response = Response::new(Full::new(body.into()));
+fn json(status: StatusCode, body: impl Into<Body>) -> HttpResponse {
+    let mut response = Response::new(body.into());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_request_ids_are_uuids_and_differ() {
+        let a = new_request_id().to_string();
+        let b = new_request_id().to_string();
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            let parsed = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(parsed.get_version_num(), 4, "{id}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert_eq!(&parsed.to_string(), id);
+        }
+    }
+
+    #[test]
+    fn query_pairs_decode_only_when_needed() {
+        let pairs: Vec<(String, String)> = query_pairs("limit=5&&cursor=a-b_c&x=%41+b&flag")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("limit".into(), "5".into()),
+                ("cursor".into(), "a-b_c".into()),
+                ("x".into(), "A b".into()),
+                ("flag".into(), String::new()),
+            ]
+        );
+    }
 }
