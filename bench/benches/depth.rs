@@ -6,13 +6,13 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use messages_core::storage::MessageStore;
 use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
-use messages_core::{Cursor, MessageId, PageQuery, PageSize, ThreadId, Timestamp};
+use messages_core::{PageQuery, PageSize, ThreadId};
 
 const ROWS: i64 = 1_000_000;
 const DEPTH: i64 = 900_000;
 const DB: &str = "messages_bench_depth";
 
-async fn prepare(admin: &str) -> anyhow::Result<(PostgresStore, ThreadId, Cursor)> {
+async fn prepare(admin: &str) -> anyhow::Result<(PostgresStore, ThreadId, i64)> {
     let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     let exists = client
@@ -24,14 +24,7 @@ async fn prepare(admin: &str) -> anyhow::Result<(PostgresStore, ThreadId, Cursor
             .batch_execute(&format!("CREATE DATABASE {DB}"))
             .await?;
     }
-    let url = {
-        let (base, _) = admin.split_once('?').unwrap_or((admin, ""));
-        let cut = base
-            .rfind('/')
-            .filter(|&i| i > base.find("://").map_or(0, |j| j + 2))
-            .unwrap_or(base.len());
-        format!("{}/{DB}", &base[..cut])
-    };
+    let url = messages_core::testing::postgres::with_dbname(admin, DB);
     let store = PostgresStore::new(&PostgresConfig::new(url.clone()))?;
     store.migrate().await?;
     let thread = ThreadId::from_uuid(uuid::Uuid::from_u128(
@@ -54,10 +47,17 @@ async fn prepare(admin: &str) -> anyhow::Result<(PostgresStore, ThreadId, Cursor
         )
         .await?;
         db.execute(
-            "INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at, updated_at) \
-             SELECT $1, gen_random_uuid(), $1, 'text', 'message ' || g, '{}', ts, ts \
+            "INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at, \
+                                   updated_at, seq, rev) \
+             SELECT $1, gen_random_uuid(), $1, 'text', 'message ' || g, '{}', ts, ts, g, g \
              FROM (SELECT g, timestamptz '2026-01-01' + g * interval '1 millisecond' AS ts \
                    FROM generate_series(1, $2::bigint) g) s",
+            &[thread.as_uuid(), &ROWS],
+        )
+        .await?;
+        db.execute(
+            "INSERT INTO threads (thread_id, head) VALUES ($1, $2) \
+             ON CONFLICT (thread_id) DO UPDATE SET head = EXCLUDED.head",
             &[thread.as_uuid(), &ROWS],
         )
         .await?;
@@ -69,16 +69,15 @@ async fn prepare(admin: &str) -> anyhow::Result<(PostgresStore, ThreadId, Cursor
         .await?;
         db.batch_execute("VACUUM ANALYZE messages").await?;
     }
-    let row = db
+    let deep: i64 = db
         .query_one(
-            "SELECT created_at, id FROM messages WHERE thread_id = $1 AND deleted_at IS NULL \
-             ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1",
+            "SELECT seq FROM messages WHERE thread_id = $1 AND deleted_at IS NULL \
+             ORDER BY seq DESC OFFSET $2 LIMIT 1",
             &[thread.as_uuid(), &DEPTH],
         )
-        .await?;
-    let at: chrono::DateTime<chrono::Utc> = row.get(0);
-    let cursor = Cursor::new(Timestamp::from(at), MessageId::from_uuid(row.get(1)));
-    Ok((store, thread, cursor))
+        .await?
+        .get(0);
+    Ok((store, thread, deep))
 }
 
 fn depth(c: &mut Criterion) {

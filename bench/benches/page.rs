@@ -47,6 +47,7 @@ fn page(c: &mut Criterion) {
                         } else {
                             None
                         },
+                        rev: items.first().map_or(0, |m| m.rev),
                         items,
                         has_more,
                     };

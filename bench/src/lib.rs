@@ -28,13 +28,16 @@ pub fn messages(n: usize) -> Vec<Message> {
             )
             .unwrap_or_else(|e| panic!("{e}"));
             let user = UserId::from_uuid(uuid::Uuid::from_u128(0xaa00 + (i % 7) as u128));
-            Message::from_new(
+            let mut m = Message::from_new(
                 MessageId::new_v7(),
                 thread,
                 user,
                 new,
                 Timestamp::from_micros(1_764_000_000_000_000 - i as i64),
-            )
+            );
+            m.seq = (n - i) as i64;
+            m.rev = m.seq;
+            m
         })
         .collect()
 }
@@ -42,5 +45,6 @@ pub fn messages(n: usize) -> Vec<Message> {
 /// The newest page of `n` messages read with `size`, as a store returns it.
 pub fn newest_page(n: usize, size: u32) -> Page {
     let all = messages(n + 1);
-    Page::from_overfetch(all, PageSize::new(size).unwrap_or_default())
+    let rev = all.first().map_or(0, |m| m.rev);
+    Page::from_overfetch(all, PageSize::new(size).unwrap_or_default(), rev)
 }

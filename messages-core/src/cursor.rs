@@ -1,10 +1,12 @@
-//! The opaque keyset cursor: a position `(created_at, id)` in a thread, URL-safe and versioned.
+//! The opaque cursor: a position in a thread, URL-safe and versioned.
 //!
-//! Layout before encoding: one version byte, the creation time as big-endian microseconds
-//! (8 bytes), the message id (16 bytes); 25 bytes in all, base64url without padding: 34
-//! characters. Decoding accepts exactly that: a wrong length, padding, a non-canonical last
-//! character, another alphabet, an unknown version or a time outside years 1 to 9999 (what
-//! every store and RFC 3339 can hold) is an error, never a panic.
+//! Version 2, the one this service issues: one version byte and the `seq` of the message the
+//! page ends at (8 bytes, big-endian), base64url without padding: 12 characters. Version 1,
+//! issued before pages were ordered by `seq`, named the message by its creation time and id
+//! (25 bytes, 34 characters); it is still accepted, and the service finds the message's `seq`
+//! by its id. Decoding accepts exactly those forms: a wrong length, padding, a non-canonical
+//! last character, another alphabet, an unknown version, a negative `seq` or a time outside
+//! years 1 to 9999 is an error, never a panic.
 
 use std::fmt;
 
@@ -15,104 +17,110 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageId, Timestamp};
 
-const VERSION: u8 = 1;
-const RAW_LEN: usize = 25;
-const ENCODED_LEN: usize = 34;
+const VERSION: u8 = 2;
+const RAW_LEN: usize = 9;
+const ENCODED_LEN: usize = 12;
+
+const LEGACY_VERSION: u8 = 1;
+const LEGACY_RAW_LEN: usize = 25;
+const LEGACY_ENCODED_LEN: usize = 34;
 
 /// A cursor in its URL-safe form, ready to be written into a response.
 pub(crate) type EncodedCursor = [u8; ENCODED_LEN];
 
 /// A position in a thread's order. The same cursor works for both directions: it names the
-/// message the page starts after (older with `before`, newer with `after`).
+/// message a page ends at (older with `before`, newer with `after`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cursor {
-    created_at: Timestamp,
-    id: MessageId,
+pub enum Cursor {
+    /// After or before the message whose creation took this `seq`.
+    Seq(i64),
+    /// A cursor of version 1: the message with this id, whose `seq` the store knows.
+    Legacy(MessageId),
 }
 
 impl Cursor {
-    /// The position of a message.
-    pub fn new(created_at: Timestamp, id: MessageId) -> Self {
-        Cursor { created_at, id }
-    }
-
     /// The position of `message`.
     pub fn of(message: &Message) -> Self {
-        Cursor::new(message.created_at, message.id)
+        Cursor::Seq(message.seq)
     }
 
-    /// The creation time of the message at this position.
-    pub fn created_at(&self) -> Timestamp {
-        self.created_at
-    }
-
-    /// The id of the message at this position.
-    pub fn id(&self) -> MessageId {
-        self.id
-    }
-
-    /// Encodes into the 34-character URL-safe form, without allocating.
-    pub fn encode_to(&self, out: &mut [u8; ENCODED_LEN]) {
-        let raw = self.raw();
-        // The output length is exact for 25 bytes without padding, so this cannot fail.
-        let written = URL_SAFE_NO_PAD.encode_slice(raw, out).unwrap_or(0);
-        debug_assert_eq!(written, ENCODED_LEN);
-    }
-
-    /// The URL-safe form in a fixed buffer.
+    /// The URL-safe form in a fixed buffer. A legacy cursor is never encoded again: it
+    /// encodes as the position 0.
     pub(crate) fn encoded(&self) -> EncodedCursor {
+        let mut raw = [0u8; RAW_LEN];
+        raw[0] = VERSION;
+        if let Cursor::Seq(seq) = self {
+            raw[1..].copy_from_slice(&seq.to_be_bytes());
+        }
         let mut out = [0u8; ENCODED_LEN];
-        self.encode_to(&mut out);
+        // The output length is exact for 9 bytes without padding, so this cannot fail.
+        let written = URL_SAFE_NO_PAD.encode_slice(raw, &mut out).unwrap_or(0);
+        debug_assert_eq!(written, ENCODED_LEN);
         out
     }
 
     /// Encodes into the URL-safe form.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.raw())
+        let encoded = self.encoded();
+        String::from_utf8_lossy(&encoded).into_owned()
     }
 
-    fn raw(&self) -> [u8; RAW_LEN] {
-        let mut raw = [0u8; RAW_LEN];
-        raw[0] = VERSION;
-        raw[1..9].copy_from_slice(&self.created_at.as_micros().to_be_bytes());
-        raw[9..].copy_from_slice(self.id.as_uuid().as_bytes());
-        raw
-    }
-
-    /// Decodes a cursor; anything but the exact form [`Cursor::encode`] makes is
+    /// Decodes a cursor; anything but the exact forms this service made is
     /// [`Error::InvalidCursor`].
     pub fn decode(s: &str) -> Result<Self> {
-        if s.len() != ENCODED_LEN {
-            return Err(Error::InvalidCursor);
+        match s.len() {
+            ENCODED_LEN => {
+                let raw = decode_exact::<RAW_LEN>(s)?;
+                if raw[0] != VERSION {
+                    return Err(Error::InvalidCursor);
+                }
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&raw[1..]);
+                match i64::from_be_bytes(seq) {
+                    seq if seq >= 0 => Ok(Cursor::Seq(seq)),
+                    _ => Err(Error::InvalidCursor),
+                }
+            }
+            LEGACY_ENCODED_LEN => {
+                let raw = decode_exact::<LEGACY_RAW_LEN>(s)?;
+                if raw[0] != LEGACY_VERSION {
+                    return Err(Error::InvalidCursor);
+                }
+                let mut micros = [0u8; 8];
+                micros.copy_from_slice(&raw[1..9]);
+                // The time is no longer used, but a cursor that never came from this service
+                // is refused as before.
+                Timestamp::checked_from_micros(i64::from_be_bytes(micros))
+                    .ok_or(Error::InvalidCursor)?;
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&raw[9..]);
+                Ok(Cursor::Legacy(MessageId::from_uuid(Uuid::from_bytes(id))))
+            }
+            _ => Err(Error::InvalidCursor),
         }
-        let mut raw = [0u8; RAW_LEN + 2];
-        // The engine rejects padding, foreign characters and non-zero trailing bits, so
-        // every accepted string is the one canonical encoding of its bytes.
-        let n = URL_SAFE_NO_PAD
-            .decode_slice(s.as_bytes(), &mut raw)
-            .map_err(|_| Error::InvalidCursor)?;
-        if n != RAW_LEN || raw[0] != VERSION {
-            return Err(Error::InvalidCursor);
-        }
-        let mut micros = [0u8; 8];
-        micros.copy_from_slice(&raw[1..9]);
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&raw[9..RAW_LEN]);
-        let created_at = Timestamp::checked_from_micros(i64::from_be_bytes(micros))
-            .ok_or(Error::InvalidCursor)?;
-        Ok(Cursor {
-            created_at,
-            id: MessageId::from_uuid(Uuid::from_bytes(id)),
-        })
     }
+}
+
+/// Decodes exactly `N` bytes. The engine rejects padding, foreign characters and non-zero
+/// trailing bits, so every accepted string is the one canonical encoding of its bytes.
+fn decode_exact<const N: usize>(s: &str) -> Result<[u8; N]> {
+    let mut raw = [0u8; 32];
+    let n = URL_SAFE_NO_PAD
+        .decode_slice(s.as_bytes(), &mut raw)
+        .map_err(|_| Error::InvalidCursor)?;
+    if n != N {
+        return Err(Error::InvalidCursor);
+    }
+    let mut out = [0u8; N];
+    out.copy_from_slice(&raw[..N]);
+    Ok(out)
 }
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; ENCODED_LEN];
-        self.encode_to(&mut buf);
+        let encoded = self.encoded();
         // base64url output is ASCII.
-        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+        f.write_str(std::str::from_utf8(&encoded).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -120,21 +128,20 @@ impl fmt::Display for Cursor {
 mod tests {
     use super::*;
 
-    fn sample() -> Cursor {
-        Cursor::new(
-            Timestamp::from_micros(1_764_000_000_123_456),
-            MessageId::from_uuid(Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0001)),
-        )
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    fn legacy(micros: i64, id: MessageId) -> String {
+        let mut raw = [0u8; LEGACY_RAW_LEN];
+        raw[0] = LEGACY_VERSION;
+        raw[1..9].copy_from_slice(&micros.to_be_bytes());
+        raw[9..].copy_from_slice(id.as_uuid().as_bytes());
+        URL_SAFE_NO_PAD.encode(raw)
     }
 
     #[test]
     fn round_trips() {
-        for c in [
-            sample(),
-            Cursor::new(Timestamp::from_micros(0), MessageId::from_uuid(Uuid::nil())),
-            Cursor::new(Timestamp::MIN, MessageId::from_uuid(Uuid::max())),
-            Cursor::new(Timestamp::MAX, MessageId::new_v7()),
-        ] {
+        for seq in [0, 1, 42, 1 << 40, i64::MAX] {
+            let c = Cursor::Seq(seq);
             let s = c.encode();
             assert_eq!(s.len(), ENCODED_LEN);
             assert_eq!(c.to_string(), s);
@@ -147,36 +154,43 @@ mod tests {
     }
 
     #[test]
+    fn version_1_cursors_still_name_their_message() {
+        let id = MessageId::new_v7();
+        let s = legacy(1_764_000_000_123_456, id);
+        assert_eq!(Cursor::decode(&s).unwrap(), Cursor::Legacy(id));
+        // But not one at an instant no store can hold.
+        for micros in [i64::MIN, i64::MAX, Timestamp::MAX.as_micros() + 1] {
+            assert!(Cursor::decode(&legacy(micros, id)).is_err());
+        }
+        assert!(Cursor::decode("AYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_err());
+    }
+
+    #[test]
     fn malformed_cursors_are_errors() {
-        let good = sample().encode();
+        let good = Cursor::Seq(123_456).encode();
         let mut cases: Vec<String> = vec![
             String::new(),
             "x".into(),
-            good[..ENCODED_LEN - 1].to_string(), // truncated
-            format!("{good}A"),                  // extended
-            format!("{good}=="),                 // padded
-            good.replace('-', "+").replace('_', "/") + "", // other alphabet (if any)
+            good[..ENCODED_LEN - 1].to_string(),      // truncated
+            format!("{good}A"),                       // extended
+            format!("{good}=="),                      // padded
             format!("{}!", &good[..ENCODED_LEN - 1]), // foreign character
-            "0".repeat(ENCODED_LEN),             // version 0x d3...
-            URL_SAFE_NO_PAD.encode([2u8; RAW_LEN]), // unknown version
-            URL_SAFE_NO_PAD.encode([1u8; RAW_LEN - 1]), // short payload
-            "é".repeat(ENCODED_LEN / 2),         // non-ASCII
-            // Well-formed, but at an instant no store can hold (before year 1, after 9999).
-            "AYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
-            Cursor::new(Timestamp::from_micros(i64::MIN), MessageId::new_v7()).encode(),
-            Cursor::new(Timestamp::from_micros(i64::MAX), MessageId::new_v7()).encode(),
-            Cursor::new(
-                Timestamp::from_micros(Timestamp::MAX.as_micros() + 1),
-                MessageId::new_v7(),
-            )
-            .encode(),
+            "0".repeat(ENCODED_LEN),                  // version 0xd3...
+            URL_SAFE_NO_PAD.encode([3u8; RAW_LEN]),   // unknown version
+            URL_SAFE_NO_PAD.encode([2u8; RAW_LEN - 1]), // short payload
+            URL_SAFE_NO_PAD.encode([2, 0xff, 0, 0, 0, 0, 0, 0, 0]), // negative seq
+            "é".repeat(ENCODED_LEN / 2),              // non-ASCII
         ];
-        // A non-canonical last character: same bytes, different trailing bits.
-        let last = good.as_bytes()[ENCODED_LEN - 1];
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let idx = alphabet.iter().position(|&b| b == last).unwrap();
-        let tweaked = alphabet[idx ^ 1] as char;
-        cases.push(format!("{}{}", &good[..ENCODED_LEN - 1], tweaked));
+        // A version 1 cursor with a non-canonical last character: same bytes, different
+        // trailing bits (version 2 has no trailing bits: 9 bytes are exactly 12 characters).
+        let old = legacy(1_764_000_000_123_456, MessageId::new_v7());
+        let last = old.as_bytes()[LEGACY_ENCODED_LEN - 1];
+        let idx = ALPHABET.iter().position(|&b| b == last).unwrap();
+        cases.push(format!(
+            "{}{}",
+            &old[..LEGACY_ENCODED_LEN - 1],
+            ALPHABET[idx ^ 1] as char
+        ));
         for case in cases {
             if case == good {
                 continue;
@@ -190,10 +204,9 @@ mod tests {
 
     #[test]
     fn every_single_character_change_is_caught_or_is_a_different_position() {
-        let good = sample().encode();
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let good = Cursor::Seq(987_654_321).encode();
         for i in 0..ENCODED_LEN {
-            for &b in alphabet.iter().chain(b"+/=.~ ") {
+            for &b in ALPHABET.iter().chain(b"+/=.~ ") {
                 let mut bytes = good.clone().into_bytes();
                 if bytes[i] == b {
                     continue;
@@ -201,7 +214,7 @@ mod tests {
                 bytes[i] = b;
                 let s = String::from_utf8(bytes).unwrap();
                 if let Ok(c) = Cursor::decode(&s) {
-                    assert_ne!(c, sample());
+                    assert_ne!(c, Cursor::Seq(987_654_321));
                     assert_eq!(c.encode(), s, "accepted a non-canonical form");
                 }
             }

@@ -3,9 +3,10 @@
 
 use uuid::Uuid;
 
-use crate::message::{ThreadId, Timestamp};
+use crate::message::{ThreadId, Timestamp, close_json};
 
-/// An event to keep in the outbox, already encoded by the service.
+/// An event to keep in the outbox, encoded by the service before the store numbered the
+/// change it announces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxEvent {
     /// Unique per event; consumers de-duplicate by it.
@@ -16,8 +17,26 @@ pub struct OutboxEvent {
     pub thread_id: ThreadId,
     /// When the change happened.
     pub time: Timestamp,
-    /// The encoded body.
-    pub payload: Vec<u8>,
+    /// The body's JSON up to, not including, the change's numbers (the body of a message
+    /// event is the message JSON, whose last fields are `seq` and `rev`). The store closes
+    /// it once it has numbered the change: [`OutboxEvent::payload`].
+    pub open_payload: Vec<u8>,
+}
+
+impl OutboxEvent {
+    /// The body, closed with the numbers the store gave the change.
+    pub fn payload(&self, seq: i64, rev: i64) -> Vec<u8> {
+        close_payload(&self.open_payload, seq, rev)
+    }
+}
+
+/// Closes an open payload with a change's numbers, for stores that keep the two apart (a
+/// PostgreSQL write numbers its change and writes its event in one statement).
+pub fn close_payload(open: &[u8], seq: i64, rev: i64) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(open.len() + 48);
+    payload.extend_from_slice(open);
+    close_json(&mut payload, seq, rev);
+    payload
 }
 
 /// An event read back from the outbox for delivery.
@@ -33,6 +52,9 @@ pub struct StoredEvent {
     pub thread_id: ThreadId,
     /// When the change happened.
     pub time: Timestamp,
-    /// The encoded body.
+    /// `cloudEvents:sequence`: the change's `rev`, so a thread's events are numbered without
+    /// gaps in the order their changes committed.
+    pub sequence: i64,
+    /// The body, complete.
     pub payload: Vec<u8>,
 }

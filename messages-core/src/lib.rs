@@ -6,8 +6,9 @@
 //! # Layout
 //!
 //! - `message`: the model (`Message`, `MessageKind`, ids, validated input, the clock).
-//! - `cursor`: the opaque keyset cursor `(created_at, id)`.
-//! - `page`: page sizes, page queries, pages with an exact `has_more`.
+//! - `cursor`: the opaque cursor, a `seq` (or, from version 1, a message id).
+//! - `page`: page sizes, page queries by `seq`, pages with an exact `has_more` and `rev`.
+//! - `sync`: the per-thread sequence: changes, the changes feed, the window around a message.
 //! - `error`: the one error type.
 //! - `locks`: the one policy for std locks (poisoning is cleared).
 //! - `event`: the event types below storage and events (`OutboxEvent`, `StoredEvent`).
@@ -29,6 +30,7 @@ mod message;
 mod newest;
 mod page;
 mod service;
+mod sync;
 
 pub mod cache;
 pub mod events;
@@ -40,8 +42,9 @@ pub use cursor::Cursor;
 pub use error::{BoxError, Error, Result};
 pub use message::{
     Clock, IdempotencyKey, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage,
-    RequestFingerprint, ThreadId, Timestamp, UserId,
+    RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 pub use page::{Page, PageJson, PageQuery, PageSize, write_page_json};
 pub use service::{MessageService, ServiceConfig};
 pub use storage::Created;
+pub use sync::{Around, Change, Changes, ChangesLimit, parse_position};

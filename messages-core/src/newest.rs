@@ -320,6 +320,7 @@ mod tests {
             items: vec![m.clone()],
             next_cursor: None,
             has_more: false,
+            rev: 1,
         };
         assert!(render(newest.window_of(&page(&message))).contains("before"));
         // Same id and the same updated_at, other content: must not come from the memo.

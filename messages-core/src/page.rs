@@ -1,5 +1,5 @@
 //! Pages of a thread: the page size, the direction of a request, and the page itself with an
-//! exact `has_more`.
+//! exact `has_more` and the thread position it reflects.
 
 use bytes::Bytes;
 
@@ -49,15 +49,15 @@ impl Default for PageSize {
     }
 }
 
-/// Which part of a thread a request wants.
+/// Which part of a thread a request wants, by `seq`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageQuery {
     /// The newest messages, newest first (the cached page).
     Newest,
-    /// Messages older than the cursor, newest first.
-    Before(Cursor),
-    /// Messages newer than the cursor, oldest first, for catching up.
-    After(Cursor),
+    /// Messages with a `seq` below this one, newest first.
+    Before(i64),
+    /// Messages with a `seq` above this one, oldest first, for catching up.
+    After(i64),
 }
 
 /// One page of a thread.
@@ -69,6 +69,9 @@ pub struct Page {
     pub next_cursor: Option<Cursor>,
     /// Whether more messages lie beyond this page in the same direction.
     pub has_more: bool,
+    /// The thread's position the page reflects: every change numbered up to it is in the
+    /// page, so a client can follow the changes from exactly there.
+    pub rev: i64,
 }
 
 impl Page {
@@ -76,7 +79,8 @@ impl Page {
     ///
     /// Reading one row more than the page holds is what makes `has_more` exact: it is true
     /// only when that extra row exists, so a client never follows a cursor to an empty page.
-    pub fn from_overfetch(mut rows: Vec<Message>, size: PageSize) -> Page {
+    /// `rev` is the thread's position read in the same snapshot as the rows.
+    pub fn from_overfetch(mut rows: Vec<Message>, size: PageSize, rev: i64) -> Page {
         let has_more = rows.len() > size.get();
         rows.truncate(size.get());
         let next_cursor = if has_more {
@@ -88,10 +92,12 @@ impl Page {
             items: rows,
             next_cursor,
             has_more,
+            rev,
         }
     }
 
-    /// The page as response JSON: `{"items":[...],"next_cursor":...,"has_more":...}`.
+    /// The page as response JSON:
+    /// `{"items":[...],"next_cursor":...,"has_more":...,"rev":...}`.
     pub fn to_json(&self) -> Vec<u8> {
         let encoded: Vec<Vec<u8>> = self.items.iter().map(Message::to_json).collect();
         let mut out = Vec::with_capacity(encoded.iter().map(Vec::len).sum::<usize>() + 96);
@@ -100,6 +106,7 @@ impl Page {
             encoded.iter().map(Vec::as_slice),
             self.next_cursor,
             self.has_more,
+            self.rev,
         );
         out
     }
@@ -163,6 +170,7 @@ pub fn write_page_json<'a>(
     items: impl IntoIterator<Item = &'a [u8]>,
     next_cursor: Option<Cursor>,
     has_more: bool,
+    rev: i64,
 ) {
     out.extend_from_slice(PAGE_OPEN);
     for (i, item) in items.into_iter().enumerate() {
@@ -179,14 +187,25 @@ pub fn write_page_json<'a>(
             .as_ref()
             .map(|c| &c[..]),
         has_more,
+        rev,
     );
 }
 
 /// The envelope up to the first item.
 pub(crate) const PAGE_OPEN: &[u8] = b"{\"items\":[";
 
+/// Appends a thread position as a JSON number.
+pub(crate) fn write_position(out: &mut Vec<u8>, position: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(position).as_bytes());
+}
+
 /// The envelope after the last item; `next_cursor` already encoded.
-pub(crate) fn write_page_close(out: &mut Vec<u8>, next_cursor: Option<&[u8]>, has_more: bool) {
+pub(crate) fn write_page_close(
+    out: &mut Vec<u8>,
+    next_cursor: Option<&[u8]>,
+    has_more: bool,
+    rev: i64,
+) {
     out.extend_from_slice(b"],\"next_cursor\":");
     match next_cursor {
         Some(cursor) => {
@@ -197,10 +216,12 @@ pub(crate) fn write_page_close(out: &mut Vec<u8>, next_cursor: Option<&[u8]>, ha
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(if has_more {
-        b",\"has_more\":true}"
+        b",\"has_more\":true,\"rev\":"
     } else {
-        b",\"has_more\":false}"
+        b",\"has_more\":false,\"rev\":"
     });
+    write_position(out, rev);
+    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -245,13 +266,16 @@ mod tests {
             .map(|i| {
                 let new =
                     NewMessage::new(MessageKind::Text, format!("m{i}"), vec![], &limits).unwrap();
-                Message::from_new(
+                let mut m = Message::from_new(
                     MessageId::new_v7(),
                     ThreadId::from_uuid(uuid::Uuid::nil()),
                     UserId::from_uuid(uuid::Uuid::nil()),
                     new,
                     Timestamp::from_micros(i as i64),
-                )
+                );
+                m.seq = 100 - i as i64;
+                m.rev = m.seq;
+                m
             })
             .collect()
     }
@@ -259,30 +283,32 @@ mod tests {
     #[test]
     fn overfetch_sets_has_more_and_cursor_exactly() {
         let size = PageSize::new(3).unwrap();
-        let full = Page::from_overfetch(messages(4), size);
+        let full = Page::from_overfetch(messages(4), size, 100);
         assert!(full.has_more);
         assert_eq!(full.items.len(), 3);
         assert_eq!(full.next_cursor, Some(Cursor::of(&full.items[2])));
 
-        let exact = Page::from_overfetch(messages(3), size);
+        let exact = Page::from_overfetch(messages(3), size, 100);
         assert!(!exact.has_more);
         assert_eq!(exact.next_cursor, None);
         assert_eq!(exact.items.len(), 3);
 
-        let empty = Page::from_overfetch(vec![], size);
+        let empty = Page::from_overfetch(vec![], size, 0);
         assert!(!empty.has_more && empty.items.is_empty() && empty.next_cursor.is_none());
     }
 
     #[test]
     fn page_json_is_the_documented_envelope() {
-        let page = Page::from_overfetch(messages(3), PageSize::new(2).unwrap());
+        let page = Page::from_overfetch(messages(3), PageSize::new(2).unwrap(), 104);
         let v: serde_json::Value = serde_json::from_slice(&page.to_json()).unwrap();
         assert_eq!(v["items"].as_array().unwrap().len(), 2);
         assert_eq!(v["has_more"], true);
         assert_eq!(v["next_cursor"], page.next_cursor.unwrap().encode());
-        let last = Page::from_overfetch(messages(1), PageSize::new(2).unwrap());
+        assert_eq!(v["rev"], 104);
+        let last = Page::from_overfetch(messages(1), PageSize::new(2).unwrap(), 100);
         let v: serde_json::Value = serde_json::from_slice(&last.to_json()).unwrap();
         assert_eq!(v["next_cursor"], serde_json::Value::Null);
         assert_eq!(v["has_more"], false);
+        assert_eq!(v["rev"], 100);
     }
 }

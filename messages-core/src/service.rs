@@ -7,15 +7,17 @@ use tokio::sync::Notify;
 
 use crate::cache::breaker::BreakerConfig;
 use crate::cache::{CacheStats, PageCache};
-use crate::error::Result;
+use crate::cursor::Cursor;
+use crate::error::{Error, Result};
 use crate::events::codec;
 use crate::message::{
     Clock, IdempotencyKey, Limits, Message, MessageId, MessagePatch, NewMessage,
-    RequestFingerprint, ThreadId, UserId,
+    RequestFingerprint, ThreadId, Tombstone, UserId,
 };
 use crate::newest::NewestPages;
 use crate::page::{Page, PageJson, PageQuery, PageSize};
 use crate::storage::{Created, Idempotency, MessageStore};
+use crate::sync::{Changes, ChangesLimit};
 
 /// Settings of the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,13 +146,13 @@ impl MessageService {
         Ok(message)
     }
 
-    /// Soft-deletes a message; only its author may.
-    pub async fn delete(&self, thread: ThreadId, id: MessageId, user: UserId) -> Result<()> {
+    /// Soft-deletes a message; only its author may. Returns what is left of it.
+    pub async fn delete(&self, thread: ThreadId, id: MessageId, user: UserId) -> Result<Tombstone> {
         let now = self.clock.now();
         let event = codec::deleted(thread, id, now);
-        self.store.delete(thread, id, user, now, event).await?;
+        let tombstone = self.store.delete(thread, id, user, now, event).await?;
         self.after_write(thread).await;
-        Ok(())
+        Ok(tombstone)
     }
 
     /// After a commit: make the cached page stale, then wake the relay for the event.
@@ -186,6 +188,49 @@ impl MessageService {
         Ok(PageJson::whole(
             self.store.page(thread, query, size).await?.to_json(),
         ))
+    }
+
+    /// The `seq` a cursor names: its own, or for a cursor of version 1, that of the message it
+    /// names (`Error::InvalidCursor` when the thread has no such message).
+    pub async fn resolve(&self, thread: ThreadId, cursor: Cursor) -> Result<i64> {
+        match cursor {
+            Cursor::Seq(seq) => Ok(seq),
+            Cursor::Legacy(id) => self
+                .store
+                .locate(thread, id)
+                .await?
+                .ok_or(Error::InvalidCursor),
+        }
+    }
+
+    /// The messages around `id`: up to `size / 2` on each side, oldest first, as response
+    /// JSON. `Error::NotFound` for an id the thread does not have.
+    pub async fn around_json(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        size: PageSize,
+    ) -> Result<Vec<u8>> {
+        Ok(self
+            .store
+            .around(thread, id, size.get() / 2)
+            .await?
+            .to_json())
+    }
+
+    /// The changes after `since`, in `rev` order.
+    pub async fn changes(
+        &self,
+        thread: ThreadId,
+        since: i64,
+        limit: ChangesLimit,
+    ) -> Result<Changes> {
+        self.store.changes(thread, since, limit).await
+    }
+
+    /// The thread's position: the number of its latest change.
+    pub async fn head(&self, thread: ThreadId) -> Result<i64> {
+        self.store.head(thread).await
     }
 
     /// Whether the store answers: the service can serve every request. A failing cache is

@@ -9,8 +9,8 @@ use messages_core::storage::{
     Created, Idempotency, MessageStore, Outbox, OutboxEvent, UpdateEvent,
 };
 use messages_core::{
-    Message, MessageId, MessagePatch, MessageService, Page, PageQuery, PageSize, ThreadId,
-    Timestamp, UserId,
+    Around, Changes, ChangesLimit, Message, MessageId, MessagePatch, MessageService, Page,
+    PageQuery, PageSize, ThreadId, Timestamp, Tombstone, UserId,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -171,7 +171,9 @@ fn chrono_now_micros() -> i64 {
 }
 
 /// The store operations [`TimedStore`] measures.
-const OPERATIONS: [&str; 6] = ["create", "get", "update", "delete", "page", "ping"];
+const OPERATIONS: [&str; 10] = [
+    "create", "get", "update", "delete", "page", "ping", "around", "changes", "locate", "head",
+];
 /// How an operation ended: done, refused (a client's error: not found, forbidden, invalid),
 /// the backend unavailable, or an internal error.
 const OUTCOMES: [&str; 4] = ["ok", "refused", "unavailable", "error"];
@@ -255,7 +257,7 @@ impl MessageStore for TimedStore {
         user: UserId,
         now: Timestamp,
         event: OutboxEvent,
-    ) -> messages_core::Result<()> {
+    ) -> messages_core::Result<Tombstone> {
         self.timed(3, self.inner.delete(thread, id, user, now, event))
             .await
     }
@@ -269,5 +271,28 @@ impl MessageStore for TimedStore {
     }
     async fn ping(&self) -> messages_core::Result<()> {
         self.timed(5, self.inner.ping()).await
+    }
+    async fn around(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        half: usize,
+    ) -> messages_core::Result<Around> {
+        self.timed(6, self.inner.around(thread, id, half)).await
+    }
+    async fn changes(
+        &self,
+        thread: ThreadId,
+        since: i64,
+        limit: ChangesLimit,
+    ) -> messages_core::Result<Changes> {
+        self.timed(7, self.inner.changes(thread, since, limit))
+            .await
+    }
+    async fn locate(&self, thread: ThreadId, id: MessageId) -> messages_core::Result<Option<i64>> {
+        self.timed(8, self.inner.locate(thread, id)).await
+    }
+    async fn head(&self, thread: ThreadId) -> messages_core::Result<i64> {
+        self.timed(9, self.inner.head(thread)).await
     }
 }

@@ -264,6 +264,7 @@ mod tests {
             items: vec![],
             next_cursor: None,
             has_more: false,
+            rev: 0,
         };
         assert!(
             cache

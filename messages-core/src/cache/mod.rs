@@ -65,6 +65,8 @@ pub struct Window {
     /// Each item's cursor, encoded once when the window is built.
     cursors: Vec<EncodedCursor>,
     has_more: bool,
+    /// The thread's position the window reflects, as a store read would report it.
+    rev: i64,
     /// The envelope's close for a page of `n` items, made on the first request for `n` and
     /// shared by every later one (index `n`).
     closes: Closes,
@@ -115,6 +117,7 @@ impl Window {
             ends,
             cursors: page.items.iter().map(|m| Cursor::of(m).encoded()).collect(),
             has_more: page.has_more,
+            rev: page.rev,
         }
     }
 
@@ -161,7 +164,7 @@ impl Window {
         // One "item" of all n: the buffer already holds the commas between them.
         out.extend_from_slice(PAGE_OPEN);
         out.extend_from_slice(items);
-        write_page_close(out, next_cursor, has_more);
+        write_page_close(out, next_cursor, has_more, self.rev);
     }
 
     /// The newest page of `size` as the three parts of its JSON, the items a slice of the
@@ -171,7 +174,7 @@ impl Window {
         let (end, next_cursor, has_more) = self.cut(size);
         let make_close = || {
             let mut close = Vec::with_capacity(64);
-            write_page_close(&mut close, next_cursor, has_more);
+            write_page_close(&mut close, next_cursor, has_more, self.rev);
             Bytes::from(close)
         };
         let n = size.get().min(self.len());
@@ -186,11 +189,17 @@ impl Window {
         ])
     }
 
-    /// Serialises the window for an external cache: a flag byte, the item count, each item's
-    /// end offset and cursor, then the joined items.
+    /// The thread's position the window reflects.
+    pub fn rev(&self) -> i64 {
+        self.rev
+    }
+
+    /// Serialises the window for an external cache: a format byte (which carries `has_more`),
+    /// the position, the item count, each item's end offset and cursor, then the joined items.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(5 + self.len() * 38 + self.joined.len());
-        out.push(u8::from(self.has_more));
+        let mut out = Vec::with_capacity(HEADER + self.len() * ENTRY + self.joined.len());
+        out.push(FORMAT | u8::from(self.has_more));
+        out.extend_from_slice(&self.rev.to_be_bytes());
         out.extend_from_slice(&(self.len() as u32).to_be_bytes());
         for (end, cursor) in self.ends.iter().zip(&self.cursors) {
             out.extend_from_slice(&end.to_be_bytes());
@@ -200,21 +209,23 @@ impl Window {
         out
     }
 
-    /// Reads what [`Window::to_bytes`] wrote; `None` for anything else.
+    /// Reads what [`Window::to_bytes`] wrote; `None` for anything else, including a window
+    /// an older version of this service wrote (a miss: the reader refills it).
     pub fn from_bytes(bytes: &Bytes) -> Option<Window> {
         let has_more = match *bytes.first()? {
-            0 => false,
-            1 => true,
+            b if b == FORMAT => false,
+            b if b == FORMAT | 1 => true,
             _ => return None,
         };
-        let count = u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?) as usize;
-        let table_end = 5usize.checked_add(count.checked_mul(38)?)?;
-        let table = bytes.get(5..table_end)?;
+        let rev = i64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?);
+        let count = u32::from_be_bytes(bytes.get(9..HEADER)?.try_into().ok()?) as usize;
+        let table_end = HEADER.checked_add(count.checked_mul(ENTRY)?)?;
+        let table = bytes.get(HEADER..table_end)?;
         let joined = bytes.slice(table_end..);
         let mut ends = Vec::with_capacity(count);
         let mut cursors = Vec::with_capacity(count);
         let mut previous = 0u32;
-        for entry in table.chunks_exact(38) {
+        for entry in table.chunks_exact(ENTRY) {
             let end = u32::from_be_bytes(entry[..4].try_into().ok()?);
             if end < previous || end as usize > joined.len() {
                 return None;
@@ -234,9 +245,18 @@ impl Window {
             ends,
             cursors,
             has_more,
+            rev,
         })
     }
 }
+
+/// The format byte of [`Window::to_bytes`], with `has_more` in its low bit. Windows written
+/// before the sequence began with 0 or 1.
+const FORMAT: u8 = 0x20;
+/// Format byte, position, count.
+const HEADER: usize = 1 + 8 + 4;
+/// End offset and cursor of one item.
+const ENTRY: usize = 4 + std::mem::size_of::<EncodedCursor>();
 
 #[cfg(test)]
 mod tests {
@@ -253,19 +273,23 @@ mod tests {
                     &Limits::default(),
                 )
                 .unwrap();
-                Message::from_new(
+                let mut m = Message::from_new(
                     MessageId::new_v7(),
                     ThreadId::from_uuid(uuid::Uuid::nil()),
                     UserId::from_uuid(uuid::Uuid::nil()),
                     new,
                     Timestamp::from_micros(100 - i as i64),
-                )
+                );
+                m.seq = 1_000 - i as i64;
+                m.rev = m.seq;
+                m
             })
             .collect::<Vec<_>>();
         Page {
             next_cursor: None,
             items,
             has_more,
+            rev: 1_234,
         }
     }
 
@@ -293,6 +317,7 @@ mod tests {
                         None
                     },
                     has_more,
+                    rev: 1_234,
                 };
                 assert_eq!(
                     out,
@@ -321,9 +346,15 @@ mod tests {
                 "cut at {cut}"
             );
         }
+        let back = Window::from_bytes(&bytes).unwrap();
+        assert_eq!(back.rev(), 1_234, "the position survives the round trip");
         let mut bad = bytes.to_vec();
         bad[0] = 7;
         assert_eq!(Window::from_bytes(&Bytes::from(bad)), None);
+        // A window in the format from before the sequence (first byte 0 or 1) is a miss.
+        let mut old = bytes.to_vec();
+        old[0] = 1;
+        assert_eq!(Window::from_bytes(&Bytes::from(old)), None);
     }
 }
 

@@ -1,70 +1,63 @@
 //! Event encoding: the types, the bodies consumers receive, and a decode for consumers.
 //!
 //! A created or updated event carries the message JSON exactly as the HTTP API returns it (the
-//! body consumers of the old service read); a deleted event carries
-//! `{"id", "thread_id", "deleted_at"}`.
+//! body consumers of the old service read, with `seq` and `rev` added); a deleted event
+//! carries the tombstone `{"id", "thread_id", "deleted_at", "seq", "rev"}`. The service
+//! encodes a body up to its numbers; the store closes it once it has numbered the change.
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::event::{OutboxEvent, StoredEvent};
-use crate::message::{Message, MessageId, ThreadId, Timestamp};
+pub use crate::event::{OutboxEvent, StoredEvent};
+use crate::message::{Message, MessageId, ThreadId, Timestamp, Tombstone};
+pub use crate::sync::{CREATED, DELETED, UPDATED};
 
-/// Type (and routing key) of the event for a new message.
-pub const CREATED: &str = "message.created";
-/// Type (and routing key) of the event for an edit.
-pub const UPDATED: &str = "message.updated";
-/// Type (and routing key) of the event for a deletion.
-pub const DELETED: &str = "message.deleted";
+/// The body of a deleted event: the tombstone.
+pub type Deleted = Tombstone;
 
-/// The body of a deleted event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deleted {
-    /// The deleted message.
-    pub id: MessageId,
-    /// Its thread.
-    pub thread_id: ThreadId,
-    /// When it was deleted.
-    pub deleted_at: Timestamp,
-}
-
-/// The event announcing `message`.
+/// The event announcing `message`, not yet numbered.
 pub fn created(message: &Message) -> OutboxEvent {
+    let mut open_payload = Vec::with_capacity(320);
+    message.write_open_json(&mut open_payload);
     OutboxEvent {
         id: Uuid::now_v7(),
         kind: CREATED,
         thread_id: message.thread_id,
         time: message.created_at,
-        payload: message.to_json(),
+        open_payload,
     }
 }
 
 /// The event announcing an edit; `message` is the message after it.
 pub fn updated(message: &Message) -> OutboxEvent {
+    let mut open_payload = Vec::with_capacity(320);
+    message.write_open_json(&mut open_payload);
     OutboxEvent {
         id: Uuid::now_v7(),
         kind: UPDATED,
         thread_id: message.thread_id,
         time: message.updated_at,
-        payload: message.to_json(),
+        open_payload,
     }
 }
 
 /// The event announcing a deletion.
 pub fn deleted(thread_id: ThreadId, id: MessageId, deleted_at: Timestamp) -> OutboxEvent {
-    let body = Deleted {
+    let mut open_payload = Vec::with_capacity(128);
+    Tombstone {
         id,
         thread_id,
         deleted_at,
-    };
+        seq: 0,
+        rev: 0,
+    }
+    .write_open_json(&mut open_payload);
     OutboxEvent {
         id: Uuid::now_v7(),
         kind: DELETED,
         thread_id,
         time: deleted_at,
-        payload: serde_json::to_vec(&body)
-            .expect("a struct of ids and a time always serialises into memory"),
+        open_payload,
     }
 }
 
@@ -75,7 +68,8 @@ pub const CONTENT_TYPE: &str = "application/json";
 
 /// The CloudEvents attributes of an event in binary mode, as AMQP application properties:
 /// `cloudEvents:id`, `:source`, `:specversion`, `:type`, `:time`, `:subject` (the thread id)
-/// and `:sequence` (the outbox position, increasing within a thread, as a decimal string).
+/// and `:sequence` (the change's `rev`: per thread, without gaps, in commit order, as a
+/// decimal string).
 pub fn headers(event: &StoredEvent, source: &str) -> [(&'static str, String); 7] {
     [
         ("cloudEvents:id", event.id.to_string()),
@@ -84,7 +78,7 @@ pub fn headers(event: &StoredEvent, source: &str) -> [(&'static str, String); 7]
         ("cloudEvents:type", event.kind.clone()),
         ("cloudEvents:time", event.time.to_rfc3339()),
         ("cloudEvents:subject", event.thread_id.to_string()),
-        ("cloudEvents:sequence", event.position.to_string()),
+        ("cloudEvents:sequence", event.sequence.to_string()),
     ]
 }
 
@@ -97,7 +91,8 @@ pub struct ReceivedEvent {
     pub kind: String,
     /// `cloudEvents:subject`: the thread.
     pub thread_id: ThreadId,
-    /// `cloudEvents:sequence`: orders the events of one thread.
+    /// `cloudEvents:sequence`: the change's `rev`, which orders the events of one thread
+    /// without gaps.
     pub sequence: i64,
     /// `cloudEvents:time`.
     pub time: Timestamp,
@@ -177,13 +172,15 @@ mod tests {
     fn events_round_trip_through_headers_and_body() {
         let new =
             NewMessage::new(MessageKind::Text, "hi".into(), vec![], &Limits::default()).unwrap();
-        let message = Message::from_new(
+        let mut message = Message::from_new(
             MessageId::new_v7(),
             ThreadId::from_uuid(Uuid::now_v7()),
             UserId::from_uuid(Uuid::now_v7()),
             new,
             Timestamp::from_micros(1_764_000_000_000_001),
         );
+        message.seq = 41;
+        message.rev = 42;
         for (event, body) in [
             (created(&message), EventBody::Created(message.clone())),
             (updated(&message), EventBody::Updated(message.clone())),
@@ -193,16 +190,19 @@ mod tests {
                     id: message.id,
                     thread_id: message.thread_id,
                     deleted_at: message.created_at,
+                    seq: 41,
+                    rev: 42,
                 }),
             ),
         ] {
             let stored = StoredEvent {
-                position: 42,
+                position: 7,
                 id: event.id,
                 kind: event.kind.to_owned(),
                 thread_id: event.thread_id,
                 time: event.time,
-                payload: event.payload.clone(),
+                sequence: 42,
+                payload: event.payload(41, 42),
             };
             let headers = headers(&stored, "/messages");
             let got = decode_event(
@@ -218,12 +218,12 @@ mod tests {
             assert_eq!(got.id, event.id);
             assert_eq!(got.kind, event.kind);
             assert_eq!(got.thread_id, message.thread_id);
-            assert_eq!(got.sequence, 42);
+            assert_eq!(got.sequence, 42, "the sequence is the change's rev");
             assert_eq!(got.time, event.time);
             assert_eq!(got.body, body);
         }
-        // The created body is exactly the message JSON the HTTP API returns.
-        assert_eq!(created(&message).payload, message.to_json());
+        // The created body, closed, is exactly the message JSON the HTTP API returns.
+        assert_eq!(created(&message).payload(41, 42), message.to_json());
         assert!(decode_event(|_| None, b"{}").is_err());
     }
 }

@@ -1,8 +1,11 @@
-//! The in-memory store: the embedded default, and the reference the PostgreSQL store is
-//! tested against.
+//! The in-memory store: for tests and benchmarks (`STORE=memory`), and the reference the other
+//! stores are tested against.
+//!
+//! The sequence: each thread's counter is bumped under the store's write lock, which every
+//! write holds from its checks to its last change, so numbers are taken and become visible in
+//! one order.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::ops::Bound;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,22 +15,77 @@ use super::{Created, Idempotency, MessageStore, Outbox, OutboxEvent, StoredEvent
 use crate::error::{Error, Result};
 use crate::locks;
 use crate::message::{
-    Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, UserId,
+    Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 use crate::page::{Page, PageQuery, PageSize};
+use crate::sync::{Around, Change, Changes, ChangesLimit};
 
-type Key = (Timestamp, MessageId);
+/// A message as stored: deleted ones keep their row.
+struct Entry {
+    message: Message,
+    deleted_at: Option<Timestamp>,
+}
+
+impl Entry {
+    fn change(&self) -> Change {
+        match self.deleted_at {
+            None => Change::Message(self.message.clone()),
+            Some(deleted_at) => Change::Deleted(Tombstone {
+                id: self.message.id,
+                thread_id: self.message.thread_id,
+                deleted_at,
+                seq: self.message.seq,
+                rev: self.message.rev,
+            }),
+        }
+    }
+}
 
 #[derive(Default)]
 struct Thread {
-    /// Live messages in thread order.
-    live: BTreeMap<Key, Message>,
-    /// Where each message sits in `live`; deleted ones map to `None`.
-    position: HashMap<MessageId, Option<Key>>,
-    /// Every message ever created, for idempotent replays of deleted ones.
-    created: HashMap<MessageId, Message>,
+    /// The number of the thread's latest change.
+    head: i64,
+    /// Every message ever created, by `seq`.
+    by_seq: BTreeMap<i64, Entry>,
+    /// The `seq` of every live message.
+    live: BTreeSet<i64>,
+    /// Each message's `rev` (its latest change) to its `seq`.
+    by_rev: BTreeMap<i64, i64>,
+    /// Each message's id to its `seq`.
+    by_id: HashMap<MessageId, i64>,
     /// `(user, key)` → the message it created and the request's fingerprint.
     idempotency: HashMap<(UserId, String), (MessageId, RequestFingerprint)>,
+}
+
+impl Thread {
+    /// The `seq` of a live message `user` wrote: 404 before 403, so a message of another
+    /// thread is indistinguishable from a missing one.
+    fn owned(&self, id: MessageId, user: UserId) -> Result<i64> {
+        let seq = *self.by_id.get(&id).ok_or(Error::NotFound)?;
+        let entry = self.by_seq.get(&seq).ok_or(Error::NotFound)?;
+        if entry.deleted_at.is_some() {
+            return Err(Error::NotFound);
+        }
+        if entry.message.user_id != user {
+            return Err(Error::Forbidden);
+        }
+        Ok(seq)
+    }
+
+    /// Takes the next number and makes it the `rev` of the message at `seq`.
+    fn renumber(&mut self, seq: i64) -> Option<&mut Entry> {
+        self.head += 1;
+        let rev = self.head;
+        let entry = self.by_seq.get_mut(&seq)?;
+        self.by_rev.remove(&entry.message.rev);
+        entry.message.rev = rev;
+        self.by_rev.insert(rev, seq);
+        Some(entry)
+    }
+
+    fn message_at(&self, seq: &i64) -> Option<Message> {
+        self.by_seq.get(seq).map(|e| e.message.clone())
+    }
 }
 
 #[derive(Default)]
@@ -38,7 +96,7 @@ struct Events {
 }
 
 impl Events {
-    fn push(&mut self, event: OutboxEvent) {
+    fn push(&mut self, event: &OutboxEvent, seq: i64, rev: i64) {
         self.last_position += 1;
         self.ready.push_back(StoredEvent {
             position: self.last_position,
@@ -46,16 +104,18 @@ impl Events {
             kind: event.kind.to_owned(),
             thread_id: event.thread_id,
             time: event.time,
-            payload: event.payload,
+            sequence: rev,
+            payload: event.payload(seq, rev),
         });
     }
 }
 
 /// Messages in process memory, lost when the process exits.
 ///
-/// One `RwLock` over all threads keeps every write atomic with its outbox entry and its
-/// idempotency record (the outbox's lock is taken inside it). Locks follow the crate's one
-/// policy (`locks`): std locks, no critical section awaits, poisoning is cleared.
+/// One `RwLock` over all threads keeps every write atomic with its number, its outbox entry
+/// and its idempotency record (the outbox's lock is taken inside it). Locks follow the crate's
+/// one policy (`locks`): std locks, no critical section awaits, poisoning is cleared; every
+/// write checks everything that can fail before it changes anything.
 #[derive(Default)]
 pub struct MemoryStore {
     threads: RwLock<HashMap<ThreadId, Thread>>,
@@ -67,23 +127,6 @@ impl MemoryStore {
     pub fn new() -> Self {
         MemoryStore::default()
     }
-}
-
-/// The author check shared by edit and delete: 404 before 403, so a message of another
-/// thread is indistinguishable from a missing one.
-fn owned_key(thread: Option<&Thread>, id: MessageId, user: UserId) -> Result<Key> {
-    let thread = thread.ok_or(Error::NotFound)?;
-    let key = thread
-        .position
-        .get(&id)
-        .copied()
-        .flatten()
-        .ok_or(Error::NotFound)?;
-    let message = thread.live.get(&key).ok_or(Error::NotFound)?;
-    if message.user_id != user {
-        return Err(Error::Forbidden);
-    }
-    Ok(key)
 }
 
 #[async_trait]
@@ -102,31 +145,44 @@ impl MessageStore for MemoryStore {
                 if *fingerprint != idem.fingerprint {
                     return Err(Error::IdempotencyConflict);
                 }
-                let original = thread.created.get(id).cloned().ok_or(Error::NotFound)?;
+                let original = thread
+                    .by_id
+                    .get(id)
+                    .and_then(|seq| thread.message_at(seq))
+                    .ok_or(Error::NotFound)?;
                 return Ok(Created::Replayed(original));
             }
             thread
                 .idempotency
                 .insert(slot, (message.id, idem.fingerprint));
         }
-        let key = (message.created_at, message.id);
-        thread.live.insert(key, message.clone());
-        thread.position.insert(message.id, Some(key));
-        thread.created.insert(message.id, message.clone());
-        locks::lock(&self.outbox).push(event);
-        Ok(Created::New(message.clone()))
+        thread.head += 1;
+        let seq = thread.head;
+        let mut numbered = message.clone();
+        numbered.seq = seq;
+        numbered.rev = seq;
+        thread.by_seq.insert(
+            seq,
+            Entry {
+                message: numbered.clone(),
+                deleted_at: None,
+            },
+        );
+        thread.live.insert(seq);
+        thread.by_rev.insert(seq, seq);
+        thread.by_id.insert(numbered.id, seq);
+        locks::lock(&self.outbox).push(&event, seq, seq);
+        Ok(Created::New(numbered))
     }
 
     async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message> {
         let threads = locks::read(&self.threads);
         let thread = threads.get(&thread).ok_or(Error::NotFound)?;
-        let key = thread
-            .position
-            .get(&id)
-            .copied()
-            .flatten()
-            .ok_or(Error::NotFound)?;
-        thread.live.get(&key).cloned().ok_or(Error::NotFound)
+        let seq = thread.by_id.get(&id).ok_or(Error::NotFound)?;
+        match thread.by_seq.get(seq) {
+            Some(entry) if entry.deleted_at.is_none() => Ok(entry.message.clone()),
+            _ => Err(Error::NotFound),
+        }
     }
 
     async fn update(
@@ -139,13 +195,14 @@ impl MessageStore for MemoryStore {
         event: UpdateEvent<'_>,
     ) -> Result<Message> {
         let mut threads = locks::write(&self.threads);
-        let key = owned_key(threads.get(&thread_id), id, user)?;
         let thread = threads.get_mut(&thread_id).ok_or(Error::NotFound)?;
-        let message = thread.live.get_mut(&key).ok_or(Error::NotFound)?;
-        let mut edited = message.clone();
+        let seq = thread.owned(id, user)?;
+        let mut edited = thread.message_at(&seq).ok_or(Error::NotFound)?;
         patch.apply(&mut edited, now)?;
-        *message = edited.clone();
-        locks::lock(&self.outbox).push(event(&edited));
+        let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
+        edited.rev = entry.message.rev;
+        entry.message = edited.clone();
+        locks::lock(&self.outbox).push(&event(&edited), seq, edited.rev);
         Ok(edited)
     }
 
@@ -154,41 +211,107 @@ impl MessageStore for MemoryStore {
         thread_id: ThreadId,
         id: MessageId,
         user: UserId,
-        _now: Timestamp,
+        now: Timestamp,
         event: OutboxEvent,
-    ) -> Result<()> {
+    ) -> Result<Tombstone> {
         let mut threads = locks::write(&self.threads);
-        let key = owned_key(threads.get(&thread_id), id, user)?;
         let thread = threads.get_mut(&thread_id).ok_or(Error::NotFound)?;
-        thread.live.remove(&key);
-        thread.position.insert(id, None);
-        locks::lock(&self.outbox).push(event);
-        Ok(())
+        let seq = thread.owned(id, user)?;
+        let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
+        entry.deleted_at = Some(now);
+        let tombstone = Tombstone {
+            id,
+            thread_id,
+            deleted_at: now,
+            seq,
+            rev: entry.message.rev,
+        };
+        thread.live.remove(&seq);
+        locks::lock(&self.outbox).push(&event, seq, tombstone.rev);
+        Ok(tombstone)
     }
 
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {
         let threads = locks::read(&self.threads);
         let Some(thread) = threads.get(&thread) else {
-            return Ok(Page::from_overfetch(Vec::new(), size));
+            return Ok(Page::from_overfetch(Vec::new(), size, 0));
         };
         let take = size.get() + 1;
-        let rows: Vec<Message> = match query {
-            PageQuery::Newest => thread.live.values().rev().take(take).cloned().collect(),
-            PageQuery::Before(c) => thread
+        let seqs: Vec<&i64> = match query {
+            PageQuery::Newest => thread.live.iter().rev().take(take).collect(),
+            PageQuery::Before(s) => thread.live.range(..s).rev().take(take).collect(),
+            PageQuery::After(s) => thread
                 .live
-                .range(..(c.created_at(), c.id()))
-                .rev()
+                .range(s.saturating_add(1)..)
                 .take(take)
-                .map(|(_, m)| m.clone())
-                .collect(),
-            PageQuery::After(c) => thread
-                .live
-                .range((Bound::Excluded((c.created_at(), c.id())), Bound::Unbounded))
-                .take(take)
-                .map(|(_, m)| m.clone())
                 .collect(),
         };
-        Ok(Page::from_overfetch(rows, size))
+        let rows = seqs
+            .into_iter()
+            .filter_map(|seq| thread.message_at(seq))
+            .collect();
+        Ok(Page::from_overfetch(rows, size, thread.head))
+    }
+
+    async fn around(&self, thread: ThreadId, id: MessageId, half: usize) -> Result<Around> {
+        let threads = locks::read(&self.threads);
+        let thread = threads.get(&thread).ok_or(Error::NotFound)?;
+        let anchor = *thread.by_id.get(&id).ok_or(Error::NotFound)?;
+        let before = thread
+            .live
+            .range(..anchor)
+            .rev()
+            .take(half + 1)
+            .filter_map(|seq| thread.message_at(seq))
+            .collect();
+        let after = thread
+            .live
+            .range(anchor.saturating_add(1)..)
+            .take(half + 1)
+            .filter_map(|seq| thread.message_at(seq))
+            .collect();
+        let anchor = thread
+            .live
+            .contains(&anchor)
+            .then(|| thread.message_at(&anchor))
+            .flatten();
+        Ok(Around::from_overfetch(
+            before,
+            anchor,
+            after,
+            half,
+            thread.head,
+        ))
+    }
+
+    async fn changes(&self, thread: ThreadId, since: i64, limit: ChangesLimit) -> Result<Changes> {
+        let threads = locks::read(&self.threads);
+        let Some(thread) = threads.get(&thread) else {
+            return Ok(Changes::from_overfetch(Vec::new(), since, 0, limit.get()));
+        };
+        let rows = thread
+            .by_rev
+            .range(since.saturating_add(1)..)
+            .take(limit.get() + 1)
+            .filter_map(|(_, seq)| thread.by_seq.get(seq).map(Entry::change))
+            .collect();
+        Ok(Changes::from_overfetch(
+            rows,
+            since,
+            thread.head,
+            limit.get(),
+        ))
+    }
+
+    async fn locate(&self, thread: ThreadId, id: MessageId) -> Result<Option<i64>> {
+        let threads = locks::read(&self.threads);
+        Ok(threads.get(&thread).and_then(|t| t.by_id.get(&id).copied()))
+    }
+
+    async fn head(&self, thread: ThreadId) -> Result<i64> {
+        Ok(locks::read(&self.threads)
+            .get(&thread)
+            .map_or(0, |t| t.head))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -1,9 +1,11 @@
 //! Durable message history: the `MessageStore` trait, and beside it the `Outbox` trait the
 //! relay uses, with one backend per file implementing both.
 //!
-//! A store writes a message change and the event that announces it atomically: the service
-//! hands it the encoded event, and the store keeps it in its outbox until the relay has
-//! delivered it. The store knows nothing of caches or brokers.
+//! A store writes a message change, the next number of the thread's sequence, and the event
+//! that announces the change atomically: the service hands it the event encoded up to the
+//! numbers, and the store closes it and keeps it in its outbox until the relay has delivered
+//! it. Numbers become visible in the order they were taken (see `sync`). The store knows
+//! nothing of caches or brokers.
 
 use std::time::Duration;
 
@@ -13,15 +15,17 @@ use crate::error::Result;
 pub use crate::event::{OutboxEvent, StoredEvent};
 use crate::message::{
     IdempotencyKey, Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp,
-    UserId,
+    Tombstone, UserId,
 };
 use crate::page::{Page, PageQuery, PageSize};
+use crate::sync::{Around, Changes, ChangesLimit};
 
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
-/// Builds the event for an edit once the store knows the edited message.
+/// Builds the event for an edit once the store knows the edited message (its numbers not yet
+/// taken).
 pub type UpdateEvent<'a> = &'a (dyn Fn(&Message) -> OutboxEvent + Send + Sync);
 
 /// What a create did.
@@ -55,9 +59,11 @@ pub struct Idempotency<'a> {
 /// Where messages live. Every method names the thread, so a store can be distributed by it.
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
-    /// Stores `message` and `event` atomically. With `idempotency`, a second create with the
-    /// same thread, user and key returns the first message (`Created::Replayed`) or, when the
-    /// request differs, `Error::IdempotencyConflict`.
+    /// Stores `message` (not yet numbered) with the thread's next number as its `seq` and
+    /// `rev`, and `event` closed with them, atomically; returns the numbered message. With
+    /// `idempotency`, a second create with the same thread, user and key returns the first
+    /// message (`Created::Replayed`) and takes no number, or, when the request differs,
+    /// `Error::IdempotencyConflict`.
     async fn create(
         &self,
         message: &Message,
@@ -68,9 +74,10 @@ pub trait MessageStore: Send + Sync + 'static {
     /// A live message of the thread, or `Error::NotFound`.
     async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message>;
 
-    /// Applies `patch` if `user` wrote the message; stores the event `event` builds from the
-    /// edited message in the same transaction. `NotFound` for a missing, deleted or
-    /// other-thread message; `Forbidden` for another user's.
+    /// Applies `patch` if `user` wrote the message, giving it the thread's next number as its
+    /// `rev`; stores the event `event` builds from the edited message in the same
+    /// transaction. `NotFound` for a missing, deleted or other-thread message; `Forbidden`
+    /// for another user's.
     async fn update(
         &self,
         thread: ThreadId,
@@ -81,8 +88,9 @@ pub trait MessageStore: Send + Sync + 'static {
         event: UpdateEvent<'_>,
     ) -> Result<Message>;
 
-    /// Soft-deletes the message if `user` wrote it, storing `event` in the same transaction.
-    /// Errors as for [`MessageStore::update`].
+    /// Soft-deletes the message if `user` wrote it, giving the deletion the thread's next
+    /// number, and stores `event` in the same transaction; returns the tombstone. Errors as
+    /// for [`MessageStore::update`].
     async fn delete(
         &self,
         thread: ThreadId,
@@ -90,10 +98,26 @@ pub trait MessageStore: Send + Sync + 'static {
         user: UserId,
         now: Timestamp,
         event: OutboxEvent,
-    ) -> Result<()>;
+    ) -> Result<Tombstone>;
 
-    /// A page of live messages, read with `size + 1` rows so `has_more` is exact.
+    /// A page of live messages by `seq`, read with `size + 1` rows so `has_more` is exact,
+    /// with the thread's position read in the same snapshot.
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page>;
+
+    /// The live messages around `id` (up to `half` on each side, oldest first), `id` itself
+    /// unless it was deleted. A deleted message still anchors; an unknown id or one of
+    /// another thread is `Error::NotFound`.
+    async fn around(&self, thread: ThreadId, id: MessageId, half: usize) -> Result<Around>;
+
+    /// Every message whose `rev` is greater than `since`, in `rev` order, each in its current
+    /// state (deleted ones as tombstones), at most `limit`.
+    async fn changes(&self, thread: ThreadId, since: i64, limit: ChangesLimit) -> Result<Changes>;
+
+    /// The `seq` of a message of the thread, deleted or not; `None` for an unknown id.
+    async fn locate(&self, thread: ThreadId, id: MessageId) -> Result<Option<i64>>;
+
+    /// The thread's position: the number of its latest change, 0 for a thread never written.
+    async fn head(&self, thread: ThreadId) -> Result<i64>;
 
     /// Whether the store can answer now (for readiness).
     async fn ping(&self) -> Result<()>;
@@ -104,6 +128,7 @@ pub trait MessageStore: Send + Sync + 'static {
 pub trait Outbox: Send + Sync + 'static {
     /// Claims up to `limit` undelivered events for `lease`: other relays skip them until the
     /// lease runs out, so a relay that dies mid-batch delays its events but never loses them.
+    /// Events come in the order they were written.
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>>;
 
     /// Removes delivered events from the outbox.

@@ -12,9 +12,18 @@ fn window(n: usize, has_more: bool) -> Arc<Window> {
     let thread = ThreadId::from_uuid(Uuid::new_v4());
     let user = UserId::from_uuid(Uuid::new_v4());
     let items: Vec<Message> = (0..n)
-        .map(|i| super::text_message(thread, user, 1_000 - i as i64, &format!("cached {i}")))
+        .map(|i| {
+            let mut m = super::text_message(thread, user, 1_000 - i as i64, &format!("cached {i}"));
+            m.seq = 1_000 - i as i64;
+            m.rev = m.seq;
+            m
+        })
         .collect();
-    let mut page = Page::from_overfetch(items, PageSize::new(n.max(1) as u32).unwrap_or_default());
+    let mut page = Page::from_overfetch(
+        items,
+        PageSize::new(n.max(1) as u32).unwrap_or_default(),
+        1_000,
+    );
     page.has_more = has_more;
     page.next_cursor = if has_more {
         page.items.last().map(crate::Cursor::of)

@@ -18,6 +18,7 @@ use crate::message::{
 };
 use crate::page::{Page, PageQuery, PageSize};
 use crate::storage::{Created, Idempotency, MessageStore, Outbox};
+use crate::sync::{Change, ChangesLimit};
 
 /// A store under test: both of its sides, and whatever must live as long as the test (a
 /// test database, a temporary directory).
@@ -77,6 +78,15 @@ macro_rules! storage_contract {
                 inserts_between_loads_cause_no_overlap_or_gap,
                 deleted_runs_never_produce_empty_pages,
                 every_write_leaves_one_event,
+                numbers_are_gap_free_per_thread,
+                an_idempotent_replay_takes_no_number,
+                edits_and_deletes_appear_in_the_changes_feed,
+                the_changes_feed_pages_without_gaps,
+                a_page_reflects_its_rev,
+                around_the_first_the_last_and_a_deleted_message,
+                locate_finds_deleted_messages_too,
+                racing_writers_never_hide_a_message_from_a_follower,
+                events_carry_their_change_numbers,
             );
         }
     };
@@ -104,25 +114,45 @@ fn size(n: u32) -> PageSize {
     PageSize::new(n).unwrap_or_else(|e| panic!("{e}"))
 }
 
+fn limit(n: &str) -> ChangesLimit {
+    ChangesLimit::parse(n).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A base time with whole-microsecond precision well inside every backend's range.
 const T0: i64 = 1_764_000_000_000_000;
 
-async fn insert(store: &dyn MessageStore, m: &Message) {
+/// Creates `m`, returning it as the store numbered it.
+async fn insert(store: &dyn MessageStore, m: &Message) -> Message {
     let created = store
         .create(m, None, codec::created(m))
         .await
         .unwrap_or_else(|e| panic!("create: {e}"));
-    assert_eq!(created, Created::New(m.clone()));
+    let Created::New(numbered) = created else {
+        panic!("a create without a key is new: {created:?}");
+    };
+    assert_eq!(
+        Message {
+            seq: m.seq,
+            rev: m.rev,
+            ..numbered.clone()
+        },
+        *m,
+        "the store keeps the message as given"
+    );
+    assert!(
+        numbered.seq > 0 && numbered.rev == numbered.seq,
+        "{numbered:?}"
+    );
+    numbered
 }
 
-/// Inserts `n` messages one microsecond apart, returning them oldest first.
+/// Inserts `n` messages one microsecond apart, returning them oldest first, numbered.
 async fn fill(store: &dyn MessageStore, thread: ThreadId, n: usize) -> Vec<Message> {
     let author = user();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let m = message(thread, author, T0 + i as i64, &format!("message {i}"));
-        insert(store, &m).await;
-        out.push(m);
+        out.push(insert(store, &m).await);
     }
     out
 }
@@ -132,6 +162,14 @@ async fn page(store: &dyn MessageStore, thread: ThreadId, q: PageQuery, n: u32) 
         .page(thread, q, size(n))
         .await
         .unwrap_or_else(|e| panic!("page: {e}"))
+}
+
+/// The `seq` a page's cursor names.
+fn seq_of(cursor: crate::Cursor) -> i64 {
+    match cursor {
+        crate::Cursor::Seq(seq) => seq,
+        crate::Cursor::Legacy(id) => panic!("a store issued a legacy cursor for {id}"),
+    }
 }
 
 /// Follows cursors from `start` until `has_more` is false, checking on the way that no page
@@ -153,8 +191,8 @@ async fn walk(store: &dyn MessageStore, thread: ThreadId, start: PageQuery, n: u
         let next = p.next_cursor;
         pages.push(p);
         match (next, start) {
-            (Some(c), PageQuery::After(_)) => query = PageQuery::After(c),
-            (Some(c), _) => query = PageQuery::Before(c),
+            (Some(c), PageQuery::After(_)) => query = PageQuery::After(seq_of(c)),
+            (Some(c), _) => query = PageQuery::Before(seq_of(c)),
             (None, _) => return pages,
         }
         assert!(pages.len() < 10_000, "pagination does not end");
@@ -168,11 +206,49 @@ fn ids(pages: &[Page]) -> Vec<MessageId> {
         .collect()
 }
 
+async fn delete(store: &dyn MessageStore, m: &Message) -> crate::Tombstone {
+    let at = Timestamp::from_micros(T0 + 1_000_000);
+    store
+        .delete(
+            m.thread_id,
+            m.id,
+            m.user_id,
+            at,
+            codec::deleted(m.thread_id, m.id, at),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("delete: {e}"))
+}
+
+async fn edit(store: &dyn MessageStore, m: &Message, text: &str) -> Message {
+    let patch = MessagePatch::new(Some(text.into()), None, &Limits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .update(
+            m.thread_id,
+            m.id,
+            m.user_id,
+            &patch,
+            Timestamp::from_micros(T0 + 2_000_000),
+            &codec::updated,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("update: {e}"))
+}
+
 /// Contract case.
 pub async fn empty_thread(subject: &Subject) {
     let store = subject.store.as_ref();
-    let p = page(store, thread(), PageQuery::Newest, 10).await;
+    let t = thread();
+    let p = page(store, t, PageQuery::Newest, 10).await;
     assert!(p.items.is_empty() && !p.has_more && p.next_cursor.is_none());
+    assert_eq!(p.rev, 0, "a thread never written is at position 0");
+    assert_eq!(store.head(t).await.ok(), Some(0));
+    let changes = store
+        .changes(t, 0, limit("10"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(changes.changes.is_empty() && !changes.has_more && changes.next == 0);
 }
 
 /// Contract case.
@@ -195,8 +271,7 @@ pub async fn pages_exactly_in_both_directions(subject: &Subject) {
     );
 
     // Catching up from the oldest message: the 24 newer ones, oldest first.
-    let oldest = crate::Cursor::of(&all[0]);
-    let pages = walk(store, t, PageQuery::After(oldest), 10).await;
+    let pages = walk(store, t, PageQuery::After(all[0].seq), 10).await;
     assert_eq!(
         pages.iter().map(|p| p.items.len()).collect::<Vec<_>>(),
         [10, 10, 4]
@@ -204,14 +279,19 @@ pub async fn pages_exactly_in_both_directions(subject: &Subject) {
     let oldest_first: Vec<MessageId> = all[1..].iter().map(|m| m.id).collect();
     assert_eq!(ids(&pages), oldest_first);
 
-    // The same cursor names a position, whichever way it is followed.
-    let middle = crate::Cursor::of(&all[12]);
+    // The same position names the same place, whichever way it is followed.
+    let middle = all[12].seq;
     let older = page(store, t, PageQuery::Before(middle), 200).await;
     let newer = page(store, t, PageQuery::After(middle), 200).await;
     assert_eq!(older.items.len(), 12);
     assert_eq!(newer.items.len(), 12);
     assert_eq!(older.items[0].id, all[11].id);
     assert_eq!(newer.items[0].id, all[13].id);
+    // Past either end: empty, and no more.
+    let past = page(store, t, PageQuery::After(all[24].seq), 10).await;
+    assert!(past.items.is_empty() && !past.has_more);
+    let before = page(store, t, PageQuery::Before(all[0].seq), 10).await;
+    assert!(before.items.is_empty() && !before.has_more);
 }
 
 /// Contract case.
@@ -238,20 +318,26 @@ pub async fn concurrent_creates_are_each_listed_once(subject: &Subject) {
                 let mut made = Vec::new();
                 for i in 0..5 {
                     let m = message(t, author, T0 + (i * 32 + task), &format!("{task}/{i}"));
-                    insert(store.as_ref(), &m).await;
-                    made.push(m.id);
+                    made.push(insert(store.as_ref(), &m).await);
                 }
                 made
             })
         })
         .collect();
-    let mut expected = HashSet::new();
+    let mut created = Vec::new();
     for task in tasks {
-        expected.extend(task.await.unwrap_or_else(|e| panic!("task: {e}")));
+        created.extend(task.await.unwrap_or_else(|e| panic!("task: {e}")));
     }
     let listed = ids(&walk(store.as_ref(), t, PageQuery::Newest, 7).await);
     assert_eq!(listed.len(), 160, "every create listed, none twice");
-    assert_eq!(listed.iter().copied().collect::<HashSet<_>>(), expected);
+    assert_eq!(
+        listed.iter().copied().collect::<HashSet<_>>(),
+        created.iter().map(|m| m.id).collect::<HashSet<_>>()
+    );
+    // Numbered 1 to 160, each once.
+    let mut seqs: Vec<i64> = created.iter().map(|m| m.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=160).collect::<Vec<_>>());
 }
 
 /// Contract case.
@@ -264,42 +350,19 @@ pub async fn a_cursor_survives_deletion_of_its_message(subject: &Subject) {
         .next_cursor
         .unwrap_or_else(|| panic!("cursor expected"));
     let at_cursor = &all[7];
-    assert_eq!(cursor.id(), at_cursor.id);
-    store
-        .delete(
-            t,
-            at_cursor.id,
-            at_cursor.user_id,
-            Timestamp::from_micros(T0 + 100),
-            codec::deleted(t, at_cursor.id, Timestamp::from_micros(T0 + 100)),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("delete: {e}"));
-    let next = page(store, t, PageQuery::Before(cursor), 5).await;
+    assert_eq!(cursor, crate::Cursor::Seq(at_cursor.seq));
+    delete(store, at_cursor).await;
+    let next = page(store, t, PageQuery::Before(seq_of(cursor)), 5).await;
     let expected: Vec<MessageId> = all[2..7].iter().rev().map(|m| m.id).collect();
     assert_eq!(
         next.items.iter().map(|m| m.id).collect::<Vec<_>>(),
         expected
     );
-    let back = page(store, t, PageQuery::After(cursor), 10).await;
+    let back = page(store, t, PageQuery::After(seq_of(cursor)), 10).await;
     assert_eq!(
         back.items.iter().map(|m| m.id).collect::<Vec<_>>(),
         all[8..].iter().map(|m| m.id).collect::<Vec<_>>()
     );
-}
-
-async fn delete(store: &dyn MessageStore, m: &Message) {
-    let at = Timestamp::from_micros(T0 + 1_000_000);
-    store
-        .delete(
-            m.thread_id,
-            m.id,
-            m.user_id,
-            at,
-            codec::deleted(m.thread_id, m.id, at),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("delete: {e}"));
 }
 
 /// Contract case.
@@ -318,8 +381,7 @@ pub async fn deleted_messages_never_appear(subject: &Subject) {
         .collect();
     let newest = ids(&walk(store, t, PageQuery::Newest, 2).await);
     assert_eq!(newest, live.iter().rev().copied().collect::<Vec<_>>());
-    let first = crate::Cursor::of(&all[0]);
-    assert_eq!(ids(&walk(store, t, PageQuery::After(first), 2).await), live);
+    assert_eq!(ids(&walk(store, t, PageQuery::After(0), 2).await), live);
     assert!(matches!(
         store.get(t, all[0].id).await,
         Err(Error::NotFound)
@@ -349,6 +411,8 @@ pub async fn an_edit_never_moves_a_message(subject: &Subject) {
     assert_eq!(edited.created_at, target.created_at);
     assert_eq!(edited.updated_at, now);
     assert_eq!(edited.kind, target.kind);
+    assert_eq!(edited.seq, target.seq, "an edit keeps the message's place");
+    assert_eq!(edited.rev, 6, "an edit takes the thread's next number");
     let listed = page(store, t, PageQuery::Newest, 10).await;
     assert_eq!(
         listed.items.iter().map(|m| m.id).collect::<Vec<_>>(),
@@ -371,6 +435,7 @@ pub async fn an_edit_never_moves_a_message(subject: &Subject) {
         .unwrap_or_else(|e| panic!("update: {e}"));
     assert_eq!(again.content, "edited");
     assert!(again.paths.is_empty());
+    assert_eq!(again.rev, 7);
 }
 
 /// Contract case.
@@ -412,8 +477,9 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
         store.delete(t, unknown, m.user_id, now, ev()).await,
         Err(Error::NotFound)
     ));
-    // Nothing changed.
+    // Nothing changed, and no refused write took a number.
     assert_eq!(store.get(t, m.id).await.ok().as_ref(), Some(m));
+    assert_eq!(store.head(t).await.ok(), Some(2));
     // Deleted: gone for reads, edits and second deletes, for the author too.
     delete(store, m).await;
     assert!(matches!(store.get(t, m.id).await, Err(Error::NotFound)));
@@ -431,6 +497,11 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
         store.delete(t, m.id, stranger, now, ev()).await,
         Err(Error::NotFound)
     ));
+    assert_eq!(
+        store.head(t).await.ok(),
+        Some(3),
+        "one number for one delete"
+    );
 }
 
 /// Contract case.
@@ -466,6 +537,7 @@ pub async fn a_blank_edit_is_refused(subject: &Subject) {
         Some(m),
         "a refused edit changes nothing"
     );
+    assert_eq!(store.head(t).await.ok(), Some(1), "and takes no number");
 }
 
 /// Contract case.
@@ -493,7 +565,9 @@ pub async fn idempotent_creates(subject: &Subject) {
         .create(&first, Some(idem), codec::created(&first))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(created, Created::New(first.clone()));
+    let Created::New(first) = created else {
+        panic!("expected a new message: {created:?}");
+    };
 
     let retry = Message::from_new(
         MessageId::new_v7(),
@@ -569,8 +643,9 @@ pub async fn idempotent_creates(subject: &Subject) {
         Ok(Created::New(_))
     ));
 
-    // A retry after the message was deleted still answers with the original.
-    delete(store, &first).await;
+    // A retry after the message was deleted still answers with it (the same message; its
+    // `rev` is now its deletion's).
+    let tombstone = delete(store, &first).await;
     let late = Message::from_new(
         MessageId::new_v7(),
         t,
@@ -578,13 +653,18 @@ pub async fn idempotent_creates(subject: &Subject) {
         new,
         Timestamp::from_micros(T0 + 5),
     );
+    let replayed = store
+        .create(&late, Some(idem), codec::created(&late))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Created::Replayed(again) = replayed else {
+        panic!("expected a replay: {replayed:?}");
+    };
     assert_eq!(
-        store
-            .create(&late, Some(idem), codec::created(&late))
-            .await
-            .ok(),
-        Some(Created::Replayed(first))
+        (again.id, again.seq, again.content.as_str()),
+        (first.id, first.seq, "once")
     );
+    assert_eq!(again.rev, tombstone.rev);
 }
 
 /// Contract case.
@@ -592,17 +672,14 @@ pub async fn equal_timestamps_page_exactly_once(subject: &Subject) {
     let store = subject.store.as_ref();
     let t = thread();
     let author = user();
-    let mut all: Vec<Message> = (0..30)
-        .map(|i| message(t, author, T0, &format!("same {i}")))
-        .collect();
-    for m in &all {
-        insert(store, m).await;
+    let mut all = Vec::new();
+    for i in 0..30 {
+        all.push(insert(store, &message(t, author, T0, &format!("same {i}"))).await);
     }
-    all.sort_by_key(|m| m.id);
+    // The number orders them, not the clock.
     let down = ids(&walk(store, t, PageQuery::Newest, 4).await);
     assert_eq!(down, all.iter().rev().map(|m| m.id).collect::<Vec<_>>());
-    let before_all = crate::Cursor::new(Timestamp::from_micros(T0 - 1), MessageId::new_v7());
-    let up = ids(&walk(store, t, PageQuery::After(before_all), 4).await);
+    let up = ids(&walk(store, t, PageQuery::After(0), 4).await);
     assert_eq!(up, all.iter().map(|m| m.id).collect::<Vec<_>>());
 }
 
@@ -612,13 +689,13 @@ pub async fn inserts_between_loads_cause_no_overlap_or_gap(subject: &Subject) {
     let t = thread();
     let all = fill(store, t, 10).await;
     let first = page(store, t, PageQuery::Newest, 4).await;
-    // A new message arrives between the two loads.
-    let late = message(t, user(), T0 + 1_000, "late");
-    insert(store, &late).await;
+    // A new message arrives between the two loads, stamped earlier than all the others (a
+    // clock that went back): the number still puts it last.
+    let late = insert(store, &message(t, user(), T0 - 1_000, "late")).await;
     let cursor = first
         .next_cursor
         .unwrap_or_else(|| panic!("cursor expected"));
-    let rest = ids(&walk(store, t, PageQuery::Before(cursor), 4).await);
+    let rest = ids(&walk(store, t, PageQuery::Before(seq_of(cursor)), 4).await);
     let mut seen: Vec<MessageId> = first.items.iter().map(|m| m.id).collect();
     seen.extend(rest);
     assert_eq!(
@@ -627,13 +704,7 @@ pub async fn inserts_between_loads_cause_no_overlap_or_gap(subject: &Subject) {
         "older pages ignore the newcomer"
     );
     // A client catching up from its newest message finds exactly the newcomer.
-    let catch_up = page(
-        store,
-        t,
-        PageQuery::After(crate::Cursor::of(&first.items[0])),
-        10,
-    )
-    .await;
+    let catch_up = page(store, t, PageQuery::After(first.items[0].seq), 10).await;
     assert_eq!(catch_up.items, vec![late]);
     assert!(!catch_up.has_more);
 }
@@ -655,16 +726,7 @@ pub async fn deleted_runs_never_produce_empty_pages(subject: &Subject) {
         .map(|m| m.id)
         .collect();
     assert_eq!(listed, expected);
-    let up = walk(
-        store,
-        t,
-        PageQuery::After(crate::Cursor::new(
-            Timestamp::from_micros(0),
-            MessageId::from_uuid(Uuid::nil()),
-        )),
-        3,
-    )
-    .await;
+    let up = walk(store, t, PageQuery::After(0), 3).await;
     assert_eq!(ids(&up), expected.iter().rev().copied().collect::<Vec<_>>());
 }
 
@@ -692,23 +754,12 @@ pub async fn every_write_leaves_one_event(subject: &Subject) {
     drain(outbox).await;
     assert_eq!(outbox.pending().await.ok(), Some((0, None)));
     let t = thread();
-    let m = message(t, user(), T0, "evented");
-    insert(store, &m).await;
-    let patch = MessagePatch::new(Some("changed".into()), None, &Limits::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let edited = store
-        .update(
-            t,
-            m.id,
-            m.user_id,
-            &patch,
-            Timestamp::from_micros(T0 + 1),
-            &codec::updated,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let m = insert(store, &message(t, user(), T0, "evented")).await;
+    let edited = edit(store, &m, "changed").await;
     delete(store, &m).await;
     // A refused write leaves no event.
+    let patch = MessagePatch::new(Some("again".into()), None, &Limits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let _ = store
         .update(
             t,
@@ -762,8 +813,7 @@ pub async fn every_write_leaves_one_event(subject: &Subject) {
     assert_eq!(outbox.pending().await.ok().map(|p| p.0), Some(1));
 
     // A released claim can be claimed again at once, in order.
-    let m3 = message(t, user(), T0 + 4, "released");
-    insert(store, &m3).await;
+    insert(store, &message(t, user(), T0 + 4, "released")).await;
     let taken = outbox
         .claim(10, Duration::from_secs(60))
         .await
@@ -787,8 +837,7 @@ pub async fn every_write_leaves_one_event(subject: &Subject) {
         .unwrap_or_else(|e| panic!("{e}"));
 
     // An unacknowledged event comes back once its lease runs out.
-    let m2 = message(t, user(), T0 + 5, "short lease");
-    insert(store, &m2).await;
+    insert(store, &message(t, user(), T0 + 5, "short lease")).await;
     let short = outbox
         .claim(10, Duration::from_millis(1))
         .await
@@ -808,4 +857,307 @@ pub async fn every_write_leaves_one_event(subject: &Subject) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(outbox.pending().await.ok(), Some((0, None)));
+}
+
+/// Contract case.
+pub async fn numbers_are_gap_free_per_thread(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let (a, b) = (thread(), thread());
+    let first_a = insert(store, &message(a, user(), T0, "a1")).await;
+    let first_b = insert(store, &message(b, user(), T0, "b1")).await;
+    assert_eq!((first_a.seq, first_b.seq), (1, 1), "threads number apart");
+    let edited = edit(store, &first_a, "a1, edited").await;
+    assert_eq!(edited.rev, 2);
+    let second_a = insert(store, &message(a, user(), T0 + 1, "a2")).await;
+    assert_eq!(second_a.seq, 3);
+    let gone = delete(store, &second_a).await;
+    assert_eq!((gone.seq, gone.rev), (3, 4));
+    assert_eq!(store.head(a).await.ok(), Some(4));
+    assert_eq!(store.head(b).await.ok(), Some(1));
+}
+
+/// Contract case.
+pub async fn an_idempotent_replay_takes_no_number(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = thread();
+    let author = user();
+    let key = IdempotencyKey::parse("once").unwrap_or_else(|e| panic!("{e}"));
+    let new = NewMessage::new(MessageKind::Text, "x".into(), vec![], &Limits::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let idem = Idempotency {
+        key: &key,
+        fingerprint: RequestFingerprint::of(&new),
+    };
+    for i in 0..3 {
+        let m = Message::from_new(
+            MessageId::new_v7(),
+            t,
+            author,
+            new.clone(),
+            Timestamp::from_micros(T0 + i),
+        );
+        store
+            .create(&m, Some(idem), codec::created(&m))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(store.head(t).await.ok(), Some(1));
+    let next = insert(store, &message(t, author, T0 + 9, "next")).await;
+    assert_eq!(next.seq, 2, "no gap after the replays");
+}
+
+/// Contract case.
+pub async fn edits_and_deletes_appear_in_the_changes_feed(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = thread();
+    let all = fill(store, t, 4).await; // revs 1..=4
+    let position = store.head(t).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(position, 4);
+    let edited = edit(store, &all[1], "edited while away").await; // rev 5
+    let gone = delete(store, &all[2]).await; // rev 6
+    let newer = insert(store, &message(t, user(), T0 + 99, "new while away")).await; // 7
+    let since = store
+        .changes(t, position, limit("200"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        since.changes,
+        vec![
+            Change::Message(edited.clone()),
+            Change::Deleted(gone),
+            Change::Message(newer.clone()),
+        ]
+    );
+    assert_eq!(
+        since.changes.iter().map(Change::kind).collect::<Vec<_>>(),
+        [codec::UPDATED, codec::DELETED, codec::CREATED]
+    );
+    assert_eq!((since.next, since.has_more), (7, false));
+    // Nothing new: the same position back.
+    let idle = store
+        .changes(t, 7, limit("200"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(idle.changes.is_empty());
+    assert_eq!((idle.next, idle.has_more), (7, false));
+    // From the start: every message once, in its current state, by rev.
+    let everything = store
+        .changes(t, 0, limit("200"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let revs: Vec<i64> = everything.changes.iter().map(Change::rev).collect();
+    assert_eq!(revs, [1, 4, 5, 6, 7]);
+    assert_eq!(everything.changes[0], Change::Message(all[0].clone()));
+}
+
+/// Contract case.
+pub async fn the_changes_feed_pages_without_gaps(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = thread();
+    let all = fill(store, t, 25).await;
+    let mut since = 0;
+    let mut seen = Vec::new();
+    let mut reads = 0;
+    loop {
+        let read = store
+            .changes(t, since, limit("10"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(read.changes.len() <= 10);
+        seen.extend(read.changes.iter().map(Change::id));
+        since = read.next;
+        reads += 1;
+        if !read.has_more {
+            break;
+        }
+        assert!(!read.changes.is_empty(), "more was promised");
+    }
+    assert_eq!(reads, 3);
+    assert_eq!(since, 25);
+    assert_eq!(seen, all.iter().map(|m| m.id).collect::<Vec<_>>());
+}
+
+/// Contract case.
+pub async fn a_page_reflects_its_rev(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = thread();
+    let all = fill(store, t, 6).await;
+    edit(store, &all[0], "edited").await;
+    delete(store, &all[5]).await;
+    for query in [PageQuery::Newest, PageQuery::Before(4), PageQuery::After(1)] {
+        let p = page(store, t, query, 10).await;
+        assert_eq!(p.rev, 8, "{query:?}: the thread's position");
+        assert!(p.items.iter().all(|m| m.rev <= p.rev), "{query:?}");
+    }
+    // Following the changes from a page's rev misses nothing written after it.
+    let p = page(store, t, PageQuery::Newest, 10).await;
+    let later = insert(store, &message(t, user(), T0 + 50, "after the page")).await;
+    let changes = store
+        .changes(t, p.rev, limit("10"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(changes.changes, vec![Change::Message(later)]);
+}
+
+/// Contract case.
+pub async fn around_the_first_the_last_and_a_deleted_message(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = thread();
+    let all = fill(store, t, 11).await;
+    let ids_of = |items: &[Message]| items.iter().map(|m| m.id).collect::<Vec<_>>();
+    let around = |id| async move {
+        store
+            .around(t, id, 3)
+            .await
+            .unwrap_or_else(|e| panic!("around: {e}"))
+    };
+    let middle = around(all[5].id).await;
+    assert_eq!(ids_of(&middle.items), ids_of(&all[2..9]));
+    assert!(middle.has_more_before && middle.has_more_after);
+    assert_eq!(middle.rev, 11);
+    let first = around(all[0].id).await;
+    assert_eq!(ids_of(&first.items), ids_of(&all[..4]));
+    assert!(!first.has_more_before && first.has_more_after);
+    let last = around(all[10].id).await;
+    assert_eq!(ids_of(&last.items), ids_of(&all[7..]));
+    assert!(last.has_more_before && !last.has_more_after);
+    // A deleted message still anchors; it is not among the items.
+    delete(store, &all[5]).await;
+    let deleted = around(all[5].id).await;
+    let mut expected = ids_of(&all[2..5]);
+    expected.extend(ids_of(&all[6..9]));
+    assert_eq!(ids_of(&deleted.items), expected);
+    assert_eq!(deleted.rev, 12);
+    // Unknown, or of another thread: not found.
+    assert!(matches!(
+        store.around(t, MessageId::new_v7(), 3).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.around(thread(), all[1].id, 3).await,
+        Err(Error::NotFound)
+    ));
+}
+
+/// Contract case.
+pub async fn locate_finds_deleted_messages_too(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = thread();
+    let all = fill(store, t, 3).await;
+    delete(store, &all[1]).await;
+    for m in &all {
+        assert_eq!(store.locate(t, m.id).await.ok(), Some(Some(m.seq)));
+    }
+    assert_eq!(store.locate(t, MessageId::new_v7()).await.ok(), Some(None));
+    assert_eq!(store.locate(thread(), all[0].id).await.ok(), Some(None));
+}
+
+/// Contract case: writers race on one thread while a reader follows it, with the changes
+/// feed and with `after_seq`, from positions it takes mid-run. At the end every acknowledged
+/// message was seen exactly once by each way of following, in order.
+pub async fn racing_writers_never_hide_a_message_from_a_follower(subject: &Subject) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let store = Arc::clone(&subject.store);
+    let t = thread();
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let author = user();
+                let mut acknowledged = Vec::new();
+                for i in 0..40 {
+                    let m = message(t, author, T0 + i, &format!("w{w} #{i}"));
+                    acknowledged.push(insert(store.as_ref(), &m).await.id);
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let follower = {
+        let store = Arc::clone(&store);
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            let (mut since, mut after) = (0i64, 0i64);
+            let (mut by_changes, mut by_after) = (Vec::new(), Vec::new());
+            let mut last_rev = 0;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let read = store
+                    .changes(t, since, limit("7"))
+                    .await
+                    .unwrap_or_else(|e| panic!("changes: {e}"));
+                for change in &read.changes {
+                    assert!(change.rev() > last_rev, "changes come in rev order");
+                    last_rev = change.rev();
+                    by_changes.push(change.id());
+                }
+                since = read.next;
+                let p = store
+                    .page(
+                        t,
+                        PageQuery::After(after),
+                        PageSize::new(7).unwrap_or_default(),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("page: {e}"));
+                if let Some(last) = p.items.last() {
+                    assert!(p.items.windows(2).all(|w| w[0].seq < w[1].seq));
+                    after = last.seq;
+                }
+                by_after.extend(p.items.iter().map(|m| m.id));
+                if finished && !read.has_more && !p.has_more {
+                    return (by_changes, by_after);
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut acknowledged = HashSet::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap_or_else(|e| panic!("writer: {e}")));
+    }
+    done.store(true, Ordering::SeqCst);
+    let (by_changes, by_after) = follower.await.unwrap_or_else(|e| panic!("follower: {e}"));
+    for (way, seen) in [("changes", by_changes), ("after_seq", by_after)] {
+        let unique: HashSet<MessageId> = seen.iter().copied().collect();
+        assert_eq!(unique.len(), seen.len(), "{way}: a message seen twice");
+        assert_eq!(
+            unique, acknowledged,
+            "{way}: every acknowledged message seen"
+        );
+    }
+}
+
+/// Contract case.
+pub async fn events_carry_their_change_numbers(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let outbox = subject.outbox.as_ref();
+    drain(outbox).await;
+    let t = thread();
+    let m = insert(store, &message(t, user(), T0, "numbered")).await;
+    let edited = edit(store, &m, "numbered, edited").await;
+    let gone = delete(store, &m).await;
+    let events = outbox
+        .claim(10, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ours: Vec<_> = events.iter().filter(|e| e.thread_id == t).collect();
+    assert_eq!(
+        ours.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "cloudEvents:sequence is the change's rev"
+    );
+    assert_eq!(
+        ours[0].payload,
+        m.to_json(),
+        "bodies are closed with the numbers"
+    );
+    assert_eq!(ours[1].payload, edited.to_json());
+    assert_eq!(ours[2].payload, gone.to_json());
+    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    outbox
+        .ack(&positions)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -36,6 +36,7 @@ async fn redis_windows_are_shared_between_processes() {
             items: vec![],
             next_cursor: None,
             has_more: false,
+            rev: 0,
         },
     ));
     assert!(

@@ -15,8 +15,8 @@ use messages_core::testing::post_text as post;
 use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::redis::{cache_at, redis_url, test_cache, unique_prefix};
 use messages_core::{
-    Message, MessageId, MessagePatch, MessageService, Page, PageQuery, PageSize, Result,
-    ServiceConfig, ThreadId, Timestamp, UserId,
+    Around, Changes, ChangesLimit, Message, MessageId, MessagePatch, MessageService, Page,
+    PageQuery, PageSize, Result, ServiceConfig, ThreadId, Timestamp, Tombstone, UserId,
 };
 use tokio::sync::{Mutex, Notify};
 
@@ -70,7 +70,7 @@ impl MessageStore for GatedStore {
         u: UserId,
         now: Timestamp,
         e: OutboxEvent,
-    ) -> Result<()> {
+    ) -> Result<Tombstone> {
         self.inner.delete(t, id, u, now, e).await
     }
     async fn page(&self, t: ThreadId, q: PageQuery, s: PageSize) -> Result<Page> {
@@ -82,6 +82,18 @@ impl MessageStore for GatedStore {
             release.notified().await;
         }
         page
+    }
+    async fn around(&self, t: ThreadId, id: MessageId, half: usize) -> Result<Around> {
+        self.inner.around(t, id, half).await
+    }
+    async fn changes(&self, t: ThreadId, since: i64, limit: ChangesLimit) -> Result<Changes> {
+        self.inner.changes(t, since, limit).await
+    }
+    async fn locate(&self, t: ThreadId, id: MessageId) -> Result<Option<i64>> {
+        self.inner.locate(t, id).await
+    }
+    async fn head(&self, t: ThreadId) -> Result<i64> {
+        self.inner.head(t).await
     }
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await

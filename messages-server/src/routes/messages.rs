@@ -5,7 +5,7 @@ use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use messages_core::{
     Created, Cursor, IdempotencyKey, MessageId, MessageKind, MessagePatch, NewMessage, PageQuery,
-    PageSize, ThreadId,
+    PageSize, ThreadId, parse_position,
 };
 use serde::Deserialize;
 use serde_json::error::Category;
@@ -39,6 +39,11 @@ impl PathIds {
 
     fn message(&self) -> Result<MessageId, ApiError> {
         self.message.ok_or_else(ApiError::no_route)
+    }
+
+    /// The thread in the path.
+    pub fn thread(&self) -> ThreadId {
+        self.thread
     }
 }
 
@@ -144,21 +149,29 @@ pub async fn delete(
     Ok(response)
 }
 
-fn set_once(slot: &mut Option<String>, value: String, message: &str) -> Result<(), ApiError> {
-    if slot.replace(value).is_some() {
-        return Err(ApiError::bad_request("invalid_cursor", message.to_owned()));
-    }
-    Ok(())
+/// Where a list request starts: at most one of `cursor` (or `before`), `after`,
+/// `before_seq`, `after_seq` and `around`.
+enum Position {
+    Newest,
+    BeforeCursor(Cursor),
+    AfterCursor(Cursor),
+    BeforeSeq(i64),
+    AfterSeq(i64),
+    Around(MessageId),
 }
 
-/// The query of a list request.
-fn page_query(query: Option<&str>) -> Result<(PageQuery, PageSize), ApiError> {
+fn position_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_cursor", message)
+}
+
+/// The query of a list request: its position and size.
+fn page_query(query: Option<&str>) -> Result<(Position, PageSize), ApiError> {
     let mut size = PageSize::DEFAULT;
-    let mut before: Option<String> = None;
-    let mut after: Option<String> = None;
     let mut seen_limit = false;
+    let mut position: Option<(&'static str, Position)> = None;
     for (name, value) in super::query_pairs(query.unwrap_or_default()) {
-        match name.as_ref() {
+        // An empty position is the same as none, so a client may always send the parameter.
+        let (param, parsed) = match name.as_ref() {
             "limit" => {
                 if seen_limit {
                     return Err(ApiError::bad_request("invalid_limit", "give limit once"));
@@ -167,32 +180,41 @@ fn page_query(query: Option<&str>) -> Result<(PageQuery, PageSize), ApiError> {
                 size = PageSize::parse(&value).map_err(|_| {
                     ApiError::bad_request("invalid_limit", "limit must be an integer from 1 to 200")
                 })?;
+                continue;
             }
-            // An empty value is the same as none, so a client may always send the parameter.
-            "cursor" | "before" if !value.is_empty() => set_once(
-                &mut before,
-                value.into_owned(),
-                "give one of cursor, before or after, once",
-            )?,
-            "after" if !value.is_empty() => {
-                set_once(&mut after, value.into_owned(), "give after once")?;
-            }
-            _ => {}
+            _ if value.is_empty() => continue,
+            "cursor" | "before" => ("cursor", Position::BeforeCursor(Cursor::decode(&value)?)),
+            "after" => ("after", Position::AfterCursor(Cursor::decode(&value)?)),
+            "before_seq" => (
+                "before_seq",
+                Position::BeforeSeq(
+                    parse_position("before_seq", &value)
+                        .map_err(|_| position_error("before_seq must be a non-negative integer"))?,
+                ),
+            ),
+            "after_seq" => (
+                "after_seq",
+                Position::AfterSeq(
+                    parse_position("after_seq", &value)
+                        .map_err(|_| position_error("after_seq must be a non-negative integer"))?,
+                ),
+            ),
+            "around" => (
+                "around",
+                Position::Around(MessageId::parse(&value).map_err(|_| {
+                    ApiError::bad_request("invalid_message_id", "around must be a message id")
+                })?),
+            ),
+            _ => continue,
+        };
+        if let Some((earlier, _)) = position.replace((param, parsed)) {
+            return Err(position_error(format!(
+                "give one position: {earlier} and {param} were both given (cursor, before, \
+                 after, before_seq, after_seq and around exclude each other)"
+            )));
         }
     }
-    let decode = |s: &str| Cursor::decode(s).map_err(ApiError::from);
-    let query = match (before, after) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "invalid_cursor",
-                "give either a cursor (or before) or after, not both",
-            ));
-        }
-        (Some(c), None) => PageQuery::Before(decode(&c)?),
-        (None, Some(c)) => PageQuery::After(decode(&c)?),
-        (None, None) => PageQuery::Newest,
-    };
-    Ok((query, size))
+    Ok((position.map_or(Position::Newest, |(_, p)| p), size))
 }
 
 /// `GET /threads/{thread_id}/messages`
@@ -201,7 +223,20 @@ pub async fn list(
     ids: PathIds,
     request: &Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
-    let (query, size) = page_query(request.uri().query())?;
-    let page = state.service.page_json(ids.thread, query, size).await?;
+    let (position, size) = page_query(request.uri().query())?;
+    let service = &state.service;
+    let thread = ids.thread;
+    let query = match position {
+        Position::Newest => PageQuery::Newest,
+        Position::BeforeSeq(seq) => PageQuery::Before(seq),
+        Position::AfterSeq(seq) => PageQuery::After(seq),
+        Position::BeforeCursor(c) => PageQuery::Before(Box::pin(service.resolve(thread, c)).await?),
+        Position::AfterCursor(c) => PageQuery::After(Box::pin(service.resolve(thread, c)).await?),
+        Position::Around(id) => {
+            let body = Box::pin(service.around_json(thread, id, size)).await?;
+            return Ok(json(StatusCode::OK, body));
+        }
+    };
+    let page = service.page_json(thread, query, size).await?;
     Ok(json(StatusCode::OK, Body::from_parts(page.into_parts())))
 }

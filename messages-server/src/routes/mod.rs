@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::error::ApiError;
 
+mod changes;
 mod health;
 mod messages;
 
@@ -26,6 +27,7 @@ pub type HttpResponse = Response<Body>;
 enum Route {
     ThreadMessages,
     Message,
+    ThreadChanges,
     Healthz,
     Readyz,
     Metrics,
@@ -37,6 +39,7 @@ impl Route {
         match self {
             Route::ThreadMessages => "GET, POST",
             Route::Message => "PUT, DELETE",
+            Route::ThreadChanges => "GET",
             Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi => "GET",
         }
     }
@@ -47,6 +50,7 @@ impl Route {
         match self {
             Route::ThreadMessages => "/threads/{thread_id}/messages",
             Route::Message => "/threads/{thread_id}/messages/{message_id}",
+            Route::ThreadChanges => "/threads/{thread_id}/changes",
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
@@ -82,6 +86,7 @@ impl AppState {
         for (path, route) in [
             ("/threads/{thread_id}/messages", Route::ThreadMessages),
             ("/threads/{thread_id}/messages/{message_id}", Route::Message),
+            ("/threads/{thread_id}/changes", Route::ThreadChanges),
             ("/healthz", Route::Healthz),
             ("/readyz", Route::Readyz),
             ("/metrics", Route::Metrics),
@@ -182,6 +187,7 @@ pub fn route_table() -> Vec<(&'static str, Vec<&'static str>)> {
     [
         Route::ThreadMessages,
         Route::Message,
+        Route::ThreadChanges,
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -284,6 +290,9 @@ async fn dispatch(
         (Route::Message, &Method::PUT) => Box::pin(messages::update(state, ids?, request)).await,
         (Route::Message, &Method::DELETE) => {
             Box::pin(messages::delete(state, ids?, &request)).await
+        }
+        (Route::ThreadChanges, &Method::GET) => {
+            Box::pin(changes::list(state, ids?, &request)).await
         }
         (Route::Healthz, &Method::GET | &Method::HEAD) => Ok(health::alive()),
         (Route::Readyz, &Method::GET | &Method::HEAD) => Box::pin(health::ready(state)).await,

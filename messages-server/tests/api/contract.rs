@@ -62,6 +62,9 @@ on_every_backend!(
     delete_is_soft_and_final,
     unknown_routes_and_methods,
     health_routes,
+    pages_by_seq_and_around_a_message,
+    the_changes_feed_follows_edits_and_deletes,
+    a_cached_page_reports_the_rev_a_store_read_does,
 );
 
 async fn create_returns_the_message(app: &TestApp) {
@@ -390,7 +393,7 @@ async fn list_pages_newest_first_and_back(app: &TestApp) {
     let empty = app.page(&new_id(), "").await;
     assert_eq!(
         empty,
-        json!({"items": [], "next_cursor": null, "has_more": false})
+        json!({"items": [], "next_cursor": null, "has_more": false, "rev": 0})
     );
 }
 
@@ -899,4 +902,271 @@ async fn the_openapi_contract_and_the_router_agree() {
     let r = app.request(Method::GET, "/openapi.json", &[], None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json(), spec);
+}
+
+/// Builds a cursor of version 1, as the service issued before pages were ordered by `seq`.
+fn legacy_cursor(created_at: &str, id: &str) -> String {
+    use base64::Engine;
+    let micros = chrono::DateTime::parse_from_rfc3339(created_at)
+        .expect("created_at")
+        .timestamp_micros();
+    let mut raw = vec![1u8];
+    raw.extend_from_slice(&micros.to_be_bytes());
+    raw.extend_from_slice(uuid::Uuid::parse_str(id).expect("id").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+async fn pages_by_seq_and_around_a_message(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let mut all = Vec::new();
+    for i in 0..9 {
+        all.push(app.post_text(&thread, &user, &format!("m{i}")).await);
+    }
+    let seqs: Vec<i64> = all
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=9).collect::<Vec<_>>(),
+        "numbered in order from 1"
+    );
+    assert!(all.iter().all(|m| m["rev"] == m["seq"]));
+    let id = |i: usize| all[i]["id"].as_str().unwrap_or_default().to_owned();
+    let ids = |range: std::ops::Range<usize>| range.map(id).collect::<Vec<_>>();
+
+    // A client resumes after the last message it has, and pages back before one.
+    let after = app.page(&thread, "?after_seq=6").await;
+    assert_eq!(item_ids(&after), ids(6..9));
+    assert_eq!(
+        (after["has_more"].clone(), after["rev"].clone()),
+        (json!(false), json!(9))
+    );
+    let caught_up = app.page(&thread, "?after_seq=9").await;
+    assert_eq!(item_ids(&caught_up), Vec::<String>::new());
+    assert_eq!(
+        caught_up["rev"], 9,
+        "a caught-up page still says where the thread is"
+    );
+    let before = app.page(&thread, "?before_seq=4&limit=2").await;
+    assert_eq!(item_ids(&before), [id(2), id(1)]);
+    assert_eq!(before["has_more"], true);
+    // Its cursor (12 characters) and before_seq name the same place.
+    let cursor = before["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(cursor.len(), 12);
+    assert_eq!(
+        item_ids(&app.page(&thread, &format!("?cursor={cursor}")).await),
+        item_ids(&app.page(&thread, "?before_seq=2").await)
+    );
+    // A cursor from before the sequence still works: the service finds its message.
+    let old = legacy_cursor(all[4]["created_at"].as_str().unwrap_or_default(), &id(4));
+    assert_eq!(
+        item_ids(&app.page(&thread, &format!("?limit=2&cursor={old}")).await),
+        [id(3), id(2)]
+    );
+    assert_eq!(
+        item_ids(&app.page(&thread, &format!("?after={old}")).await),
+        ids(5..9)
+    );
+
+    // Around a message: up to limit / 2 on each side, oldest first.
+    let r = app
+        .list(&thread, &format!("?around={}&limit=4", id(4)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let around = r.json();
+    assert_eq!(item_ids(&around), ids(2..7));
+    assert_eq!(
+        (
+            around["has_more_before"].clone(),
+            around["has_more_after"].clone(),
+            around["rev"].clone()
+        ),
+        (json!(true), json!(true), json!(9))
+    );
+    let first = app
+        .list(&thread, &format!("?around={}&limit=4", id(0)))
+        .await
+        .json();
+    assert_eq!(item_ids(&first), ids(0..3));
+    assert_eq!(first["has_more_before"], false);
+    let gone = app.remove(&thread, &id(8), &user).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let last = app
+        .list(&thread, &format!("?around={}&limit=4", id(8)))
+        .await
+        .json();
+    assert_eq!(
+        item_ids(&last),
+        ids(6..8),
+        "a deleted message still anchors"
+    );
+    assert_eq!(last["has_more_after"], false);
+
+    for (query, status, code) in [
+        (
+            format!("?around={}", new_id()),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "?around=nope".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "invalid_message_id",
+        ),
+        (
+            "?after_seq=-1".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
+        (
+            "?before_seq=1.5".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
+        (
+            "?after_seq=1&before_seq=5".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
+        (
+            format!("?after_seq=1&around={}", id(1)),
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
+        (
+            format!("?cursor={cursor}&after_seq=1"),
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
+        (
+            format!(
+                "?after={}",
+                legacy_cursor("2026-01-01T00:00:00Z", &new_id())
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
+    ] {
+        let r = app.list(&thread, &query).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (status, code),
+            "{query}"
+        );
+    }
+    // Another thread's message does not anchor here.
+    let elsewhere = app.post_text(&new_id(), &user, "elsewhere").await;
+    let r = app
+        .list(
+            &thread,
+            &format!("?around={}", elsewhere["id"].as_str().unwrap_or_default()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+async fn the_changes_feed_follows_edits_and_deletes(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let a = app.post_text(&thread, &user, "a").await;
+    let b = app.post_text(&thread, &user, "b").await;
+    let page = app.page(&thread, "").await;
+    let position = page["rev"].as_i64().unwrap_or(-1);
+    assert_eq!(position, 2);
+    // While the client is away: an edit, a delete, a new message.
+    let id = |m: &serde_json::Value| m["id"].as_str().unwrap_or_default().to_owned();
+    let edited = app
+        .edit(&thread, &id(&a), &user, json!({"content": "a, edited"}))
+        .await
+        .json();
+    assert_eq!(edited["rev"], 3);
+    assert_eq!(
+        app.remove(&thread, &id(&b), &user).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let c = app.post_text(&thread, &user, "c").await;
+
+    let changes = app.changes(&thread, &format!("?since={position}")).await;
+    let list = changes["changes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[0], edited);
+    assert_eq!(
+        (
+            list[1]["id"].clone(),
+            list[1]["seq"].clone(),
+            list[1]["rev"].clone()
+        ),
+        (b["id"].clone(), json!(2), json!(4)),
+        "the deletion, as a tombstone"
+    );
+    assert!(list[1]["deleted_at"].is_string() && list[1].get("content").is_none());
+    assert_eq!(list[2], c);
+    assert_eq!(
+        (changes["next"].clone(), changes["has_more"].clone()),
+        (json!(5), json!(false))
+    );
+    // Nothing new: the same position back.
+    let idle = app.changes(&thread, "?since=5").await;
+    assert_eq!(idle, json!({"changes": [], "next": 5, "has_more": false}));
+    // From the start, in pieces.
+    let first = app.changes(&thread, "?since=0&limit=2").await;
+    assert_eq!(first["has_more"], true);
+    assert_eq!(first["changes"].as_array().map(Vec::len), Some(2));
+    let rest = app
+        .changes(&thread, &format!("?since={}&limit=2", first["next"]))
+        .await;
+    assert_eq!(rest["has_more"], false);
+    assert_eq!(rest["next"], 5);
+    // A thread never written.
+    assert_eq!(
+        app.changes(&new_id(), "").await,
+        json!({"changes": [], "next": 0, "has_more": false})
+    );
+    for (query, code) in [
+        ("?since=-1", "invalid_since"),
+        ("?since=x", "invalid_since"),
+        ("?since=1&since=2", "invalid_since"),
+        ("?limit=0", "invalid_limit"),
+        ("?limit=1001", "invalid_limit"),
+    ] {
+        let r = app
+            .request(
+                Method::GET,
+                &format!("/threads/{thread}/changes{query}"),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (StatusCode::BAD_REQUEST, code),
+            "{query}"
+        );
+    }
+}
+
+async fn a_cached_page_reports_the_rev_a_store_read_does(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    for i in 0..3 {
+        app.post_text(&thread, &user, &format!("m{i}")).await;
+    }
+    // The first read fills the cache, the second is a hit; a page past the newest message
+    // is always a store read. All three say the same.
+    let first = app.page(&thread, "").await;
+    let hit = app.page(&thread, "").await;
+    let stored = app.page(&thread, "?before_seq=1000").await;
+    assert_eq!(first, hit);
+    assert_eq!(hit["rev"], 3);
+    assert_eq!(stored["rev"], hit["rev"]);
+    assert_eq!(item_ids(&stored), item_ids(&hit));
+    // A write moves both.
+    app.post_text(&thread, &user, "m3").await;
+    assert_eq!(app.page(&thread, "").await["rev"], 4);
+    assert_eq!(app.page(&thread, "?before_seq=1000").await["rev"], 4);
 }

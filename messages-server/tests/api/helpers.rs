@@ -373,6 +373,20 @@ impl TestApp {
         .await
     }
 
+    /// `GET /threads/{thread}/changes{query}`, expected to answer 200.
+    pub async fn changes(&self, thread: &str, query: &str) -> Value {
+        let r = self
+            .request(
+                Method::GET,
+                &format!("/threads/{thread}/changes{query}"),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.json()
+    }
+
     /// Lists and checks the page envelope: `next_cursor` present exactly when `has_more`.
     pub async fn page(&self, thread: &str, query: &str) -> Value {
         let r = self.list(thread, query).await;

@@ -1,14 +1,262 @@
-//! The PostgreSQL message store: one statement per write where SQL allows it.
+//! The PostgreSQL message store: create and delete are one statement each, an edit is one
+//! short transaction.
+//!
+//! The sequence is a counter row per thread (`threads.head`), bumped in the write's own
+//! transaction. Its row lock orders the writes of one thread: a second writer waits until
+//! the first has committed, so numbers become visible in the order they were taken and a
+//! reader that has seen N has seen every change up to N. The alternative, one global sequence
+//! read only below a visibility watermark (`pg_snapshot_xmin`), keeps writers of one thread
+//! from waiting on each other but numbers a thread's changes with gaps, and
+//! `cloudEvents:sequence` must be gap-free per thread so consumers can notice a lost event. The
+//! price is that a thread's writes commit one at a time: each holds the row from its bump to
+//! its commit, which is why the bump is the last step before the commit in every statement.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
 
-use super::{COLUMNS, PostgresStore, db, decode, message_from_row, page_sql, query_position};
+use super::{PostgresStore, db, decode, message_from_row};
 use crate::error::{Error, Result};
 use crate::message::{
-    Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, UserId,
+    Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 use crate::page::{Page, PageQuery, PageSize};
 use crate::storage::{Created, Idempotency, MessageStore, OutboxEvent, UpdateEvent};
+use crate::sync::{Around, Change, Changes, ChangesLimit};
+
+/// The columns of a message, in the order `message_from_row` reads them.
+macro_rules! columns {
+    ($m:literal) => {
+        concat!(
+            $m,
+            "thread_id, ",
+            $m,
+            "id, ",
+            $m,
+            "user_id, ",
+            $m,
+            "kind, ",
+            $m,
+            "content, ",
+            $m,
+            "paths, ",
+            $m,
+            "created_at, ",
+            $m,
+            "updated_at, ",
+            $m,
+            "seq, ",
+            $m,
+            "rev"
+        )
+    };
+}
+
+/// The thread's position, 0 for a thread never written: the first column of every read, so
+/// the rows and the position come from one snapshot.
+macro_rules! head {
+    () => {
+        "(SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h"
+    };
+}
+
+/// A page: the position, then the rows (none: one row of NULLs).
+macro_rules! page_sql {
+    ($condition:literal, $order:literal) => {
+        concat!(
+            "SELECT h.head, ",
+            columns!("m."),
+            " FROM ",
+            head!(),
+            " LEFT JOIN LATERAL (",
+            "SELECT ",
+            columns!(""),
+            " FROM messages WHERE thread_id = $1 AND deleted_at IS NULL",
+            $condition,
+            " ORDER BY seq ",
+            $order,
+            " LIMIT $2) m ON true"
+        )
+    };
+}
+
+const PAGE_NEWEST: &str = page_sql!("", "DESC");
+const PAGE_BEFORE: &str = page_sql!(" AND seq < $3", "DESC");
+const PAGE_AFTER: &str = page_sql!(" AND seq > $3", "ASC");
+
+/// The statement of a page query, and its position parameter.
+pub(super) fn page_statement(query: PageQuery) -> (&'static str, i64) {
+    match query {
+        PageQuery::Newest => (PAGE_NEWEST, 0),
+        PageQuery::Before(seq) => (PAGE_BEFORE, seq),
+        PageQuery::After(seq) => (PAGE_AFTER, seq),
+    }
+}
+
+/// Reads the position and the messages of rows shaped `head, message columns...`.
+fn head_and_messages(rows: &[Row]) -> Result<(i64, Vec<Message>)> {
+    let head = match rows.first() {
+        Some(row) => row.try_get(0).map_err(decode)?,
+        None => 0,
+    };
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: Option<uuid::Uuid> = row.try_get(2).map_err(decode)?;
+        if id.is_some() {
+            messages.push(message_from_row(row, 1)?);
+        }
+    }
+    Ok((head, messages))
+}
+
+/// One statement: bump the thread's counter, insert the message numbered with it, insert its
+/// event with the numbers beside its open body. A reused idempotency key fails the unique
+/// index, which rolls back the whole statement, bump included: a replay takes no number.
+const CREATE: &str = "WITH bump AS ( \
+        INSERT INTO threads AS t (thread_id, head) VALUES ($1, 1) \
+        ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1 \
+        RETURNING head \
+    ), ins AS ( \
+        INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at, \
+                              updated_at, idempotency_key, request_hash, seq, rev) \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head, head FROM bump \
+        RETURNING seq \
+    ), ob AS ( \
+        INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev) \
+        SELECT $10, $11, $1, $12, $13, seq, seq FROM ins \
+    ) SELECT seq FROM ins";
+
+const ORIGINAL: &str = concat!(
+    "SELECT ",
+    columns!(""),
+    ", request_hash FROM messages \
+     WHERE thread_id = $1 AND user_id = $2 AND idempotency_key = $3"
+);
+
+const GET: &str = concat!(
+    "SELECT ",
+    columns!(""),
+    " FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL"
+);
+
+/// An edit, first step: the new content, without a number yet.
+const EDIT: &str = concat!(
+    "UPDATE messages SET content = COALESCE($4, content), paths = COALESCE($5, paths), \
+     updated_at = $6 \
+     WHERE thread_id = $1 AND id = $2 AND user_id = $3 AND deleted_at IS NULL RETURNING ",
+    columns!("")
+);
+
+/// An edit, last step before the commit: bump the counter, number the edit, write its event.
+const NUMBER_EDIT: &str = "WITH bump AS ( \
+        UPDATE threads SET head = head + 1 WHERE thread_id = $1 RETURNING head \
+    ), upd AS ( \
+        UPDATE messages m SET rev = bump.head FROM bump \
+        WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev \
+    ), ob AS ( \
+        INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev) \
+        SELECT $3, $4, $1, $5, $6, seq, rev FROM upd \
+    ) SELECT rev FROM upd";
+
+/// One statement: lock the live message (a concurrent delete waits, then finds it gone), bump
+/// the counter, mark the message deleted with the new number, write the event.
+const DELETE: &str = "WITH target AS ( \
+        SELECT id FROM messages \
+        WHERE thread_id = $1 AND id = $2 AND user_id = $3 AND deleted_at IS NULL FOR UPDATE \
+    ), bump AS ( \
+        UPDATE threads SET head = head + 1 \
+        WHERE thread_id = $1 AND EXISTS (SELECT 1 FROM target) RETURNING head \
+    ), del AS ( \
+        UPDATE messages m SET deleted_at = $4, rev = bump.head FROM bump \
+        WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING m.seq, m.rev \
+    ), ob AS ( \
+        INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev) \
+        SELECT $5, $6, $1, $7, $8, seq, rev FROM del \
+    ) SELECT seq, rev FROM del";
+
+/// The anchor's part (2; its columns NULL when it is deleted), the older messages (0) and the
+/// newer ones (1), with the position, in one snapshot.
+const AROUND: &str = concat!(
+    "WITH a AS (SELECT seq FROM messages WHERE thread_id = $1 AND id = $2) ",
+    "SELECT 0::int2 AS part, h.head, ",
+    columns!("m."),
+    " FROM ",
+    head!(),
+    " CROSS JOIN a CROSS JOIN LATERAL (SELECT ",
+    columns!(""),
+    " FROM messages WHERE thread_id = $1 AND deleted_at IS NULL AND seq < a.seq \
+     ORDER BY seq DESC LIMIT $3) m \
+     UNION ALL SELECT 1::int2, h.head, ",
+    columns!("m."),
+    " FROM ",
+    head!(),
+    " CROSS JOIN a CROSS JOIN LATERAL (SELECT ",
+    columns!(""),
+    " FROM messages WHERE thread_id = $1 AND deleted_at IS NULL AND seq > a.seq \
+     ORDER BY seq ASC LIMIT $3) m \
+     UNION ALL SELECT 2::int2, h.head, ",
+    columns!("m."),
+    " FROM ",
+    head!(),
+    " CROSS JOIN a LEFT JOIN messages m \
+     ON m.thread_id = $1 AND m.seq = a.seq AND m.deleted_at IS NULL"
+);
+
+const CHANGES: &str = concat!(
+    "SELECT h.head, ",
+    columns!("m."),
+    ", m.deleted_at FROM ",
+    head!(),
+    " LEFT JOIN LATERAL (SELECT ",
+    columns!(""),
+    ", deleted_at FROM messages WHERE thread_id = $1 AND rev > $2 ORDER BY rev LIMIT $3) m \
+     ON true"
+);
+
+const LOCATE: &str = "SELECT seq FROM messages WHERE thread_id = $1 AND id = $2";
+
+const HEAD: &str = "SELECT head FROM threads WHERE thread_id = $1";
+
+/// Tells a unique violation of the idempotency index from every other failure.
+fn is_reused_key(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+        && e.as_db_error().and_then(|d| d.constraint()) == Some("messages_idempotency")
+}
+
+impl PostgresStore {
+    /// The message a reused key created, or the conflict.
+    async fn replay(
+        &self,
+        client: &deadpool_postgres::Object,
+        message: &Message,
+        idem: Idempotency<'_>,
+    ) -> Result<Created> {
+        let stmt = client
+            .prepare_cached(ORIGINAL)
+            .await
+            .map_err(db("prepare"))?;
+        let row = client
+            .query_one(
+                &stmt,
+                &[
+                    message.thread_id.as_uuid(),
+                    message.user_id.as_uuid(),
+                    &idem.key.as_str(),
+                ],
+            )
+            .await
+            .map_err(db("idempotent replay"))?;
+        let stored: Vec<u8> = row.try_get(10).map_err(decode)?;
+        let stored: [u8; 32] = stored
+            .try_into()
+            .map_err(|_| decode("bad request_hash length"))?;
+        if RequestFingerprint::from_bytes(stored) != idem.fingerprint {
+            return Err(Error::IdempotencyConflict);
+        }
+        Ok(Created::Replayed(message_from_row(&row, 0)?))
+    }
+}
 
 #[async_trait]
 impl MessageStore for PostgresStore {
@@ -18,29 +266,14 @@ impl MessageStore for PostgresStore {
         idempotency: Option<Idempotency<'_>>,
         event: OutboxEvent,
     ) -> Result<Created> {
-        // One statement: both inserts commit together, and a conflicting key inserts neither.
-        const INSERT: &str = "WITH ins AS ( \
-                INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at, \
-                                      updated_at, idempotency_key, request_hash) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) \
-                ON CONFLICT (thread_id, user_id, idempotency_key) \
-                    WHERE idempotency_key IS NOT NULL DO NOTHING \
-                RETURNING id \
-            ), ob AS ( \
-                INSERT INTO outbox (id, kind, thread_id, time, payload) \
-                SELECT $10, $11, $1, $12, $13 FROM ins \
-            ) SELECT count(*) FROM ins";
-        const ORIGINAL: &str = "SELECT thread_id, id, user_id, kind, content, paths, \
-                created_at, updated_at, request_hash FROM messages \
-                WHERE thread_id = $1 AND user_id = $2 AND idempotency_key = $3";
         self.timed("create", async {
             let client = self.client().await?;
-            let stmt = client.prepare_cached(INSERT).await.map_err(db("prepare"))?;
+            let stmt = client.prepare_cached(CREATE).await.map_err(db("prepare"))?;
             let key = idempotency.map(|i| i.key.as_str());
             let hash = idempotency.map(|i| i.fingerprint.as_bytes().to_vec());
             let created_at = message.created_at.to_datetime();
             let event_time = event.time.to_datetime();
-            let row = client
+            let inserted = client
                 .query_one(
                     &stmt,
                     &[
@@ -56,41 +289,23 @@ impl MessageStore for PostgresStore {
                         &event.id,
                         &event.kind,
                         &event_time,
-                        &event.payload,
+                        &event.open_payload,
                     ],
                 )
-                .await
-                .map_err(db("insert message"))?;
-            let inserted: i64 = row.try_get(0).map_err(decode)?;
-            if inserted == 1 {
-                return Ok(Created::New(message.clone()));
+                .await;
+            match (inserted, idempotency) {
+                (Ok(row), _) => {
+                    let seq: i64 = row.try_get(0).map_err(decode)?;
+                    let mut numbered = message.clone();
+                    numbered.seq = seq;
+                    numbered.rev = seq;
+                    Ok(Created::New(numbered))
+                }
+                (Err(e), Some(idem)) if is_reused_key(&e) => {
+                    self.replay(&client, message, idem).await
+                }
+                (Err(e), _) => Err(db("insert message")(e)),
             }
-            let Some(idem) = idempotency else {
-                return Err(Error::internal("insert message", "no row inserted"));
-            };
-            let stmt = client
-                .prepare_cached(ORIGINAL)
-                .await
-                .map_err(db("prepare"))?;
-            let row = client
-                .query_one(
-                    &stmt,
-                    &[
-                        message.thread_id.as_uuid(),
-                        message.user_id.as_uuid(),
-                        &idem.key.as_str(),
-                    ],
-                )
-                .await
-                .map_err(db("idempotent replay"))?;
-            let stored: Vec<u8> = row.try_get(8).map_err(decode)?;
-            let stored: [u8; 32] = stored
-                .try_into()
-                .map_err(|_| decode("bad request_hash length"))?;
-            if RequestFingerprint::from_bytes(stored) != idem.fingerprint {
-                return Err(Error::IdempotencyConflict);
-            }
-            Ok(Created::Replayed(message_from_row(&row)?))
         })
         .await
     }
@@ -98,18 +313,14 @@ impl MessageStore for PostgresStore {
     async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message> {
         self.timed("get", async {
             let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM messages \
-                     WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL"
-                ))
-                .await
-                .map_err(db("prepare"))?;
+            let stmt = client.prepare_cached(GET).await.map_err(db("prepare"))?;
             let row = client
                 .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
                 .await
                 .map_err(db("get message"))?;
-            row.as_ref().map(message_from_row).ok_or(Error::NotFound)?
+            row.as_ref()
+                .map(|r| message_from_row(r, 0))
+                .ok_or(Error::NotFound)?
         })
         .await
     }
@@ -123,25 +334,18 @@ impl MessageStore for PostgresStore {
         now: Timestamp,
         event: UpdateEvent<'_>,
     ) -> Result<Message> {
-        const OUTBOX: &str =
-            "INSERT INTO outbox (id, kind, thread_id, time, payload) VALUES ($1, $2, $3, $4, $5)";
         self.timed("update", async {
             let mut client = self.client().await?;
-            let update = client
-                .prepare_cached(&format!(
-                    "UPDATE messages SET content = COALESCE($4, content), \
-                         paths = COALESCE($5, paths), updated_at = $6 \
-                     WHERE thread_id = $1 AND id = $2 AND user_id = $3 AND deleted_at IS NULL \
-                     RETURNING {COLUMNS}"
-                ))
+            let edit = client.prepare_cached(EDIT).await.map_err(db("prepare"))?;
+            let number = client
+                .prepare_cached(NUMBER_EDIT)
                 .await
                 .map_err(db("prepare"))?;
-            let outbox = client.prepare_cached(OUTBOX).await.map_err(db("prepare"))?;
             let tx = client.transaction().await.map_err(db("begin"))?;
             let now_dt = now.to_datetime();
             let row = tx
                 .query_opt(
-                    &update,
+                    &edit,
                     &[
                         thread.as_uuid(),
                         id.as_uuid(),
@@ -157,7 +361,7 @@ impl MessageStore for PostgresStore {
                 drop(tx);
                 return Err(self.diagnose(&client, thread, id).await);
             };
-            let edited = message_from_row(&row)?;
+            let mut edited = message_from_row(&row, 0)?;
             if edited.is_blank() {
                 // Rolled back when `tx` drops.
                 return Err(Error::invalid(
@@ -167,12 +371,21 @@ impl MessageStore for PostgresStore {
             }
             let e = event(&edited);
             let time = e.time.to_datetime();
-            tx.execute(
-                &outbox,
-                &[&e.id, &e.kind, e.thread_id.as_uuid(), &time, &e.payload],
-            )
-            .await
-            .map_err(db("insert event"))?;
+            let row = tx
+                .query_one(
+                    &number,
+                    &[
+                        thread.as_uuid(),
+                        id.as_uuid(),
+                        &e.id,
+                        &e.kind,
+                        &time,
+                        &e.open_payload,
+                    ],
+                )
+                .await
+                .map_err(db("number edit"))?;
+            edited.rev = row.try_get(0).map_err(decode)?;
             tx.commit().await.map_err(db("commit"))?;
             Ok(edited)
         })
@@ -186,22 +399,14 @@ impl MessageStore for PostgresStore {
         user: UserId,
         now: Timestamp,
         event: OutboxEvent,
-    ) -> Result<()> {
-        const DELETE: &str = "WITH del AS ( \
-                UPDATE messages SET deleted_at = $4 \
-                WHERE thread_id = $1 AND id = $2 AND user_id = $3 AND deleted_at IS NULL \
-                RETURNING id \
-            ), ob AS ( \
-                INSERT INTO outbox (id, kind, thread_id, time, payload) \
-                SELECT $5, $6, $1, $7, $8 FROM del \
-            ) SELECT count(*) FROM del";
+    ) -> Result<Tombstone> {
         self.timed("delete", async {
             let client = self.client().await?;
             let stmt = client.prepare_cached(DELETE).await.map_err(db("prepare"))?;
             let now_dt = now.to_datetime();
             let time = event.time.to_datetime();
             let row = client
-                .query_one(
+                .query_opt(
                     &stmt,
                     &[
                         thread.as_uuid(),
@@ -211,16 +416,20 @@ impl MessageStore for PostgresStore {
                         &event.id,
                         &event.kind,
                         &time,
-                        &event.payload,
+                        &event.open_payload,
                     ],
                 )
                 .await
                 .map_err(db("delete message"))?;
-            let deleted: i64 = row.try_get(0).map_err(decode)?;
-            if deleted == 1 {
-                Ok(())
-            } else {
-                Err(self.diagnose(&client, thread, id).await)
+            match row {
+                Some(row) => Ok(Tombstone {
+                    id,
+                    thread_id: thread,
+                    deleted_at: now,
+                    seq: row.try_get(0).map_err(decode)?,
+                    rev: row.try_get(1).map_err(decode)?,
+                }),
+                None => Err(self.diagnose(&client, thread, id).await),
             }
         })
         .await
@@ -229,26 +438,126 @@ impl MessageStore for PostgresStore {
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {
         self.timed("page", async {
             let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(&page_sql(query, false))
-                .await
-                .map_err(db("prepare"))?;
-            let (at, id) = query_position(query);
+            let (sql, position) = page_statement(query);
+            let stmt = client.prepare_cached(sql).await.map_err(db("prepare"))?;
             let take = (size.get() + 1) as i64;
             let rows = match query {
                 PageQuery::Newest => client.query(&stmt, &[thread.as_uuid(), &take]).await,
                 PageQuery::Before(_) | PageQuery::After(_) => {
                     client
-                        .query(&stmt, &[thread.as_uuid(), &at, &id, &take])
+                        .query(&stmt, &[thread.as_uuid(), &take, &position])
                         .await
                 }
             }
             .map_err(db("page"))?;
-            let messages = rows
-                .iter()
-                .map(message_from_row)
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Page::from_overfetch(messages, size))
+            let (head, messages) = head_and_messages(&rows)?;
+            Ok(Page::from_overfetch(messages, size, head))
+        })
+        .await
+    }
+
+    async fn around(&self, thread: ThreadId, id: MessageId, half: usize) -> Result<Around> {
+        self.timed("around", async {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(AROUND).await.map_err(db("prepare"))?;
+            let take = (half + 1) as i64;
+            let rows = client
+                .query(&stmt, &[thread.as_uuid(), id.as_uuid(), &take])
+                .await
+                .map_err(db("around"))?;
+            let mut head = None;
+            let (mut before, mut after, mut anchor) = (Vec::new(), Vec::new(), None);
+            for row in &rows {
+                let part: i16 = row.try_get(0).map_err(decode)?;
+                head = Some(row.try_get::<_, i64>(1).map_err(decode)?);
+                let live: Option<uuid::Uuid> = row.try_get(3).map_err(decode)?;
+                let message = match live {
+                    Some(_) => Some(message_from_row(row, 2)?),
+                    None => None,
+                };
+                match (part, message) {
+                    (0, Some(m)) => before.push(m),
+                    (1, Some(m)) => after.push(m),
+                    (2, m) => anchor = Some(m),
+                    _ => {}
+                }
+            }
+            // No anchor row: the id is unknown in this thread.
+            let (Some(anchor), Some(head)) = (anchor, head) else {
+                return Err(Error::NotFound);
+            };
+            before.sort_by_key(|m| std::cmp::Reverse(m.seq));
+            after.sort_by_key(|m| m.seq);
+            Ok(Around::from_overfetch(before, anchor, after, half, head))
+        })
+        .await
+    }
+
+    async fn changes(&self, thread: ThreadId, since: i64, limit: ChangesLimit) -> Result<Changes> {
+        self.timed("changes", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(CHANGES)
+                .await
+                .map_err(db("prepare"))?;
+            let take = (limit.get() + 1) as i64;
+            let rows = client
+                .query(&stmt, &[thread.as_uuid(), &since, &take])
+                .await
+                .map_err(db("changes"))?;
+            let head = match rows.first() {
+                Some(row) => row.try_get(0).map_err(decode)?,
+                None => 0,
+            };
+            let mut changes = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let id: Option<uuid::Uuid> = row.try_get(2).map_err(decode)?;
+                if id.is_none() {
+                    continue;
+                }
+                let message = message_from_row(row, 1)?;
+                let deleted_at: Option<DateTime<Utc>> = row.try_get(11).map_err(decode)?;
+                changes.push(match deleted_at {
+                    None => Change::Message(message),
+                    Some(at) => Change::Deleted(Tombstone {
+                        id: message.id,
+                        thread_id: message.thread_id,
+                        deleted_at: Timestamp::from(at),
+                        seq: message.seq,
+                        rev: message.rev,
+                    }),
+                });
+            }
+            Ok(Changes::from_overfetch(changes, since, head, limit.get()))
+        })
+        .await
+    }
+
+    async fn locate(&self, thread: ThreadId, id: MessageId) -> Result<Option<i64>> {
+        self.timed("locate", async {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(LOCATE).await.map_err(db("prepare"))?;
+            let row = client
+                .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
+                .await
+                .map_err(db("locate"))?;
+            row.map(|r| r.try_get(0).map_err(decode)).transpose()
+        })
+        .await
+    }
+
+    async fn head(&self, thread: ThreadId) -> Result<i64> {
+        self.timed("head", async {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(HEAD).await.map_err(db("prepare"))?;
+            let row = client
+                .query_opt(&stmt, &[thread.as_uuid()])
+                .await
+                .map_err(db("head"))?;
+            Ok(match row {
+                Some(row) => row.try_get(0).map_err(decode)?,
+                None => 0,
+            })
         })
         .await
     }

@@ -21,6 +21,11 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
+/// How many migrations this version of the store applies.
+pub fn migration_count() -> usize {
+    embedded::migrations::runner().get_migrations().len()
+}
+
 /// Any two processes migrating the same database take this advisory lock first, so replicas
 /// starting together apply each migration once.
 const MIGRATION_LOCK: i64 = 0x6d65_7373_6167_6573; // "messages"
@@ -111,56 +116,24 @@ fn decode(e: impl Into<crate::error::BoxError>) -> Error {
     Error::internal("decode row", e)
 }
 
-const COLUMNS: &str = "thread_id, id, user_id, kind, content, paths, created_at, updated_at";
-
-fn message_from_row(row: &Row) -> Result<Message> {
-    let kind: &str = row.try_get(3).map_err(decode)?;
-    let created: DateTime<Utc> = row.try_get(6).map_err(decode)?;
-    let updated: DateTime<Utc> = row.try_get(7).map_err(decode)?;
+/// A message from the ten columns starting at `at` (thread_id, id, user_id, kind, content,
+/// paths, created_at, updated_at, seq, rev).
+fn message_from_row(row: &Row, at: usize) -> Result<Message> {
+    let kind: &str = row.try_get(at + 3).map_err(decode)?;
+    let created: DateTime<Utc> = row.try_get(at + 6).map_err(decode)?;
+    let updated: DateTime<Utc> = row.try_get(at + 7).map_err(decode)?;
     Ok(Message {
-        thread_id: ThreadId::from_uuid(row.try_get(0).map_err(decode)?),
-        id: MessageId::from_uuid(row.try_get(1).map_err(decode)?),
-        user_id: UserId::from_uuid(row.try_get(2).map_err(decode)?),
+        thread_id: ThreadId::from_uuid(row.try_get(at).map_err(decode)?),
+        id: MessageId::from_uuid(row.try_get(at + 1).map_err(decode)?),
+        user_id: UserId::from_uuid(row.try_get(at + 2).map_err(decode)?),
         kind: MessageKind::parse(kind).map_err(|_| decode(format!("unknown kind {kind:?}")))?,
-        content: row.try_get(4).map_err(decode)?,
-        paths: row.try_get(5).map_err(decode)?,
+        content: row.try_get(at + 4).map_err(decode)?,
+        paths: row.try_get(at + 5).map_err(decode)?,
         created_at: Timestamp::from(created),
         updated_at: Timestamp::from(updated),
+        seq: row.try_get(at + 8).map_err(decode)?,
+        rev: row.try_get(at + 9).map_err(decode)?,
     })
-}
-
-/// The page query for each direction; with `explain`, wrapped in `EXPLAIN (ANALYZE, BUFFERS)`.
-fn page_sql(query: PageQuery, explain: bool) -> String {
-    let (condition, order) = match query {
-        PageQuery::Newest => ("", "DESC"),
-        PageQuery::Before(_) => (" AND (created_at, id) < ($2, $3)", "DESC"),
-        PageQuery::After(_) => (" AND (created_at, id) > ($2, $3)", "ASC"),
-    };
-    let limit = if query == PageQuery::Newest {
-        "$2"
-    } else {
-        "$4"
-    };
-    let prefix = if explain {
-        "EXPLAIN (ANALYZE, BUFFERS) "
-    } else {
-        ""
-    };
-    format!(
-        "{prefix}SELECT {COLUMNS} FROM messages \
-         WHERE thread_id = $1 AND deleted_at IS NULL{condition} \
-         ORDER BY created_at {order}, id {order} LIMIT {limit}"
-    )
-}
-
-/// The cursor position of a page query, as SQL parameters.
-fn query_position(query: PageQuery) -> (DateTime<Utc>, uuid::Uuid) {
-    match query {
-        PageQuery::Newest => (DateTime::<Utc>::MIN_UTC, uuid::Uuid::nil()),
-        PageQuery::Before(c) | PageQuery::After(c) => {
-            (c.created_at().to_datetime(), *c.id().as_uuid())
-        }
-    }
 }
 
 impl PostgresStore {
@@ -173,14 +146,14 @@ impl PostgresStore {
         size: PageSize,
     ) -> Result<Vec<String>> {
         let client = self.client().await?;
-        let sql = page_sql(query, true);
-        let (at, id) = query_position(query);
+        let (sql, position) = messages::page_statement(query);
+        let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {sql}");
         let take = (size.get() + 1) as i64;
         let rows = match query {
             PageQuery::Newest => client.query(&sql, &[thread.as_uuid(), &take]).await,
             _ => {
                 client
-                    .query(&sql, &[thread.as_uuid(), &at, &id, &take])
+                    .query(&sql, &[thread.as_uuid(), &take, &position])
                     .await
             }
         }

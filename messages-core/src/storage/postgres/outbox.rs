@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{PostgresStore, db, decode};
 use crate::error::Result;
+use crate::event::close_payload;
 use crate::message::{ThreadId, Timestamp};
 use crate::storage::{Outbox, StoredEvent};
 
@@ -19,7 +20,7 @@ impl Outbox for PostgresStore {
                 SELECT seq FROM outbox \
                 WHERE claimed_until IS NULL OR claimed_until < now() \
                 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED \
-            ) RETURNING seq, id, kind, thread_id, time, payload";
+            ) RETURNING seq, id, kind, thread_id, time, payload, message_seq, rev";
         self.timed("claim events", async {
             let client = self.client().await?;
             let stmt = client.prepare_cached(CLAIM).await.map_err(db("prepare"))?;
@@ -33,13 +34,24 @@ impl Outbox for PostgresStore {
                 .iter()
                 .map(|row| {
                     let time: DateTime<Utc> = row.try_get(4)?;
+                    let position: i64 = row.try_get(0)?;
+                    let payload: Vec<u8> = row.try_get(5)?;
+                    let seq: Option<i64> = row.try_get(6)?;
+                    let rev: Option<i64> = row.try_get(7)?;
+                    // Events written before the sequence existed have a complete body and
+                    // keep their outbox position as their sequence.
+                    let (sequence, payload) = match (seq, rev) {
+                        (Some(seq), Some(rev)) => (rev, close_payload(&payload, seq, rev)),
+                        _ => (position, payload),
+                    };
                     Ok(StoredEvent {
-                        position: row.try_get(0)?,
+                        position,
                         id: row.try_get(1)?,
                         kind: row.try_get(2)?,
                         thread_id: ThreadId::from_uuid(row.try_get(3)?),
                         time: Timestamp::from(time),
-                        payload: row.try_get(5)?,
+                        sequence,
+                        payload,
                     })
                 })
                 .collect::<std::result::Result<Vec<_>, tokio_postgres::Error>>()
