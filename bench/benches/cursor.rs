@@ -11,9 +11,8 @@ fn cursor(c: &mut Criterion) {
     let message = &messages_bench::messages(1)[0];
     let cursor = Cursor::of(message);
     let encoded = cursor.encode();
-    let json_form = URL_SAFE_NO_PAD.encode(
-        serde_json::to_vec(&serde_json::json!({"seq": message.seq})).unwrap_or_default(),
-    );
+    let json_form = URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&serde_json::json!({"seq": message.seq})).unwrap_or_default());
 
     let mut group = c.benchmark_group("cursor");
     group.throughput(Throughput::Elements(1));
