@@ -2,8 +2,9 @@
 //!
 //! Scenarios (pick with goose's `--scenarios`): `seed` (creates), `consume` (newest page, then
 //! a follow of `next_cursor` with probability `LOADTEST_FOLLOW`), `mixed` (a chat room: reads,
-//! creates, edits and deletes with `LOADTEST_MIX` weights) and `catchup` (paging with `after=`
-//! from a remembered cursor). Thread and user ids are UUIDv5 of `LOADTEST_SEED` and an index,
+//! creates, edits and deletes with `LOADTEST_MIX` weights) and `catchup` (a client that writes,
+//! then catches up with the changes feed and with `after_seq`, and fails on any message it
+//! knows was written but never saw). Thread and user ids are UUIDv5 of `LOADTEST_SEED` and an index,
 //! so `consume` finds what `seed` wrote. Every response is checked: status, JSON shape, and
 //! the page invariants; a 2xx with a wrong body is a failure in goose's metrics.
 //!
@@ -21,14 +22,27 @@ mod settings;
 
 use settings::Settings;
 
+/// Where a catching-up client is in one thread, and what it wrote there but has not seen.
+#[derive(Clone, Default)]
+struct Follow {
+    /// The position of the changes feed (`since`).
+    since: i64,
+    /// The `seq` of the last message seen through `after_seq`.
+    after_seq: i64,
+    /// Messages written and acknowledged, not yet seen in the changes feed.
+    unseen_by_changes: std::collections::HashSet<String>,
+    /// The same, for `after_seq`.
+    unseen_by_after: std::collections::HashSet<String>,
+}
+
 /// What one simulated client remembers.
 #[derive(Clone)]
 struct Session {
     prefix: String,
     /// Messages this client created (thread, id), newest last, for edits and deletes.
     own: Vec<(Uuid, String)>,
-    /// The catch-up position per thread.
-    cursor: Option<(Uuid, String)>,
+    /// The catch-up state per thread.
+    follows: std::collections::HashMap<Uuid, Follow>,
     rng: u64,
 }
 
@@ -66,7 +80,7 @@ async fn start(user: &mut GooseUser) -> TransactionResult {
     user.set_session_data(Session {
         prefix,
         own: Vec::new(),
-        cursor: None,
+        follows: std::collections::HashMap::new(),
         rng,
     });
     Ok(())
@@ -168,6 +182,15 @@ async fn post_message(
     author: Uuid,
 ) -> Result<Option<(Uuid, String)>, Box<TransactionError>> {
     let thread = pick_thread(user);
+    post_message_in(user, author, thread).await
+}
+
+/// Creates a message in `thread` as `author`; returns the new message's id.
+async fn post_message_in(
+    user: &mut GooseUser,
+    author: Uuid,
+    thread: Uuid,
+) -> Result<Option<(Uuid, String)>, Box<TransactionError>> {
     let n = session(user).next() % 1_000_000;
     let content = format!("load test message {n}: the quick brown fox jumps over the lazy dog");
     let body = serde_json::json!({ "content": content });
@@ -308,30 +331,130 @@ async fn create_own(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
-async fn catchup(user: &mut GooseUser) -> TransactionResult {
-    let limit = settings().page_limit;
-    let position = session(user).cursor.clone();
-    let (thread, cursor) = match position {
-        Some(p) => p,
-        None => {
-            // Remember where the thread is now: the cursor of its newest message.
-            let thread = pick_thread(user);
-            let Some(page) = read_page(user, thread, "limit=1", "newest message", 1).await? else {
-                return Ok(());
-            };
-            // A thread of one message or none has no cursor yet: nothing to catch up from.
-            if let Some(c) = page["next_cursor"].as_str() {
-                session(user).cursor = Some((thread, c.to_owned()));
-            }
-            return Ok(());
+/// Reads `path`: the request's metric and, when the status is 200, its JSON (the request is
+/// failed otherwise).
+async fn read_json(
+    user: &mut GooseUser,
+    path: &str,
+    name: &'static str,
+) -> Result<(GooseRequestMetric, Option<Value>), Box<TransactionError>> {
+    let (mut goose, status, json) = send(user, GooseMethod::Get, name, path, None, None).await?;
+    match json {
+        Some(v) if status == 200 => Ok((goose, Some(v))),
+        _ => {
+            fail(
+                user,
+                &mut goose,
+                "status is not 200 or the body is not JSON",
+            )?;
+            Ok((goose, None))
         }
-    };
-    let query = format!("limit={limit}&after={cursor}");
-    let Some(page) = read_page(user, thread, &query, "newer page (after)", limit).await? else {
-        return Ok(());
-    };
-    // Follow while there is more; once caught up, look for a new position next time.
-    session(user).cursor = page["next_cursor"].as_str().map(|c| (thread, c.to_owned()));
+    }
+}
+
+/// A client that writes to a thread, then catches up on it twice: with the changes feed from
+/// its last `next`, and with `after_seq` from the last message it saw. A message it wrote and
+/// had acknowledged before a read began must be in what that read returns; one that is not is
+/// a failure (named after the way of reading that missed it).
+async fn catchup(user: &mut GooseUser) -> TransactionResult {
+    let thread = pick_thread(user);
+    let limit = settings().page_limit;
+    if !session(user).follows.contains_key(&thread) {
+        // First visit: start from where the thread is now.
+        let Some(page) = read_page(user, thread, "limit=1", "newest page (position)", 1).await?
+        else {
+            return Ok(());
+        };
+        let follow = Follow {
+            since: page["rev"].as_i64().unwrap_or(0),
+            after_seq: page["items"][0]["seq"].as_i64().unwrap_or(0),
+            ..Follow::default()
+        };
+        session(user).follows.insert(thread, follow);
+    }
+    let author = session_author(user);
+    if let Some((_, id)) = post_message_in(user, author, thread).await? {
+        let follow = session(user).follows.entry(thread).or_default();
+        follow.unseen_by_changes.insert(id.clone());
+        follow.unseen_by_after.insert(id);
+    }
+
+    // The changes feed, until caught up. A miss fails the last read, which should have had
+    // the message.
+    loop {
+        let since = session(user).follows.entry(thread).or_default().since;
+        let path = format!("/threads/{thread}/changes?since={since}&limit={limit}");
+        let (mut goose, read) = read_json(user, &path, "changes since").await?;
+        let Some(read) = read else {
+            return Ok(());
+        };
+        let (Some(changes), Some(next), Some(has_more)) = (
+            read["changes"].as_array(),
+            read["next"].as_i64(),
+            read["has_more"].as_bool(),
+        ) else {
+            return fail(user, &mut goose, "changes: not the documented shape");
+        };
+        let follow = session(user).follows.entry(thread).or_default();
+        let mut last_rev = follow.since;
+        let mut in_order = true;
+        for change in changes {
+            let rev = change["rev"].as_i64().unwrap_or(0);
+            in_order &= rev > last_rev;
+            last_rev = rev;
+            if let Some(id) = change["id"].as_str() {
+                follow.unseen_by_changes.remove(id);
+            }
+        }
+        follow.since = next;
+        let missed = !has_more && !follow.unseen_by_changes.is_empty();
+        if !in_order {
+            return fail(user, &mut goose, "changes: not in rev order");
+        }
+        if missed {
+            return fail(
+                user,
+                &mut goose,
+                "changes: an acknowledged message was never seen",
+            );
+        }
+        if !has_more {
+            break;
+        }
+    }
+
+    // after_seq, until caught up.
+    loop {
+        let after = session(user).follows.entry(thread).or_default().after_seq;
+        let path = format!("/threads/{thread}/messages?limit={limit}&after_seq={after}");
+        let (mut goose, page) = read_json(user, &path, "newer page (after_seq)").await?;
+        let Some(page) = page else {
+            return Ok(());
+        };
+        if let Err(why) = page_is_valid(&page, thread, limit) {
+            return fail(user, &mut goose, why);
+        }
+        let follow = session(user).follows.entry(thread).or_default();
+        for m in page["items"].as_array().into_iter().flatten() {
+            if let Some(seq) = m["seq"].as_i64() {
+                follow.after_seq = follow.after_seq.max(seq);
+            }
+            if let Some(id) = m["id"].as_str() {
+                follow.unseen_by_after.remove(id);
+            }
+        }
+        let has_more = page["has_more"] == true;
+        if !has_more && !follow.unseen_by_after.is_empty() {
+            return fail(
+                user,
+                &mut goose,
+                "after_seq: an acknowledged message was never seen",
+            );
+        }
+        if !has_more {
+            break;
+        }
+    }
     Ok(())
 }
 
@@ -377,7 +500,9 @@ async fn main() -> Result<(), GooseError> {
         .register_scenario(
             scenario!("catchup")
                 .register_transaction(transaction!(start).set_on_start())
-                .register_transaction(transaction!(catchup).set_name("catch up with after=")),
+                .register_transaction(
+                    transaction!(catchup).set_name("write, then catch up (changes, after_seq)"),
+                ),
         )
         .execute()
         .await?;

@@ -364,3 +364,85 @@ async fn outages_under_load_lose_no_acknowledged_write() {
     let stats = app.service.cache_stats();
     assert!(stats.errors > 0, "Redis really went away: {stats:?}");
 }
+
+/// Two server processes share PostgreSQL and Redis; writers post to both at once while a
+/// reader follows the thread on each, one with the changes feed and one with `after_seq`,
+/// from positions it took mid-run. Every acknowledged message is seen exactly once by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_with_writers_on_both_miss_nothing() {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(redis) = redis_url() else { return };
+    let mut config = test_config();
+    config.database = Some(database_settings(db.url()));
+    config.redis = Some(redis_settings(&redis, &unique_prefix()));
+    let apps = [
+        Arc::new(start(config.clone()).await),
+        Arc::new(start(config).await),
+    ];
+    let thread = new_id();
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let app = Arc::clone(&apps[w % 2]);
+            let thread = thread.clone();
+            tokio::spawn(async move {
+                let user = new_id();
+                let mut acknowledged = Vec::new();
+                for i in 0..30 {
+                    let m = app.post_text(&thread, &user, &format!("w{w} #{i}")).await;
+                    acknowledged.push(m["id"].as_str().unwrap_or_default().to_owned());
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let follower = {
+        let (by_changes, by_after) = (Arc::clone(&apps[1]), Arc::clone(&apps[0]));
+        let (thread, done) = (thread.clone(), Arc::clone(&done));
+        tokio::spawn(async move {
+            let (mut since, mut after) = (0i64, 0i64);
+            let (mut seen_changes, mut seen_after) = (Vec::new(), Vec::new());
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let read = by_changes
+                    .changes(&thread, &format!("?since={since}&limit=9"))
+                    .await;
+                for change in read["changes"].as_array().into_iter().flatten() {
+                    seen_changes.push(change["id"].as_str().unwrap_or_default().to_owned());
+                }
+                since = read["next"].as_i64().unwrap_or(since);
+                let page = by_after
+                    .page(&thread, &format!("?after_seq={after}&limit=9"))
+                    .await;
+                if let Some(last) = page["items"].as_array().and_then(|items| items.last()) {
+                    after = last["seq"].as_i64().unwrap_or(after);
+                }
+                seen_after.extend(item_ids(&page));
+                if finished && read["has_more"] == false && page["has_more"] == false {
+                    return (seen_changes, seen_after);
+                }
+            }
+        })
+    };
+    let mut acknowledged = HashSet::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.expect("writer"));
+    }
+    done.store(true, Ordering::SeqCst);
+    let (seen_changes, seen_after) = follower.await.expect("follower");
+    for (way, seen) in [("changes", seen_changes), ("after_seq", seen_after)] {
+        let unique: HashSet<String> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), seen.len(), "{way}: a message seen twice");
+        assert_eq!(
+            unique, acknowledged,
+            "{way}: every acknowledged message seen"
+        );
+    }
+    assert_eq!(acknowledged.len(), 180);
+}
