@@ -12,6 +12,10 @@ CREATE TABLE threads (
 -- be their creation (rev = seq), since the order of past edits and deletions is not known.
 ALTER TABLE messages ADD COLUMN seq bigint, ADD COLUMN rev bigint;
 
+-- Pages no longer read by (created_at, id); dropped first so numbering the rows does not
+-- maintain it.
+DROP INDEX messages_live_keyset;
+
 UPDATE messages m
 SET seq = numbered.n, rev = numbered.n
 FROM (
@@ -26,7 +30,6 @@ SELECT thread_id, max(seq) FROM messages GROUP BY thread_id;
 ALTER TABLE messages ALTER COLUMN seq SET NOT NULL, ALTER COLUMN rev SET NOT NULL;
 
 -- Pages (newest, before_seq, after_seq, around) read live messages by seq.
-DROP INDEX messages_live_keyset;
 CREATE INDEX messages_live_seq ON messages (thread_id, seq) WHERE deleted_at IS NULL;
 
 -- The changes feed reads every message by rev; one message holds a rev at a time.
