@@ -20,6 +20,8 @@
 //! - `cache`: the `PageCache` trait; `memory` and `redis` backends, and a circuit `breaker`.
 //! - `events`: event encoding (`codec`), the outbox relay (`outbox`), publishers (`memory`,
 //!   `amqp`).
+//! - `live`: changes pushed to followers as they commit (`Hub`, `Follower`), across replicas
+//!   through a transport (`postgres`).
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod cursor;
@@ -34,6 +36,7 @@ mod sync;
 
 pub mod cache;
 pub mod events;
+pub mod live;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -10,6 +10,7 @@ use crate::cache::{CacheStats, PageCache};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::events::codec;
+use crate::live::{Hub, LiveConfig};
 use crate::message::{
     Clock, IdempotencyKey, Limits, Message, MessageId, MessagePatch, NewMessage,
     RequestFingerprint, ThreadId, Tombstone, UserId,
@@ -28,6 +29,8 @@ pub struct ServiceConfig {
     pub window: PageSize,
     /// When to stop calling a failing cache for a while. Default: [`BreakerConfig::default`].
     pub breaker: BreakerConfig,
+    /// Live delivery to followers. Default: [`LiveConfig::default`].
+    pub live: LiveConfig,
 }
 
 impl Default for ServiceConfig {
@@ -36,6 +39,7 @@ impl Default for ServiceConfig {
             limits: Limits::default(),
             window: PageSize::MAX_SIZE,
             breaker: BreakerConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -62,6 +66,7 @@ impl Default for ServiceConfig {
 pub struct MessageService {
     store: Arc<dyn MessageStore>,
     newest: NewestPages,
+    hub: Arc<Hub>,
     wake_relay: Arc<Notify>,
     config: ServiceConfig,
     clock: Clock,
@@ -75,6 +80,7 @@ impl MessageService {
         config: ServiceConfig,
     ) -> Self {
         MessageService {
+            hub: Hub::new(Arc::clone(&store), config.live),
             store,
             newest: NewestPages::new(cache, config.window, config.breaker),
             wake_relay: Arc::new(Notify::new()),
@@ -102,6 +108,12 @@ impl MessageService {
         Arc::clone(&self.wake_relay)
     }
 
+    /// The threads followed live in this process: follow one, wait for one to move, or link
+    /// the replicas with a transport.
+    pub fn hub(&self) -> Arc<Hub> {
+        Arc::clone(&self.hub)
+    }
+
     /// What the cache did so far.
     pub fn cache_stats(&self) -> CacheStats {
         self.newest.stats()
@@ -123,8 +135,8 @@ impl MessageService {
         let message = Message::from_new(MessageId::new_v7(), thread, user, new, self.clock.now());
         let event = codec::created(&message);
         let created = self.store.create(&message, idempotency, event).await?;
-        if let Created::New(_) = created {
-            self.after_write(thread).await;
+        if let Created::New(numbered) = &created {
+            self.after_write(thread, numbered.rev).await;
         }
         Ok(created)
     }
@@ -142,7 +154,7 @@ impl MessageService {
             .store
             .update(thread, id, user, &patch, now, &codec::updated)
             .await?;
-        self.after_write(thread).await;
+        self.after_write(thread, message.rev).await;
         Ok(message)
     }
 
@@ -151,13 +163,15 @@ impl MessageService {
         let now = self.clock.now();
         let event = codec::deleted(thread, id, now);
         let tombstone = self.store.delete(thread, id, user, now, event).await?;
-        self.after_write(thread).await;
+        self.after_write(thread, tombstone.rev).await;
         Ok(tombstone)
     }
 
-    /// After a commit: make the cached page stale, then wake the relay for the event.
-    async fn after_write(&self, thread: ThreadId) {
+    /// After a commit: make the cached page stale, tell the thread's followers (here and on
+    /// the other replicas), then wake the relay for the event.
+    async fn after_write(&self, thread: ThreadId, rev: i64) {
         self.newest.invalidate(thread).await;
+        self.hub.committed(thread, rev);
         self.wake_relay.notify_one();
     }
 

@@ -100,6 +100,11 @@ impl ChangesLimit {
     pub fn get(self) -> usize {
         usize::from(self.0)
     }
+
+    /// `n`, brought into 1..=1000.
+    pub fn clamped(n: usize) -> Self {
+        ChangesLimit(n.clamp(1, usize::from(Self::MAX)) as u16)
+    }
 }
 
 impl Default for ChangesLimit {

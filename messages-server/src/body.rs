@@ -1,6 +1,7 @@
-//! Response bodies: bytes sent as they are, in up to three parts, never copied together. A
-//! cached page is three (the envelope's opening, a slice of the cached window, the envelope's
-//! close), which hyper writes with one vectored write.
+//! Response bodies: bytes sent as they are, in up to three parts, never copied together (a
+//! cached page is three: the envelope's opening, a slice of the cached window, the envelope's
+//! close, which hyper writes with one vectored write), or a stream fed by a bounded channel
+//! (server-sent events).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -8,13 +9,16 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
+use tokio::sync::mpsc;
 
-/// A response body of known length, in up to three parts, held inline (no allocation).
+/// A response body: up to three parts of known length, held inline (no allocation), or a
+/// stream of chunks from a bounded channel, which ends when every sender is gone.
 #[derive(Debug, Default)]
 pub struct Body {
     parts: [Bytes; 3],
     next: usize,
     remaining: u64,
+    stream: Option<mpsc::Receiver<Bytes>>,
 }
 
 impl Body {
@@ -25,6 +29,15 @@ impl Body {
             parts,
             next: 0,
             remaining,
+            stream: None,
+        }
+    }
+
+    /// A body of whatever arrives on `chunks`, of unknown length.
+    pub fn stream(chunks: mpsc::Receiver<Bytes>) -> Self {
+        Body {
+            stream: Some(chunks),
+            ..Body::default()
         }
     }
 
@@ -64,9 +77,14 @@ impl hyper::body::Body for Body {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
+        if let Some(chunks) = &mut this.stream {
+            return chunks
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| Ok(Frame::data(c))));
+        }
         while let Some(part) = this.parts.get_mut(this.next) {
             this.next += 1;
             if !part.is_empty() {
@@ -79,11 +97,14 @@ impl hyper::body::Body for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.remaining == 0
+        self.stream.is_none() && self.remaining == 0
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
+        match self.stream {
+            Some(_) => SizeHint::default(),
+            None => SizeHint::with_exact(self.remaining),
+        }
     }
 }
 
@@ -103,5 +124,18 @@ mod tests {
         let collected = body.collect().await.unwrap().to_bytes();
         assert_eq!(&collected[..], b"{\"items\":[]}");
         assert!(hyper::body::Body::is_end_stream(&Body::empty()));
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_when_its_senders_are_gone() {
+        let (tx, rx) = mpsc::channel(4);
+        let body = Body::stream(rx);
+        assert!(!hyper::body::Body::is_end_stream(&body));
+        assert_eq!(hyper::body::Body::size_hint(&body).exact(), None);
+        tx.send(Bytes::from_static(b"a")).await.unwrap();
+        tx.send(Bytes::from_static(b"b")).await.unwrap();
+        drop(tx);
+        let collected = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&collected[..], b"ab");
     }
 }

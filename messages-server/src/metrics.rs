@@ -38,6 +38,12 @@ pub fn install() -> Option<PrometheusHandle> {
                         LATENCY_BUCKETS,
                     )
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("live_notification_lag_seconds".into()),
+                        LATENCY_BUCKETS,
+                    )
+                })
                 .and_then(|b| b.install_recorder());
             match built {
                 Ok(handle) => {
@@ -114,6 +120,50 @@ pub fn record_request(route: &'static str, method: &http::Method, status: u16, e
         histogram.record(elapsed.as_secs_f64());
         handles.last = Some((series, (counter.clone(), histogram.clone())));
     });
+}
+
+/// The live-delivery metrics, registered once: events are counted per batch per stream, too
+/// often to look a metric up by name each time.
+struct Live {
+    open: metrics::Gauge,
+    sent: metrics::Counter,
+    slow: metrics::Counter,
+    lag: metrics::Histogram,
+}
+
+fn live() -> &'static Live {
+    static LIVE: OnceLock<Live> = OnceLock::new();
+    LIVE.get_or_init(|| Live {
+        open: metrics::gauge!("live_streams_open"),
+        sent: metrics::counter!("live_events_sent_total"),
+        slow: metrics::counter!("live_slow_readers_closed_total"),
+        lag: metrics::histogram!("live_notification_lag_seconds"),
+    })
+}
+
+/// An event stream opened.
+pub fn stream_opened() {
+    live().open.increment(1.0);
+}
+
+/// An event stream closed.
+pub fn stream_closed() {
+    live().open.decrement(1.0);
+}
+
+/// `n` events went to a stream's reader.
+pub fn stream_events_sent(n: u64) {
+    live().sent.increment(n);
+}
+
+/// A stream was closed because its reader was too slow.
+pub fn stream_slow_reader_closed() {
+    live().slow.increment(1);
+}
+
+/// A hint from another replica arrived, `lag` after its write committed.
+pub fn notification_lag(lag: Duration) {
+    live().lag.record(lag.as_secs_f64());
 }
 
 /// Reads a pool's size, idle connections and waiting callers.

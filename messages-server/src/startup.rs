@@ -159,7 +159,22 @@ impl Application {
             ),
             _ => tracing::info!("auth: writes require a bearer JWT; X-User-Id is ignored"),
         }
-        let state = Arc::new(AppState::new(service, config.max_body_bytes, sources, auth));
+        if let Some(db) = &config.database {
+            let hub = service.hub();
+            hub.observe_lag(Box::new(crate::metrics::notification_lag));
+            messages_core::live::postgres::PgTransport::start(&db.postgres, &hub)
+                .context("live transport (DATABASE_URL)")?;
+            tracing::info!("live: other replicas' writes arrive through PostgreSQL LISTEN/NOTIFY");
+        } else {
+            tracing::info!("live: in process");
+        }
+        let state = Arc::new(AppState::new(
+            service,
+            config.max_body_bytes,
+            sources,
+            auth,
+            config.streams,
+        ));
         Ok(Application {
             listener,
             addr,
@@ -232,8 +247,12 @@ impl Application {
             }
         }
         drop(listener);
+        // Event streams never finish by themselves: end them first, so their connections can.
+        let streams = state.streams.open();
+        state.streams.close_all();
         tracing::info!(
             connections = connections.len(),
+            streams,
             timeout_s = http.shutdown_timeout.as_secs(),
             "stopped accepting; draining in-flight requests"
         );

@@ -136,6 +136,45 @@ impl Default for HttpSettings {
     }
 }
 
+/// Server-sent event streams and long polls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// Most streams open at once in this process; past it a new one is a 503 with
+    /// `Retry-After` (`STREAM_MAX`).
+    pub max_open: usize,
+    /// How often an idle stream sends a comment line, so proxies keep it open
+    /// (`STREAM_HEARTBEAT_SECONDS`).
+    pub heartbeat: Duration,
+    /// Events a stream holds for a reader that has not taken them yet (`STREAM_BUFFER`).
+    pub buffer: usize,
+    /// How long a stream waits for its reader to take an event before closing it as too slow
+    /// (`STREAM_SLOW_READER_SECONDS`); the reader resumes with `Last-Event-ID`.
+    pub slow_reader: Duration,
+    /// The `retry:` hint: how long a client waits before reconnecting (`STREAM_RETRY_MS`).
+    pub retry: Duration,
+    /// The longest a long poll holds its connection, whatever `wait` it asked for
+    /// (`LONG_POLL_MAX_SECONDS`, at most 30): lower it behind a proxy with shorter timeouts.
+    pub long_poll_max: Duration,
+}
+
+impl StreamSettings {
+    /// The longest `wait` a long poll of the changes feed may ask for.
+    pub const MAX_WAIT: Duration = Duration::from_secs(30);
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            max_open: 10_000,
+            heartbeat: Duration::from_secs(15),
+            buffer: 64,
+            slow_reader: Duration::from_secs(10),
+            retry: Duration::from_millis(2_000),
+            long_poll_max: Self::MAX_WAIT,
+        }
+    }
+}
+
 /// The server's configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -145,6 +184,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Connection handling.
     pub http: HttpSettings,
+    /// Event streams and long polls.
+    pub streams: StreamSettings,
     /// Log format (`LOG_FORMAT`: `text` or `json`, default `text`).
     pub log_format: LogFormat,
     /// The service: input limits (`MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`) and
@@ -170,6 +211,7 @@ impl Default for Config {
             bind_addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
             max_body_bytes: 64 * 1024,
             http: HttpSettings::default(),
+            streams: StreamSettings::default(),
             log_format: LogFormat::Text,
             service: ServiceConfig::default(),
             memory_cache: MemoryCacheConfig::default(),
@@ -216,6 +258,24 @@ impl Config {
                 3_600,
             )?,
         };
+        let streams = StreamSettings {
+            max_open: env.count("STREAM_MAX", d.streams.max_open, 1, 1_000_000)?,
+            heartbeat: env.seconds("STREAM_HEARTBEAT_SECONDS", d.streams.heartbeat, 1, 3_600)?,
+            buffer: env.count("STREAM_BUFFER", d.streams.buffer, 1, 100_000)?,
+            slow_reader: env.seconds(
+                "STREAM_SLOW_READER_SECONDS",
+                d.streams.slow_reader,
+                1,
+                3_600,
+            )?,
+            retry: env.millis("STREAM_RETRY_MS", d.streams.retry, 0, 3_600_000)?,
+            long_poll_max: env.seconds(
+                "LONG_POLL_MAX_SECONDS",
+                d.streams.long_poll_max,
+                0,
+                StreamSettings::MAX_WAIT.as_secs(),
+            )?,
+        };
         let log_format = match env.choice("LOG_FORMAT", "text", &["text", "json"])? {
             "json" => LogFormat::Json,
             _ => LogFormat::Text,
@@ -253,6 +313,7 @@ impl Config {
             bind_addr,
             max_body_bytes,
             http,
+            streams,
             log_format,
             service,
             memory_cache,

@@ -17,6 +17,7 @@ use tracing::Instrument;
 use crate::error::ApiError;
 
 mod changes;
+pub mod events;
 mod health;
 mod messages;
 
@@ -28,6 +29,7 @@ enum Route {
     ThreadMessages,
     Message,
     ThreadChanges,
+    ThreadEvents,
     Healthz,
     Readyz,
     Metrics,
@@ -39,7 +41,7 @@ impl Route {
         match self {
             Route::ThreadMessages => "GET, POST",
             Route::Message => "PUT, DELETE",
-            Route::ThreadChanges => "GET",
+            Route::ThreadChanges | Route::ThreadEvents => "GET",
             Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi => "GET",
         }
     }
@@ -51,6 +53,7 @@ impl Route {
             Route::ThreadMessages => "/threads/{thread_id}/messages",
             Route::Message => "/threads/{thread_id}/messages/{message_id}",
             Route::ThreadChanges => "/threads/{thread_id}/changes",
+            Route::ThreadEvents => "/threads/{thread_id}/events",
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
@@ -71,6 +74,8 @@ pub struct AppState {
     openapi: Bytes,
     /// How writes are authenticated.
     pub auth: crate::auth::Auth,
+    /// The open event streams.
+    pub streams: events::Streams,
 }
 
 impl AppState {
@@ -80,6 +85,7 @@ impl AppState {
         max_body_bytes: usize,
         sources: crate::metrics::Sources,
         auth: crate::auth::Auth,
+        streams: crate::config::StreamSettings,
     ) -> Self {
         let mut router = matchit::Router::new();
         // The paths are constants and distinct, so inserting them cannot conflict.
@@ -87,6 +93,7 @@ impl AppState {
             ("/threads/{thread_id}/messages", Route::ThreadMessages),
             ("/threads/{thread_id}/messages/{message_id}", Route::Message),
             ("/threads/{thread_id}/changes", Route::ThreadChanges),
+            ("/threads/{thread_id}/events", Route::ThreadEvents),
             ("/healthz", Route::Healthz),
             ("/readyz", Route::Readyz),
             ("/metrics", Route::Metrics),
@@ -104,6 +111,7 @@ impl AppState {
             sources,
             openapi: openapi_json(),
             auth,
+            streams: events::Streams::new(streams),
         }
     }
 }
@@ -188,6 +196,7 @@ pub fn route_table() -> Vec<(&'static str, Vec<&'static str>)> {
         Route::ThreadMessages,
         Route::Message,
         Route::ThreadChanges,
+        Route::ThreadEvents,
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -293,6 +302,9 @@ async fn dispatch(
         }
         (Route::ThreadChanges, &Method::GET) => {
             Box::pin(changes::list(state, ids?, &request)).await
+        }
+        (Route::ThreadEvents, &Method::GET) => {
+            Box::pin(events::stream(state, ids?, &request)).await
         }
         (Route::Healthz, &Method::GET | &Method::HEAD) => Ok(health::alive()),
         (Route::Readyz, &Method::GET | &Method::HEAD) => Box::pin(health::ready(state)).await,

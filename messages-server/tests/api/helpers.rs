@@ -196,6 +196,17 @@ http {{
       proxy_set_header X-Request-Id $request_id;
       add_header X-Request-Id $request_id always;
     }}
+    # The event stream, as Kong's stream route: no response buffering, reads longer than
+    # the heartbeat.
+    location ~ ^/messages/(threads/[^/]+/events)$ {{
+      proxy_pass http://messages/$1$is_args$args;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 3600s;
+      proxy_set_header X-Request-Id $request_id;
+      add_header X-Request-Id $request_id always;
+    }}
     location /messages/ {{
       proxy_pass http://messages/;
       proxy_http_version 1.1;
@@ -306,6 +317,52 @@ impl TestApp {
             headers,
             body,
         }
+    }
+
+    /// Opens `GET /threads/{thread}/events{query}` with `headers`; the stream when it answers
+    /// 200, else the error response.
+    pub async fn events(
+        &self,
+        thread: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<EventStream, TestResponse> {
+        let mut builder = Request::builder().method(Method::GET).uri(format!(
+            "http://{}{}/threads/{thread}/events{query}",
+            self.addr, self.prefix
+        ));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(Full::new(Bytes::new()))
+            .unwrap_or_else(|e| panic!("request: {e}"));
+        let response = self
+            .client
+            .request(request)
+            .await
+            .unwrap_or_else(|e| panic!("send: {e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        if status != StatusCode::OK {
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("body: {e}"))
+                .to_bytes();
+            return Err(TestResponse {
+                status,
+                headers,
+                body,
+            });
+        }
+        Ok(EventStream {
+            headers,
+            body: response.into_body(),
+            buffer: Vec::new(),
+            ended: false,
+        })
     }
 
     pub async fn create(&self, thread: &str, user: &str, body: Value) -> TestResponse {
@@ -453,4 +510,161 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("free port: {e}"))
+}
+
+/// One server-sent event: its id, its type and its data as JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SseEvent {
+    pub id: i64,
+    pub event: String,
+    pub data: Value,
+}
+
+/// A stream of server-sent events read from a response body.
+pub struct EventStream {
+    pub headers: HeaderMap,
+    body: hyper::body::Incoming,
+    buffer: Vec<u8>,
+    ended: bool,
+}
+
+impl EventStream {
+    /// The next event, skipping comments and the `retry` field; `None` if the stream ended or
+    /// nothing came within `within`.
+    pub async fn next_event(&mut self, within: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let text = String::from_utf8_lossy(&block).into_owned();
+                let (mut id, mut event, mut data) = (None, None, None);
+                for line in text.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = serde_json::from_str(v).ok();
+                    }
+                }
+                if let (Some(id), Some(event), Some(data)) = (id, event, data) {
+                    return Some(SseEvent { id, event, data });
+                }
+            }
+            if self.ended {
+                return None;
+            }
+            match tokio::time::timeout_at(deadline, self.body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+                Ok(Some(Err(_)) | None) => self.ended = true,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next `n` events, each within `within` of the one before.
+    pub async fn take(&mut self, n: usize, within: Duration) -> Vec<SseEvent> {
+        let mut events = Vec::with_capacity(n);
+        while events.len() < n {
+            match self.next_event(within).await {
+                Some(event) => events.push(event),
+                None => break,
+            }
+        }
+        events
+    }
+
+    /// Everything until the stream ends, or `within` passes; true if it ended.
+    pub async fn ends_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.ended {
+            match tokio::time::timeout_at(deadline, self.body.frame()).await {
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_)) | None) => self.ended = true,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// A client of a server this test did not start in process (a child process).
+pub struct RemoteClient {
+    addr: String,
+    client: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+}
+
+impl RemoteClient {
+    /// A client of the server at `addr`, once it answers `/healthz`.
+    pub async fn new(addr: &str) -> RemoteClient {
+        let client = RemoteClient {
+            addr: addr.to_owned(),
+            client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the server at {addr} never listened");
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Bytes) {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        if let Some(user) = user {
+            builder = builder.header("x-user-id", user);
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_else(|e| panic!("request: {e}"));
+        let response = self
+            .client
+            .request(request)
+            .await
+            .unwrap_or_else(|e| panic!("send: {e}"));
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("body: {e}"))
+            .to_bytes();
+        (status, body)
+    }
+
+    /// Creates a text message and returns its JSON.
+    pub async fn post_text(&self, thread: &str, user: &str, text: &str) -> Value {
+        let body = serde_json::json!({ "content": text })
+            .to_string()
+            .into_bytes();
+        let (status, body) = self
+            .send(
+                Method::POST,
+                &format!("/threads/{thread}/messages"),
+                Some(user),
+                body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body:?}");
+        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("JSON: {e}"))
+    }
+
+    /// The body of a GET, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let (_, body) = self.send(Method::GET, path, None, Vec::new()).await;
+        String::from_utf8_lossy(&body).into_owned()
+    }
 }

@@ -1,7 +1,7 @@
 //! The server's tests over HTTP, one crate: `spawn_app()` and the request helpers
 //! (`helpers`), every row of the API on each backend (`contract`), authentication (`auth`),
 //! the real backends, restarts, outages and shutdown (`backends`), and the binary's commands
-//! (`commands`), and a connection's and a process's life (`lifecycle`). Backends other than the embedded default run when their URL is set and are
+//! (`commands`), a connection's and a process's life (`lifecycle`), and live delivery: event streams and long polls (`live`). Backends other than the embedded default run when their URL is set and are
 //! required under `CI=true`.
 
 mod auth;
@@ -10,3 +10,4 @@ mod commands;
 mod contract;
 mod helpers;
 mod lifecycle;
+mod live;
