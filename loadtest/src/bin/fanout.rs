@@ -4,10 +4,12 @@
 //! event that arrives before its acknowledgement counts as 0), the events delivered a second,
 //! every event lost or received twice, and the server's resident memory.
 //!
-//!   fanout --host URL [--subscribers 5000] [--threads 50] [--rate 100] [--seconds 30]
-//!          [--server-pid PID] [--fail-on-loss]
+//!   fanout --host URL [--write-host URL] [--subscribers 5000] [--threads 50] [--rate 100]
+//!          [--seconds 30] [--server-pid PID] [--fail-on-loss]
 //!
-//! It speaks HTTP only. Every subscriber holds a connection of its own.
+//! It speaks HTTP only. Every subscriber holds a connection of its own. With `--write-host`
+//! the writes go to another replica (one sharing the store), so every event crosses the
+//! transport between replicas.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use uuid::Uuid;
 
 struct Args {
     host: String,
+    write_host: Option<String>,
     subscribers: usize,
     threads: usize,
     rate: u64,
@@ -36,6 +39,7 @@ struct Args {
 fn args() -> anyhow::Result<Args> {
     let mut parsed = Args {
         host: "http://127.0.0.1:3000".into(),
+        write_host: None,
         subscribers: 5_000,
         threads: 50,
         rate: 100,
@@ -48,6 +52,7 @@ fn args() -> anyhow::Result<Args> {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--host" => parsed.host = value()?,
+            "--write-host" => parsed.write_host = Some(value()?),
             "--subscribers" => parsed.subscribers = value()?.parse()?,
             "--threads" => parsed.threads = value()?.parse()?,
             "--rate" => parsed.rate = value()?.parse()?,
@@ -246,6 +251,8 @@ fn percentile(sorted: &[u32], q: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
     let (authority, prefix) = split_host(&args.host)?;
+    let (write_authority, write_prefix) =
+        split_host(args.write_host.as_ref().unwrap_or(&args.host))?;
     let run = Uuid::new_v4().simple().to_string();
     let threads: Vec<String> = (0..args.threads)
         .map(|i| format!("{}-0000-7000-8000-{:012x}", &run[..8], i + 1))
@@ -262,8 +269,11 @@ async fn main() -> anyhow::Result<()> {
     });
 
     eprintln!(
-        "fanout: opening {} streams over {} threads on {}",
-        args.subscribers, args.threads, args.host
+        "fanout: opening {} streams over {} threads on {}, writing to {}",
+        args.subscribers,
+        args.threads,
+        args.host,
+        args.write_host.as_ref().unwrap_or(&args.host)
     );
     let ready = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(tokio::sync::Notify::new());
@@ -317,12 +327,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let paths: Vec<String> = threads
         .iter()
-        .map(|t| format!("{prefix}/threads/{t}/messages"))
+        .map(|t| format!("{write_prefix}/threads/{t}/messages"))
         .collect();
     let write_start = Instant::now();
     let delivered_before = shared.delivered.load(Ordering::Relaxed);
     write(
-        authority.clone(),
+        write_authority,
         paths,
         args.rate,
         write_start + Duration::from_secs(args.seconds),
