@@ -152,7 +152,7 @@ impl MessageService {
         let now = self.clock.now();
         let message = self
             .store
-            .update(thread, id, user, &patch, now, &codec::updated)
+            .update(thread, id, user, &patch, now, codec::updated)
             .await?;
         self.after_write(thread, message.rev).await;
         Ok(message)

@@ -1,7 +1,8 @@
 //! `messages-server`: serve the API (default), or `messages-server migrate` to apply the
-//! database migrations and exit.
+//! store's migrations and exit.
 
 use anyhow::Context;
+use messages_server::config::StoreSettings;
 use messages_server::{Application, Config, shutdown, startup, telemetry};
 
 #[global_allocator]
@@ -41,13 +42,11 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(config).await?;
             app.run(shutdown::signal()).await
         }
-        Some("migrate") => {
-            let Some(db) = &config.database else {
-                anyhow::bail!("migrate needs DATABASE_URL (or DB_HOST) to name a database");
-            };
-            startup::connect_postgres(db, true).await?;
-            Ok(())
-        }
+        Some("migrate") => match &config.store {
+            StoreSettings::Postgres(db) => startup::connect_postgres(db, true).await.map(drop),
+            StoreSettings::Sqlite(settings) => startup::open_sqlite(settings).await.map(drop),
+            StoreSettings::Memory => anyhow::bail!("STORE=memory has nothing to migrate"),
+        },
         Some("healthcheck") => healthcheck(&config).await,
         Some(other) => {
             anyhow::bail!("unknown command {other:?}; expected serve, migrate or healthcheck")

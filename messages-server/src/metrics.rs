@@ -295,7 +295,7 @@ impl MessageStore for TimedStore {
         user: UserId,
         patch: &MessagePatch,
         now: Timestamp,
-        event: UpdateEvent<'_>,
+        event: UpdateEvent,
     ) -> messages_core::Result<Message> {
         self.timed(2, self.inner.update(thread, id, user, patch, now, event))
             .await

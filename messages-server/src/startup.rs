@@ -24,13 +24,14 @@ use messages_core::events::memory::MemorySink;
 use messages_core::events::outbox::Relay;
 use messages_core::storage::memory::MemoryStore;
 use messages_core::storage::postgres::PostgresStore;
+use messages_core::storage::sqlite::SqliteStore;
 use messages_core::storage::{MessageStore, Outbox};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::{Config, DatabaseSettings, HttpSettings};
+use crate::config::{Config, DatabaseSettings, HttpSettings, SqliteSettings, StoreSettings};
 use crate::error::error_chain;
 use crate::routes::{self, AppState};
 
@@ -42,41 +43,116 @@ pub struct Application {
     relay: Relay,
     sink: Option<Arc<MemorySink>>,
     http: HttpSettings,
+    /// Held while the application lives: no other process opens the same data directory.
+    _data_lock: Option<std::fs::File>,
 }
 
-/// The store's two sides, and the pool status for metrics when there is a pool.
+/// The store's two sides, the pool status for metrics when there is a pool, and the lock on
+/// the data directory when the store is a file.
 struct Storage {
     store: Arc<dyn MessageStore>,
     outbox: Arc<dyn Outbox>,
     pool: Option<crate::metrics::PoolStatus>,
+    data_lock: Option<std::fs::File>,
+}
+
+impl Storage {
+    fn of<S: MessageStore + Outbox>(store: S) -> Self {
+        let store = Arc::new(store);
+        Storage {
+            store: Arc::clone(&store) as Arc<dyn MessageStore>,
+            outbox: store,
+            pool: None,
+            data_lock: None,
+        }
+    }
 }
 
 async fn storage(config: &Config) -> anyhow::Result<Storage> {
-    match &config.database {
-        Some(db) => {
+    match &config.store {
+        StoreSettings::Postgres(db) => {
             let store = connect_postgres(db, db.migrate_on_start).await?;
             tracing::info!(pool_size = db.postgres.pool_size, "storage: PostgreSQL");
             let status = store.clone();
-            let store = Arc::new(store);
-            Ok(Storage {
-                store: Arc::clone(&store) as Arc<dyn MessageStore>,
-                outbox: store,
-                pool: Some(Box::new(move || {
-                    let s = status.pool_status();
-                    (s.size, s.available, s.waiting)
-                })),
-            })
+            let mut storage = Storage::of(store);
+            storage.pool = Some(Box::new(move || {
+                let s = status.pool_status();
+                (s.size, s.available, s.waiting)
+            }));
+            Ok(storage)
         }
-        None => {
+        StoreSettings::Sqlite(settings) => {
+            let (store, lock) = open_sqlite(settings).await?;
+            tracing::info!(
+                file = %settings.sqlite.path.display(),
+                synchronous = ?settings.sqlite.synchronous,
+                "storage: SQLite"
+            );
+            let mut storage = Storage::of(store);
+            storage.data_lock = Some(lock);
+            Ok(storage)
+        }
+        StoreSettings::Memory => {
             tracing::info!("storage: in-memory (data is lost when the process exits)");
-            let store = Arc::new(MemoryStore::new());
-            Ok(Storage {
-                store: Arc::clone(&store) as Arc<dyn MessageStore>,
-                outbox: store,
-                pool: None,
-            })
+            Ok(Storage::of(MemoryStore::new()))
         }
     }
+}
+
+/// Creates the data directory if needed, checks that it can be written, takes its lock (one
+/// process per directory), and opens the store in it, applying its migrations. Every failure
+/// names the directory and `DATA_DIR`.
+pub async fn open_sqlite(
+    settings: &SqliteSettings,
+) -> anyhow::Result<(SqliteStore, std::fs::File)> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || {
+        let dir = &settings.data_dir;
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create the data directory {} (DATA_DIR)",
+                dir.display()
+            )
+        })?;
+        let probe = dir.join(".write-check");
+        std::fs::write(&probe, b"ok")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .with_context(|| {
+                format!(
+                    "cannot write in the data directory {} (DATA_DIR)",
+                    dir.display()
+                )
+            })?;
+        let lock_path = dir.join("messages.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {} (DATA_DIR)", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "the data directory {} is in use by another messages-server process (DATA_DIR): \
+                 give each process a directory of its own, or share PostgreSQL between replicas",
+                dir.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e)
+                    .with_context(|| format!("cannot lock {} (DATA_DIR)", lock_path.display()));
+            }
+        }
+        let store = SqliteStore::open(&settings.sqlite).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the database {} (DATA_DIR): {}",
+                settings.sqlite.path.display(),
+                error_chain(&e)
+            )
+        })?;
+        Ok((store, lock))
+    })
+    .await
+    .context("opening the SQLite store panicked")?
 }
 
 async fn cache(config: &Config) -> anyhow::Result<Arc<dyn PageCache>> {
@@ -103,8 +179,10 @@ async fn cache(config: &Config) -> anyhow::Result<Arc<dyn PageCache>> {
 fn publisher(config: &Config) -> (Arc<dyn Publisher>, Option<Arc<MemorySink>>) {
     match &config.events.amqp {
         Some(amqp) => {
-            if config.database.is_some() {
+            if let StoreSettings::Postgres(_) = config.store {
                 tracing::info!(exchange = %amqp.exchange, "events: RabbitMQ through the PostgreSQL outbox");
+            } else if let StoreSettings::Sqlite(_) = config.store {
+                tracing::info!(exchange = %amqp.exchange, "events: RabbitMQ through the SQLite outbox");
             } else {
                 tracing::warn!(
                     exchange = %amqp.exchange,
@@ -131,6 +209,7 @@ impl Application {
             store,
             outbox,
             pool,
+            data_lock,
         } = storage(&config).await?;
         let cache = cache(&config).await?;
         let (publisher, sink) = publisher(&config);
@@ -159,7 +238,7 @@ impl Application {
             ),
             _ => tracing::info!("auth: writes require a bearer JWT; X-User-Id is ignored"),
         }
-        if let Some(db) = &config.database {
+        if let StoreSettings::Postgres(db) = &config.store {
             let hub = service.hub();
             hub.observe_lag(Box::new(crate::metrics::notification_lag));
             messages_core::live::postgres::PgTransport::start(&db.postgres, &hub)
@@ -182,6 +261,7 @@ impl Application {
             relay,
             sink,
             http: config.http,
+            _data_lock: data_lock,
         })
     }
 

@@ -192,7 +192,7 @@ impl MessageStore for MemoryStore {
         user: UserId,
         patch: &MessagePatch,
         now: Timestamp,
-        event: UpdateEvent<'_>,
+        event: UpdateEvent,
     ) -> Result<Message> {
         let mut threads = locks::write(&self.threads);
         let thread = threads.get_mut(&thread_id).ok_or(Error::NotFound)?;

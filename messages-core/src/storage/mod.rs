@@ -23,10 +23,12 @@ use crate::sync::{Around, Changes, ChangesLimit};
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 /// Builds the event for an edit once the store knows the edited message (its numbers not yet
-/// taken).
-pub type UpdateEvent<'a> = &'a (dyn Fn(&Message) -> OutboxEvent + Send + Sync);
+/// taken). A plain function, so a store may call it on a thread of its own.
+pub type UpdateEvent = fn(&Message) -> OutboxEvent;
 
 /// What a create did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +87,7 @@ pub trait MessageStore: Send + Sync + 'static {
         user: UserId,
         patch: &MessagePatch,
         now: Timestamp,
-        event: UpdateEvent<'_>,
+        event: UpdateEvent,
     ) -> Result<Message>;
 
     /// Soft-deletes the message if `user` wrote it, giving the deletion the thread's next

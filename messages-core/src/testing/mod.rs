@@ -16,6 +16,8 @@ pub mod postgres;
 pub mod proxy;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod storage;
 
 /// A text message at `micros`, as a store would hold it.

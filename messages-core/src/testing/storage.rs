@@ -230,7 +230,7 @@ async fn edit(store: &dyn MessageStore, m: &Message, text: &str) -> Message {
             m.user_id,
             &patch,
             Timestamp::from_micros(T0 + 2_000_000),
-            &codec::updated,
+            codec::updated,
         )
         .await
         .unwrap_or_else(|e| panic!("update: {e}"))
@@ -403,7 +403,7 @@ pub async fn an_edit_never_moves_a_message(subject: &Subject) {
     .unwrap_or_else(|e| panic!("{e}"));
     let now = Timestamp::from_micros(T0 + 5_000_000);
     let edited = store
-        .update(t, target.id, target.user_id, &patch, now, &codec::updated)
+        .update(t, target.id, target.user_id, &patch, now, codec::updated)
         .await
         .unwrap_or_else(|e| panic!("update: {e}"));
     assert_eq!(edited.content, "edited");
@@ -429,7 +429,7 @@ pub async fn an_edit_never_moves_a_message(subject: &Subject) {
             target.user_id,
             &paths_only,
             now,
-            &codec::updated,
+            codec::updated,
         )
         .await
         .unwrap_or_else(|e| panic!("update: {e}"));
@@ -451,7 +451,7 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
     let ev = || codec::deleted(t, m.id, now);
     assert!(matches!(
         store
-            .update(t, m.id, stranger, &patch, now, &codec::updated)
+            .update(t, m.id, stranger, &patch, now, codec::updated)
             .await,
         Err(Error::Forbidden)
     ));
@@ -463,7 +463,7 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
     let other = thread();
     assert!(matches!(
         store
-            .update(other, m.id, m.user_id, &patch, now, &codec::updated)
+            .update(other, m.id, m.user_id, &patch, now, codec::updated)
             .await,
         Err(Error::NotFound)
     ));
@@ -485,7 +485,7 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
     assert!(matches!(store.get(t, m.id).await, Err(Error::NotFound)));
     assert!(matches!(
         store
-            .update(t, m.id, m.user_id, &patch, now, &codec::updated)
+            .update(t, m.id, m.user_id, &patch, now, codec::updated)
             .await,
         Err(Error::NotFound)
     ));
@@ -519,7 +519,7 @@ pub async fn a_blank_edit_is_refused(subject: &Subject) {
             m.user_id,
             &blank,
             Timestamp::from_micros(T0 + 9),
-            &codec::updated,
+            codec::updated,
         )
         .await;
     assert!(
@@ -767,7 +767,7 @@ pub async fn every_write_leaves_one_event(subject: &Subject) {
             m.user_id,
             &patch,
             Timestamp::from_micros(T0 + 2),
-            &codec::updated,
+            codec::updated,
         )
         .await;
 

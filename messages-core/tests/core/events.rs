@@ -1,6 +1,7 @@
 //! Events on a real RabbitMQ (`AMQP_URL`; with PostgreSQL for the durable outbox,
-//! `DATABASE_URL`): the wire format, an outage that loses nothing, and two relays that share
-//! one outbox without publishing twice. Skipped without the URLs, required under `CI=true`.
+//! `DATABASE_URL`, and SQLite): the wire format, an outage that loses nothing, two relays that
+//! share one outbox without publishing twice, and events that wait in a SQLite outbox across a
+//! restart. Skipped without the URLs, required under `CI=true`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use messages_core::testing::amqp::{TestConsumer, amqp_url, test_config};
 use messages_core::testing::post_text as post;
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::proxy::TcpProxy;
+use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
 use messages_core::{MessagePatch, MessageService, ServiceConfig, ThreadId, UserId};
 use secrecy::SecretString;
@@ -129,6 +131,72 @@ async fn postgres_outbox_events_on_the_wire() {
         return;
     };
     wire_format(Subject::new(db.store().await), &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_outbox_events_on_the_wire() {
+    let Some(url) = amqp_url() else { return };
+    let dir = TempDir::new();
+    wire_format(Subject::new(dir.store()), &url).await;
+}
+
+/// Events written while no relay ran are still in the file after the process closed it, and
+/// the next process delivers every one of them, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_events_pending_at_exit_are_delivered_after_a_restart() {
+    let Some(url) = amqp_url() else { return };
+    let dir = TempDir::new();
+    let config = test_config(&url);
+    let consumer = TestConsumer::bind(&config).await;
+    let (thread, user) = ids();
+    let mut written = HashSet::new();
+    {
+        let subject = Subject::new(dir.store());
+        let service = service_on(&subject);
+        for i in 0..25 {
+            written.insert(post(&service, thread, user, &format!("m{i}")).await.id);
+        }
+        // A relay claims a batch and dies before it delivers it: the claim must not lose it.
+        let claimed = subject
+            .outbox
+            .claim(5, Duration::from_millis(300))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 5);
+    }
+    let subject = Subject::new(dir.store());
+    assert_eq!(subject.outbox.pending().await.expect("pending").0, 25);
+    let service = service_on(&subject);
+    let relay = relay(&subject, &service, AmqpPublisher::new(config.clone()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while subject.outbox.pending().await.expect("pending").0 > 0 {
+        assert!(Instant::now() < deadline, "delivered within seconds");
+        if relay.relay_once().await.expect("relay").published == 0 {
+            // The dead relay's lease has yet to run out.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let arrived = consumer
+        .drain(&consumer.all_queue, 25, Duration::from_secs(5))
+        .await;
+    assert_eq!(arrived.len(), 25, "each event once");
+    let delivered: HashSet<_> = arrived
+        .iter()
+        .filter_map(|a| match a.event().body {
+            EventBody::Created(m) => Some(m.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, written);
+    let sequences: Vec<i64> = arrived.iter().map(|a| a.event().sequence).collect();
+    let mut sorted = sequences.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (1..=25).collect::<Vec<i64>>(),
+        "numbered without gaps"
+    );
+    consumer.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

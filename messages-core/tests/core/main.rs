@@ -6,4 +6,5 @@
 mod cache;
 mod events;
 mod service;
+mod sqlite;
 mod storage;

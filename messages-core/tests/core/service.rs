@@ -59,7 +59,7 @@ impl MessageStore for GatedStore {
         u: UserId,
         p: &MessagePatch,
         now: Timestamp,
-        e: UpdateEvent<'_>,
+        e: UpdateEvent,
     ) -> Result<Message> {
         self.inner.update(t, id, u, p, now, e).await
     }

@@ -1,17 +1,64 @@
-//! The backends' variables: PostgreSQL, Redis, RabbitMQ, and JWT authentication. Each reads
-//! into the core's own config type, whose defaults it keeps.
+//! The backends' variables: the store (SQLite, memory, PostgreSQL), Redis, RabbitMQ, and JWT
+//! authentication. Each reads into the core's own config type, whose defaults it keeps.
 
 use messages_core::cache::Lifetime;
 use messages_core::cache::redis::RedisCacheConfig;
 use messages_core::events::amqp::AmqpConfig;
 use messages_core::events::outbox::RelayConfig;
 use messages_core::storage::postgres::PostgresConfig;
+use messages_core::storage::sqlite::Synchronous;
 use secrecy::SecretString;
 
 use super::env::{Env, percent_encode, quote_conninfo};
-use super::{AuthSettings, ConfigError, DatabaseSettings, EventSettings};
+use super::{
+    AuthSettings, ConfigError, DatabaseSettings, EventSettings, SqliteSettings, StoreSettings,
+};
 
-pub(super) fn database<F: Fn(&str) -> Option<String>>(
+/// `STORE`: PostgreSQL when it is configured, else SQLite in `DATA_DIR`; `memory` on request.
+pub(super) fn store<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<StoreSettings, ConfigError> {
+    let postgres = database(env)?;
+    let choice = match env.get("STORE") {
+        None => None,
+        Some(_) => Some(env.choice("STORE", "sqlite", &["sqlite", "memory", "postgres"])?),
+    };
+    match (choice, postgres) {
+        (None | Some("postgres"), Some(db)) => Ok(StoreSettings::Postgres(db)),
+        (Some("postgres"), None) => Err(ConfigError {
+            var: "STORE",
+            reason: "STORE=postgres needs DATABASE_URL (or DB_HOST)".into(),
+        }),
+        (Some(other), Some(_)) => Err(ConfigError {
+            var: "STORE",
+            reason: format!(
+                "STORE={other}, but DATABASE_URL (or DB_HOST) names a PostgreSQL database: unset one"
+            ),
+        }),
+        (Some("memory"), None) => Ok(StoreSettings::Memory),
+        (_, None) => {
+            let dir = env
+                .get("DATA_DIR")
+                .unwrap_or_else(|| SqliteSettings::DEFAULT_DATA_DIR.to_owned());
+            let mut settings = SqliteSettings::new(dir);
+            let sqlite = &mut settings.sqlite;
+            sqlite.synchronous =
+                match env.choice("SQLITE_SYNCHRONOUS", "full", &["full", "normal"])? {
+                    "normal" => Synchronous::Normal,
+                    _ => Synchronous::Full,
+                };
+            sqlite.operation_timeout =
+                env.millis("DB_TIMEOUT_MS", sqlite.operation_timeout, 10, 600_000)?;
+            if env.get("SQLITE_MAX_SIZE_MB").is_some() {
+                let mb = env.range("SQLITE_MAX_SIZE_MB", 0, 1, 16 << 20)?;
+                sqlite.max_size = Some(mb << 20);
+            }
+            Ok(StoreSettings::Sqlite(settings))
+        }
+    }
+}
+
+fn database<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
 ) -> Result<Option<DatabaseSettings>, ConfigError> {
     let url = match (env.get("DATABASE_URL"), env.get("DB_HOST")) {

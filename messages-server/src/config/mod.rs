@@ -3,9 +3,10 @@
 //! config types, so their defaults are written once, there.
 //!
 //! - `env`: the reader (defaults, ranges, flags) and quoting helpers.
-//! - `backends`: PostgreSQL, Redis, RabbitMQ and JWT variables.
+//! - `backends`: the store (SQLite, memory, PostgreSQL), Redis, RabbitMQ and JWT variables.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use messages_core::cache::Lifetime;
@@ -14,6 +15,7 @@ use messages_core::cache::redis::RedisCacheConfig;
 use messages_core::events::amqp::AmqpConfig;
 use messages_core::events::outbox::RelayConfig;
 use messages_core::storage::postgres::PostgresConfig;
+use messages_core::storage::sqlite::SqliteConfig;
 use messages_core::{PageSize, ServiceConfig};
 use secrecy::SecretString;
 
@@ -41,6 +43,44 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Where messages and their events are kept (`STORE`).
+#[derive(Clone, Debug)]
+pub enum StoreSettings {
+    /// A SQLite file in a data directory: the default without PostgreSQL (`STORE=sqlite`).
+    Sqlite(SqliteSettings),
+    /// Process memory, lost at exit: for tests and benchmarks (`STORE=memory`).
+    Memory,
+    /// PostgreSQL: the default when `DATABASE_URL` or `DB_HOST` is set (`STORE=postgres`).
+    Postgres(DatabaseSettings),
+}
+
+/// The embedded store.
+#[derive(Clone, Debug)]
+pub struct SqliteSettings {
+    /// The directory of the data (`DATA_DIR`), created at start when missing. The database
+    /// is `messages.db` in it.
+    pub data_dir: PathBuf,
+    /// The store's settings: its file, `SQLITE_SYNCHRONOUS`, `SQLITE_MAX_SIZE_MB`, and
+    /// `DB_TIMEOUT_MS` for the longest wait of an operation.
+    pub sqlite: SqliteConfig,
+}
+
+impl SqliteSettings {
+    /// Default of `data_dir`.
+    pub const DEFAULT_DATA_DIR: &str = "./data";
+    /// The database's file name in the data directory.
+    pub const FILE_NAME: &str = "messages.db";
+
+    /// The store in `data_dir` with every other setting at its default.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        SqliteSettings {
+            sqlite: SqliteConfig::new(data_dir.join(Self::FILE_NAME)),
+            data_dir,
+        }
+    }
 }
 
 /// PostgreSQL, present when `DATABASE_URL` or `DB_HOST` is set.
@@ -194,8 +234,8 @@ pub struct Config {
     /// The in-process cache, used without Redis (`CACHE_TTL_SECONDS`, `CACHE_TOUCH_ON_HIT`,
     /// `CACHE_MAX_THREADS`).
     pub memory_cache: MemoryCacheConfig,
-    /// PostgreSQL, or `None` for the in-memory store.
-    pub database: Option<DatabaseSettings>,
+    /// The store: SQLite, memory or PostgreSQL.
+    pub store: StoreSettings,
     /// Redis (`REDIS_URL` or `REDIS_HOST`...; `CACHE_KEY_PREFIX`, `REDIS_TIMEOUT_MS`, and the
     /// same lifetime as the in-process cache), or `None` for the in-process cache.
     pub redis: Option<RedisCacheConfig>,
@@ -215,7 +255,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             service: ServiceConfig::default(),
             memory_cache: MemoryCacheConfig::default(),
-            database: None,
+            store: StoreSettings::Sqlite(SqliteSettings::new(SqliteSettings::DEFAULT_DATA_DIR)),
             redis: None,
             events: EventSettings {
                 amqp: None,
@@ -317,7 +357,7 @@ impl Config {
             log_format,
             service,
             memory_cache,
-            database: backends::database(&env)?,
+            store: backends::store(&env)?,
             redis: backends::redis(&env, lifetime)?,
             events: backends::events(&env)?,
             auth: backends::auth(&env)?,

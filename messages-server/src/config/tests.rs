@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use messages_core::storage::sqlite::Synchronous;
 use secrecy::ExposeSecret;
 
 use super::*;
@@ -21,7 +22,16 @@ fn defaults_without_environment_are_the_core_defaults() {
     assert_eq!(c.service, ServiceConfig::default());
     assert_eq!(c.memory_cache, MemoryCacheConfig::default());
     assert_eq!(c.events.relay, RelayConfig::default());
-    assert!(c.database.is_none() && c.redis.is_none() && c.events.amqp.is_none());
+    assert!(c.redis.is_none() && c.events.amqp.is_none());
+    match &c.store {
+        StoreSettings::Sqlite(s) => {
+            assert_eq!(s.data_dir, PathBuf::from("./data"));
+            assert_eq!(s.sqlite.path, PathBuf::from("./data/messages.db"));
+            assert_eq!(s.sqlite.synchronous, Synchronous::Full);
+            assert_eq!(s.sqlite.max_size, None);
+        }
+        other => panic!("the default store is SQLite, got {other:?}"),
+    }
     assert!(matches!(c.auth, AuthSettings::TrustGateway));
 }
 
@@ -55,8 +65,10 @@ fn database_from_url_or_parts() {
         ("DB_POOL_SIZE", "4"),
     ])
     .unwrap()
-    .database
-    .unwrap();
+    .store;
+    let StoreSettings::Postgres(db) = db else {
+        panic!("DATABASE_URL or DB_HOST selects PostgreSQL")
+    };
     assert_eq!(db.postgres.url.expose_secret(), "postgres://u:p@h:5433/d");
     assert_eq!(db.postgres.pool_size, 4);
     assert_eq!(
@@ -75,8 +87,10 @@ fn database_from_url_or_parts() {
         ("DB_NAME", "messages"),
     ])
     .unwrap()
-    .database
-    .unwrap();
+    .store;
+    let StoreSettings::Postgres(db) = db else {
+        panic!("DATABASE_URL or DB_HOST selects PostgreSQL")
+    };
     assert_eq!(
         db.postgres.url.expose_secret(),
         "host='db' port=5432 user='app' password='it\\'s' dbname='messages'"
@@ -85,6 +99,47 @@ fn database_from_url_or_parts() {
     assert_eq!(parsed.get_password(), Some(&b"it's"[..]));
     assert_eq!(parsed.get_dbname(), Some("messages"));
     assert!(!format!("{db:?}").contains("it's"));
+}
+
+#[test]
+fn store_is_chosen_by_store_or_by_a_database_url() {
+    let store = |vars: &[(&str, &str)]| config(vars).map(|c| c.store);
+    assert!(matches!(
+        store(&[("STORE", "memory")]),
+        Ok(StoreSettings::Memory)
+    ));
+    assert!(matches!(
+        store(&[("STORE", "SQLite")]),
+        Ok(StoreSettings::Sqlite(_))
+    ));
+    let url = ("DATABASE_URL", "postgres://h/d");
+    assert!(matches!(store(&[url]), Ok(StoreSettings::Postgres(_))));
+    assert!(matches!(
+        store(&[url, ("STORE", "postgres")]),
+        Ok(StoreSettings::Postgres(_))
+    ));
+    for conflicting in ["memory", "sqlite"] {
+        let err = store(&[url, ("STORE", conflicting)]).unwrap_err();
+        assert_eq!(err.var, "STORE");
+        assert!(err.reason.contains("DATABASE_URL"), "{err}");
+    }
+    let err = store(&[("STORE", "postgres")]).unwrap_err();
+    assert!(err.reason.contains("DATABASE_URL"), "{err}");
+    let Ok(StoreSettings::Sqlite(s)) = store(&[
+        ("DATA_DIR", "/var/lib/messages"),
+        ("SQLITE_SYNCHRONOUS", "normal"),
+        ("SQLITE_MAX_SIZE_MB", "512"),
+        ("DB_TIMEOUT_MS", "750"),
+    ]) else {
+        panic!("SQLite settings")
+    };
+    assert_eq!(
+        s.sqlite.path,
+        PathBuf::from("/var/lib/messages/messages.db")
+    );
+    assert_eq!(s.sqlite.synchronous, Synchronous::Normal);
+    assert_eq!(s.sqlite.max_size, Some(512 << 20));
+    assert_eq!(s.sqlite.operation_timeout, Duration::from_millis(750));
 }
 
 #[test]
@@ -181,6 +236,9 @@ fn errors_name_the_variable() {
         ("DATABASE_URL", "postgres://h:notaport/x"),
         ("DB_PORT", "70000"),
         ("MIGRATE_ON_START", "sometimes"),
+        ("STORE", "mongodb"),
+        ("SQLITE_SYNCHRONOUS", "off"),
+        ("SQLITE_MAX_SIZE_MB", "0"),
     ] {
         let vars: Vec<(&str, &str)> = if var.starts_with("DB_") || var == "MIGRATE_ON_START" {
             vec![("DB_HOST", "db"), (var, value)]

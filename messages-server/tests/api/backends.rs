@@ -8,6 +8,7 @@ use http::{Method, StatusCode};
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::redis::{redis_url, unique_prefix};
+use messages_server::config::StoreSettings;
 
 #[tokio::test]
 async fn data_survives_a_restart() {
@@ -15,7 +16,7 @@ async fn data_survives_a_restart() {
         return;
     };
     let mut config = test_config();
-    config.database = Some(database_settings(db.url()));
+    config.store = StoreSettings::Postgres(database_settings(db.url()));
     let thread = new_id();
     let user = new_id();
     let first = start(config.clone()).await;
@@ -55,7 +56,7 @@ async fn a_write_on_one_process_is_read_at_once_on_the_other() {
     let Some(redis) = redis_url() else { return };
     let prefix = unique_prefix();
     let mut config = test_config();
-    config.database = Some(database_settings(db.url()));
+    config.store = StoreSettings::Postgres(database_settings(db.url()));
     config.redis = Some(redis_settings(&redis, &prefix));
     let a = start(config.clone()).await;
     let b = start(config).await;
@@ -88,7 +89,7 @@ async fn a_postgres_outage_answers_503_and_recovers_without_restart() {
     let mut settings = database_settings(&db.url_through(proxy.addr()));
     settings.postgres.operation_timeout = Duration::from_secs(2);
     let mut config = test_config();
-    config.database = Some(settings);
+    config.store = StoreSettings::Postgres(settings);
     let app = start(config).await;
     let thread = new_id();
     let author = new_id();
@@ -158,7 +159,7 @@ async fn writes_reach_rabbitmq_through_the_postgres_outbox() {
     let amqp = amqp_test_config(&url);
     let consumer = TestConsumer::bind(&amqp).await;
     let mut config = test_config();
-    config.database = Some(database_settings(db.url()));
+    config.store = StoreSettings::Postgres(database_settings(db.url()));
     config.events.amqp = Some(amqp.clone());
     config.events.relay.poll = Duration::from_millis(50);
     let app = start(config).await;
@@ -221,7 +222,7 @@ async fn outages_under_load_lose_no_acknowledged_write() {
     let mut settings = database_settings(&db.url_through(pg_proxy.addr()));
     settings.postgres.operation_timeout = Duration::from_secs(2);
     let mut config = test_config();
-    config.database = Some(settings);
+    config.store = StoreSettings::Postgres(settings);
     config.redis = Some(redis_settings(
         &format!("redis://{}/0", redis_proxy.addr()),
         &unique_prefix(),
@@ -379,7 +380,7 @@ async fn two_processes_with_writers_on_both_miss_nothing() {
     };
     let Some(redis) = redis_url() else { return };
     let mut config = test_config();
-    config.database = Some(database_settings(db.url()));
+    config.store = StoreSettings::Postgres(database_settings(db.url()));
     config.redis = Some(redis_settings(&redis, &unique_prefix()));
     let apps = [
         Arc::new(start(config.clone()).await),

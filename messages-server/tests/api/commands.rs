@@ -2,7 +2,9 @@
 //! exits 0 only when the local server answers `/readyz` with 200.
 
 use crate::helpers::{server_command as server, start, test_config};
+use messages_core::storage::sqlite::{SqliteConfig, SqliteStore};
 use messages_core::testing::postgres::TestDatabase;
+use messages_core::testing::sqlite::TempDir;
 
 // Multi-threaded: the blocking `status()` must not stall the server under test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,18 +26,53 @@ async fn healthcheck_exits_zero_only_when_the_server_is_ready() {
     assert!(!gone.success(), "nothing listens any more");
 }
 
-#[tokio::test]
-async fn migrate_applies_the_schema_once_and_needs_a_database() {
-    let without = server().args(["migrate"]).output().expect("run migrate");
-    assert!(!without.status.success());
-    assert!(String::from_utf8_lossy(&without.stderr).contains("DATABASE_URL"));
+#[test]
+fn migrate_creates_the_embedded_store_and_refuses_memory() {
+    let memory = server().args(["migrate"]).output().expect("run migrate");
+    assert!(!memory.status.success());
+    assert!(String::from_utf8_lossy(&memory.stderr).contains("nothing to migrate"));
 
+    let dir = TempDir::new();
+    let data = dir.path().join("data");
+    for _ in 0..2 {
+        let run = server()
+            .args(["migrate"])
+            .env_remove("STORE")
+            .env("DATA_DIR", &data)
+            .output()
+            .expect("run migrate");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let db = data.join("messages.db");
+    assert!(db.is_file(), "migrate created {}", db.display());
+    let store = SqliteStore::open(&SqliteConfig::new(&db)).expect("open");
+    drop(store);
+    let conn = rusqlite::Connection::open(&db).expect("open file");
+    let applied: i64 = conn
+        .query_row("SELECT count(*) FROM refinery_schema_history", [], |r| {
+            r.get(0)
+        })
+        .expect("history");
+    assert_eq!(
+        applied,
+        SqliteStore::migration_count() as i64,
+        "applied once"
+    );
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_once_on_postgres() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
     for _ in 0..2 {
         let run = server()
             .args(["migrate"])
+            .env_remove("STORE")
             .env("DATABASE_URL", db.url())
             .output()
             .expect("run migrate");

@@ -1,5 +1,5 @@
-//! Black-box tests of the HTTP contract: every row of the API table, on the embedded default,
-//! on PostgreSQL, on PostgreSQL with Redis (when `DATABASE_URL` and `REDIS_URL` are set;
+//! Black-box tests of the HTTP contract: every row of the API table, on the embedded default
+//! (SQLite), in memory, on PostgreSQL, on PostgreSQL with Redis (when `DATABASE_URL` and `REDIS_URL` are set;
 //! required under `CI=true`), and behind nginx configured like the Kong route (prefix
 //! `/messages` stripped; when nginx is installed, required under `CI=true`).
 
@@ -19,6 +19,15 @@ macro_rules! on_every_backend {
                 }
             )*
         }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await.expect("SQLite backend");
+                    super::$name(&app).await;
+                }
+            )*
+        }
         mod postgres {
             $(
                 #[tokio::test]
@@ -32,7 +41,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::MemoryBehindGateway).await else { return };
+                    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::SqliteBehindGateway).await else { return };
                     super::$name(&app).await;
                 }
             )*

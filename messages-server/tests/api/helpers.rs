@@ -16,8 +16,11 @@ use messages_core::MessageService;
 use messages_core::cache::redis::RedisCacheConfig;
 use messages_core::events::memory::MemorySink;
 use messages_core::testing::postgres::TestDatabase;
+use messages_core::testing::sqlite::TempDir;
 use messages_server::Application;
-use messages_server::config::{Config, DatabaseSettings, HttpSettings};
+use messages_server::config::{
+    Config, DatabaseSettings, HttpSettings, SqliteSettings, StoreSettings,
+};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,15 +28,17 @@ use tokio::task::JoinHandle;
 /// Which backends the server runs on.
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
-    /// The embedded default.
+    /// The in-memory store (`STORE=memory`).
     Memory,
+    /// The embedded default: SQLite in a data directory of the test's own.
+    Sqlite,
     /// PostgreSQL (`DATABASE_URL`), a database of the test's own.
     Postgres,
     /// PostgreSQL and Redis (`REDIS_URL`), with a key prefix of the test's own.
     PostgresRedis,
     /// The embedded default behind nginx configured like the Kong route: the API under
     /// `/messages`, the prefix stripped, `X-Request-Id` added.
-    MemoryBehindGateway,
+    SqliteBehindGateway,
 }
 
 pub struct TestApp {
@@ -47,6 +52,7 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     pub db: Option<TestDatabase>,
+    pub data: Option<TempDir>,
 }
 
 pub struct TestResponse {
@@ -80,9 +86,11 @@ impl TestResponse {
     }
 }
 
+/// A configuration for a server in a test: port 0, the in-memory store, a short drain.
 pub fn test_config() -> Config {
     Config {
         bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        store: StoreSettings::Memory,
         http: HttpSettings {
             shutdown_timeout: Duration::from_secs(5),
             ..HttpSettings::default()
@@ -110,11 +118,18 @@ pub fn redis_settings(url: &str, prefix: &str) -> RedisCacheConfig {
 }
 
 pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<TestApp> {
+    let mut data = None;
     let db = match backend {
-        Backend::Memory | Backend::MemoryBehindGateway => None,
+        Backend::Memory => None,
+        Backend::Sqlite | Backend::SqliteBehindGateway => {
+            let dir = TempDir::new();
+            config.store = StoreSettings::Sqlite(SqliteSettings::new(dir.path()));
+            data = Some(dir);
+            None
+        }
         Backend::Postgres | Backend::PostgresRedis => {
             let db = TestDatabase::create().await?;
-            config.database = Some(database_settings(db.url()));
+            config.store = StoreSettings::Postgres(database_settings(db.url()));
             Some(db)
         }
     };
@@ -127,7 +142,8 @@ pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<Test
     }
     let mut app = start(config).await;
     app.db = db;
-    if let Backend::MemoryBehindGateway = backend {
+    app.data = data;
+    if let Backend::SqliteBehindGateway = backend {
         let gateway = Gateway::start(app.addr).await?;
         app.addr = gateway.addr;
         app.prefix = "/messages".into();
@@ -141,15 +157,6 @@ pub struct Gateway {
     pub addr: SocketAddr,
     child: std::process::Child,
     _dir: TempDir,
-}
-
-/// A directory removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 impl Gateway {
@@ -167,11 +174,8 @@ impl Gateway {
             eprintln!("skipped: nginx is not installed");
             return None;
         };
-        let dir = std::env::temp_dir().join(format!(
-            "messages-gateway-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("gateway dir: {e}"));
+        let temp = TempDir::new();
+        let dir = temp.path().to_path_buf();
         let port = free_port();
         let d = dir.display();
         let conf = format!(
@@ -235,7 +239,7 @@ http {{
                 return Some(Gateway {
                     addr,
                     child,
-                    _dir: TempDir(dir),
+                    _dir: temp,
                 });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -279,6 +283,7 @@ pub async fn start(config: Config) -> TestApp {
         stop: Some(stop),
         server: Some(server),
         db: None,
+        data: None,
     }
 }
 
@@ -487,7 +492,9 @@ pub fn item_ids(page: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The server binary with none of the test's backend variables: a test sets what it needs.
+/// The server binary with none of the test's backend variables, on the in-memory store
+/// (`STORE=memory`, so no test writes a data directory it did not ask for): a test sets what
+/// it needs.
 pub fn server_command() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_messages-server"));
     for var in [
@@ -497,10 +504,11 @@ pub fn server_command() -> std::process::Command {
         "REDIS_HOST",
         "AMQP_URL",
         "QUEUE_HOST",
+        "DATA_DIR",
     ] {
         command.env_remove(var);
     }
-    command.env("RUST_LOG", "warn");
+    command.env("STORE", "memory").env("RUST_LOG", "warn");
     command
 }
 

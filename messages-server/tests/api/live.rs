@@ -9,6 +9,7 @@ use http::StatusCode;
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::redis::{redis_url, unique_prefix};
+use messages_server::config::StoreSettings;
 use serde_json::json;
 
 use crate::helpers::{
@@ -184,6 +185,13 @@ macro_rules! on_backends {
                 super::$name(&app).await;
             })*
         }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await.expect("SQLite");
+                super::$name(&app).await;
+            })*
+        }
         mod postgres_redis {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
@@ -194,7 +202,7 @@ macro_rules! on_backends {
         mod behind_gateway {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::MemoryBehindGateway).await else { return };
+                let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::SqliteBehindGateway).await else { return };
                 super::$name(&app).await;
             })*
         }
@@ -239,10 +247,10 @@ async fn writes_on_one_process_reach_a_stream_on_another_even_across_a_cut() {
     let prefix = unique_prefix();
     let proxy = TcpProxy::start(db.upstream().await).await;
     let mut through_proxy = test_config();
-    through_proxy.database = Some(database_settings(&db.url_through(proxy.addr())));
+    through_proxy.store = StoreSettings::Postgres(database_settings(&db.url_through(proxy.addr())));
     through_proxy.redis = Some(redis_settings(&redis, &prefix));
     let mut direct = test_config();
-    direct.database = Some(database_settings(db.url()));
+    direct.store = StoreSettings::Postgres(database_settings(db.url()));
     direct.redis = Some(redis_settings(&redis, &prefix));
     let reader = start(through_proxy).await;
     let writer = Arc::new(start(direct).await);

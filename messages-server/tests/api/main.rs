@@ -1,13 +1,16 @@
 //! The server's tests over HTTP, one crate: `spawn_app()` and the request helpers
 //! (`helpers`), every row of the API on each backend (`contract`), authentication (`auth`),
-//! the real backends, restarts, outages and shutdown (`backends`), and the binary's commands
-//! (`commands`), a connection's and a process's life (`lifecycle`), and live delivery: event streams and long polls (`live`). Backends other than the embedded default run when their URL is set and are
-//! required under `CI=true`.
+//! the real backends, restarts, outages and shutdown (`backends`), the embedded default's
+//! file: restarts, SIGKILL, data directories (`embedded`), the binary's commands
+//! (`commands`), a connection's and a process's life (`lifecycle`), and live delivery: event
+//! streams and long polls (`live`). Backends other than the embedded ones run when their URL
+//! is set and are required under `CI=true`.
 
 mod auth;
 mod backends;
 mod commands;
 mod contract;
+mod embedded;
 mod helpers;
 mod lifecycle;
 mod live;

@@ -332,7 +332,7 @@ impl MessageStore for PostgresStore {
         user: UserId,
         patch: &MessagePatch,
         now: Timestamp,
-        event: UpdateEvent<'_>,
+        event: UpdateEvent,
     ) -> Result<Message> {
         self.timed("update", async {
             let mut client = self.client().await?;

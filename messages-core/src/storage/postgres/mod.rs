@@ -18,7 +18,7 @@ mod messages;
 mod outbox;
 
 mod embedded {
-    refinery::embed_migrations!("migrations");
+    refinery::embed_migrations!("migrations/postgres");
 }
 
 /// How many migrations this version of the store applies.

@@ -1,0 +1,369 @@
+//! The SQLite message store: every write is one closure on the writer, every read one
+//! snapshot on a reader.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{SqliteStore, columns, db, decode, message_from_row, paths_json, timestamp};
+use crate::error::{Error, Result};
+use crate::message::{
+    Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
+};
+use crate::page::{Page, PageQuery, PageSize};
+use crate::storage::{Created, Idempotency, MessageStore, OutboxEvent, UpdateEvent};
+use crate::sync::{Around, Change, Changes, ChangesLimit};
+
+/// Takes the thread's next number.
+fn bump(conn: &Connection, thread: ThreadId) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO threads (thread_id, head) VALUES (?1, 1) \
+         ON CONFLICT (thread_id) DO UPDATE SET head = head + 1 RETURNING head",
+    )
+    .and_then(|mut stmt| stmt.query_row([thread.as_uuid()], |row| row.get(0)))
+    .map_err(db("number the change"))
+}
+
+/// Writes `event`, closed with the change's numbers.
+fn push_event(conn: &Connection, event: &OutboxEvent, seq: i64, rev: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO outbox (id, kind, thread_id, time, sequence, payload) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            event.id,
+            event.kind,
+            event.thread_id.as_uuid(),
+            event.time.as_micros(),
+            rev,
+            event.payload(seq, rev),
+        ])
+    })
+    .map(drop)
+    .map_err(db("write event"))
+}
+
+/// The thread's position, 0 for a thread never written.
+fn head(conn: &Connection, thread: ThreadId) -> Result<i64> {
+    conn.prepare_cached("SELECT head FROM threads WHERE thread_id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([thread.as_uuid()], |row| row.get(0))
+                .optional()
+        })
+        .map(|head| head.unwrap_or(0))
+        .map_err(db("read position"))
+}
+
+/// A message of the thread, deleted or not, with its deletion time.
+fn find(
+    conn: &Connection,
+    thread: ThreadId,
+    id: MessageId,
+) -> Result<Option<(Message, Option<i64>)>> {
+    const FIND: &str = concat!(
+        "SELECT ",
+        columns!(),
+        ", deleted_at FROM messages WHERE thread_id = ?1 AND id = ?2"
+    );
+    let mut stmt = conn.prepare_cached(FIND).map_err(db("find message"))?;
+    let mut rows = stmt
+        .query(params![thread.as_uuid(), id.as_uuid()])
+        .map_err(db("find message"))?;
+    match rows.next().map_err(db("find message"))? {
+        Some(row) => {
+            let deleted_at: Option<i64> = row.get(10).map_err(decode)?;
+            Ok(Some((message_from_row(row, 0)?, deleted_at)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A live message `user` wrote: 404 before 403, so a message of another thread is
+/// indistinguishable from a missing one.
+fn owned(conn: &Connection, thread: ThreadId, id: MessageId, user: UserId) -> Result<Message> {
+    match find(conn, thread, id)? {
+        Some((message, None)) if message.user_id == user => Ok(message),
+        Some((_, None)) => Err(Error::Forbidden),
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// Live messages by `seq`: `condition` on `seq` (bound as ?3), in `order`, at most ?2.
+fn messages(
+    conn: &Connection,
+    sql: &str,
+    thread: ThreadId,
+    take: i64,
+    seq: i64,
+) -> Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db("read messages"))?;
+    let mut rows = stmt
+        .query(params![thread.as_uuid(), take, seq])
+        .map_err(db("read messages"))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db("read messages"))? {
+        out.push(message_from_row(row, 0)?);
+    }
+    Ok(out)
+}
+
+/// Live messages older than ?3, newest first (?3 = i64::MAX for the newest page).
+const OLDER: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE thread_id = ?1 AND seq < ?3 AND deleted_at IS NULL \
+     ORDER BY seq DESC LIMIT ?2"
+);
+
+/// Live messages newer than ?3, oldest first.
+const NEWER: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE thread_id = ?1 AND seq > ?3 AND deleted_at IS NULL \
+     ORDER BY seq ASC LIMIT ?2"
+);
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn create(
+        &self,
+        message: &Message,
+        idempotency: Option<Idempotency<'_>>,
+        event: OutboxEvent,
+    ) -> Result<Created> {
+        let mut message = message.clone();
+        let idempotency = idempotency.map(|i| (i.key.as_str().to_owned(), i.fingerprint));
+        self.write("create", move |conn| {
+            if let Some((key, fingerprint)) = &idempotency {
+                const ORIGINAL: &str = concat!(
+                    "SELECT ",
+                    columns!(),
+                    ", request_hash FROM messages \
+                     WHERE thread_id = ?1 AND user_id = ?2 AND idempotency_key = ?3"
+                );
+                let mut stmt = conn
+                    .prepare_cached(ORIGINAL)
+                    .map_err(db("idempotent replay"))?;
+                let mut rows = stmt
+                    .query(params![
+                        message.thread_id.as_uuid(),
+                        message.user_id.as_uuid(),
+                        key
+                    ])
+                    .map_err(db("idempotent replay"))?;
+                if let Some(row) = rows.next().map_err(db("idempotent replay"))? {
+                    let stored: Vec<u8> = row.get(10).map_err(decode)?;
+                    let stored: [u8; 32] = stored
+                        .try_into()
+                        .map_err(|_| decode("bad request_hash length"))?;
+                    if RequestFingerprint::from_bytes(stored) != *fingerprint {
+                        return Err(Error::IdempotencyConflict);
+                    }
+                    return Ok(Created::Replayed(message_from_row(row, 0)?));
+                }
+            }
+            let seq = bump(conn, message.thread_id)?;
+            message.seq = seq;
+            message.rev = seq;
+            let (key, hash) = match &idempotency {
+                Some((key, fingerprint)) => {
+                    (Some(key.as_str()), Some(fingerprint.as_bytes().as_slice()))
+                }
+                None => (None, None),
+            };
+            conn.prepare_cached(
+                "INSERT INTO messages (thread_id, seq, id, user_id, kind, content, paths, \
+                 created_at, updated_at, rev, idempotency_key, request_hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?2, ?9, ?10)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    message.thread_id.as_uuid(),
+                    seq,
+                    message.id.as_uuid(),
+                    message.user_id.as_uuid(),
+                    message.kind.as_str(),
+                    message.content,
+                    paths_json(&message.paths),
+                    message.created_at.as_micros(),
+                    key,
+                    hash,
+                ])
+            })
+            .map_err(db("insert message"))?;
+            push_event(conn, &event, seq, seq)?;
+            Ok(Created::New(message))
+        })
+        .await
+    }
+
+    async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message> {
+        self.read("get", move |tx| match find(tx, thread, id)? {
+            Some((message, None)) => Ok(message),
+            _ => Err(Error::NotFound),
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        user: UserId,
+        patch: &MessagePatch,
+        now: Timestamp,
+        event: UpdateEvent,
+    ) -> Result<Message> {
+        let patch = patch.clone();
+        self.write("update", move |conn| {
+            let mut edited = owned(conn, thread, id, user)?;
+            patch.apply(&mut edited, now)?;
+            let e = event(&edited);
+            let rev = bump(conn, thread)?;
+            edited.rev = rev;
+            conn.prepare_cached(
+                "UPDATE messages SET content = ?3, paths = ?4, updated_at = ?5, rev = ?6 \
+                 WHERE thread_id = ?1 AND id = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    thread.as_uuid(),
+                    id.as_uuid(),
+                    edited.content,
+                    paths_json(&edited.paths),
+                    edited.updated_at.as_micros(),
+                    rev,
+                ])
+            })
+            .map_err(db("update message"))?;
+            push_event(conn, &e, edited.seq, rev)?;
+            Ok(edited)
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        user: UserId,
+        now: Timestamp,
+        event: OutboxEvent,
+    ) -> Result<Tombstone> {
+        self.write("delete", move |conn| {
+            let message = owned(conn, thread, id, user)?;
+            let rev = bump(conn, thread)?;
+            conn.prepare_cached(
+                "UPDATE messages SET deleted_at = ?3, rev = ?4 WHERE thread_id = ?1 AND id = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    thread.as_uuid(),
+                    id.as_uuid(),
+                    now.as_micros(),
+                    rev
+                ])
+            })
+            .map_err(db("delete message"))?;
+            push_event(conn, &event, message.seq, rev)?;
+            Ok(Tombstone {
+                id,
+                thread_id: thread,
+                deleted_at: now,
+                seq: message.seq,
+                rev,
+            })
+        })
+        .await
+    }
+
+    async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {
+        let take = (size.get() + 1) as i64;
+        self.read("page", move |tx| {
+            let position = head(tx, thread)?;
+            let rows = match query {
+                PageQuery::Newest => messages(tx, OLDER, thread, take, i64::MAX)?,
+                PageQuery::Before(seq) => messages(tx, OLDER, thread, take, seq)?,
+                PageQuery::After(seq) => messages(tx, NEWER, thread, take, seq)?,
+            };
+            Ok(Page::from_overfetch(rows, size, position))
+        })
+        .await
+    }
+
+    async fn around(&self, thread: ThreadId, id: MessageId, half: usize) -> Result<Around> {
+        let take = (half + 1) as i64;
+        self.read("around", move |tx| {
+            let position = head(tx, thread)?;
+            let (anchor, deleted_at) = find(tx, thread, id)?.ok_or(Error::NotFound)?;
+            let before = messages(tx, OLDER, thread, take, anchor.seq)?;
+            let after = messages(tx, NEWER, thread, take, anchor.seq)?;
+            let anchor = deleted_at.is_none().then_some(anchor);
+            Ok(Around::from_overfetch(
+                before, anchor, after, half, position,
+            ))
+        })
+        .await
+    }
+
+    async fn changes(&self, thread: ThreadId, since: i64, limit: ChangesLimit) -> Result<Changes> {
+        let take = (limit.get() + 1) as i64;
+        self.read("changes", move |tx| {
+            let position = head(tx, thread)?;
+            const CHANGES: &str = concat!(
+                "SELECT ",
+                columns!(),
+                ", deleted_at FROM messages WHERE thread_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"
+            );
+            let mut stmt = tx.prepare_cached(CHANGES).map_err(db("changes"))?;
+            let mut rows = stmt
+                .query(params![thread.as_uuid(), since, take])
+                .map_err(db("changes"))?;
+            let mut changes = Vec::new();
+            while let Some(row) = rows.next().map_err(db("changes"))? {
+                let message = message_from_row(row, 0)?;
+                let deleted_at: Option<i64> = row.get(10).map_err(decode)?;
+                changes.push(match deleted_at {
+                    None => Change::Message(message),
+                    Some(at) => Change::Deleted(Tombstone {
+                        id: message.id,
+                        thread_id: message.thread_id,
+                        deleted_at: timestamp(at)?,
+                        seq: message.seq,
+                        rev: message.rev,
+                    }),
+                });
+            }
+            Ok(Changes::from_overfetch(
+                changes,
+                since,
+                position,
+                limit.get(),
+            ))
+        })
+        .await
+    }
+
+    async fn locate(&self, thread: ThreadId, id: MessageId) -> Result<Option<i64>> {
+        self.read("locate", move |tx| {
+            tx.prepare_cached("SELECT seq FROM messages WHERE thread_id = ?1 AND id = ?2")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![thread.as_uuid(), id.as_uuid()], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(db("locate"))
+        })
+        .await
+    }
+
+    async fn head(&self, thread: ThreadId) -> Result<i64> {
+        self.read("head", move |tx| head(tx, thread)).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read("ping", |tx| {
+            tx.query_row("SELECT 1", [], |_| Ok(())).map_err(db("ping"))
+        })
+        .await
+    }
+}

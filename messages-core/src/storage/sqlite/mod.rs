@@ -1,0 +1,360 @@
+//! The SQLite store: messages and their outbox in one file, the embedded default.
+//!
+//! SQLite's calls block, so none runs on the async runtime. Writes go to one writer thread
+//! that owns the only connection allowed to write (`writer`): it commits the writes queued
+//! while it was busy in one transaction, each write in a savepoint of its own, so a write
+//! that fails undoes only itself, and one fsync carries them all. Reads run on the runtime's
+//! blocking threads, each on a read-only connection from a small pool; in WAL mode they read
+//! a snapshot and never wait for the writer.
+//!
+//! The sequence: the writer is the only one to take numbers, in the order it runs the
+//! writes, and a write's number becomes visible with its commit; a batch commits its writes
+//! together, in that order. So numbers become visible in the order they were taken.
+//!
+//! Durability: WAL with `synchronous = FULL` by default: the WAL is synced at every commit,
+//! so an acknowledged write survives a crash of the process and a power cut. With
+//! [`Synchronous::Normal`] the WAL is synced only at checkpoints: still safe when the process
+//! crashes (the operating system has the writes), but a power cut can lose the writes of the
+//! last moments before it (the database stays consistent).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::locks;
+use crate::message::{Message, MessageKind, ThreadId, Timestamp, UserId};
+
+mod messages;
+mod outbox;
+mod writer;
+
+use writer::Writer;
+
+mod embedded {
+    refinery::embed_migrations!("migrations/sqlite");
+}
+
+/// How often SQLite syncs the file to disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// The WAL is synced at every commit: an acknowledged write survives a power cut.
+    #[default]
+    Full,
+    /// The WAL is synced at checkpoints only: an acknowledged write survives a crash of the
+    /// process, but a power cut may lose the last writes before it.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Settings of the SQLite store.
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    /// The database file; created, with its schema, when missing.
+    pub path: PathBuf,
+    /// How often the file is synced. Default [`Synchronous::Full`].
+    pub synchronous: Synchronous,
+    /// Read-only connections, the most reads that run at once. Default 4.
+    pub readers: usize,
+    /// Longest wait for an operation (a queued write, a free reader, a read) before
+    /// `Unavailable`. Default 5 s.
+    pub operation_timeout: Duration,
+    /// The largest the file may grow to, in bytes; past it writes fail as `Unavailable` (as
+    /// on a full disk) while reads go on. Default `None`: as large as the disk allows.
+    pub max_size: Option<u64>,
+    /// Most writes committed together in one transaction. Default 256.
+    pub max_batch: usize,
+}
+
+impl SqliteConfig {
+    /// Defaults for everything but the file.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteConfig {
+            path: path.into(),
+            synchronous: Synchronous::Full,
+            readers: 4,
+            operation_timeout: Duration::from_secs(5),
+            max_size: None,
+            max_batch: 256,
+        }
+    }
+}
+
+/// Messages in a SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Writer,
+    readers: Readers,
+}
+
+/// What a SQLite error means for the caller, by its primary result code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// The file cannot be written or read now: disk full, read-only, locked by another
+    /// process, an I/O error, no memory. A retry may succeed (503).
+    Unavailable,
+    /// Anything else: a statement that does not fit the schema, a constraint this crate
+    /// should have kept. A bug (500).
+    Bug,
+}
+
+fn classify(code: Option<ErrorCode>) -> Failure {
+    match code {
+        Some(
+            ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::CannotOpen
+            | ErrorCode::OutOfMemory
+            | ErrorCode::FileLockingProtocolFailed
+            | ErrorCode::OperationInterrupted,
+        ) => Failure::Unavailable,
+        _ => Failure::Bug,
+    }
+}
+
+fn code_of(e: &rusqlite::Error) -> Option<ErrorCode> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    }
+}
+
+/// Maps an error of the operation `what` by [`classify`].
+fn db(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+    move |e| match classify(code_of(&e)) {
+        Failure::Unavailable => Error::unavailable(what, e),
+        Failure::Bug => Error::internal(what, e),
+    }
+}
+
+/// A row that does not decode means the file does not hold what this crate wrote: a bug.
+fn decode(e: impl Into<crate::error::BoxError>) -> Error {
+    Error::internal("decode row", e)
+}
+
+/// The columns of a message, in the order [`message_from_row`] reads them.
+macro_rules! columns {
+    () => {
+        "thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev"
+    };
+}
+use columns;
+
+fn timestamp(micros: i64) -> Result<Timestamp> {
+    Timestamp::checked_from_micros(micros)
+        .ok_or_else(|| decode(format!("time {micros} out of range")))
+}
+
+/// A message from the ten columns of `columns!()` starting at `at`.
+fn message_from_row(row: &Row<'_>, at: usize) -> Result<Message> {
+    let kind: String = row.get(at + 3).map_err(decode)?;
+    let paths: String = row.get(at + 5).map_err(decode)?;
+    Ok(Message {
+        thread_id: ThreadId::from_uuid(row.get(at).map_err(decode)?),
+        id: crate::message::MessageId::from_uuid(row.get(at + 1).map_err(decode)?),
+        user_id: UserId::from_uuid(row.get(at + 2).map_err(decode)?),
+        kind: MessageKind::parse(&kind).map_err(|_| decode(format!("unknown kind {kind:?}")))?,
+        content: row.get(at + 4).map_err(decode)?,
+        paths: serde_json::from_str(&paths).map_err(decode)?,
+        created_at: timestamp(row.get(at + 6).map_err(decode)?)?,
+        updated_at: timestamp(row.get(at + 7).map_err(decode)?)?,
+        seq: row.get(at + 8).map_err(decode)?,
+        rev: row.get(at + 9).map_err(decode)?,
+    })
+}
+
+fn paths_json(paths: &[String]) -> String {
+    serde_json::to_string(paths).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Settings every connection gets.
+fn configure(conn: &Connection, config: &SqliteConfig) -> rusqlite::Result<()> {
+    conn.busy_timeout(config.operation_timeout)?;
+    conn.pragma_update(None, "synchronous", config.synchronous.pragma())?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the file, switches it to WAL, applies the migrations it lacks, and
+    /// starts the writer. Blocks while it does: call it before serving, or from a blocking
+    /// thread.
+    pub fn open(config: &SqliteConfig) -> Result<Self> {
+        let mut conn = Connection::open(&config.path).map_err(db("open database"))?;
+        configure(&conn, config).map_err(db("configure database"))?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(db("enable WAL"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::unavailable(
+                "enable WAL",
+                format!("the file stays in {mode} mode"),
+            ));
+        }
+        if let Some(bytes) = config.max_size {
+            let page: i64 = conn
+                .pragma_query_value(None, "page_size", |row| row.get(0))
+                .map_err(db("page size"))?;
+            let pages = (bytes / page.max(512) as u64).max(1);
+            conn.pragma_update(None, "max_page_count", pages as i64)
+                .map_err(db("size limit"))?;
+        }
+        let report = embedded::migrations::runner()
+            .set_abort_divergent(true)
+            .run(&mut conn)
+            .map_err(|e| Error::unavailable("migrations", e))?;
+        for migration in report.applied_migrations() {
+            tracing::info!(migration = %migration, "applied migration");
+        }
+        let readers = Readers::open(config)?;
+        let writer = Writer::start(conn, config)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner { writer, readers }),
+        })
+    }
+
+    /// How many migrations this version of the store applies.
+    pub fn migration_count() -> usize {
+        embedded::migrations::runner().get_migrations().len()
+    }
+
+    /// Runs `work` on the writer, inside the batch's transaction and a savepoint of its own.
+    async fn write<T, F>(&self, what: &'static str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.call(what, work).await
+    }
+
+    /// Runs `work` on a read-only connection, in one read transaction (one snapshot).
+    async fn read<T, F>(&self, what: &'static str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.inner.readers.read(what, work).await
+    }
+}
+
+/// The read-only connections, each lent to one read at a time.
+struct Readers {
+    path: PathBuf,
+    config: SqliteConfig,
+    idle: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+fn open_reader(path: &Path, config: &SqliteConfig) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db("open reader"))?;
+    configure(&conn, config).map_err(db("configure reader"))?;
+    Ok(conn)
+}
+
+impl Readers {
+    fn open(config: &SqliteConfig) -> Result<Self> {
+        let n = config.readers.max(1);
+        let conns = (0..n)
+            .map(|_| open_reader(&config.path, config))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Readers {
+            path: config.path.clone(),
+            config: config.clone(),
+            idle: Arc::new(Mutex::new(conns)),
+            permits: Arc::new(Semaphore::new(n)),
+        })
+    }
+
+    async fn read<T, F>(&self, what: &'static str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let timeout = self.config.operation_timeout;
+        let idle = Arc::clone(&self.idle);
+        let path = self.path.clone();
+        let config = self.config.clone();
+        let permits = Arc::clone(&self.permits);
+        let run = async move {
+            let permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|e| Error::unavailable(what, e))?;
+            let task = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let taken = locks::lock(&idle).pop();
+                // A connection lost to a panic is replaced.
+                let mut conn = match taken {
+                    Some(conn) => conn,
+                    None => open_reader(&path, &config)?,
+                };
+                let outcome = (|| {
+                    let tx = conn.transaction().map_err(db(what))?;
+                    let value = work(&tx)?;
+                    tx.commit().map_err(db(what))?;
+                    Ok(value)
+                })();
+                locks::lock(&idle).push(conn);
+                outcome
+            });
+            task.await
+                .map_err(|e| Error::internal(what, format!("a read panicked: {e}")))?
+        };
+        tokio::time::timeout(timeout, run)
+            .await
+            .map_err(|_| Error::unavailable(what, "timed out"))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ErrorCode, Failure, classify};
+
+    #[test]
+    fn only_errors_a_retry_may_fix_are_unavailable() {
+        for code in [
+            ErrorCode::DiskFull,
+            ErrorCode::ReadOnly,
+            ErrorCode::DatabaseBusy,
+            ErrorCode::DatabaseLocked,
+            ErrorCode::SystemIoFailure,
+            ErrorCode::CannotOpen,
+            ErrorCode::OutOfMemory,
+        ] {
+            assert_eq!(classify(Some(code)), Failure::Unavailable, "{code:?}");
+        }
+        for code in [
+            ErrorCode::ConstraintViolation,
+            ErrorCode::TypeMismatch,
+            ErrorCode::ApiMisuse,
+            ErrorCode::DatabaseCorrupt,
+            ErrorCode::Unknown,
+        ] {
+            assert_eq!(classify(Some(code)), Failure::Bug, "{code:?}");
+        }
+        assert_eq!(classify(None), Failure::Bug, "not SQLite's answer");
+    }
+}
