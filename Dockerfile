@@ -17,6 +17,7 @@ RUN mkdir -p messages-core/src messages-server/src bench/src/bin bench/benches l
  && echo 'fn main() {}' > messages-server/src/main.rs \
  && echo '' > bench/src/lib.rs \
  && echo 'fn main() {}' > bench/src/bin/ceiling.rs \
+ && echo 'fn main() {}' > bench/src/bin/sqlite_ceiling.rs \
  && for b in cursor page cache event store service depth; do echo 'fn main() {}' > bench/benches/$b.rs; done \
  && echo 'fn main() {}' > loadtest/src/main.rs \
  && mkdir -p messages-core/migrations \

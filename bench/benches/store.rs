@@ -1,5 +1,6 @@
-//! The in-memory store: create, and the newest page (limit 50) of a thread of 1,000, beside
-//! the floor of cloning the same 51 messages.
+//! The in-memory and SQLite stores: create, and the newest page (limit 50) of a thread of
+//! 1,000, beside the floor of cloning the same 51 messages. A SQLite create is one write
+//! waited for alone, so it pays a whole commit (`synchronous = FULL`: a sync of the WAL).
 
 use std::hint::black_box;
 
@@ -7,10 +8,13 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use messages_core::events::codec;
 use messages_core::storage::MessageStore;
 use messages_core::storage::memory::MemoryStore;
+use messages_core::storage::sqlite::SqliteStore;
+use messages_core::testing::sqlite::TempDir;
 use messages_core::{Message, MessageId, PageQuery, PageSize, Timestamp};
 
 fn store(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let store = MemoryStore::new();
@@ -44,6 +48,33 @@ fn store(c: &mut Criterion) {
     group.bench_function("memory newest page (50 of 1,000+)", |b| {
         b.to_async(&rt)
             .iter(|| store.page(black_box(thread), PageQuery::Newest, PageSize::DEFAULT))
+    });
+
+    let dir = TempDir::new();
+    let sqlite: SqliteStore = dir.store();
+    rt.block_on(async {
+        for m in &all {
+            let _ = sqlite.create(m, None, codec::created(m)).await;
+        }
+    });
+    group.bench_function("sqlite create", |b| {
+        b.to_async(&rt).iter(|| {
+            next += 1;
+            let m = Message {
+                id: MessageId::new_v7(),
+                created_at: Timestamp::from_micros(1_800_000_000_000_000 + next),
+                ..template.clone()
+            };
+            let store = &sqlite;
+            async move {
+                let event = codec::created(&m);
+                store.create(black_box(&m), None, event).await
+            }
+        })
+    });
+    group.bench_function("sqlite newest page (50 of 1,000+)", |b| {
+        b.to_async(&rt)
+            .iter(|| sqlite.page(black_box(thread), PageQuery::Newest, PageSize::DEFAULT))
     });
     let fifty_one: Vec<Message> = all[..51].to_vec();
     group.bench_function("floor (clone 51 messages)", |b| {

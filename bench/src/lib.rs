@@ -6,6 +6,7 @@
 //!   criterion file per hot path of `messages-core`, each contender beside a baseline or floor.
 //! - `benches/depth.rs`: newest page against a page 900,000 deep on PostgreSQL.
 //! - `src/bin/ceiling.rs`: the HTTP ceiling, a hyper server answering fixed bytes.
+//! - `src/bin/sqlite_ceiling.rs`: the SQLite ceiling, the store's create through rusqlite alone.
 
 use messages_core::{
     Limits, Message, MessageId, MessageKind, NewMessage, Page, PageSize, ThreadId, Timestamp,

@@ -351,3 +351,36 @@ async fn a_data_directory_in_use_by_another_process_stops_the_server() {
     running.post_text(&new_id(), &new_id(), "still here").await;
     running.stop().await.expect("stop");
 }
+
+/// A full file (here, the size limit) answers writes with 503 `unavailable`, never a 500,
+/// while reads and readiness go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_file_answers_503_and_reads_go_on() {
+    let dir = TempDir::new();
+    let mut settings = SqliteSettings::new(dir.path());
+    settings.sqlite.max_size = Some(256 * 1024);
+    let mut config = test_config();
+    config.store = StoreSettings::Sqlite(settings);
+    let app = start(config).await;
+    let (thread, user) = (new_id(), new_id());
+    let big = "z".repeat(3_900);
+    let mut stored = 0;
+    let refused = loop {
+        let r = app.create(&thread, &user, json!({ "content": big })).await;
+        if r.status != StatusCode::CREATED {
+            break r;
+        }
+        stored += 1;
+        assert!(stored < 1_000, "the size limit never took effect");
+    };
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.error_code(), "unavailable");
+    let page = app.page(&thread, "?limit=200").await;
+    assert_eq!(item_ids(&page).len(), stored.min(200));
+    let ready = app.request(Method::GET, "/readyz", &[], None).await;
+    assert_eq!(
+        ready.status,
+        StatusCode::OK,
+        "reads are served: still ready"
+    );
+}
