@@ -20,6 +20,7 @@ mod changes;
 pub mod events;
 mod health;
 mod messages;
+mod ui;
 
 /// A response with a complete body.
 pub type HttpResponse = Response<Body>;
@@ -34,6 +35,8 @@ enum Route {
     Readyz,
     Metrics,
     OpenApi,
+    Page,
+    PageAsset,
 }
 
 impl Route {
@@ -43,6 +46,7 @@ impl Route {
             Route::Message => "PUT, DELETE",
             Route::ThreadChanges | Route::ThreadEvents => "GET",
             Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi => "GET",
+            Route::Page | Route::PageAsset => "GET",
         }
     }
 
@@ -58,6 +62,8 @@ impl Route {
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::OpenApi => "/openapi.json",
+            Route::Page => "/",
+            Route::PageAsset => "/ui/{asset}",
         }
     }
 }
@@ -98,6 +104,8 @@ impl AppState {
             ("/readyz", Route::Readyz),
             ("/metrics", Route::Metrics),
             ("/openapi.json", Route::OpenApi),
+            ("/", Route::Page),
+            ("/ui/{asset}", Route::PageAsset),
         ] {
             if let Err(error) = router.insert(path, route) {
                 tracing::error!(%error, path, "route table conflict");
@@ -189,8 +197,9 @@ fn openapi_json() -> Bytes {
     }
 }
 
-/// Every route and the methods it takes, as the router serves them; the OpenAPI test checks
-/// the contract against this list.
+/// Every route of the API and the methods it takes, as the router serves them; the OpenAPI
+/// test checks the contract against this list. The chat page (`/`, `/ui/{asset}`) is not part
+/// of the API.
 pub fn route_table() -> Vec<(&'static str, Vec<&'static str>)> {
     [
         Route::ThreadMessages,
@@ -309,6 +318,10 @@ async fn dispatch(
         (Route::Healthz, &Method::GET | &Method::HEAD) => Ok(health::alive()),
         (Route::Readyz, &Method::GET | &Method::HEAD) => Box::pin(health::ready(state)).await,
         (Route::OpenApi, &Method::GET) => Ok(json(StatusCode::OK, state.openapi.clone())),
+        (Route::Page, &Method::GET) => Ok(ui::page(&request)),
+        (Route::PageAsset, &Method::GET) => {
+            ui::asset(state, request.uri().path().strip_prefix("/ui/"), &request)
+        }
         (Route::Metrics, &Method::GET) => {
             let body = Box::pin(crate::metrics::render(
                 state.metrics.as_ref(),

@@ -59,6 +59,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    the_chat_page_is_served,
     create_returns_the_message,
     create_validates_headers_and_body,
     create_refuses_oversized_bodies,
@@ -686,14 +687,57 @@ async fn delete_is_soft_and_final(app: &TestApp) {
     );
 }
 
+/// The chat page and its assets: content types, the CSP, revalidation by `ETag`.
+async fn the_chat_page_is_served(app: &TestApp) {
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/ui/app.js", "text/javascript; charset=utf-8"),
+        ("/ui/style.css", "text/css; charset=utf-8"),
+    ] {
+        let r = app.request(Method::GET, path, &[], None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let header = |name: &str| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("content-type"), content_type, "{path}");
+        assert!(header("content-security-policy").starts_with("default-src 'self'"));
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(header("cache-control"), "no-cache");
+        let etag = header("etag");
+        assert!(etag.starts_with('"') && etag.len() > 2, "{path}: {etag}");
+        let again = app
+            .request(Method::GET, path, &[("if-none-match", &etag)], None)
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{path}");
+        assert!(again.body.is_empty());
+    }
+    let page = app.request(Method::GET, "/", &[], None).await;
+    let html = String::from_utf8_lossy(&page.body);
+    // Relative URLs only, so the page works under a gateway's prefix.
+    assert!(html.contains("src=\"ui/app.js\"") && html.contains("href=\"ui/style.css\""));
+    assert!(!html.contains("src=\"/") && !html.contains("href=\"/"));
+    let config = app.request(Method::GET, "/ui/config.json", &[], None).await;
+    assert_eq!(config.status, StatusCode::OK);
+    assert_eq!(
+        config.json(),
+        json!({"auth": "trusted", "max_content_chars": 4000})
+    );
+    let post = app.request(Method::POST, "/", &[], None).await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
 async fn unknown_routes_and_methods(app: &TestApp) {
     let thread = new_id();
     for path in [
-        "/",
         "/threads",
         &format!("/threads/{thread}"),
         &format!("/threads/{thread}/messages/a/b"),
         "/messages",
+        "/ui/nothing.js",
     ] {
         let r = app.request(Method::GET, path, &[], None).await;
         assert_eq!(

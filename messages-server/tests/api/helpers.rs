@@ -195,10 +195,9 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     client_max_body_size 1m;
+    # As Kong's page route: the page's relative URLs need the trailing slash.
     location = /messages {{
-      proxy_pass http://messages/;
-      proxy_set_header X-Request-Id $request_id;
-      add_header X-Request-Id $request_id always;
+      return 301 /messages/$is_args$args;
     }}
     # The event stream, as Kong's stream route: no response buffering, reads longer than
     # the heartbeat.

@@ -1,0 +1,135 @@
+//! The chat page: `/` and its assets under `/ui/`, compiled into the binary (no build step).
+//!
+//! Each file is served with its content type and an `ETag` (a hash of its bytes) under
+//! `Cache-Control: no-cache`: a browser revalidates and gets a 304 until the binary changes.
+//! Every answer carries a Content-Security-Policy that admits only the page's own origin
+//! (no inline script or style, no other host), so the page runs nothing it did not ship.
+//! `/ui/config.json` tells the page how writers are authenticated and the content limit.
+
+use std::sync::LazyLock;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+
+use super::{AppState, HttpResponse, json};
+use crate::body::Body;
+use crate::error::ApiError;
+
+/// Only the page's own origin: scripts, styles, fetches and the event stream.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+struct Asset {
+    body: &'static [u8],
+    content_type: &'static str,
+    etag: HeaderValue,
+}
+
+impl Asset {
+    fn new(body: &'static [u8], content_type: &'static str) -> Self {
+        let digest = Sha256::digest(body);
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        Asset {
+            body,
+            content_type,
+            // Hex digits in quotes: always a valid header value.
+            etag: HeaderValue::from_str(&format!("\"{hex}\""))
+                .unwrap_or(HeaderValue::from_static("\"0\"")),
+        }
+    }
+}
+
+static PAGE: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../ui/index.html"),
+        "text/html; charset=utf-8",
+    )
+});
+static SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../ui/app.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
+static STYLE: LazyLock<Asset> =
+    LazyLock::new(|| Asset::new(include_bytes!("../ui/style.css"), "text/css; charset=utf-8"));
+
+/// Headers every answer of the page carries.
+fn protect(response: &mut HttpResponse) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+fn serve(asset: &Asset, request: &Request<Incoming>) -> HttpResponse {
+    let fresh = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == asset.etag.to_str().unwrap_or_default() || tag.trim() == "*");
+    let mut response = if fresh {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(Body::from(bytes::Bytes::from_static(asset.body)));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        );
+        r
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, asset.etag.clone());
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    protect(&mut response);
+    response
+}
+
+/// `GET /`: the page.
+pub fn page(request: &Request<Incoming>) -> HttpResponse {
+    serve(&PAGE, request)
+}
+
+/// `GET /ui/{asset}`: the script, the stylesheet, or the page's settings.
+pub fn asset(
+    state: &AppState,
+    name: Option<&str>,
+    request: &Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    match name {
+        Some("app.js") => Ok(serve(&SCRIPT, request)),
+        Some("style.css") => Ok(serve(&STYLE, request)),
+        Some("config.json") => {
+            let auth = match state.auth {
+                crate::auth::Auth::TrustGateway => "trusted",
+                crate::auth::Auth::Jwt { .. } => "jwt",
+            };
+            let body = serde_json::json!({
+                "auth": auth,
+                "max_content_chars": state.service.limits().max_content_chars,
+            });
+            let mut response = json(StatusCode::OK, body.to_string());
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            protect(&mut response);
+            Ok(response)
+        }
+        _ => Err(ApiError::no_route()),
+    }
+}

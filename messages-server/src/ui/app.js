@@ -1,0 +1,720 @@
+// The chat page: one thread at a time through the messages API. Every URL is relative to the
+// page, so the page works at the server's root and under a gateway's prefix (/messages/).
+// No build step and no dependencies.
+
+const PAGE = 50;
+const NEAR_TOP = 150;
+const NEAR_BOTTOM = 120;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  openForm: $("open-thread"),
+  threadInput: $("thread-id"),
+  newThread: $("new-thread"),
+  identityText: $("identity-text"),
+  identityChange: $("identity-change"),
+  identityForm: $("identity-form"),
+  userInput: $("user-id"),
+  tokenInput: $("token"),
+  modeNote: $("mode-note"),
+  main: $("thread"),
+  welcome: $("welcome"),
+  status: $("status"),
+  scroller: $("scroller"),
+  history: $("history"),
+  list: $("messages"),
+  composer: $("composer"),
+  draft: $("draft"),
+  send: $("send"),
+  sendError: $("send-error"),
+};
+
+const state = {
+  config: { auth: "trusted", max_content_chars: 4000 },
+  thread: null,
+  // id → { message, node }
+  shown: new Map(),
+  // ids deleted while shown (a deletion is final), so a page read before it cannot bring one back
+  deleted: new Set(),
+  cursor: null,
+  hasOlder: false,
+  loadingOlder: false,
+  lastEventId: 0,
+  source: null,
+  retryTimer: null,
+  retryDelay: 1000,
+  draftKey: null,
+  generation: 0,
+};
+
+class ApiError extends Error {
+  constructor(message, status, code) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// --- identity -------------------------------------------------------------------------------
+
+function randomUuid() {
+  // crypto.randomUUID needs a secure context; getRandomValues works over plain HTTP too.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function stored(key) {
+  try {
+    return localStorage.getItem(key) || "";
+  } catch {
+    return "";
+  }
+}
+
+function store(key, value) {
+  try {
+    if (value) localStorage.setItem(key, value);
+    else localStorage.removeItem(key);
+  } catch {
+    // Private mode without storage: the value lasts as long as the page.
+  }
+}
+
+const identity = {
+  userId: stored("messages.user"),
+  token: stored("messages.token"),
+};
+if (!UUID.test(identity.userId)) {
+  identity.userId = randomUuid();
+  store("messages.user", identity.userId);
+}
+
+/** The `sub` of the token, or "" when it is not a readable JWT. */
+function tokenSubject(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return String(JSON.parse(atob(payload)).sub || "");
+  } catch {
+    return "";
+  }
+}
+
+/** Who the server will take the writer to be. */
+function me() {
+  return identity.token ? tokenSubject(identity.token) : identity.userId;
+}
+
+function showIdentity() {
+  if (identity.token) {
+    const sub = tokenSubject(identity.token);
+    el.identityText.textContent = sub
+      ? `Signed in with a token as ${sub}`
+      : "A token is set, but it does not name a user (no sub claim)";
+  } else {
+    el.identityText.textContent = `You are user ${identity.userId}`;
+  }
+  el.userInput.value = identity.userId;
+  el.tokenInput.value = identity.token;
+  el.modeNote.textContent =
+    state.config.auth === "jwt"
+      ? "This server signs writers in with bearer tokens: paste yours under Change to write."
+      : identity.token
+        ? "Requests carry your token, as the gateway requires."
+        : "Trusted-header mode, for development or behind a gateway that sets the user from a " +
+          "verified identity: the server believes the user id this page sends.";
+}
+
+function openIdentity(focusToken) {
+  el.identityForm.hidden = false;
+  el.identityChange.setAttribute("aria-expanded", "true");
+  (focusToken ? el.tokenInput : el.userInput).focus();
+}
+
+el.identityChange.addEventListener("click", () => {
+  if (el.identityForm.hidden) openIdentity(state.config.auth === "jwt");
+  else {
+    el.identityForm.hidden = true;
+    el.identityChange.setAttribute("aria-expanded", "false");
+  }
+});
+
+el.identityForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const user = el.userInput.value.trim();
+  if (!UUID.test(user)) {
+    el.userInput.setCustomValidity("A user id is a UUID, like 0193a1a0-0000-7000-8000-0000000000aa");
+    el.userInput.reportValidity();
+    return;
+  }
+  el.userInput.setCustomValidity("");
+  identity.userId = user.toLowerCase();
+  identity.token = el.tokenInput.value.trim();
+  store("messages.user", identity.userId);
+  store("messages.token", identity.token);
+  el.identityForm.hidden = true;
+  el.identityChange.setAttribute("aria-expanded", "false");
+  showIdentity();
+  for (const { message, node } of state.shown.values()) renderInto(node, message);
+  if (state.thread) openThread(state.thread);
+});
+
+// --- requests -------------------------------------------------------------------------------
+
+function authHeaders(write) {
+  if (identity.token) return { Authorization: `Bearer ${identity.token}` };
+  return write ? { "X-User-Id": identity.userId } : {};
+}
+
+function explain(status, body, fallback) {
+  const message = body?.error?.message || fallback;
+  if (status === 503) return `The service is unavailable right now (${message}). Try again in a moment.`;
+  if (status === 401) return `Sign-in needed: ${message}. Paste a bearer token under Change.`;
+  if (status === 429) return "Too many requests: wait a moment and try again.";
+  return message;
+}
+
+async function request(method, path, body, extraHeaders = {}) {
+  const headers = { ...authHeaders(method !== "GET"), ...extraHeaders };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError("The service cannot be reached. Check the connection and try again.", 0);
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    if (response.status === 401) openIdentity(true);
+    throw new ApiError(
+      explain(response.status, data, response.statusText || `HTTP ${response.status}`),
+      response.status,
+      data?.error?.code,
+    );
+  }
+  return data;
+}
+
+// --- status ---------------------------------------------------------------------------------
+
+function setStatus(text, tone = "") {
+  el.status.textContent = text;
+  el.status.className = `status ${tone}`;
+}
+
+// --- rendering ------------------------------------------------------------------------------
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function localTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : timeFormat.format(date);
+}
+
+function shortUser(id) {
+  return `user ${String(id).slice(0, 8)}`;
+}
+
+function renderInto(node, message) {
+  const mine = message.user_id === me();
+  node.className = `message${mine ? " mine" : ""}`;
+  node.dataset.id = message.id;
+  node.dataset.seq = String(message.seq);
+  node.dataset.user = message.user_id;
+  node.replaceChildren();
+
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const author = document.createElement("span");
+  author.className = "author";
+  author.textContent = mine ? "You" : shortUser(message.user_id);
+  author.title = message.user_id;
+  const time = document.createElement("time");
+  time.dateTime = message.created_at;
+  time.textContent = localTime(message.created_at);
+  time.title = message.created_at;
+  meta.append(author, time);
+  if (message.type !== "text") {
+    const kind = document.createElement("span");
+    kind.textContent = message.type;
+    meta.append(kind);
+  }
+  if (message.updated_at !== message.created_at) {
+    const edited = document.createElement("span");
+    edited.className = "edited";
+    edited.textContent = "edited";
+    edited.title = `edited ${localTime(message.updated_at)}`;
+    meta.append(edited);
+  }
+  node.append(meta);
+
+  if (message.content) {
+    const content = document.createElement("p");
+    content.className = "content";
+    content.textContent = message.content;
+    node.append(content);
+  }
+  if (message.paths?.length) {
+    const paths = document.createElement("ul");
+    paths.className = "paths";
+    paths.setAttribute("aria-label", message.type === "audio" ? "Audio files" : "Attached files");
+    for (const path of message.paths) {
+      const item = document.createElement("li");
+      item.textContent = path;
+      paths.append(item);
+    }
+    node.append(paths);
+  }
+  if (mine) node.append(actions(message));
+  const error = document.createElement("p");
+  error.className = "inline-error";
+  error.setAttribute("role", "alert");
+  node.append(error);
+}
+
+function button(label, action, accessibleName) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "quiet";
+  b.textContent = label;
+  b.dataset.action = action;
+  if (accessibleName) b.setAttribute("aria-label", accessibleName);
+  return b;
+}
+
+function actions(message) {
+  const box = document.createElement("div");
+  box.className = "actions";
+  const edit = button("Edit", "edit", "Edit this message");
+  const del = button("Delete", "delete", "Delete this message");
+  edit.addEventListener("click", () => startEdit(message.id));
+  del.addEventListener("click", () => confirmDelete(message.id, box));
+  box.append(edit, del);
+  return box;
+}
+
+function oldestShownSeq() {
+  const first = el.list.querySelector("li[data-seq]:not(.pending)");
+  return first ? Number(first.dataset.seq) : Infinity;
+}
+
+/** Puts `node` in seq order among the shown messages (pending ones stay last). */
+function place(node, seq) {
+  const items = el.list.querySelectorAll("li[data-seq]:not(.pending)");
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (Number(items[mid].dataset.seq) < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  const before = items[lo] || el.list.querySelector("li.pending");
+  el.list.insertBefore(node, before || null);
+}
+
+function nearBottom() {
+  const s = el.scroller;
+  return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM;
+}
+
+function scrollToBottom() {
+  el.scroller.scrollTop = el.scroller.scrollHeight;
+}
+
+/** Shows `message` in its latest state; an older state than the one shown is ignored. */
+function upsert(message) {
+  if (state.deleted.has(message.id)) return;
+  const current = state.shown.get(message.id);
+  if (current) {
+    if (current.message.rev > message.rev) return;
+    current.message = message;
+    if (!current.node.querySelector(".edit-form")) renderInto(current.node, message);
+    return;
+  }
+  const node = document.createElement("li");
+  renderInto(node, message);
+  state.shown.set(message.id, { message, node });
+  place(node, message.seq);
+}
+
+function remove(id) {
+  state.deleted.add(id);
+  const current = state.shown.get(id);
+  if (current) {
+    current.node.remove();
+    state.shown.delete(id);
+  }
+}
+
+// --- the thread -----------------------------------------------------------------------------
+
+function closeStream() {
+  clearTimeout(state.retryTimer);
+  state.retryTimer = null;
+  if (state.source) {
+    state.source.close();
+    state.source = null;
+  }
+}
+
+async function openThread(id) {
+  closeStream();
+  const generation = ++state.generation;
+  state.thread = id;
+  state.shown.clear();
+  state.deleted.clear();
+  state.cursor = null;
+  state.hasOlder = false;
+  state.loadingOlder = false;
+  state.lastEventId = 0;
+  state.draftKey = null;
+  el.list.replaceChildren();
+  el.history.textContent = "";
+  el.sendError.textContent = "";
+  el.threadInput.value = id;
+  el.main.hidden = false;
+  el.welcome.hidden = true;
+  document.title = `messages · ${id.slice(0, 8)}`;
+  setStatus("Loading the thread…");
+  let page;
+  try {
+    page = await request("GET", `threads/${id}/messages?limit=${PAGE}`);
+  } catch (error) {
+    if (generation !== state.generation) return;
+    setStatus(`Could not load the thread: ${error.message}`, "bad");
+    return;
+  }
+  if (generation !== state.generation) return;
+  for (const message of [...page.items].reverse()) upsert(message);
+  state.cursor = page.next_cursor;
+  state.hasOlder = page.has_more;
+  state.lastEventId = page.rev;
+  el.history.textContent = state.hasOlder ? "" : beginning();
+  scrollToBottom();
+  connect();
+  await fillScreen(generation);
+}
+
+function beginning() {
+  return state.shown.size ? "The beginning of the thread." : "No messages yet: write the first.";
+}
+
+/** Loads older pages until the list can scroll, so scrolling up can ask for more. */
+async function fillScreen(generation) {
+  while (
+    generation === state.generation &&
+    state.hasOlder &&
+    el.scroller.scrollHeight <= el.scroller.clientHeight + NEAR_TOP
+  ) {
+    if (!(await loadOlder())) return;
+  }
+}
+
+async function loadOlder() {
+  if (!state.hasOlder || state.loadingOlder || !state.cursor) return false;
+  state.loadingOlder = true;
+  const generation = state.generation;
+  el.history.textContent = "Loading older messages…";
+  try {
+    const cursor = encodeURIComponent(state.cursor);
+    const page = await request("GET", `threads/${state.thread}/messages?limit=${PAGE}&cursor=${cursor}`);
+    if (generation !== state.generation) return false;
+    const height = el.scroller.scrollHeight;
+    const top = el.scroller.scrollTop;
+    for (const message of page.items) upsert(message);
+    // Keep the reader where they were: the new rows went in above.
+    el.scroller.scrollTop = top + (el.scroller.scrollHeight - height);
+    state.cursor = page.next_cursor;
+    state.hasOlder = page.has_more;
+    el.history.textContent = state.hasOlder ? "" : beginning();
+    return true;
+  } catch (error) {
+    if (generation === state.generation) {
+      el.history.textContent = `Could not load older messages: ${error.message}`;
+    }
+    return false;
+  } finally {
+    if (generation === state.generation) state.loadingOlder = false;
+  }
+}
+
+el.scroller.addEventListener("scroll", () => {
+  if (el.scroller.scrollTop < NEAR_TOP) {
+    loadOlder().then((loaded) => {
+      if (loaded && el.scroller.scrollTop < NEAR_TOP) el.scroller.dispatchEvent(new Event("scroll"));
+    });
+  }
+});
+
+// --- live -----------------------------------------------------------------------------------
+
+function streamUrl() {
+  let url = `threads/${state.thread}/events?since=${state.lastEventId}`;
+  // EventSource cannot send headers; the gateway accepts the token as ?jwt=.
+  if (identity.token) url += `&jwt=${encodeURIComponent(identity.token)}`;
+  return url;
+}
+
+function onChange(event) {
+  const id = Number(event.lastEventId);
+  if (Number.isFinite(id) && id > state.lastEventId) state.lastEventId = id;
+  let data;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  if (event.type === "message.deleted") {
+    remove(data.id);
+    return;
+  }
+  // A change of a message older than the shown ones arrives with its page when the reader
+  // scrolls up; only messages within what is shown are placed now.
+  if (!state.shown.has(data.id) && state.hasOlder && data.seq < oldestShownSeq()) return;
+  const follow = nearBottom();
+  upsert(data);
+  if (follow) scrollToBottom();
+}
+
+function connect() {
+  closeStream();
+  const generation = state.generation;
+  const source = new EventSource(streamUrl());
+  state.source = source;
+  let wasDown = false;
+  source.addEventListener("open", () => {
+    state.retryDelay = 1000;
+    setStatus(wasDown ? "Reconnected: live again." : "Live: new messages appear as they are sent.", "good");
+    wasDown = false;
+  });
+  for (const type of ["message.created", "message.updated", "message.deleted"]) {
+    source.addEventListener(type, onChange);
+  }
+  source.addEventListener("error", () => {
+    if (generation !== state.generation || state.source !== source) return;
+    wasDown = true;
+    if (source.readyState === EventSource.CLOSED) {
+      // The browser gave up (the server refused the stream): try again ourselves, from the
+      // last event this page has.
+      const delay = state.retryDelay;
+      state.retryDelay = Math.min(state.retryDelay * 2, 30000);
+      setStatus(`Connection lost. Reconnecting in ${Math.round(delay / 1000)} s…`, "bad");
+      state.retryTimer = setTimeout(() => {
+        if (generation === state.generation) connect();
+      }, delay);
+    } else {
+      // The browser reconnects by itself and sends the last event id it had.
+      setStatus("Connection lost. Reconnecting…", "bad");
+    }
+  });
+}
+
+// --- writing --------------------------------------------------------------------------------
+
+function pendingNode(text) {
+  const node = document.createElement("li");
+  node.className = "message mine pending";
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = "Sending…";
+  const content = document.createElement("p");
+  content.className = "content";
+  content.textContent = text;
+  node.append(meta, content);
+  el.list.append(node);
+  scrollToBottom();
+  return node;
+}
+
+async function send() {
+  const text = el.draft.value;
+  if (!text.trim() || !state.thread) return;
+  // One key per draft: a retry of the same draft is answered with the message it created.
+  state.draftKey ||= randomUuid();
+  const key = state.draftKey;
+  const thread = state.thread;
+  el.sendError.textContent = "";
+  el.draft.value = "";
+  const pending = pendingNode(text);
+  try {
+    const message = await request("POST", `threads/${thread}/messages`, { content: text }, {
+      "Idempotency-Key": key,
+    });
+    pending.remove();
+    state.draftKey = null;
+    if (thread === state.thread) {
+      upsert(message);
+      scrollToBottom();
+    }
+  } catch (error) {
+    pending.remove();
+    // The draft stays, so nothing typed is lost.
+    if (!el.draft.value) el.draft.value = text;
+    el.sendError.textContent = `Not sent: ${error.message}`;
+    el.draft.focus();
+  }
+}
+
+el.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  send();
+});
+el.draft.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    send();
+  }
+});
+el.draft.addEventListener("input", () => {
+  // Another text is another request: it needs a key of its own.
+  state.draftKey = null;
+});
+
+function inlineError(node, text) {
+  const error = node.querySelector(".inline-error");
+  if (error) error.textContent = text;
+}
+
+function startEdit(id) {
+  const current = state.shown.get(id);
+  if (!current || current.node.querySelector(".edit-form")) return;
+  const { node, message } = current;
+  const form = document.createElement("form");
+  form.className = "edit-form";
+  const label = document.createElement("label");
+  label.className = "visually-hidden";
+  label.textContent = "Edit the message";
+  const area = document.createElement("textarea");
+  area.value = message.content;
+  area.rows = 2;
+  area.id = `edit-${id}`;
+  label.htmlFor = area.id;
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.textContent = "Save";
+  const cancel = button("Cancel", "cancel");
+  cancel.addEventListener("click", () => renderInto(node, state.shown.get(id)?.message || message));
+  const row = document.createElement("div");
+  row.className = "actions";
+  row.append(save, cancel);
+  form.append(label, area, row);
+  node.querySelector(".content")?.remove();
+  node.querySelector(".actions")?.replaceWith(form);
+  area.focus();
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") cancel.click();
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    try {
+      const edited = await request("PUT", `threads/${state.thread}/messages/${id}`, {
+        content: area.value,
+      });
+      const shown = state.shown.get(id);
+      if (shown) {
+        shown.message = edited.rev >= shown.message.rev ? edited : shown.message;
+        renderInto(shown.node, shown.message);
+      }
+    } catch (error) {
+      save.disabled = false;
+      inlineError(node, `Not saved: ${error.message}`);
+    }
+  });
+}
+
+function confirmDelete(id, box) {
+  const question = document.createElement("span");
+  question.textContent = "Delete this message?";
+  const yes = button("Delete", "confirm-delete", "Yes, delete this message");
+  const no = button("Keep", "keep");
+  box.replaceChildren(question, yes, no);
+  yes.focus();
+  no.addEventListener("click", () => {
+    const shown = state.shown.get(id);
+    if (shown) renderInto(shown.node, shown.message);
+  });
+  yes.addEventListener("click", async () => {
+    yes.disabled = true;
+    try {
+      await request("DELETE", `threads/${state.thread}/messages/${id}`);
+      remove(id);
+    } catch (error) {
+      yes.disabled = false;
+      const shown = state.shown.get(id);
+      if (shown) inlineError(shown.node, `Not deleted: ${error.message}`);
+    }
+  });
+}
+
+// --- navigation -----------------------------------------------------------------------------
+
+function threadFromHash() {
+  const id = decodeURIComponent(location.hash.slice(1)).trim();
+  return UUID.test(id) ? id.toLowerCase() : null;
+}
+
+function route() {
+  const id = threadFromHash();
+  if (id) {
+    if (id !== state.thread) openThread(id);
+  } else {
+    closeStream();
+    state.thread = null;
+    el.main.hidden = true;
+    el.welcome.hidden = false;
+    if (location.hash.length > 1) {
+      el.threadInput.value = decodeURIComponent(location.hash.slice(1));
+      el.threadInput.setCustomValidity("That is not a thread id: a thread id is a UUID.");
+      el.threadInput.reportValidity();
+    }
+  }
+}
+
+el.openForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const id = el.threadInput.value.trim();
+  if (!UUID.test(id)) {
+    el.threadInput.setCustomValidity("A thread id is a UUID, like 0193a1a0-0000-7000-8000-000000000001");
+    el.threadInput.reportValidity();
+    return;
+  }
+  el.threadInput.setCustomValidity("");
+  location.hash = id.toLowerCase();
+});
+el.threadInput.addEventListener("input", () => el.threadInput.setCustomValidity(""));
+el.newThread.addEventListener("click", () => {
+  location.hash = randomUuid();
+  el.draft.focus();
+});
+window.addEventListener("hashchange", route);
+
+async function start() {
+  try {
+    const config = await fetch("ui/config.json").then((r) => (r.ok ? r.json() : null));
+    if (config) state.config = { ...state.config, ...config };
+  } catch {
+    // The defaults: trusted-header mode.
+  }
+  showIdentity();
+  route();
+}
+
+start();

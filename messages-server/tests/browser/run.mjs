@@ -1,0 +1,363 @@
+// The chat page in a real browser: playwright-core driving the system's Chromium against a
+// messages-server this script starts, stops and starts again (on the embedded default, a
+// SQLite file in DATA_DIR). Run by the Rust test `browser` (messages-server/tests/api), which
+// sets:
+//   SERVER_BIN   the messages-server binary
+//   SERVER_PORT  the port it listens on
+//   DATA_DIR     its data directory
+//   BASE_URL     where the page is: http://127.0.0.1:PORT/, or a gateway's http://HOST/messages/
+//   SHOTS_DIR    where screenshots go
+//   SHOTS_NAME   a prefix for their names
+//   CHROMIUM     the browser (default /usr/bin/chromium)
+// Exits 1 when a check fails.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { chromium } from "playwright-core";
+
+const env = (name, fallback) => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`${name} is required`);
+  return value;
+};
+const SERVER_BIN = env("SERVER_BIN");
+const SERVER_PORT = env("SERVER_PORT");
+const DATA_DIR = env("DATA_DIR");
+const BASE_URL = env("BASE_URL");
+const SHOTS_DIR = env("SHOTS_DIR");
+const SHOTS_NAME = env("SHOTS_NAME", "page");
+const CHROMIUM = env("CHROMIUM", "/usr/bin/chromium");
+const SERVER = `http://127.0.0.1:${SERVER_PORT}`;
+
+// --- the server -------------------------------------------------------------------------------
+
+let server = null;
+
+async function startServer() {
+  server = spawn(SERVER_BIN, [], {
+    env: {
+      PATH: process.env.PATH,
+      BIND_ADDR: `127.0.0.1:${SERVER_PORT}`,
+      DATA_DIR,
+      STREAM_RETRY_MS: "1000",
+      SHUTDOWN_TIMEOUT_SECONDS: "2",
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const exited = new Promise((resolve) => server.once("exit", resolve));
+  server.exited = exited;
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${SERVER}/healthz`)).ok) return;
+    } catch {
+      // not yet
+    }
+    await sleep(50);
+  }
+  throw new Error("the server did not start");
+}
+
+async function stopServer() {
+  if (!server) return;
+  server.kill("SIGTERM");
+  await server.exited;
+  server = null;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// --- the API, as another client ----------------------------------------------------------------
+
+async function post(thread, user, body) {
+  const response = await fetch(new URL(`threads/${thread}/messages`, BASE_URL), {
+    method: "POST",
+    headers: { "X-User-Id": user, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.equal(response.status, 201, `seeding: ${text}`);
+  return JSON.parse(text);
+}
+
+// --- the browser -------------------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+  ],
+});
+
+/** A browser context whose page identifies as `user`, and its page open on `thread`. */
+async function openAs(user, thread, viewport = { width: 1100, height: 760 }) {
+  const context = await browser.newContext({ viewport });
+  await context.addInitScript((id) => localStorage.setItem("messages.user", id), user);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  page.errors = errors;
+  await page.goto(`${BASE_URL}#${thread}`);
+  await waitLive(page);
+  return { context, page };
+}
+
+async function waitLive(page, timeout = 10000) {
+  await page.waitForFunction(
+    () => /^(Live|Reconnected)/.test(document.getElementById("status").textContent),
+    null,
+    { timeout },
+  );
+}
+
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** The confirmed message whose text is exactly `text`. */
+function message(page, text) {
+  return page.locator("#messages li.message:not(.pending)", {
+    has: page.locator(".content", { hasText: new RegExp(`^${escape(text)}$`) }),
+  });
+}
+
+async function sendFrom(page, text) {
+  await page.locator("#draft").fill(text);
+  await page.locator("#draft").press("Enter");
+}
+
+const results = [];
+
+async function check(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}: ${error.stack || error}`);
+  }
+}
+
+// --- the checks --------------------------------------------------------------------------------
+
+await startServer();
+mkdirSync(SHOTS_DIR, { recursive: true });
+
+await check("two users on one thread: send, edit and delete arrive live", async () => {
+  const thread = randomUUID();
+  const alice = randomUUID();
+  const bob = randomUUID();
+  const a = await openAs(alice, thread);
+  const b = await openAs(bob, thread);
+
+  // Timed inside the browser (both pages share its clock): from Alice's Enter to the message
+  // in Bob's list, without the test's own polling.
+  await b.page.evaluate(() => {
+    window.seen = new Map();
+    new MutationObserver(() => {
+      for (const p of document.querySelectorAll("#messages li.message .content")) {
+        if (!window.seen.has(p.textContent)) window.seen.set(p.textContent, Date.now());
+      }
+    }).observe(document.getElementById("messages"), { childList: true, subtree: true });
+  });
+  await a.page.locator("#draft").fill("hello from alice");
+  await a.page.evaluate(() => {
+    document.getElementById("draft").addEventListener("keydown", () => {
+      window.sentAt = Date.now();
+    }, { once: true });
+  });
+  await a.page.locator("#draft").press("Enter");
+  await message(b.page, "hello from alice").waitFor({ timeout: 3000 });
+  const sentAt = await a.page.evaluate(() => window.sentAt);
+  const seenAt = await b.page.evaluate(() => window.seen.get("hello from alice"));
+  const arrived = seenAt - sentAt;
+  assert.ok(arrived < 1000, `seen by the other user ${arrived} ms after the send`);
+  console.log(`     Enter at Alice to the message at Bob: ${arrived} ms`);
+  // Alice's own message is confirmed (no longer pending) and has her controls.
+  const mine = message(a.page, "hello from alice");
+  await mine.waitFor();
+  assert.equal(await mine.locator("button[data-action=edit]").count(), 1);
+  // Bob has no control over it.
+  const theirs = message(b.page, "hello from alice");
+  assert.equal(await theirs.locator("button").count(), 0, "no edit or delete on another's message");
+
+  await mine.locator("button[data-action=edit]").click();
+  const editor = a.page.locator("#messages .edit-form textarea");
+  await editor.fill("hello, edited");
+  await editor.press("Enter");
+  await message(b.page, "hello, edited").waitFor({ timeout: 2000 });
+  assert.equal(await message(b.page, "hello, edited").locator(".edited").count(), 1);
+  assert.equal(await message(b.page, "hello from alice").count(), 0);
+
+  await message(a.page, "hello, edited").locator("button[data-action=delete]").click();
+  await a.page.locator("button[data-action=confirm-delete]").click();
+  await message(b.page, "hello, edited").waitFor({ state: "detached", timeout: 2000 });
+  await message(a.page, "hello, edited").waitFor({ state: "detached", timeout: 2000 });
+
+  // And the other way: Bob's message reaches Alice, without controls for her.
+  await sendFrom(b.page, "hi alice, bob here");
+  const fromBob = message(a.page, "hi alice, bob here");
+  await fromBob.waitFor({ timeout: 1000 });
+  assert.equal(await fromBob.locator("button").count(), 0);
+  assert.deepEqual([...a.page.errors, ...b.page.errors], [], "no script errors");
+  await a.context.close();
+  await b.context.close();
+});
+
+await check("300 messages: scrolling to the top shows each once, in order", async () => {
+  const thread = randomUUID();
+  const writer = randomUUID();
+  for (let i = 1; i <= 300; i++) {
+    await post(thread, writer, { content: `message ${String(i).padStart(3, "0")}` });
+  }
+  const reader = await openAs(randomUUID(), thread);
+  const page = reader.page;
+  assert.equal(await page.locator("#messages li.message").count(), 50, "the newest page first");
+  const newest = await page.locator("#messages li.message").last().locator(".content").textContent();
+  assert.equal(newest, "message 300");
+  // The reader scrolls up one step: older messages load above, and the view stays put.
+  const topBefore = await page.locator("#messages li.message").first().getAttribute("data-id");
+  await page.locator("#scroller").evaluate((s) => {
+    s.scrollTop = 0;
+  });
+  await page.waitForFunction(() => document.querySelectorAll("#messages li.message").length >= 100);
+  const anchor = page.locator(`#messages li[data-id="${topBefore}"]`);
+  const box = await anchor.boundingBox();
+  const view = await page.locator("#scroller").boundingBox();
+  assert.ok(
+    box && view && box.y >= view.y - 5 && box.y < view.y + view.height,
+    "the message that was at the top stays in view",
+  );
+  // Then to the very beginning.
+  for (let i = 0; i < 40; i++) {
+    const done = await page.locator("#history").textContent();
+    if (done === "The beginning of the thread.") break;
+    await page.locator("#scroller").evaluate((s) => {
+      s.scrollTop = 0;
+    });
+    await sleep(150);
+  }
+  assert.equal(await page.locator("#history").textContent(), "The beginning of the thread.");
+  const seqs = await page.$$eval("#messages li.message", (items) => items.map((li) => Number(li.dataset.seq)));
+  assert.equal(seqs.length, 300, "every message once");
+  assert.deepEqual(seqs, Array.from({ length: 300 }, (_, i) => i + 1), "in order, no holes");
+  const texts = await page.$$eval("#messages li.message .content", (items) => items.map((p) => p.textContent));
+  assert.equal(new Set(texts).size, 300, "no duplicates");
+  assert.equal(texts[0], "message 001");
+  await reader.context.close();
+});
+
+await check("the server closes the stream: the page reconnects and catches up", async () => {
+  const thread = randomUUID();
+  const other = randomUUID();
+  await post(thread, other, { content: "before the restart" });
+  const reader = await openAs(randomUUID(), thread);
+  const page = reader.page;
+  await message(page, "before the restart").waitFor();
+  await stopServer();
+  await page.waitForFunction(() => /Connection lost/.test(document.getElementById("status").textContent), null, {
+    timeout: 5000,
+  });
+  assert.match(await page.locator("#status").textContent(), /Connection lost/);
+  await startServer();
+  // Written before the page is back on the stream.
+  await post(thread, other, { content: "sent while the page was away" });
+  await message(page, "sent while the page was away").waitFor({ timeout: 15000 });
+  await waitLive(page, 15000);
+  assert.match(await page.locator("#status").textContent(), /Reconnected/);
+  await post(thread, other, { content: "and live again" });
+  await message(page, "and live again").waitFor({ timeout: 2000 });
+  for (const text of ["before the restart", "sent while the page was away", "and live again"]) {
+    assert.equal(await message(page, text).count(), 1, `"${text}" once`);
+  }
+  await reader.context.close();
+});
+
+await check("a send whose answer was lost, sent again, is stored and shown once", async () => {
+  const thread = randomUUID();
+  const { context, page } = await openAs(randomUUID(), thread);
+  const keys = [];
+  let lost = false;
+  await page.route(/\/threads\/[^/]+\/messages$/, async (route) => {
+    if (route.request().method() !== "POST") return route.continue();
+    keys.push(route.request().headers()["idempotency-key"]);
+    if (lost) return route.continue();
+    // The server stores the message; its answer never reaches the page.
+    lost = true;
+    await route.fetch();
+    return route.abort("connectionreset");
+  });
+  await sendFrom(page, "only once");
+  await page.waitForFunction(() => document.getElementById("send-error").textContent.startsWith("Not sent"));
+  assert.equal(await page.locator("#draft").inputValue(), "only once", "the draft is kept");
+  await page.locator("#draft").press("Enter");
+  await message(page, "only once").waitFor();
+  await page.waitForFunction(() => document.getElementById("send-error").textContent === "");
+  await sleep(300);
+  assert.equal(await message(page, "only once").count(), 1, "shown once");
+  assert.equal(keys.length, 2);
+  assert.match(keys[0], /^[0-9a-f-]{36}$/, "an Idempotency-Key on every send");
+  assert.equal(keys[0], keys[1], "the retry carries the same key");
+  const stored = await (await fetch(new URL(`threads/${thread}/messages`, BASE_URL))).json();
+  assert.equal(stored.items.length, 1, "stored once");
+  await context.close();
+});
+
+await check("a message over the limit shows the server's error and keeps the draft", async () => {
+  const thread = randomUUID();
+  const { context, page } = await openAs(randomUUID(), thread);
+  const long = "x".repeat(4001);
+  await sendFrom(page, long);
+  const error = page.locator("#send-error");
+  await page.waitForFunction(() => document.getElementById("send-error").textContent.length > 0);
+  const text = await error.textContent();
+  assert.match(text, /^Not sent: .*4000 characters/);
+  assert.equal(await page.locator("#draft").inputValue(), long, "the draft is kept");
+  assert.equal(await page.locator("#messages li.message").count(), 0, "nothing was added");
+  await context.close();
+});
+
+await check("screenshots at desktop and phone width", async () => {
+  const thread = randomUUID();
+  const me = randomUUID();
+  const other = randomUUID();
+  await post(thread, other, { content: "Morning! Are the release notes ready?" });
+  await post(thread, me, { content: "Nearly: adding the figures from the last bench run." });
+  await post(thread, other, {
+    content: "Here is the deployment checklist",
+    type: "file",
+    paths: ["docs/deploy/checklist.pdf"],
+  });
+  await post(thread, me, { content: "Thanks, reading it now.\nWill report back before lunch." });
+  const shots = [
+    ["desktop", { width: 1280, height: 800 }],
+    ["phone", { width: 390, height: 844 }],
+  ];
+  for (const [name, viewport] of shots) {
+    const { context, page } = await openAs(me, thread, viewport);
+    await message(page, "Thanks, reading it now.\nWill report back before lunch.").waitFor();
+    await page.locator("#draft").fill("Looks good to me");
+    const path = join(SHOTS_DIR, `${SHOTS_NAME}-${name}.png`);
+    await page.screenshot({ path, fullPage: false });
+    // Readable at phone width: nothing wider than the screen.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${name}: the page is ${overflow}px wider than the screen`);
+    console.log(`     wrote ${path}`);
+    await context.close();
+  }
+});
+
+await browser.close();
+await stopServer();
+const failed = results.filter((r) => !r.ok).length;
+console.log(`browser: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
