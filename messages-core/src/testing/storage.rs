@@ -68,6 +68,7 @@ macro_rules! storage_contract {
                 pages_exactly_in_both_directions,
                 a_full_last_page_has_no_more,
                 concurrent_creates_are_each_listed_once,
+                a_crowd_on_one_thread_with_keys_and_retries,
                 a_cursor_survives_deletion_of_its_message,
                 deleted_messages_never_appear,
                 an_edit_never_moves_a_message,
@@ -338,6 +339,126 @@ pub async fn concurrent_creates_are_each_listed_once(subject: &Subject) {
     let mut seqs: Vec<i64> = created.iter().map(|m| m.seq).collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=160).collect::<Vec<_>>());
+}
+
+/// Contract case: 64 writers at once on one thread (a store may commit them together), a
+/// quarter with idempotency keys, and, racing them, retries of a key used before (answered
+/// with the original) and a reuse of it with another body (a conflict). Every new message gets
+/// its own number, 1 to 64 without a gap; retries take none; the events carry the numbers.
+pub async fn a_crowd_on_one_thread_with_keys_and_retries(subject: &Subject) {
+    let store = Arc::clone(&subject.store);
+    let t = thread();
+    let author = user();
+    let limits = Limits::default();
+    let text = |s: &str| {
+        NewMessage::new(MessageKind::Text, s.into(), vec![], &limits)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let key = |s: &str| IdempotencyKey::parse(s).unwrap_or_else(|e| panic!("{e}"));
+    // The key used before the crowd arrives.
+    let used = text("the original");
+    let used_key = key("used-before");
+    let original = Message::from_new(
+        MessageId::new_v7(),
+        t,
+        author,
+        used.clone(),
+        Timestamp::from_micros(T0),
+    );
+    let first = store
+        .create(
+            &original,
+            Some(Idempotency {
+                key: &used_key,
+                fingerprint: RequestFingerprint::of(&used),
+            }),
+            codec::created(&original),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Created::New(original) = first else {
+        panic!("expected a new message")
+    };
+
+    enum Expect {
+        New,
+        Replay,
+        Conflict,
+    }
+    let mut tasks = Vec::new();
+    for i in 0..72u32 {
+        let store = Arc::clone(&store);
+        let (new, key, expect) = match i {
+            0..=47 => (text(&format!("plain {i}")), None, Expect::New),
+            48..=63 => (
+                text(&format!("keyed {i}")),
+                Some(key(&format!("crowd-{i}"))),
+                Expect::New,
+            ),
+            64..=70 => (used.clone(), Some(used_key.clone()), Expect::Replay),
+            _ => (
+                text("another body"),
+                Some(used_key.clone()),
+                Expect::Conflict,
+            ),
+        };
+        let m = Message::from_new(
+            MessageId::new_v7(),
+            t,
+            author,
+            new.clone(),
+            Timestamp::from_micros(T0 + 1 + i64::from(i)),
+        );
+        tasks.push(tokio::spawn(async move {
+            let fingerprint = RequestFingerprint::of(&new);
+            let idem = key.as_ref().map(|key| Idempotency { key, fingerprint });
+            (expect, store.create(&m, idem, codec::created(&m)).await)
+        }));
+    }
+    let mut seqs = vec![original.seq];
+    for task in tasks {
+        let (expect, outcome) = task.await.unwrap_or_else(|e| panic!("task: {e}"));
+        match (expect, outcome) {
+            (Expect::New, Ok(Created::New(m))) => {
+                assert_eq!(m.rev, m.seq);
+                let stored = store.get(t, m.id).await.unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(stored, m, "the answer is the stored message");
+                seqs.push(m.seq);
+            }
+            (Expect::Replay, Ok(Created::Replayed(m))) => assert_eq!(m.id, original.id),
+            (Expect::Conflict, Err(Error::IdempotencyConflict)) => {}
+            (_, other) => panic!("unexpected outcome: {other:?}"),
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=65).collect::<Vec<i64>>(),
+        "numbered 1 to 65, each once"
+    );
+    assert_eq!(
+        store.head(t).await.ok(),
+        Some(65),
+        "retries and the conflict took no number"
+    );
+    let listed = ids(&walk(store.as_ref(), t, PageQuery::Newest, 20).await);
+    assert_eq!(listed.len(), 65);
+    let events = subject
+        .outbox
+        .claim(1_000, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("claim: {e}"));
+    let mut numbered: Vec<i64> = events
+        .iter()
+        .filter(|e| e.thread_id == t)
+        .map(|e| e.sequence)
+        .collect();
+    numbered.sort_unstable();
+    assert_eq!(
+        numbered,
+        (1..=65).collect::<Vec<i64>>(),
+        "one event per new message, numbered"
+    );
 }
 
 /// Contract case.

@@ -9,13 +9,19 @@
 //! from waiting on each other but numbers a thread's changes with gaps, and
 //! `cloudEvents:sequence` must be gap-free per thread so consumers can notice a lost event. The
 //! price is that a thread's writes commit one at a time: each holds the row from its bump to
-//! its commit, which is why the bump is the last step before the commit in every statement.
+//! its commit, which is why the bump is the last step before the commit in every statement,
+//! and why creates of one thread that arrive together are inserted by one statement with one
+//! bump and one commit (see `batch`).
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
+use super::batch::{self, Job};
 use super::{PostgresStore, db, decode, message_from_row};
 use crate::error::{Error, Result};
 use crate::message::{
@@ -127,6 +133,31 @@ const CREATE: &str = "WITH bump AS ( \
         SELECT $10, $11, $1, $12, $13, seq, seq FROM ins \
     ) SELECT seq FROM ins";
 
+/// A batch of creates of one thread (see `batch`): one bump by their number, then each message
+/// and its event, numbered in the order they queued.
+const CREATE_MANY: &str = "WITH bump AS ( \
+        INSERT INTO threads AS t (thread_id, head) VALUES ($1, $2) \
+        ON CONFLICT (thread_id) DO UPDATE SET head = t.head + $2 \
+        RETURNING head \
+    ), rows AS ( \
+        SELECT r.*, (SELECT head FROM bump) - $2 + r.n AS seq \
+        FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], \
+                    $8::timestamptz[], $9::text[], $10::bytea[], $11::uuid[], $12::text[], \
+                    $13::timestamptz[], $14::bytea[]) WITH ORDINALITY \
+             AS r(id, user_id, kind, content, paths, created_at, idempotency_key, \
+                  request_hash, event_id, event_kind, event_time, payload, n) \
+    ), ins AS ( \
+        INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at, \
+                              updated_at, idempotency_key, request_hash, seq, rev) \
+        SELECT $1, id, user_id, kind, content, \
+               ARRAY(SELECT json_array_elements_text(paths::json)), created_at, created_at, \
+               idempotency_key, request_hash, seq, seq \
+        FROM rows ORDER BY n \
+    ), ob AS ( \
+        INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev) \
+        SELECT event_id, event_kind, $1, event_time, payload, seq, seq FROM rows ORDER BY n \
+    ) SELECT head FROM bump";
+
 const ORIGINAL: &str = concat!(
     "SELECT ",
     columns!(""),
@@ -218,6 +249,172 @@ const LOCATE: &str = "SELECT seq FROM messages WHERE thread_id = $1 AND id = $2"
 
 const HEAD: &str = "SELECT head FROM threads WHERE thread_id = $1";
 
+impl PostgresStore {
+    /// Writes a batch of creates of one thread and answers each: one statement for all of
+    /// them, or each alone when there is one, or when a reused idempotency key fails the
+    /// batch (the key's create must answer with its original, the others go in).
+    async fn insert_batch(&self, jobs: Vec<Job>) {
+        if jobs.len() > 1 {
+            let many = tokio::time::timeout(self.operation_timeout, self.insert_many(&jobs))
+                .await
+                .unwrap_or_else(|_| Err(Error::unavailable("create", "timed out").into()));
+            match many {
+                Ok(head) => {
+                    let first = head - jobs.len() as i64 + 1;
+                    for (i, job) in jobs.into_iter().enumerate() {
+                        let mut numbered = job.message;
+                        numbered.seq = first + i as i64;
+                        numbered.rev = numbered.seq;
+                        let _ = job.reply.send(Ok(Created::New(numbered)));
+                    }
+                    return;
+                }
+                Err(ManyError::ReusedKey) => {}
+                Err(ManyError::Failed(error)) => return batch::fail_all(jobs, &error),
+            }
+        }
+        for job in jobs {
+            let created = self
+                .timed(
+                    "create",
+                    self.insert_one(&job.message, job.idempotency.as_ref(), &job.event),
+                )
+                .await;
+            let _ = job.reply.send(created);
+        }
+    }
+
+    /// One create: the bump, the message and its event in one statement.
+    async fn insert_one(
+        &self,
+        message: &Message,
+        idempotency: Option<&(String, RequestFingerprint)>,
+        event: &OutboxEvent,
+    ) -> Result<Created> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(CREATE).await.map_err(db("prepare"))?;
+        let key = idempotency.map(|(key, _)| key.as_str());
+        let hash = idempotency.map(|(_, fingerprint)| fingerprint.as_bytes().to_vec());
+        let created_at = message.created_at.to_datetime();
+        let event_time = event.time.to_datetime();
+        let inserted = client
+            .query_one(
+                &stmt,
+                &[
+                    message.thread_id.as_uuid(),
+                    message.id.as_uuid(),
+                    message.user_id.as_uuid(),
+                    &message.kind.as_str(),
+                    &message.content,
+                    &message.paths,
+                    &created_at,
+                    &key,
+                    &hash,
+                    &event.id,
+                    &event.kind,
+                    &event_time,
+                    &event.open_payload,
+                ],
+            )
+            .await;
+        match (inserted, idempotency) {
+            (Ok(row), _) => {
+                let seq: i64 = row.try_get(0).map_err(decode)?;
+                let mut numbered = message.clone();
+                numbered.seq = seq;
+                numbered.rev = seq;
+                Ok(Created::New(numbered))
+            }
+            (Err(e), Some((key, fingerprint))) if is_reused_key(&e) => {
+                self.replay(&client, message, key, *fingerprint).await
+            }
+            (Err(e), _) => Err(db("insert message")(e)),
+        }
+    }
+
+    /// Several creates of one thread in one statement; the thread's head after them.
+    async fn insert_many(&self, jobs: &[Job]) -> Result<i64, ManyError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(CREATE_MANY)
+            .await
+            .map_err(db("prepare"))?;
+        let thread = jobs[0].message.thread_id;
+        let n = jobs.len() as i64;
+        let ids: Vec<&uuid::Uuid> = jobs.iter().map(|j| j.message.id.as_uuid()).collect();
+        let users: Vec<&uuid::Uuid> = jobs.iter().map(|j| j.message.user_id.as_uuid()).collect();
+        let kinds: Vec<&str> = jobs.iter().map(|j| j.message.kind.as_str()).collect();
+        let contents: Vec<&str> = jobs.iter().map(|j| j.message.content.as_str()).collect();
+        let paths: Vec<String> = jobs
+            .iter()
+            .map(|j| serde_json::to_string(&j.message.paths).unwrap_or_else(|_| "[]".into()))
+            .collect();
+        let created: Vec<DateTime<Utc>> = jobs
+            .iter()
+            .map(|j| j.message.created_at.to_datetime())
+            .collect();
+        let keys: Vec<Option<&str>> = jobs
+            .iter()
+            .map(|j| j.idempotency.as_ref().map(|(key, _)| key.as_str()))
+            .collect();
+        let hashes: Vec<Option<&[u8]>> = jobs
+            .iter()
+            .map(|j| j.idempotency.as_ref().map(|(_, f)| f.as_bytes().as_slice()))
+            .collect();
+        let event_ids: Vec<&uuid::Uuid> = jobs.iter().map(|j| &j.event.id).collect();
+        let event_kinds: Vec<&str> = jobs.iter().map(|j| j.event.kind).collect();
+        let event_times: Vec<DateTime<Utc>> =
+            jobs.iter().map(|j| j.event.time.to_datetime()).collect();
+        let payloads: Vec<&[u8]> = jobs
+            .iter()
+            .map(|j| j.event.open_payload.as_slice())
+            .collect();
+        let row = client
+            .query_one(
+                &stmt,
+                &[
+                    thread.as_uuid(),
+                    &n,
+                    &ids,
+                    &users,
+                    &kinds,
+                    &contents,
+                    &paths,
+                    &created,
+                    &keys,
+                    &hashes,
+                    &event_ids,
+                    &event_kinds,
+                    &event_times,
+                    &payloads,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if is_reused_key(&e) {
+                    ManyError::ReusedKey
+                } else {
+                    ManyError::Failed(db("insert messages")(e))
+                }
+            })?;
+        Ok(row.try_get(0).map_err(decode)?)
+    }
+}
+
+/// Why a batch statement failed.
+enum ManyError {
+    /// An idempotency key in it was used before: its creates go in one by one.
+    ReusedKey,
+    /// Anything else, for every create of the batch.
+    Failed(Error),
+}
+
+impl From<Error> for ManyError {
+    fn from(error: Error) -> Self {
+        ManyError::Failed(error)
+    }
+}
+
 /// Tells a unique violation of the idempotency index from every other failure.
 fn is_reused_key(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)
@@ -230,7 +427,8 @@ impl PostgresStore {
         &self,
         client: &deadpool_postgres::Object,
         message: &Message,
-        idem: Idempotency<'_>,
+        key: &str,
+        fingerprint: RequestFingerprint,
     ) -> Result<Created> {
         let stmt = client
             .prepare_cached(ORIGINAL)
@@ -239,11 +437,7 @@ impl PostgresStore {
         let row = client
             .query_one(
                 &stmt,
-                &[
-                    message.thread_id.as_uuid(),
-                    message.user_id.as_uuid(),
-                    &idem.key.as_str(),
-                ],
+                &[message.thread_id.as_uuid(), message.user_id.as_uuid(), &key],
             )
             .await
             .map_err(db("idempotent replay"))?;
@@ -251,7 +445,7 @@ impl PostgresStore {
         let stored: [u8; 32] = stored
             .try_into()
             .map_err(|_| decode("bad request_hash length"))?;
-        if RequestFingerprint::from_bytes(stored) != idem.fingerprint {
+        if RequestFingerprint::from_bytes(stored) != fingerprint {
             return Err(Error::IdempotencyConflict);
         }
         Ok(Created::Replayed(message_from_row(&row, 0)?))
@@ -267,45 +461,24 @@ impl MessageStore for PostgresStore {
         event: OutboxEvent,
     ) -> Result<Created> {
         self.timed("create", async {
-            let client = self.client().await?;
-            let stmt = client.prepare_cached(CREATE).await.map_err(db("prepare"))?;
-            let key = idempotency.map(|i| i.key.as_str());
-            let hash = idempotency.map(|i| i.fingerprint.as_bytes().to_vec());
-            let created_at = message.created_at.to_datetime();
-            let event_time = event.time.to_datetime();
-            let inserted = client
-                .query_one(
-                    &stmt,
-                    &[
-                        message.thread_id.as_uuid(),
-                        message.id.as_uuid(),
-                        message.user_id.as_uuid(),
-                        &message.kind.as_str(),
-                        &message.content,
-                        &message.paths,
-                        &created_at,
-                        &key,
-                        &hash,
-                        &event.id,
-                        &event.kind,
-                        &event_time,
-                        &event.open_payload,
-                    ],
-                )
-                .await;
-            match (inserted, idempotency) {
-                (Ok(row), _) => {
-                    let seq: i64 = row.try_get(0).map_err(decode)?;
-                    let mut numbered = message.clone();
-                    numbered.seq = seq;
-                    numbered.rev = seq;
-                    Ok(Created::New(numbered))
-                }
-                (Err(e), Some(idem)) if is_reused_key(&e) => {
-                    self.replay(&client, message, idem).await
-                }
-                (Err(e), _) => Err(db("insert message")(e)),
+            let (reply, outcome) = oneshot::channel();
+            let thread = message.thread_id;
+            let job = Job {
+                message: message.clone(),
+                idempotency: idempotency.map(|i| (i.key.as_str().to_owned(), i.fingerprint)),
+                event,
+                reply,
+            };
+            if self.queues.push(job) {
+                let store = self.clone();
+                tokio::spawn(async move {
+                    let queues = Arc::clone(&store.queues);
+                    batch::drain(queues, thread, |jobs| store.insert_batch(jobs)).await;
+                });
             }
+            outcome
+                .await
+                .map_err(|_| Error::unavailable("create", "the batch's task ended"))?
         })
         .await
     }

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::message::{Message, MessageId, MessageKind, ThreadId, Timestamp, UserId};
 use crate::page::{PageQuery, PageSize};
 
+mod batch;
 mod messages;
 mod outbox;
 
@@ -61,6 +62,8 @@ impl PostgresConfig {
 pub struct PostgresStore {
     pool: Pool,
     operation_timeout: Duration,
+    /// Creates waiting per thread, to be committed together.
+    queues: std::sync::Arc<batch::Queues>,
 }
 
 /// What a PostgreSQL error means for the caller.
@@ -190,6 +193,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             operation_timeout: config.operation_timeout,
+            queues: std::sync::Arc::default(),
         })
     }
 
