@@ -22,7 +22,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
 use super::batch::{self, Job};
-use super::{PostgresStore, db, decode, message_from_row};
+use super::{Failure, PostgresStore, classify, db, decode, message_from_row};
 use crate::error::{Error, Result};
 use crate::message::{
     Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
@@ -251,8 +251,8 @@ const HEAD: &str = "SELECT head FROM threads WHERE thread_id = $1";
 
 impl PostgresStore {
     /// Writes a batch of creates of one thread and answers each: one statement for all of
-    /// them, or each alone when there is one, or when a reused idempotency key fails the
-    /// batch (the key's create must answer with its original, the others go in).
+    /// them, or each alone when there is one, or when a reused idempotency key or a refused
+    /// value fails the batch (that create must answer as it would alone, the others go in).
     async fn insert_batch(&self, jobs: Vec<Job>) {
         if jobs.len() > 1 {
             let many = tokio::time::timeout(self.operation_timeout, self.insert_many(&jobs))
@@ -269,7 +269,7 @@ impl PostgresStore {
                     }
                     return;
                 }
-                Err(ManyError::ReusedKey) => {}
+                Err(ManyError::OneByOne) => {}
                 Err(ManyError::Failed(error)) => return batch::fail_all(jobs, &error),
             }
         }
@@ -347,7 +347,10 @@ impl PostgresStore {
         let contents: Vec<&str> = jobs.iter().map(|j| j.message.content.as_str()).collect();
         let paths: Vec<String> = jobs
             .iter()
-            .map(|j| serde_json::to_string(&j.message.paths).unwrap_or_else(|_| "[]".into()))
+            .map(|j| {
+                serde_json::to_string(&j.message.paths)
+                    .expect("a list of strings always serialises to JSON")
+            })
             .collect();
         let created: Vec<DateTime<Utc>> = jobs
             .iter()
@@ -391,8 +394,8 @@ impl PostgresStore {
             )
             .await
             .map_err(|e| {
-                if is_reused_key(&e) {
-                    ManyError::ReusedKey
+                if is_reused_key(&e) || classify(e.code()) == Failure::Refused {
+                    ManyError::OneByOne
                 } else {
                     ManyError::Failed(db("insert messages")(e))
                 }
@@ -403,8 +406,10 @@ impl PostgresStore {
 
 /// Why a batch statement failed.
 enum ManyError {
-    /// An idempotency key in it was used before: its creates go in one by one.
-    ReusedKey,
+    /// An idempotency key in it was used before, or the database refused a value of one
+    /// create: the creates go in one by one, so each answers as it would alone (a replay, a
+    /// 422 for the refused one, the others written).
+    OneByOne,
     /// Anything else, for every create of the batch.
     Failed(Error),
 }
