@@ -44,7 +44,9 @@ pub struct Application {
     sink: Option<Arc<MemorySink>>,
     http: HttpSettings,
     /// Held while the application lives: no other process opens the same data directory.
-    _data_lock: Option<std::fs::File>,
+    data_lock: Option<std::fs::File>,
+    /// The SQLite store, checkpointed at the end of `run`.
+    sqlite: Option<SqliteStore>,
 }
 
 /// The store's two sides, the pool status for metrics when there is a pool, and the lock on
@@ -54,6 +56,7 @@ struct Storage {
     outbox: Arc<dyn Outbox>,
     pool: Option<crate::metrics::PoolStatus>,
     data_lock: Option<std::fs::File>,
+    sqlite: Option<SqliteStore>,
 }
 
 impl Storage {
@@ -64,6 +67,7 @@ impl Storage {
             outbox: store,
             pool: None,
             data_lock: None,
+            sqlite: None,
         }
     }
 }
@@ -88,8 +92,9 @@ async fn storage(config: &Config) -> anyhow::Result<Storage> {
                 synchronous = ?settings.sqlite.synchronous,
                 "storage: SQLite"
             );
-            let mut storage = Storage::of(store);
+            let mut storage = Storage::of(store.clone());
             storage.data_lock = Some(lock);
+            storage.sqlite = Some(store);
             Ok(storage)
         }
         StoreSettings::Memory => {
@@ -210,6 +215,7 @@ impl Application {
             outbox,
             pool,
             data_lock,
+            sqlite,
         } = storage(&config).await?;
         let cache = cache(&config).await?;
         let (publisher, sink) = publisher(&config);
@@ -261,7 +267,8 @@ impl Application {
             relay,
             sink,
             http: config.http,
-            _data_lock: data_lock,
+            data_lock,
+            sqlite,
         })
     }
 
@@ -288,7 +295,8 @@ impl Application {
     /// Serves until `shutdown` completes. Then, in order: stops accepting; lets in-flight
     /// requests finish within `SHUTDOWN_TIMEOUT_SECONDS` (closing what is left after it); lets
     /// the relay deliver the events still pending, which include those of the requests that
-    /// just finished, within the same timeout again; returns.
+    /// just finished, within the same timeout again; on SQLite, checkpoints the write-ahead
+    /// log into the database file; returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Application {
             listener,
@@ -296,6 +304,8 @@ impl Application {
             state,
             relay,
             http,
+            data_lock,
+            sqlite,
             ..
         } = self;
         let (finish_relay, relay_finished) = oneshot::channel::<Instant>();
@@ -354,6 +364,23 @@ impl Application {
         if let Err(error) = relay_task.await {
             tracing::error!(%error, "outbox relay task failed");
         }
+        if let Some(store) = sqlite {
+            // So that the database file alone holds every write: a copy of it after a clean
+            // stop is a complete backup.
+            match store.checkpoint().await {
+                Ok(true) => tracing::info!(
+                    "SQLite: write-ahead log checkpointed; the database file holds every write"
+                ),
+                Ok(false) => tracing::warn!(
+                    "SQLite: checkpoint incomplete (a read was running); the write-ahead log keeps the rest"
+                ),
+                Err(error) => tracing::warn!(
+                    error = %crate::error::error_chain(&error),
+                    "SQLite: checkpoint failed; the write-ahead log keeps the writes"
+                ),
+            }
+        }
+        drop(data_lock);
         tracing::info!("stopped");
         Ok(())
     }

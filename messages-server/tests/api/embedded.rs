@@ -272,6 +272,44 @@ async fn every_acknowledged_write_survives_sigkill() {
     assert!(stored.len() <= acknowledged.len() + 4);
 }
 
+/// After a clean stop (SIGTERM) the database file holds every write by itself, so copying
+/// `messages.db` alone, without its write-ahead log, is a complete backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_clean_stop_the_database_file_alone_holds_every_write() {
+    let dir = TempDir::new();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = spawn_server(dir.path(), port);
+    wait_listening(&addr).await;
+    let (thread, user) = (new_id(), new_id());
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut written = Vec::new();
+    for i in 0..20 {
+        let id = try_post(&client, &addr, &thread, &user, &format!("message {i}")).await;
+        written.push(id.expect("the server answers 201"));
+    }
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let status = child.wait().expect("wait for the server");
+    assert!(status.success(), "a clean stop: {status}");
+
+    let copy = TempDir::new();
+    std::fs::copy(
+        dir.path().join("messages.db"),
+        copy.path().join("messages.db"),
+    )
+    .expect("copy the database file alone");
+    let restored = start(sqlite_config(&copy)).await;
+    let page = restored.page(&thread, "?limit=50").await;
+    let mut ids = item_ids(&page);
+    ids.reverse();
+    assert_eq!(ids, written, "the copy holds every write, in order");
+    restored.stop().await.expect("stop");
+}
+
 /// Runs the server on `data_dir` and returns its exit status and stderr: it must not start.
 fn fails_to_start(command: &mut std::process::Command, data_dir: &Path) -> String {
     let out = command
