@@ -20,7 +20,9 @@ use messages_server::config::{SqliteSettings, StoreSettings};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{free_port, item_ids, new_id, server_command, start, test_config};
+use crate::helpers::{
+    free_port, item_ids, new_id, send_signal, server_command, start, test_config,
+};
 
 fn sqlite_config(dir: &TempDir) -> messages_server::Config {
     let mut config = test_config();
@@ -215,11 +217,7 @@ async fn every_acknowledged_write_survives_sigkill() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    send_signal(&child, "KILL");
     let _ = child.wait();
     for writer in writers {
         writer.await.expect("writer");
@@ -288,11 +286,7 @@ async fn after_a_clean_stop_the_database_file_alone_holds_every_write() {
         let id = try_post(&client, &addr, &thread, &user, &format!("message {i}")).await;
         written.push(id.expect("the server answers 201"));
     }
-    let stopped = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(stopped.success());
+    send_signal(&child, "TERM");
     let status = child.wait().expect("wait for the server");
     assert!(status.success(), "a clean stop: {status}");
 

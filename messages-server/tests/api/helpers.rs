@@ -491,6 +491,15 @@ pub fn item_ids(page: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Sends `signal` (`TERM`, `KILL`) to a server process started by a test.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {}", child.id());
+}
+
 /// The server binary with none of the test's backend variables, on the in-memory store
 /// (`STORE=memory`, so no test writes a data directory it did not ask for): a test sets what
 /// it needs.

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{free_port, new_id, server_command, start, test_config};
+use crate::helpers::{free_port, new_id, send_signal, server_command, start, test_config};
 
 /// Reads until the peer closes, or `within` passes; returns what arrived and whether it closed.
 async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
@@ -71,11 +71,7 @@ async fn a_write_in_flight_at_sigterm_is_answered_and_its_event_delivered() {
     stream.write_all(first).await.expect("write half");
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    send_signal(&child, "TERM");
     // The server is draining now; new connections are refused.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
