@@ -1,6 +1,8 @@
 //! The one error type of the crate: what went wrong, in terms a caller can act on.
 
 use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
 
 /// A boxed error from a backend (PostgreSQL, Redis, RabbitMQ, a pool).
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -77,6 +79,83 @@ impl Error {
             what,
             source: source.into(),
         }
+    }
+}
+
+impl Error {
+    /// The same error for one more of several callers that waited on one operation (a shared
+    /// load, a batch of writes): the same variant, so each caller answers as the first one
+    /// did, with the backend's cause shared rather than flattened into text.
+    pub fn shared(error: &Arc<Error>) -> Error {
+        match &**error {
+            Error::NotFound => Error::NotFound,
+            Error::Forbidden => Error::Forbidden,
+            Error::Invalid { field, reason } => Error::invalid(field, reason.clone()),
+            Error::InvalidCursor => Error::InvalidCursor,
+            Error::IdempotencyConflict => Error::IdempotencyConflict,
+            Error::Unavailable { what, .. } => {
+                Error::unavailable(what, SharedCause(Arc::clone(error)))
+            }
+            Error::Internal { what, .. } => Error::internal(what, SharedCause(Arc::clone(error))),
+        }
+    }
+}
+
+/// The cause of an error handed to several callers: it reads as the original's cause and
+/// continues with that cause's own chain.
+#[derive(Debug)]
+struct SharedCause(Arc<Error>);
+
+impl fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.source() {
+            Some(cause) => fmt::Display::fmt(cause, f),
+            None => fmt::Display::fmt(&*self.0, f),
+        }
+    }
+}
+
+impl StdError for SharedCause {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source().and_then(StdError::source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(error: &dyn StdError) -> Vec<String> {
+        let mut out = vec![error.to_string()];
+        let mut next = error.source();
+        while let Some(cause) = next {
+            out.push(cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_shared_error_keeps_its_kind_and_its_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
+        let first = Arc::new(Error::unavailable("store", io));
+        let copy = Error::shared(&first);
+        assert!(matches!(copy, Error::Unavailable { what: "store", .. }));
+        assert_eq!(chain(&copy), chain(&*first));
+        assert!(matches!(
+            Error::shared(&Arc::new(Error::NotFound)),
+            Error::NotFound
+        ));
+        assert!(matches!(
+            Error::shared(&Arc::new(Error::invalid("content", "too long"))),
+            Error::Invalid {
+                field: "content",
+                ..
+            }
+        ));
+        let internal = Error::shared(&Arc::new(Error::internal("store", "bad schema")));
+        assert!(matches!(internal, Error::Internal { what: "store", .. }));
+        assert_eq!(chain(&internal), ["internal error: store", "bad schema"]);
     }
 }
 

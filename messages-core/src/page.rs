@@ -1,10 +1,11 @@
-//! Pages of a thread: the page size, the direction of a request, and the page itself with an
-//! exact `has_more` and the thread position it reflects.
+//! Pages of a thread: the page size, the direction of a request, the page itself with an
+//! exact `has_more` and the thread position it reflects, and the window around one message.
 
 use bytes::Bytes;
 
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
+use crate::json::{PAGE_OPEN, write_bool, write_list, write_page_close, write_position};
 use crate::message::Message;
 
 /// How many messages a page holds: 1 to 200, 50 by default.
@@ -112,6 +113,62 @@ impl Page {
     }
 }
 
+/// The messages around one: up to `half` live messages on each side of it, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Around {
+    /// The messages before the anchor, the anchor itself unless it was deleted, and those
+    /// after it, oldest first.
+    pub items: Vec<Message>,
+    /// Whether live messages older than the first item exist.
+    pub has_more_before: bool,
+    /// Whether live messages newer than the last item exist.
+    pub has_more_after: bool,
+    /// The thread's position the answer reflects.
+    pub rev: i64,
+}
+
+impl Around {
+    /// Builds the answer from the rows read with `half + 1` on each side: `before` newest
+    /// first, `after` oldest first, and the anchor if it is live.
+    pub fn from_overfetch(
+        mut before: Vec<Message>,
+        anchor: Option<Message>,
+        mut after: Vec<Message>,
+        half: usize,
+        rev: i64,
+    ) -> Self {
+        let has_more_before = before.len() > half;
+        before.truncate(half);
+        let has_more_after = after.len() > half;
+        after.truncate(half);
+        before.reverse();
+        let mut items = before;
+        items.extend(anchor);
+        items.extend(after);
+        Around {
+            items,
+            has_more_before,
+            has_more_after,
+            rev,
+        }
+    }
+
+    /// `{"items":[...],"has_more_before":B,"has_more_after":B,"rev":N}`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(96 + self.items.len() * 320);
+        out.extend_from_slice(PAGE_OPEN);
+        write_list(&mut out, &self.items, Message::write_json);
+        out.extend_from_slice(b"],\"has_more_before\":");
+        write_bool(&mut out, self.has_more_before);
+        out.extend_from_slice(b",\"has_more_after\":");
+        write_bool(&mut out, self.has_more_after);
+        out.extend_from_slice(b",\"rev\":");
+        write_position(&mut out, self.rev);
+        out.push(b'}');
+        out
+    }
+}
+
 /// A page as response JSON, in parts to be sent one after the other. A page from the cache is
 /// three: the envelope's opening, a slice of the cached window (shared with the cache, not
 /// copied) and the envelope's close; a page from the store is one.
@@ -163,8 +220,8 @@ impl PageJson {
     }
 }
 
-/// Writes the page envelope around items that are already JSON. Both the typed page and the
-/// cached window use it, so the two paths cannot drift apart.
+/// Writes the page envelope around items that are already JSON. The typed page and the
+/// cached window both end in `json::write_page_close`, so the two paths cannot drift apart.
 pub fn write_page_json<'a>(
     out: &mut Vec<u8>,
     items: impl IntoIterator<Item = &'a [u8]>,
@@ -173,55 +230,9 @@ pub fn write_page_json<'a>(
     rev: i64,
 ) {
     out.extend_from_slice(PAGE_OPEN);
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item);
-    }
-    write_page_close(
-        out,
-        next_cursor
-            .as_ref()
-            .map(Cursor::encoded)
-            .as_ref()
-            .map(|c| &c[..]),
-        has_more,
-        rev,
-    );
-}
-
-/// The envelope up to the first item.
-pub(crate) const PAGE_OPEN: &[u8] = b"{\"items\":[";
-
-/// Appends a thread position as a JSON number.
-pub(crate) fn write_position(out: &mut Vec<u8>, position: i64) {
-    out.extend_from_slice(itoa::Buffer::new().format(position).as_bytes());
-}
-
-/// The envelope after the last item; `next_cursor` already encoded.
-pub(crate) fn write_page_close(
-    out: &mut Vec<u8>,
-    next_cursor: Option<&[u8]>,
-    has_more: bool,
-    rev: i64,
-) {
-    out.extend_from_slice(b"],\"next_cursor\":");
-    match next_cursor {
-        Some(cursor) => {
-            out.push(b'"');
-            out.extend_from_slice(cursor);
-            out.push(b'"');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(if has_more {
-        b",\"has_more\":true,\"rev\":"
-    } else {
-        b",\"has_more\":false,\"rev\":"
-    });
-    write_position(out, rev);
-    out.push(b'}');
+    write_list(out, items, |item, out| out.extend_from_slice(item));
+    let cursor = next_cursor.as_ref().map(Cursor::encoded);
+    write_page_close(out, cursor.as_ref().map(|c| &c[..]), has_more, rev);
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::cache::breaker::BreakerConfig;
+use crate::cache::newest::NewestPages;
 use crate::cache::{CacheStats, PageCache};
+use crate::changes::{Changes, ChangesLimit};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::events::codec;
@@ -15,10 +17,8 @@ use crate::message::{
     Clock, IdempotencyKey, Limits, Message, MessageId, MessagePatch, NewMessage,
     RequestFingerprint, ThreadId, Tombstone, UserId,
 };
-use crate::newest::NewestPages;
 use crate::page::{Page, PageJson, PageQuery, PageSize};
 use crate::storage::{Created, Idempotency, MessageStore};
-use crate::sync::{Changes, ChangesLimit};
 
 /// Settings of the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,10 +79,13 @@ impl MessageService {
         cache: Arc<dyn PageCache>,
         config: ServiceConfig,
     ) -> Self {
+        // A cache of this process alone over a store other processes write to would miss
+        // their writes: its hits are then checked against the store's position.
+        let check_hits = store.is_shared() && cache.is_local();
         MessageService {
             hub: Hub::new(Arc::clone(&store), config.live),
+            newest: NewestPages::new(cache, config.window, config.breaker, check_hits),
             store,
-            newest: NewestPages::new(cache, config.window, config.breaker),
             wake_relay: Arc::new(Notify::new()),
             config,
             clock: Clock::new(),

@@ -23,6 +23,7 @@ pub mod routes;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
+pub mod timed_store;
 
 pub use config::Config;
 pub use startup::Application;

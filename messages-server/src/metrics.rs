@@ -4,14 +4,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use messages_core::MessageService;
 use messages_core::events::outbox::RelayStats;
-use messages_core::storage::{
-    Created, Idempotency, MessageStore, Outbox, OutboxEvent, UpdateEvent,
-};
-use messages_core::{
-    Around, Changes, ChangesLimit, Message, MessageId, MessagePatch, MessageService, Page,
-    PageQuery, PageSize, ThreadId, Timestamp, Tombstone, UserId,
-};
+use messages_core::storage::Outbox;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Seconds of the request-latency histogram's buckets.
@@ -218,131 +213,4 @@ pub async fn render(handle: Option<&PrometheusHandle>, sources: &Sources) -> Str
 
 fn chrono_now_micros() -> i64 {
     messages_core::Clock::new().now().as_micros()
-}
-
-/// The store operations [`TimedStore`] measures.
-const OPERATIONS: [&str; 10] = [
-    "create", "get", "update", "delete", "page", "ping", "around", "changes", "locate", "head",
-];
-/// How an operation ended: done, refused (a client's error: not found, forbidden, invalid),
-/// the backend unavailable, or an internal error.
-const OUTCOMES: [&str; 4] = ["ok", "refused", "unavailable", "error"];
-
-/// A store that records how long each operation takes, as `store_operation_duration_seconds`
-/// by `operation` and `outcome`. The histogram of every pair is registered once, here, so a
-/// call does not look one up by its labels.
-pub struct TimedStore {
-    inner: Arc<dyn MessageStore>,
-    histograms: Vec<metrics::Histogram>,
-}
-
-impl TimedStore {
-    /// Wraps `inner`. Call after [`install`], or the histograms record nowhere.
-    pub fn new(inner: Arc<dyn MessageStore>) -> Self {
-        let histograms = OPERATIONS
-            .iter()
-            .flat_map(|operation| {
-                OUTCOMES.iter().map(move |outcome| {
-                    metrics::histogram!(
-                        "store_operation_duration_seconds",
-                        "operation" => *operation,
-                        "outcome" => *outcome
-                    )
-                })
-            })
-            .collect();
-        TimedStore { inner, histograms }
-    }
-
-    async fn timed<T>(
-        &self,
-        operation: usize,
-        f: impl std::future::Future<Output = messages_core::Result<T>>,
-    ) -> messages_core::Result<T> {
-        let started = std::time::Instant::now();
-        let result = f.await;
-        let outcome = match &result {
-            Ok(_) => 0,
-            Err(messages_core::Error::Unavailable { .. }) => 2,
-            Err(messages_core::Error::Internal { .. }) => 3,
-            Err(_) => 1,
-        };
-        if let Some(histogram) = self.histograms.get(operation * OUTCOMES.len() + outcome) {
-            histogram.record(started.elapsed().as_secs_f64());
-        }
-        result
-    }
-}
-
-#[async_trait::async_trait]
-impl MessageStore for TimedStore {
-    async fn create(
-        &self,
-        message: &Message,
-        idempotency: Option<Idempotency<'_>>,
-        event: OutboxEvent,
-    ) -> messages_core::Result<Created> {
-        self.timed(0, self.inner.create(message, idempotency, event))
-            .await
-    }
-    async fn get(&self, thread: ThreadId, id: MessageId) -> messages_core::Result<Message> {
-        self.timed(1, self.inner.get(thread, id)).await
-    }
-    async fn update(
-        &self,
-        thread: ThreadId,
-        id: MessageId,
-        user: UserId,
-        patch: &MessagePatch,
-        now: Timestamp,
-        event: UpdateEvent,
-    ) -> messages_core::Result<Message> {
-        self.timed(2, self.inner.update(thread, id, user, patch, now, event))
-            .await
-    }
-    async fn delete(
-        &self,
-        thread: ThreadId,
-        id: MessageId,
-        user: UserId,
-        now: Timestamp,
-        event: OutboxEvent,
-    ) -> messages_core::Result<Tombstone> {
-        self.timed(3, self.inner.delete(thread, id, user, now, event))
-            .await
-    }
-    async fn page(
-        &self,
-        thread: ThreadId,
-        query: PageQuery,
-        size: PageSize,
-    ) -> messages_core::Result<Page> {
-        self.timed(4, self.inner.page(thread, query, size)).await
-    }
-    async fn ping(&self) -> messages_core::Result<()> {
-        self.timed(5, self.inner.ping()).await
-    }
-    async fn around(
-        &self,
-        thread: ThreadId,
-        id: MessageId,
-        half: usize,
-    ) -> messages_core::Result<Around> {
-        self.timed(6, self.inner.around(thread, id, half)).await
-    }
-    async fn changes(
-        &self,
-        thread: ThreadId,
-        since: i64,
-        limit: ChangesLimit,
-    ) -> messages_core::Result<Changes> {
-        self.timed(7, self.inner.changes(thread, since, limit))
-            .await
-    }
-    async fn locate(&self, thread: ThreadId, id: MessageId) -> messages_core::Result<Option<i64>> {
-        self.timed(8, self.inner.locate(thread, id)).await
-    }
-    async fn head(&self, thread: ThreadId) -> messages_core::Result<i64> {
-        self.timed(9, self.inner.head(thread)).await
-    }
 }

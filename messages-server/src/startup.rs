@@ -219,7 +219,7 @@ impl Application {
         } = storage(&config).await?;
         let cache = cache(&config).await?;
         let (publisher, sink) = publisher(&config);
-        let timed: Arc<dyn MessageStore> = Arc::new(crate::metrics::TimedStore::new(store));
+        let timed: Arc<dyn MessageStore> = Arc::new(crate::timed_store::TimedStore::new(store));
         let service = Arc::new(MessageService::new(timed, cache, config.service));
         let relay = Relay::new(
             Arc::clone(&outbox),

@@ -16,7 +16,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::window::Closes;
 use super::{Generation, Lifetime, Lookup, PageCache, Window};
+use crate::cursor::{Cursor, EncodedCursor};
 use crate::error::{Error, Result};
 use crate::locks;
 use crate::message::ThreadId;
@@ -270,7 +272,7 @@ impl PageCache for RedisCache {
         }
         let window = match window {
             Value::BulkString(bytes) => {
-                match Window::from_bytes(&Bytes::copy_from_slice(bytes)) {
+                match window_from_bytes(&Bytes::copy_from_slice(bytes)) {
                     Some(w) => {
                         let w = Arc::new(w);
                         self.remember(thread, generation, &w);
@@ -294,7 +296,7 @@ impl PageCache for RedisCache {
                     .key(&gen_key)
                     .key(&win_key)
                     .arg(seen)
-                    .arg(window.to_bytes())
+                    .arg(window_to_bytes(&window))
                     .arg(self.ttl_secs())
                     .arg(self.gen_ttl_secs())
                     .invoke_async(&mut connection),
@@ -329,5 +331,130 @@ impl PageCache for RedisCache {
             .bounded(redis::cmd("PING").query_async(&mut connection))
             .await?;
         Ok(())
+    }
+}
+/// A window as Redis keeps it: a format byte (which carries `has_more`), the position, the
+/// item count, each item's end offset and cursor, then the joined items.
+fn window_to_bytes(window: &Window) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + window.len() * ENTRY + window.joined.len());
+    out.push(FORMAT | u8::from(window.has_more));
+    out.extend_from_slice(&window.rev.to_be_bytes());
+    out.extend_from_slice(&(window.len() as u32).to_be_bytes());
+    for (end, cursor) in window.ends.iter().zip(&window.cursors) {
+        out.extend_from_slice(&end.to_be_bytes());
+        out.extend_from_slice(cursor);
+    }
+    out.extend_from_slice(&window.joined);
+    out
+}
+
+/// Reads what [`window_to_bytes`] wrote; `None` for anything else, including a window an
+/// older version of this service wrote (a miss: the reader refills it).
+fn window_from_bytes(bytes: &Bytes) -> Option<Window> {
+    let has_more = match *bytes.first()? {
+        b if b == FORMAT => false,
+        b if b == FORMAT | 1 => true,
+        _ => return None,
+    };
+    let rev = i64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?);
+    let count = u32::from_be_bytes(bytes.get(9..HEADER)?.try_into().ok()?) as usize;
+    let table_end = HEADER.checked_add(count.checked_mul(ENTRY)?)?;
+    let table = bytes.get(HEADER..table_end)?;
+    let joined = bytes.slice(table_end..);
+    let mut ends = Vec::with_capacity(count);
+    let mut cursors = Vec::with_capacity(count);
+    let mut previous = 0u32;
+    for entry in table.chunks_exact(ENTRY) {
+        let end = u32::from_be_bytes(entry[..4].try_into().ok()?);
+        if end < previous || end as usize > joined.len() {
+            return None;
+        }
+        previous = end;
+        ends.push(end);
+        // Only a cursor that decodes is kept: the bytes go into responses as they are.
+        let cursor = Cursor::decode(std::str::from_utf8(&entry[4..]).ok()?).ok()?;
+        cursors.push(cursor.encoded());
+    }
+    if ends.last().map_or(0, |&e| e as usize) != joined.len() {
+        return None;
+    }
+    Some(Window {
+        joined,
+        closes: Closes::new(ends.len()),
+        ends,
+        cursors,
+        has_more,
+        rev,
+    })
+}
+
+/// The format byte of [`window_to_bytes`], with `has_more` in its low bit. Windows written
+/// before the sequence began with 0 or 1.
+const FORMAT: u8 = 0x20;
+/// Format byte, position, count.
+const HEADER: usize = 1 + 8 + 4;
+/// End offset and cursor of one item.
+const ENTRY: usize = 4 + std::mem::size_of::<EncodedCursor>();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Limits, Message, MessageId, MessageKind, NewMessage, Timestamp, UserId};
+    use crate::page::Page;
+
+    fn page(n: usize, has_more: bool) -> Page {
+        let items = (0..n)
+            .map(|i| {
+                let new = NewMessage::new(
+                    MessageKind::Text,
+                    format!("m{i}"),
+                    vec![],
+                    &Limits::default(),
+                )
+                .unwrap();
+                let mut m = Message::from_new(
+                    MessageId::new_v7(),
+                    ThreadId::from_uuid(uuid::Uuid::nil()),
+                    UserId::from_uuid(uuid::Uuid::nil()),
+                    new,
+                    Timestamp::from_micros(100 - i as i64),
+                );
+                m.seq = 1_000 - i as i64;
+                m.rev = m.seq;
+                m
+            })
+            .collect();
+        Page {
+            next_cursor: None,
+            items,
+            has_more,
+            rev: 1_234,
+        }
+    }
+
+    #[test]
+    fn window_bytes_round_trip_and_reject_garbage() {
+        let window = Window::from_page(&page(7, true));
+        let bytes = Bytes::from(window_to_bytes(&window));
+        assert_eq!(window_from_bytes(&bytes), Some(window.clone()));
+        assert_eq!(
+            window_from_bytes(&Bytes::from(window_to_bytes(&Window::from_page(&page(
+                0, false
+            )))))
+            .map(|w| w.len()),
+            Some(0)
+        );
+        for cut in [0, 1, 4, 5, 40, bytes.len() - 1] {
+            assert_eq!(window_from_bytes(&bytes.slice(..cut)), None, "cut at {cut}");
+        }
+        let back = window_from_bytes(&bytes).unwrap();
+        assert_eq!(back.rev(), 1_234, "the position survives the round trip");
+        let mut bad = bytes.to_vec();
+        bad[0] = 7;
+        assert_eq!(window_from_bytes(&Bytes::from(bad)), None);
+        // A window in the format from before the sequence (first byte 0 or 1) is a miss.
+        let mut old = bytes.to_vec();
+        old[0] = 1;
+        assert_eq!(window_from_bytes(&Bytes::from(old)), None);
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use super::Publisher;
 use super::codec;
 use crate::error::{Error, Result};
-use crate::event::StoredEvent;
+use crate::storage::StoredEvent;
 
 /// Settings of the RabbitMQ publisher.
 #[derive(Clone, Debug)]

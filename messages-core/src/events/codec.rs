@@ -7,10 +7,10 @@
 
 use uuid::Uuid;
 
+pub use crate::changes::{CREATED, DELETED, UPDATED};
 use crate::error::{Error, Result};
-pub use crate::event::{OutboxEvent, StoredEvent};
 use crate::message::{Message, MessageId, ThreadId, Timestamp, Tombstone};
-pub use crate::sync::{CREATED, DELETED, UPDATED};
+use crate::storage::{OutboxEvent, StoredEvent};
 
 /// The body of a deleted event: the tombstone.
 pub type Deleted = Tombstone;

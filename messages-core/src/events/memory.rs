@@ -6,7 +6,7 @@ use tokio::sync::broadcast;
 
 use super::Publisher;
 use crate::error::Result;
-use crate::event::StoredEvent;
+use crate::storage::StoredEvent;
 
 /// Delivers events to in-process subscribers and to the log.
 #[derive(Debug)]

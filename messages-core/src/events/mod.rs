@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::event::StoredEvent;
+use crate::storage::StoredEvent;
 
 #[cfg(feature = "amqp")]
 pub mod amqp;

@@ -4,28 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::AbortHandle;
 
 use super::LiveConfig;
-use super::frame;
+use super::frame::Frame;
+use crate::changes::ChangesLimit;
 use crate::message::ThreadId;
 use crate::storage::MessageStore;
-use crate::sync::ChangesLimit;
-
-/// One change as a server-sent event: its `rev` and the encoded event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Frame {
-    /// The change's number (the event's `id`).
-    pub rev: i64,
-    /// `id: ...\nevent: ...\ndata: ...\n\n`.
-    pub bytes: Bytes,
-}
 
 /// The changes a feed read in one go: every change after `from`, up to and including `to`.
 #[derive(Debug)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// The position the read started after.
     pub from: i64,
     /// The position the read reached.
@@ -127,7 +117,7 @@ async fn read_on_wake(
                         let batch = Batch {
                             from: last,
                             to: read.next,
-                            frames: read.changes.iter().map(frame::encode).collect(),
+                            frames: read.changes.iter().map(Frame::of).collect(),
                         };
                         // No follower right now is not an error: they read the store on join.
                         let _ = batches.send(Arc::new(batch));

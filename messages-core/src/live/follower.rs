@@ -6,12 +6,12 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::feed::{Batch, Feed, Frame};
-use super::frame;
+use super::feed::{Batch, Feed};
+use super::frame::Frame;
+use crate::changes::ChangesLimit;
 use crate::error::Error;
 use crate::message::ThreadId;
 use crate::storage::MessageStore;
-use crate::sync::ChangesLimit;
 
 /// Why a follower cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ impl Follower {
                     .store
                     .changes(self.thread, self.position, self.limit)
                     .await?;
-                let frames: Vec<Frame> = read.changes.iter().map(frame::encode).collect();
+                let frames: Vec<Frame> = read.changes.iter().map(Frame::of).collect();
                 self.position = self.position.max(read.next);
                 self.caught_up = !read.has_more;
                 if !frames.is_empty() {

@@ -4,23 +4,33 @@
 
 use bytes::Bytes;
 
-use super::feed::Frame;
-use crate::sync::Change;
+use crate::changes::Change;
 
-/// The event of one change.
-pub(crate) fn encode(change: &Change) -> Frame {
-    let rev = change.rev();
-    let mut out = Vec::with_capacity(400);
-    out.extend_from_slice(b"id: ");
-    out.extend_from_slice(itoa::Buffer::new().format(rev).as_bytes());
-    out.extend_from_slice(b"\nevent: ");
-    out.extend_from_slice(change.kind().as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    change.write_json(&mut out);
-    out.extend_from_slice(b"\n\n");
-    Frame {
-        rev,
-        bytes: Bytes::from(out),
+/// One change as a server-sent event: its `rev` and the encoded event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The change's number (the event's `id`).
+    pub rev: i64,
+    /// `id: ...\nevent: ...\ndata: ...\n\n`.
+    pub bytes: Bytes,
+}
+
+impl Frame {
+    /// The event of one change.
+    pub(crate) fn of(change: &Change) -> Frame {
+        let rev = change.rev();
+        let mut out = Vec::with_capacity(400);
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(itoa::Buffer::new().format(rev).as_bytes());
+        out.extend_from_slice(b"\nevent: ");
+        out.extend_from_slice(change.kind().as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        change.write_json(&mut out);
+        out.extend_from_slice(b"\n\n");
+        Frame {
+            rev,
+            bytes: Bytes::from(out),
+        }
     }
 }
 
@@ -49,7 +59,7 @@ mod tests {
             seq: 3,
             rev: 9,
         };
-        let frame = encode(&Change::Deleted(t));
+        let frame = Frame::of(&Change::Deleted(t));
         assert_eq!(frame.rev, 9);
         let text = String::from_utf8(frame.bytes.to_vec()).unwrap();
         assert_eq!(

@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::json::{close_numbered, write_open};
+
 mod ids;
 mod input;
 mod time;
@@ -67,24 +69,6 @@ struct MessageHead<'a> {
     updated_at: Timestamp,
 }
 
-/// Appends `head` as a JSON object without its closing brace.
-fn write_open<T: Serialize>(head: &T, out: &mut Vec<u8>) {
-    serde_json::to_writer(&mut *out, head)
-        .expect("ids, times, strings and lists always serialise into memory");
-    // serde_json writes a compact object: its last byte is the closing brace.
-    out.pop();
-}
-
-/// Closes an object [`write_open`] began, with the change's numbers: `,"seq":S,"rev":R}`.
-pub(crate) fn close_json(out: &mut Vec<u8>, seq: i64, rev: i64) {
-    let mut numbers = itoa::Buffer::new();
-    out.extend_from_slice(b",\"seq\":");
-    out.extend_from_slice(numbers.format(seq).as_bytes());
-    out.extend_from_slice(b",\"rev\":");
-    out.extend_from_slice(numbers.format(rev).as_bytes());
-    out.push(b'}');
-}
-
 impl Message {
     /// Builds a message from validated input, an id and a time; a store numbers it.
     pub fn from_new(
@@ -124,7 +108,7 @@ impl Message {
     /// Appends the message's response JSON to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         self.write_open_json(out);
-        close_json(out, self.seq, self.rev);
+        close_numbered(out, self.seq, self.rev);
     }
 
     /// Appends the message's JSON up to, not including, its numbers: what the service hands
@@ -182,7 +166,7 @@ impl Tombstone {
     /// Appends the tombstone's JSON to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         self.write_open_json(out);
-        close_json(out, self.seq, self.rev);
+        close_numbered(out, self.seq, self.rev);
     }
 
     /// Appends the tombstone's JSON up to, not including, its numbers.
@@ -350,7 +334,7 @@ mod tests {
             m.rev = rev;
             let mut open = Vec::new();
             m.write_open_json(&mut open);
-            close_json(&mut open, seq, rev);
+            close_numbered(&mut open, seq, rev);
             assert_eq!(open, serde_json::to_vec(&m).unwrap(), "seq {seq} rev {rev}");
             let t = Tombstone {
                 id: m.id,
@@ -361,7 +345,7 @@ mod tests {
             };
             let mut open = Vec::new();
             t.write_open_json(&mut open);
-            close_json(&mut open, seq, rev);
+            close_numbered(&mut open, seq, rev);
             assert_eq!(open, serde_json::to_vec(&t).unwrap());
         }
     }

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{Created, Idempotency, MessageStore, Outbox, OutboxEvent, StoredEvent, UpdateEvent};
+use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
 use crate::locks;
 use crate::message::{
     Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
-use crate::page::{Page, PageQuery, PageSize};
-use crate::sync::{Around, Change, Changes, ChangesLimit};
+use crate::page::{Around, Page, PageQuery, PageSize};
 
 /// A message as stored: deleted ones keep their row.
 struct Entry {

@@ -7,24 +7,25 @@
 //! it. Numbers become visible in the order they were taken (see `sync`). The store knows
 //! nothing of caches or brokers.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
+use crate::changes::{Changes, ChangesLimit};
 use crate::error::Result;
-pub use crate::event::{OutboxEvent, StoredEvent};
 use crate::message::{
     IdempotencyKey, Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp,
     Tombstone, UserId,
 };
-use crate::page::{Page, PageQuery, PageSize};
-use crate::sync::{Around, Changes, ChangesLimit};
+use crate::page::{Around, Page, PageQuery, PageSize};
+
+mod outbox;
 
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+pub use outbox::{Outbox, OutboxEvent, StoredEvent, close_payload};
 
 /// Builds the event for an edit once the store knows the edited message (its numbers not yet
 /// taken). A plain function, so a store may call it on a thread of its own.
@@ -123,23 +124,11 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// Whether the store can answer now (for readiness).
     async fn ping(&self) -> Result<()>;
-}
 
-/// The relay's side of a store: the events its writes left, until they are delivered.
-#[async_trait]
-pub trait Outbox: Send + Sync + 'static {
-    /// Claims up to `limit` undelivered events for `lease`: other relays skip them until the
-    /// lease runs out, so a relay that dies mid-batch delays its events but never loses them.
-    /// Events come in the order they were written.
-    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>>;
-
-    /// Removes delivered events from the outbox.
-    async fn ack(&self, positions: &[i64]) -> Result<()>;
-
-    /// Gives up a claim without delivering (the publisher failed), so the events can be
-    /// claimed again at once rather than when the lease runs out.
-    async fn release(&self, positions: &[i64]) -> Result<()>;
-
-    /// How many events wait in the outbox, and the time of the oldest.
-    async fn pending(&self) -> Result<(u64, Option<Timestamp>)>;
+    /// Whether other processes may write to this store too (a database server), so that a
+    /// cache in this process cannot learn of every write by itself. False unless a store
+    /// says otherwise: a store in memory or in a file has one process.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }

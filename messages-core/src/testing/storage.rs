@@ -10,6 +10,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::text_message as message;
+use crate::changes::{Change, ChangesLimit};
 use crate::error::Error;
 use crate::events::codec;
 use crate::message::{
@@ -18,7 +19,6 @@ use crate::message::{
 };
 use crate::page::{Page, PageQuery, PageSize};
 use crate::storage::{Created, Idempotency, MessageStore, Outbox};
-use crate::sync::{Change, ChangesLimit};
 
 /// A store under test: both of its sides, and whatever must live as long as the test (a
 /// test database, a temporary directory).

@@ -4,7 +4,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::ConfigError;
+/// A variable that is present but wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
 
 /// Reads variables through a lookup function, so tests need not touch the process
 /// environment.

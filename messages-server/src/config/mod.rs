@@ -24,17 +24,8 @@ mod env;
 #[cfg(test)]
 mod tests;
 
+pub use env::ConfigError;
 use env::Env;
-
-/// A variable that is present but wrong.
-#[derive(Debug, thiserror::Error)]
-#[error("{var}: {reason}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub var: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
-}
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -115,18 +115,10 @@ impl Drop for Abandon<'_> {
 }
 
 /// Answers every job of a batch that failed as a whole with `error`'s kind.
-pub(super) fn fail_all(jobs: Vec<Job>, error: &Error) {
+pub(super) fn fail_all(jobs: Vec<Job>, error: Error) {
+    let error = std::sync::Arc::new(error);
     for job in jobs {
-        let copy = match error {
-            Error::Unavailable { what, source } => Error::unavailable(what, source.to_string()),
-            Error::Internal { what, source } => Error::internal(what, source.to_string()),
-            Error::Invalid { field, reason } => Error::invalid(field, reason.clone()),
-            Error::NotFound => Error::NotFound,
-            Error::Forbidden => Error::Forbidden,
-            Error::InvalidCursor => Error::InvalidCursor,
-            Error::IdempotencyConflict => Error::IdempotencyConflict,
-        };
-        let _ = job.reply.send(Err(copy));
+        let _ = job.reply.send(Err(Error::shared(&error)));
     }
 }
 

@@ -23,13 +23,13 @@ use tokio_postgres::error::SqlState;
 
 use super::batch::{self, Job};
 use super::{Failure, PostgresStore, classify, db, decode, message_from_row};
+use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
 use crate::message::{
     Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
-use crate::page::{Page, PageQuery, PageSize};
+use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::storage::{Created, Idempotency, MessageStore, OutboxEvent, UpdateEvent};
-use crate::sync::{Around, Change, Changes, ChangesLimit};
 
 /// The columns of a message, in the order `message_from_row` reads them.
 macro_rules! columns {
@@ -270,7 +270,7 @@ impl PostgresStore {
                     return;
                 }
                 Err(ManyError::OneByOne) => {}
-                Err(ManyError::Failed(error)) => return batch::fail_all(jobs, &error),
+                Err(ManyError::Failed(error)) => return batch::fail_all(jobs, error),
             }
         }
         for job in jobs {
@@ -747,5 +747,10 @@ impl MessageStore for PostgresStore {
             Ok(())
         })
         .await
+    }
+
+    /// Replicas share the database.
+    fn is_shared(&self) -> bool {
+        true
     }
 }

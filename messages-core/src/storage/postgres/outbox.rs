@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::{PostgresStore, db, decode};
 use crate::error::Result;
-use crate::event::close_payload;
 use crate::message::{ThreadId, Timestamp};
+use crate::storage::close_payload;
 use crate::storage::{Outbox, StoredEvent};
 
 #[async_trait]

@@ -5,13 +5,13 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, columns, db, decode, message_from_row, paths_json, timestamp};
+use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
 use crate::message::{
     Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
-use crate::page::{Page, PageQuery, PageSize};
+use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::storage::{Created, Idempotency, MessageStore, OutboxEvent, UpdateEvent};
-use crate::sync::{Around, Change, Changes, ChangesLimit};
 
 /// Takes the thread's next number.
 fn bump(conn: &Connection, thread: ThreadId) -> Result<i64> {

@@ -19,76 +19,26 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
+use rusqlite::{Connection, OpenFlags, Row};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::locks;
 use crate::message::{Message, MessageKind, ThreadId, Timestamp, UserId};
 
+mod config;
+mod error;
 mod messages;
 mod outbox;
 mod writer;
 
+pub use config::{SqliteConfig, Synchronous};
+use error::db;
 use writer::Writer;
 
 mod embedded {
     refinery::embed_migrations!("migrations/sqlite");
-}
-
-/// How often SQLite syncs the file to disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Synchronous {
-    /// The WAL is synced at every commit: an acknowledged write survives a power cut.
-    #[default]
-    Full,
-    /// The WAL is synced at checkpoints only: an acknowledged write survives a crash of the
-    /// process, but a power cut may lose the last writes before it.
-    Normal,
-}
-
-impl Synchronous {
-    fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
-    }
-}
-
-/// Settings of the SQLite store.
-#[derive(Clone, Debug)]
-pub struct SqliteConfig {
-    /// The database file; created, with its schema, when missing.
-    pub path: PathBuf,
-    /// How often the file is synced. Default [`Synchronous::Full`].
-    pub synchronous: Synchronous,
-    /// Read-only connections, the most reads that run at once. Default 4.
-    pub readers: usize,
-    /// Longest wait for an operation (a queued write, a free reader, a read) before
-    /// `Unavailable`. Default 5 s.
-    pub operation_timeout: Duration,
-    /// The largest the file may grow to, in bytes; past it writes fail as `Unavailable` (as
-    /// on a full disk) while reads go on. Default `None`: as large as the disk allows.
-    pub max_size: Option<u64>,
-    /// Most writes committed together in one transaction. Default 256.
-    pub max_batch: usize,
-}
-
-impl SqliteConfig {
-    /// Defaults for everything but the file.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        SqliteConfig {
-            path: path.into(),
-            synchronous: Synchronous::Full,
-            readers: 4,
-            operation_timeout: Duration::from_secs(5),
-            max_size: None,
-            max_batch: 256,
-        }
-    }
 }
 
 /// Messages in a SQLite file.
@@ -100,49 +50,6 @@ pub struct SqliteStore {
 struct Inner {
     writer: Writer,
     readers: Readers,
-}
-
-/// What a SQLite error means for the caller, by its primary result code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Failure {
-    /// The file cannot be written or read now: disk full, read-only, locked by another
-    /// process, an I/O error, no memory. A retry may succeed (503).
-    Unavailable,
-    /// Anything else: a statement that does not fit the schema, a constraint this crate
-    /// should have kept. A bug (500).
-    Bug,
-}
-
-fn classify(code: Option<ErrorCode>) -> Failure {
-    match code {
-        Some(
-            ErrorCode::DiskFull
-            | ErrorCode::ReadOnly
-            | ErrorCode::DatabaseBusy
-            | ErrorCode::DatabaseLocked
-            | ErrorCode::SystemIoFailure
-            | ErrorCode::CannotOpen
-            | ErrorCode::OutOfMemory
-            | ErrorCode::FileLockingProtocolFailed
-            | ErrorCode::OperationInterrupted,
-        ) => Failure::Unavailable,
-        _ => Failure::Bug,
-    }
-}
-
-fn code_of(e: &rusqlite::Error) -> Option<ErrorCode> {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
-        _ => None,
-    }
-}
-
-/// Maps an error of the operation `what` by [`classify`].
-fn db(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
-    move |e| match classify(code_of(&e)) {
-        Failure::Unavailable => Error::unavailable(what, e),
-        Failure::Bug => Error::internal(what, e),
-    }
 }
 
 /// A row that does not decode means the file does not hold what this crate wrote: a bug.
@@ -350,7 +257,8 @@ impl Readers {
 
 #[cfg(test)]
 mod tests {
-    use super::{ErrorCode, Failure, classify};
+    use super::error::{Failure, classify};
+    use rusqlite::ErrorCode;
 
     #[test]
     fn only_errors_a_retry_may_fix_are_unavailable() {

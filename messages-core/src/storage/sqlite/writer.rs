@@ -13,7 +13,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::{Failure, SqliteConfig, classify, code_of, db};
+use super::config::SqliteConfig;
+use super::error::{Failure, classify, code_of, db};
 use crate::error::{Error, Result};
 
 /// Why a batch failed as a whole (its transaction could not begin or commit, or SQLite rolled

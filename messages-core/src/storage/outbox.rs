@@ -1,9 +1,15 @@
-//! What an event is, below both the stores that keep events and the relay that delivers
-//! them: the encoded event a write hands its store, and the stored event the relay reads back.
+//! The outbox: the `Outbox` trait a relay reads through, the encoded event a write hands its
+//! store, and the stored event the relay reads back. Each store implements it beside its
+//! messages (`sqlite/outbox.rs`, `postgres/outbox.rs`, `memory.rs`).
 
+use std::time::Duration;
+
+use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::message::{ThreadId, Timestamp, close_json};
+use crate::error::Result;
+use crate::json::close_numbered;
+use crate::message::{ThreadId, Timestamp};
 
 /// An event to keep in the outbox, encoded by the service before the store numbered the
 /// change it announces.
@@ -35,7 +41,7 @@ impl OutboxEvent {
 pub fn close_payload(open: &[u8], seq: i64, rev: i64) -> Vec<u8> {
     let mut payload = Vec::with_capacity(open.len() + 48);
     payload.extend_from_slice(open);
-    close_json(&mut payload, seq, rev);
+    close_numbered(&mut payload, seq, rev);
     payload
 }
 
@@ -57,4 +63,23 @@ pub struct StoredEvent {
     pub sequence: i64,
     /// The body, complete.
     pub payload: Vec<u8>,
+}
+
+/// The relay's side of a store: the events its writes left, until they are delivered.
+#[async_trait]
+pub trait Outbox: Send + Sync + 'static {
+    /// Claims up to `limit` undelivered events for `lease`: other relays skip them until the
+    /// lease runs out, so a relay that dies mid-batch delays its events but never loses them.
+    /// Events come in the order they were written.
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>>;
+
+    /// Removes delivered events from the outbox.
+    async fn ack(&self, positions: &[i64]) -> Result<()>;
+
+    /// Gives up a claim without delivering (the publisher failed), so the events can be
+    /// claimed again at once rather than when the lease runs out.
+    async fn release(&self, positions: &[i64]) -> Result<()>;
+
+    /// How many events wait in the outbox, and the time of the oldest.
+    async fn pending(&self) -> Result<(u64, Option<Timestamp>)>;
 }

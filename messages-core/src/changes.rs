@@ -1,16 +1,10 @@
-//! The per-thread sequence and what is read by it: the changes feed, and the window of
-//! messages around one.
-//!
-//! Every write of a thread (create, edit, delete) takes the next number of the thread's
-//! sequence in the same transaction as the write, and the numbers become visible in that
-//! order: a reader that has seen number N has seen every change numbered up to N. A message's
-//! `seq` is the number its creation took and orders pages; its `rev` is the number of its
-//! latest change and orders the changes feed. How each store keeps that promise is said where
-//! it does (`storage::memory`, `storage::postgres`).
+//! The changes feed: every message whose `rev` is past a client's position, in `rev` order,
+//! each in its current state (a deleted one as its tombstone), and the event type that
+//! announces each change.
 
 use crate::error::{Error, Result};
+use crate::json::{write_bool, write_list, write_position};
 use crate::message::{Message, MessageId, Tombstone};
-use crate::page::write_position;
 
 /// Event type of a message's creation.
 pub const CREATED: &str = "message.created";
@@ -113,16 +107,6 @@ impl Default for ChangesLimit {
     }
 }
 
-/// Parses a position the client holds (`since`, `before_seq`, `after_seq`): a non-negative
-/// decimal integer.
-pub fn parse_position(field: &'static str, s: &str) -> Result<i64> {
-    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid(field, "must be a non-negative integer"));
-    }
-    s.parse()
-        .map_err(|_| Error::invalid(field, "must be a non-negative integer"))
-}
-
 /// A read of the changes feed: every message whose `rev` is past the client's position, in
 /// `rev` order, and where to read from next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,87 +141,11 @@ impl Changes {
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.changes.len() * 320);
         out.extend_from_slice(b"{\"changes\":[");
-        for (i, change) in self.changes.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            change.write_json(&mut out);
-        }
+        write_list(&mut out, &self.changes, Change::write_json);
         out.extend_from_slice(b"],\"next\":");
         write_position(&mut out, self.next);
-        out.extend_from_slice(if self.has_more {
-            b",\"has_more\":true}"
-        } else {
-            b",\"has_more\":false}"
-        });
-        out
-    }
-}
-
-/// The messages around one: up to `half` live messages on each side of it, oldest first.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Around {
-    /// The messages before the anchor, the anchor itself unless it was deleted, and those
-    /// after it, oldest first.
-    pub items: Vec<Message>,
-    /// Whether live messages older than the first item exist.
-    pub has_more_before: bool,
-    /// Whether live messages newer than the last item exist.
-    pub has_more_after: bool,
-    /// The thread's position the answer reflects.
-    pub rev: i64,
-}
-
-impl Around {
-    /// Builds the answer from the rows read with `half + 1` on each side: `before` newest
-    /// first, `after` oldest first, and the anchor if it is live.
-    pub fn from_overfetch(
-        mut before: Vec<Message>,
-        anchor: Option<Message>,
-        mut after: Vec<Message>,
-        half: usize,
-        rev: i64,
-    ) -> Self {
-        let has_more_before = before.len() > half;
-        before.truncate(half);
-        let has_more_after = after.len() > half;
-        after.truncate(half);
-        before.reverse();
-        let mut items = before;
-        items.extend(anchor);
-        items.extend(after);
-        Around {
-            items,
-            has_more_before,
-            has_more_after,
-            rev,
-        }
-    }
-
-    /// `{"items":[...],"has_more_before":B,"has_more_after":B,"rev":N}`.
-    pub fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(96 + self.items.len() * 320);
-        out.extend_from_slice(b"{\"items\":[");
-        for (i, message) in self.items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            message.write_json(&mut out);
-        }
-        out.extend_from_slice(b"],\"has_more_before\":");
-        out.extend_from_slice(if self.has_more_before {
-            b"true"
-        } else {
-            b"false"
-        });
-        out.extend_from_slice(b",\"has_more_after\":");
-        out.extend_from_slice(if self.has_more_after {
-            b"true"
-        } else {
-            b"false"
-        });
-        out.extend_from_slice(b",\"rev\":");
-        write_position(&mut out, self.rev);
+        out.extend_from_slice(b",\"has_more\":");
+        write_bool(&mut out, self.has_more);
         out.push(b'}');
         out
     }
@@ -248,19 +156,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_and_positions_parse_strictly() {
+    fn limits_parse_strictly() {
         assert_eq!(ChangesLimit::parse("1").unwrap().get(), 1);
         assert_eq!(ChangesLimit::parse("1000").unwrap().get(), 1_000);
         for bad in ["", "0", "1001", "-1", "+1", "1e3", "abc", "10000"] {
             assert!(ChangesLimit::parse(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(parse_position("since", "0").unwrap(), 0);
-        assert_eq!(
-            parse_position("since", "9223372036854775807").unwrap(),
-            i64::MAX
-        );
-        for bad in ["", "-1", "+1", "1.5", "9223372036854775808", "x", " 1"] {
-            assert!(parse_position("since", bad).is_err(), "{bad:?}");
         }
     }
 
