@@ -1,9 +1,10 @@
-//! The in-process cache: the embedded default, bounded in threads and with a time to live.
+//! The in-process cache: the embedded default, bounded in bytes and in threads, with a time
+//! to live.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -22,6 +23,11 @@ pub struct MemoryCacheConfig {
     /// How many threads to keep; past it the least recently used eighth is dropped.
     /// Default 100,000.
     pub max_threads: usize,
+    /// How many bytes of windows to keep ([`Window::weight`]); past it the least recently
+    /// used windows are dropped until an eighth is free, and a window larger than the whole
+    /// budget is not kept. Default 256 MiB, which fits a small pod: messages are posted by
+    /// clients, so a bound in threads alone lets them fill any memory.
+    pub max_bytes: usize,
 }
 
 impl Default for MemoryCacheConfig {
@@ -29,6 +35,7 @@ impl Default for MemoryCacheConfig {
         MemoryCacheConfig {
             lifetime: Lifetime::default(),
             max_threads: 100_000,
+            max_bytes: 256 << 20,
         }
     }
 }
@@ -45,6 +52,8 @@ struct Entry {
     expires: AtomicU64,
     /// When the entry was last used, likewise.
     last_used: AtomicU64,
+    /// The window's weight, counted in the cache's bytes.
+    weight: usize,
 }
 
 type Shard = RwLock<HashMap<ThreadId, Entry, RandomState>>;
@@ -63,6 +72,10 @@ pub struct MemoryCache {
     hasher: RandomState,
     epoch: Instant,
     next_generation: AtomicU64,
+    /// The weight of every window held.
+    bytes: AtomicUsize,
+    /// Held by the one fill that evicts for bytes; the others go on.
+    evicting: Mutex<()>,
 }
 
 impl MemoryCache {
@@ -74,6 +87,53 @@ impl MemoryCache {
             hasher: RandomState::default(),
             epoch: Instant::now(),
             next_generation: AtomicU64::new(1),
+            bytes: AtomicUsize::new(0),
+            evicting: Mutex::new(()),
+        }
+    }
+
+    /// How many bytes of windows the cache holds.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Forgets `entry`'s window, and its weight.
+    fn drop_window(&self, entry: &mut Entry) {
+        entry.window = None;
+        self.bytes
+            .fetch_sub(std::mem::take(&mut entry.weight), Ordering::Relaxed);
+    }
+
+    /// Past `max_bytes`, drops the least recently used windows, over every shard, until an
+    /// eighth of the budget is free. One fill evicts at a time; the scan is paid once per
+    /// eighth of the budget filled. Entries stay, with their generations, so a reader that
+    /// saw one still has its fill guarded.
+    fn evict_bytes(&self) {
+        let max = self.config.max_bytes;
+        if self.bytes() <= max {
+            return;
+        }
+        let Ok(_evicting) = self.evicting.try_lock() else {
+            return;
+        };
+        let mut by_age: Vec<(u64, usize, ThreadId)> = Vec::new();
+        for (index, shard) in self.shards.iter().enumerate() {
+            by_age.extend(
+                locks::read(shard)
+                    .iter()
+                    .filter(|(_, e)| e.window.is_some())
+                    .map(|(t, e)| (e.last_used.load(Ordering::Relaxed), index, *t)),
+            );
+        }
+        by_age.sort_unstable_by_key(|&(last_used, _, _)| last_used);
+        let target = max - max / 8;
+        for (_, index, thread) in by_age {
+            if self.bytes() <= target {
+                break;
+            }
+            if let Some(entry) = locks::write(&self.shards[index]).get_mut(&thread) {
+                self.drop_window(entry);
+            }
         }
     }
 
@@ -110,7 +170,9 @@ impl MemoryCache {
             by_age.select_nth_unstable(drop);
         }
         for (_, thread) in by_age.into_iter().take(drop) {
-            entries.remove(&thread);
+            if let Some(mut entry) = entries.remove(&thread) {
+                self.drop_window(&mut entry);
+            }
         }
     }
 }
@@ -155,6 +217,7 @@ impl MemoryCache {
                         window: None,
                         expires: AtomicU64::new(0),
                         last_used: AtomicU64::new(now),
+                        weight: 0,
                     },
                 );
                 self.evict_if_full(&mut entries);
@@ -179,24 +242,34 @@ impl PageCache for MemoryCache {
     }
 
     async fn fill(&self, thread: ThreadId, seen: Generation, window: Arc<Window>) -> Result<bool> {
-        let now = self.now();
-        let mut entries = locks::write(self.shard(&thread));
-        match entries.get_mut(&thread) {
-            Some(entry) if entry.generation == seen => {
-                entry.window = Some(window);
-                entry.expires.store(self.expiry(now), Ordering::Relaxed);
-                entry.last_used.store(now, Ordering::Relaxed);
-                Ok(true)
-            }
-            _ => Ok(false),
+        let weight = window.weight();
+        if weight > self.config.max_bytes {
+            return Ok(false);
         }
+        let now = self.now();
+        {
+            let mut entries = locks::write(self.shard(&thread));
+            match entries.get_mut(&thread) {
+                Some(entry) if entry.generation == seen => {
+                    self.drop_window(entry);
+                    entry.window = Some(window);
+                    entry.weight = weight;
+                    self.bytes.fetch_add(weight, Ordering::Relaxed);
+                    entry.expires.store(self.expiry(now), Ordering::Relaxed);
+                    entry.last_used.store(now, Ordering::Relaxed);
+                }
+                _ => return Ok(false),
+            }
+        }
+        self.evict_bytes();
+        Ok(true)
     }
 
     async fn invalidate(&self, thread: ThreadId) -> Result<()> {
         let generation = self.fresh_generation();
         if let Some(entry) = locks::write(self.shard(&thread)).get_mut(&thread) {
             entry.generation = generation;
-            entry.window = None;
+            self.drop_window(entry);
         }
         // No entry: nobody holds a generation for this thread, so there is nothing to guard.
         Ok(())
@@ -275,5 +348,85 @@ mod tests {
         assert!(cache.lookup(thread).await.unwrap().window.is_some());
         tokio::time::sleep(std::time::Duration::from_millis(40)).await;
         assert!(cache.lookup(thread).await.unwrap().window.is_none());
+    }
+
+    fn window_of(thread_messages: usize, text: &str) -> Arc<Window> {
+        let limits = crate::message::Limits::default();
+        let items = (0..thread_messages)
+            .map(|i| {
+                let new = crate::message::NewMessage::new(
+                    crate::message::MessageKind::Text,
+                    text.into(),
+                    vec![],
+                    &limits,
+                )
+                .unwrap();
+                let mut m = crate::message::Message::from_new(
+                    crate::message::MessageId::new_v7(),
+                    ThreadId::from_uuid(uuid::Uuid::nil()),
+                    crate::message::UserId::from_uuid(uuid::Uuid::nil()),
+                    new,
+                    crate::message::Timestamp::from_micros(i as i64),
+                );
+                m.seq = i as i64 + 1;
+                m.rev = m.seq;
+                m
+            })
+            .collect();
+        Arc::new(Window::from_page(&crate::page::Page {
+            items,
+            next_cursor: None,
+            has_more: false,
+            rev: thread_messages as i64,
+        }))
+    }
+
+    #[tokio::test]
+    async fn windows_past_the_byte_budget_are_dropped_oldest_first() {
+        let window = window_of(200, &"x".repeat(4_000));
+        let budget = window.weight() * 10;
+        let cache = MemoryCache::new(MemoryCacheConfig {
+            max_bytes: budget,
+            ..MemoryCacheConfig::default()
+        });
+        let threads: Vec<ThreadId> = (0..300u128)
+            .map(|i| ThreadId::from_uuid(uuid::Uuid::from_u128(i + 1)))
+            .collect();
+        for thread in &threads {
+            let seen = cache.lookup(*thread).await.unwrap().generation;
+            assert!(
+                cache
+                    .fill(*thread, seen, Arc::clone(&window))
+                    .await
+                    .unwrap()
+            );
+            assert!(cache.bytes() <= budget, "{} > {budget}", cache.bytes());
+        }
+        assert!(
+            cache.bytes() > budget / 2,
+            "the budget is used: {}",
+            cache.bytes()
+        );
+        let last = threads[threads.len() - 1];
+        assert!(
+            cache.lookup(last).await.unwrap().window.is_some(),
+            "the newest is kept"
+        );
+        assert!(
+            cache.lookup(threads[0]).await.unwrap().window.is_none(),
+            "the oldest went"
+        );
+        // An invalidation gives its window's bytes back.
+        let before = cache.bytes();
+        cache.invalidate(last).await.unwrap();
+        assert_eq!(cache.bytes(), before - window.weight());
+        // A window larger than the whole budget is not kept.
+        let small = MemoryCache::new(MemoryCacheConfig {
+            max_bytes: window.weight() - 1,
+            ..MemoryCacheConfig::default()
+        });
+        let seen = small.lookup(last).await.unwrap().generation;
+        assert!(!small.fill(last, seen, window).await.unwrap());
+        assert_eq!(small.bytes(), 0);
     }
 }

@@ -223,7 +223,7 @@ pub struct Config {
     /// the messages cached per thread (`CACHE_MAX_ITEMS`).
     pub service: ServiceConfig,
     /// The in-process cache, used without Redis (`CACHE_TTL_SECONDS`, `CACHE_TOUCH_ON_HIT`,
-    /// `CACHE_MAX_THREADS`).
+    /// `CACHE_MAX_THREADS`, `CACHE_MAX_MB`).
     pub memory_cache: MemoryCacheConfig,
     /// The store: SQLite, memory or PostgreSQL.
     pub store: StoreSettings,
@@ -339,6 +339,7 @@ impl Config {
                 1,
                 100_000_000,
             )?,
+            max_bytes: env.count("CACHE_MAX_MB", d.memory_cache.max_bytes >> 20, 1, 1 << 20)? << 20,
         };
         Ok(Config {
             bind_addr,

@@ -520,6 +520,29 @@ pub fn server_command() -> std::process::Command {
     command
 }
 
+/// The resident memory of a process, in KiB (0 if it cannot be read).
+pub fn resident_kib(child: &std::process::Child) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The value of an unlabelled metric in a Prometheus text page.
+pub fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -663,15 +686,18 @@ impl RemoteClient {
 
     /// Creates a text message and returns its JSON.
     pub async fn post_text(&self, thread: &str, user: &str, text: &str) -> Value {
-        let body = serde_json::json!({ "content": text })
-            .to_string()
-            .into_bytes();
+        self.post(thread, user, serde_json::json!({ "content": text }))
+            .await
+    }
+
+    /// Creates a message from `body` and returns its JSON.
+    pub async fn post(&self, thread: &str, user: &str, body: Value) -> Value {
         let (status, body) = self
             .send(
                 Method::POST,
                 &format!("/threads/{thread}/messages"),
                 Some(user),
-                body,
+                body.to_string().into_bytes(),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body:?}");

@@ -14,3 +14,4 @@ mod embedded;
 mod helpers;
 mod lifecycle;
 mod live;
+mod memory;
