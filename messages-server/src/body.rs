@@ -12,7 +12,9 @@ use hyper::body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 
 /// A response body: up to three parts of known length, held inline (no allocation), or a
-/// stream of chunks from a bounded channel, which ends when every sender is gone.
+/// stream of chunks from a bounded channel, which ends when every sender is gone. A stream's
+/// senders count what they queue with `metrics::stream_bytes_queued`; the body counts what
+/// leaves the queue, so `live_stream_buffered_bytes` is what streams hold for their readers.
 #[derive(Debug, Default)]
 pub struct Body {
     parts: [Bytes; 3],
@@ -36,8 +38,10 @@ impl Body {
     /// A body of whatever arrives on `chunks`, of unknown length.
     pub fn stream(chunks: mpsc::Receiver<Bytes>) -> Self {
         Body {
+            parts: Default::default(),
+            next: 0,
+            remaining: 0,
             stream: Some(chunks),
-            ..Body::default()
         }
     }
 
@@ -71,6 +75,19 @@ impl From<&'static str> for Body {
     }
 }
 
+/// What a stream's channel still holds when its body goes (the connection closed) leaves the
+/// count of queued bytes with it.
+impl Drop for Body {
+    fn drop(&mut self) {
+        if let Some(chunks) = &mut self.stream {
+            chunks.close();
+            while let Ok(chunk) = chunks.try_recv() {
+                crate::metrics::stream_bytes_taken(chunk.len());
+            }
+        }
+    }
+}
+
 impl hyper::body::Body for Body {
     type Data = Bytes;
     type Error = Infallible;
@@ -81,9 +98,12 @@ impl hyper::body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         if let Some(chunks) = &mut this.stream {
-            return chunks
-                .poll_recv(cx)
-                .map(|chunk| chunk.map(|c| Ok(Frame::data(c))));
+            return chunks.poll_recv(cx).map(|chunk| {
+                chunk.map(|c| {
+                    crate::metrics::stream_bytes_taken(c.len());
+                    Ok(Frame::data(c))
+                })
+            });
         }
         while let Some(part) = this.parts.get_mut(this.next) {
             this.next += 1;

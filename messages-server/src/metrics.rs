@@ -124,6 +124,7 @@ struct Live {
     sent: metrics::Counter,
     slow: metrics::Counter,
     lag: metrics::Histogram,
+    buffered: metrics::Gauge,
 }
 
 fn live() -> &'static Live {
@@ -133,7 +134,18 @@ fn live() -> &'static Live {
         sent: metrics::counter!("live_events_sent_total"),
         slow: metrics::counter!("live_slow_readers_closed_total"),
         lag: metrics::histogram!("live_notification_lag_seconds"),
+        buffered: metrics::gauge!("live_stream_buffered_bytes"),
     })
+}
+
+/// `n` bytes were queued for a stream's reader.
+pub fn stream_bytes_queued(n: usize) {
+    live().buffered.increment(n as f64);
+}
+
+/// `n` queued bytes left the queue: written towards the reader, or dropped with the stream.
+pub fn stream_bytes_taken(n: usize) {
+    live().buffered.decrement(n as f64);
 }
 
 /// An event stream opened.
@@ -185,6 +197,7 @@ pub async fn render(handle: Option<&PrometheusHandle>, sources: &Sources) -> Str
         ("cache_fills_total", cache.fills),
         ("cache_rejected_fills_total", cache.rejected_fills),
         ("cache_errors_total", cache.errors),
+        ("cache_stale_total", cache.stale),
         ("events_published_total", sources.relay.published()),
         ("events_failed_total", sources.relay.failed()),
     ] {

@@ -107,7 +107,11 @@ pub async fn stream(
     let settings = streams.settings;
     let (tx, rx) = mpsc::channel::<Bytes>(settings.buffer.max(2));
     // The first thing a reader gets: how long to wait before reconnecting.
-    let _ = tx.try_send(live::retry_hint(settings.retry.as_millis() as u64));
+    let hint = live::retry_hint(settings.retry.as_millis() as u64);
+    let len = hint.len();
+    if tx.try_send(hint).is_ok() {
+        crate::metrics::stream_bytes_queued(len);
+    }
     crate::metrics::stream_opened();
     tokio::spawn(forward(
         follower,
@@ -150,12 +154,18 @@ async fn shutting_down(closing: &mut watch::Receiver<bool>) {
 }
 
 /// Sends `chunk`, waiting at most `patience` for the reader to make room.
+/// The bytes are counted as queued before they are, so the body, which counts them out,
+/// never takes the gauge below what streams hold.
 async fn send(tx: &mpsc::Sender<Bytes>, chunk: Bytes, patience: Duration) -> Result<(), Ended> {
-    match tokio::time::timeout(patience, tx.send(chunk)).await {
-        Ok(Ok(())) => Ok(()),
+    let len = chunk.len();
+    crate::metrics::stream_bytes_queued(len);
+    let sent = match tokio::time::timeout(patience, tx.send(chunk)).await {
+        Ok(Ok(())) => return Ok(()),
         Ok(Err(_)) => Err(Ended::Gone),
         Err(_) => Err(Ended::Slow),
-    }
+    };
+    crate::metrics::stream_bytes_taken(len);
+    sent
 }
 
 /// Moves the follower's events to the reader until the reader goes, falls behind, or the
