@@ -121,6 +121,9 @@ impl StdError for SharedCause {
     }
 }
 
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +162,3 @@ mod tests {
     }
 }
 
-/// The crate's result type.
-pub type Result<T, E = Error> = std::result::Result<T, E>;

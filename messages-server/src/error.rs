@@ -55,6 +55,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// 400 with `code` for a value the core refused, in the core's words: each limit has
+    /// one text, where it is checked.
+    pub fn refused(code: &'static str, error: Error) -> Self {
+        Self::bad_request(code, error.to_string())
+    }
+
     /// 401 for a write without a valid bearer token.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)

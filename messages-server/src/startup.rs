@@ -255,7 +255,7 @@ impl Application {
         }
         let state = Arc::new(AppState::new(
             service,
-            config.max_body_bytes,
+            (config.max_body_bytes, config.http.body_read_timeout),
             sources,
             auth,
             config.streams,

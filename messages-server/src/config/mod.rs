@@ -149,6 +149,9 @@ pub struct HttpSettings {
     /// also how long an idle HTTP/1 keep-alive connection stays open: hyper runs one timer
     /// for both (`HEADER_READ_TIMEOUT_SECONDS`).
     pub header_read_timeout: Duration,
+    /// Longest time a request's body may take to arrive once its headers have; past it the
+    /// answer is a 400 `bad_body` (`BODY_READ_TIMEOUT_SECONDS`).
+    pub body_read_timeout: Duration,
     /// How often an HTTP/2 connection is pinged, and how long a ping may go unanswered
     /// before the connection closes (`HTTP2_KEEP_ALIVE_SECONDS`).
     pub http2_keep_alive: Duration,
@@ -161,6 +164,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             http2_keep_alive: Duration::from_secs(20),
             shutdown_timeout: Duration::from_secs(20),
         }
@@ -273,6 +277,12 @@ impl Config {
             header_read_timeout: env.seconds(
                 "HEADER_READ_TIMEOUT_SECONDS",
                 d.http.header_read_timeout,
+                1,
+                3_600,
+            )?,
+            body_read_timeout: env.seconds(
+                "BODY_READ_TIMEOUT_SECONDS",
+                d.http.body_read_timeout,
                 1,
                 3_600,
             )?,

@@ -8,7 +8,7 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use messages_core::{ChangesLimit, parse_position};
 
-use super::messages::PathIds;
+use super::path::PathIds;
 use super::{AppState, HttpResponse, json};
 use crate::config::StreamSettings;
 use crate::error::ApiError;
@@ -33,20 +33,15 @@ fn changes_query(query: Option<&str>) -> Result<ChangesQuery, ApiError> {
                 if std::mem::replace(&mut seen_since, true) {
                     return Err(ApiError::bad_request("invalid_since", "give since once"));
                 }
-                parsed.since = parse_position("since", &value).map_err(|_| {
-                    ApiError::bad_request("invalid_since", "since must be a non-negative integer")
-                })?;
+                parsed.since = parse_position("since", &value)
+                    .map_err(|e| ApiError::refused("invalid_since", e))?;
             }
             "limit" => {
                 if std::mem::replace(&mut seen_limit, true) {
                     return Err(ApiError::bad_request("invalid_limit", "give limit once"));
                 }
-                parsed.limit = ChangesLimit::parse(&value).map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_limit",
-                        "limit must be an integer from 1 to 1000",
-                    )
-                })?;
+                parsed.limit = ChangesLimit::parse(&value)
+                    .map_err(|e| ApiError::refused("invalid_limit", e))?;
             }
             "wait" => {
                 if parsed.wait.is_some() {

@@ -20,7 +20,7 @@ use messages_core::live::{self, FollowError, Follower};
 use messages_core::parse_position;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use super::messages::PathIds;
+use super::path::PathIds;
 use super::{AppState, HttpResponse};
 use crate::body::Body;
 use crate::config::StreamSettings;
@@ -62,19 +62,15 @@ impl Streams {
 
 /// Where the reader wants to start: `Last-Event-ID`, else `?since=`, else `None` (now).
 fn start_position(request: &Request<Incoming>) -> Result<Option<i64>, ApiError> {
-    let invalid = || {
-        ApiError::bad_request(
-            "invalid_since",
-            "Last-Event-ID and since must be a non-negative integer (an event's id)",
-        )
-    };
+    let invalid = |e| ApiError::refused("invalid_since", e);
     if let Some(last) = request.headers().get("last-event-id") {
-        let last = last.to_str().map_err(|_| invalid())?.trim();
+        // A header that is not text is refused in the same words as one that is no number.
+        let last = last.to_str().unwrap_or("-").trim();
         // An empty Last-Event-ID is what a browser sends before it had any event.
         if !last.is_empty() {
             return parse_position("Last-Event-ID", last)
                 .map(Some)
-                .map_err(|_| invalid());
+                .map_err(invalid);
         }
     }
     let mut since = None;
@@ -83,7 +79,7 @@ fn start_position(request: &Request<Incoming>) -> Result<Option<i64>, ApiError> 
             if since.is_some() {
                 return Err(ApiError::bad_request("invalid_since", "give since once"));
             }
-            since = Some(parse_position("since", &value).map_err(|_| invalid())?);
+            since = Some(parse_position("since", &value).map_err(invalid)?);
         }
     }
     Ok(since)

@@ -5,60 +5,24 @@ use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use messages_core::{
     Created, Cursor, IdempotencyKey, MessageId, MessageKind, MessagePatch, NewMessage, PageQuery,
-    PageSize, ThreadId, parse_position,
+    PageSize, parse_position,
 };
 use serde::Deserialize;
 use serde_json::error::Category;
 
+use super::path::PathIds;
 use super::{AppState, HttpResponse, json, read_body};
 use crate::body::Body;
 use crate::error::ApiError;
-
-/// The ids in the path, parsed.
-pub struct PathIds {
-    thread: ThreadId,
-    message: Option<MessageId>,
-}
-
-impl PathIds {
-    /// Parses the path's thread and message ids; a malformed one is a 400.
-    pub fn parse(thread: Option<&str>, message: Option<&str>) -> Result<Self, ApiError> {
-        let thread = thread.ok_or_else(ApiError::no_route).and_then(|t| {
-            ThreadId::parse(t)
-                .map_err(|_| ApiError::bad_request("invalid_thread_id", "thread_id must be a UUID"))
-        })?;
-        let message = message
-            .map(|m| {
-                MessageId::parse(m).map_err(|_| {
-                    ApiError::bad_request("invalid_message_id", "message_id must be a UUID")
-                })
-            })
-            .transpose()?;
-        Ok(PathIds { thread, message })
-    }
-
-    fn message(&self) -> Result<MessageId, ApiError> {
-        self.message.ok_or_else(ApiError::no_route)
-    }
-
-    /// The thread in the path.
-    pub fn thread(&self) -> ThreadId {
-        self.thread
-    }
-}
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let invalid = || {
-        ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 128 visible ASCII characters",
-        )
-    };
-    let key = raw.to_str().map_err(|_| invalid())?;
-    IdempotencyKey::parse(key).map(Some).map_err(|_| invalid())
+    // A key that is not text is refused in the same words as one of the wrong length.
+    IdempotencyKey::parse(raw.to_str().unwrap_or_default())
+        .map(Some)
+        .map_err(|e| ApiError::refused("invalid_idempotency_key", e))
 }
 
 /// Parses a JSON body: malformed JSON is a 400, well-formed JSON of the wrong shape a 422.
@@ -101,7 +65,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let user = state.auth.user(request.headers())?;
     let key = idempotency_key(request.headers())?;
-    let body = read_body(request, state.max_body_bytes).await?;
+    let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
     let body: CreateBody = parse_json(&body)?;
     let new = NewMessage::new(
         body.kind.unwrap_or_default(),
@@ -109,7 +73,7 @@ pub async fn create(
         body.paths.unwrap_or_default(),
         state.service.limits(),
     )?;
-    let created = state.service.create(ids.thread, user, new, key).await?;
+    let created = state.service.create(ids.thread(), user, new, key).await?;
     let mut response = json(StatusCode::CREATED, created.message().to_json());
     if let Created::Replayed(_) = created {
         response.headers_mut().insert(
@@ -128,10 +92,10 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
     let user = state.auth.user(request.headers())?;
-    let body = read_body(request, state.max_body_bytes).await?;
+    let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
     let body: UpdateBody = parse_json(&body)?;
     let patch = MessagePatch::new(body.content, body.paths, state.service.limits())?;
-    let message = state.service.update(ids.thread, id, user, patch).await?;
+    let message = state.service.update(ids.thread(), id, user, patch).await?;
     Ok(json(StatusCode::OK, message.to_json()))
 }
 
@@ -143,7 +107,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
     let user = state.auth.user(request.headers())?;
-    state.service.delete(ids.thread, id, user).await?;
+    state.service.delete(ids.thread(), id, user).await?;
     let mut response = HttpResponse::default();
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)
@@ -177,9 +141,8 @@ fn page_query(query: Option<&str>) -> Result<(Position, PageSize), ApiError> {
                     return Err(ApiError::bad_request("invalid_limit", "give limit once"));
                 }
                 seen_limit = true;
-                size = PageSize::parse(&value).map_err(|_| {
-                    ApiError::bad_request("invalid_limit", "limit must be an integer from 1 to 200")
-                })?;
+                size =
+                    PageSize::parse(&value).map_err(|e| ApiError::refused("invalid_limit", e))?;
                 continue;
             }
             _ if value.is_empty() => continue,
@@ -225,7 +188,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let (position, size) = page_query(request.uri().query())?;
     let service = &state.service;
-    let thread = ids.thread;
+    let thread = ids.thread();
     let query = match position {
         Position::Newest => PageQuery::Newest,
         Position::BeforeSeq(seq) => PageQuery::Before(seq),

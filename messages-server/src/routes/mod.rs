@@ -1,5 +1,6 @@
 //! The route table and the request pipeline: match the path, check the method, call the
-//! handler, turn errors into JSON, log one line per request.
+//! handler, turn errors into JSON, log one line per request. A response's body is complete
+//! (in up to three parts) except an event stream's, which is fed by a bounded channel.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ mod changes;
 pub mod events;
 mod health;
 mod messages;
+mod path;
 mod ui;
 
 /// A response with a complete body.
@@ -39,32 +41,55 @@ enum Route {
     PageAsset,
 }
 
+/// Every route: its path (which is also its label in metrics, a fixed name so ids do not
+/// multiply series), the methods it takes, and whether it is part of the API contract (the
+/// chat page is not). The router, the metrics and the OpenAPI check all read this one list.
+const ROUTES: [(Route, &str, &str, bool); 10] = [
+    (
+        Route::ThreadMessages,
+        "/threads/{thread_id}/messages",
+        "GET, POST",
+        true,
+    ),
+    (
+        Route::Message,
+        "/threads/{thread_id}/messages/{message_id}",
+        "PUT, DELETE",
+        true,
+    ),
+    (
+        Route::ThreadChanges,
+        "/threads/{thread_id}/changes",
+        "GET",
+        true,
+    ),
+    (
+        Route::ThreadEvents,
+        "/threads/{thread_id}/events",
+        "GET",
+        true,
+    ),
+    (Route::Healthz, "/healthz", "GET", true),
+    (Route::Readyz, "/readyz", "GET", true),
+    (Route::Metrics, "/metrics", "GET", true),
+    (Route::OpenApi, "/openapi.json", "GET", true),
+    (Route::Page, "/", "GET", false),
+    (Route::PageAsset, "/ui/{asset}", "GET", false),
+];
+
 impl Route {
-    fn allow(self) -> &'static str {
-        match self {
-            Route::ThreadMessages => "GET, POST",
-            Route::Message => "PUT, DELETE",
-            Route::ThreadChanges | Route::ThreadEvents => "GET",
-            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi => "GET",
-            Route::Page | Route::PageAsset => "GET",
-        }
+    fn entry(self) -> &'static (Route, &'static str, &'static str, bool) {
+        // The table lists every variant in declaration order (a unit test checks it).
+        &ROUTES[self as usize]
     }
 
-    /// The route's label in metrics: a fixed name, never the path, so ids do not multiply
-    /// series.
+    fn allow(self) -> &'static str {
+        self.entry().2
+    }
+
+    /// The route's label in metrics.
     fn label(self) -> &'static str {
-        match self {
-            Route::ThreadMessages => "/threads/{thread_id}/messages",
-            Route::Message => "/threads/{thread_id}/messages/{message_id}",
-            Route::ThreadChanges => "/threads/{thread_id}/changes",
-            Route::ThreadEvents => "/threads/{thread_id}/events",
-            Route::Healthz => "/healthz",
-            Route::Readyz => "/readyz",
-            Route::Metrics => "/metrics",
-            Route::OpenApi => "/openapi.json",
-            Route::Page => "/",
-            Route::PageAsset => "/ui/{asset}",
-        }
+        self.entry().1
     }
 }
 
@@ -74,6 +99,8 @@ pub struct AppState {
     pub service: Arc<MessageService>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Longest time a request's body may take to arrive.
+    pub body_read_timeout: std::time::Duration,
     router: matchit::Router<Route>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     sources: crate::metrics::Sources,
@@ -88,25 +115,14 @@ impl AppState {
     /// The shared state with the route table built.
     pub fn new(
         service: Arc<MessageService>,
-        max_body_bytes: usize,
+        (max_body_bytes, body_read_timeout): (usize, std::time::Duration),
         sources: crate::metrics::Sources,
         auth: crate::auth::Auth,
         streams: crate::config::StreamSettings,
     ) -> Self {
         let mut router = matchit::Router::new();
         // The paths are constants and distinct, so inserting them cannot conflict.
-        for (path, route) in [
-            ("/threads/{thread_id}/messages", Route::ThreadMessages),
-            ("/threads/{thread_id}/messages/{message_id}", Route::Message),
-            ("/threads/{thread_id}/changes", Route::ThreadChanges),
-            ("/threads/{thread_id}/events", Route::ThreadEvents),
-            ("/healthz", Route::Healthz),
-            ("/readyz", Route::Readyz),
-            ("/metrics", Route::Metrics),
-            ("/openapi.json", Route::OpenApi),
-            ("/", Route::Page),
-            ("/ui/{asset}", Route::PageAsset),
-        ] {
+        for &(route, path, _, _) in &ROUTES {
             if let Err(error) = router.insert(path, route) {
                 tracing::error!(%error, path, "route table conflict");
             }
@@ -114,6 +130,7 @@ impl AppState {
         AppState {
             service,
             max_body_bytes,
+            body_read_timeout,
             router,
             metrics: crate::metrics::install(),
             sources,
@@ -135,7 +152,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
         tracing::enabled!(tracing::Level::INFO).then(|| request.uri().path().to_owned());
     // The route is matched once; the path ids are parsed into `Copy` UUIDs right away.
     let target = state.router.at(request.uri().path()).ok().map(|m| {
-        let ids = messages::PathIds::parse(m.params.get("thread_id"), m.params.get("message_id"));
+        let ids = path::PathIds::parse(m.params.get("thread_id"), m.params.get("message_id"));
         (*m.value, ids)
     });
     let route = target.as_ref().map(|(route, _)| *route);
@@ -201,19 +218,11 @@ fn openapi_json() -> Bytes {
 /// test checks the contract against this list. The chat page (`/`, `/ui/{asset}`) is not part
 /// of the API.
 pub fn route_table() -> Vec<(&'static str, Vec<&'static str>)> {
-    [
-        Route::ThreadMessages,
-        Route::Message,
-        Route::ThreadChanges,
-        Route::ThreadEvents,
-        Route::Healthz,
-        Route::Readyz,
-        Route::Metrics,
-        Route::OpenApi,
-    ]
-    .into_iter()
-    .map(|r| (r.label(), r.allow().split(", ").collect()))
-    .collect()
+    ROUTES
+        .iter()
+        .filter(|(_, _, _, api)| *api)
+        .map(|(_, path, allow, _)| (*path, allow.split(", ").collect()))
+        .collect()
 }
 
 /// `X-Request-Id`, named once: a header name given as a string is parsed on every use.
@@ -293,7 +302,7 @@ pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Co
 
 async fn dispatch(
     state: &AppState,
-    target: Option<(Route, Result<messages::PathIds, ApiError>)>,
+    target: Option<(Route, Result<path::PathIds, ApiError>)>,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let (route, ids) = target.ok_or_else(ApiError::no_route)?;
@@ -346,7 +355,12 @@ const DRAIN_LIMIT: u64 = 1024 * 1024;
 
 /// Reads the body into memory up to `limit` bytes; past it the answer is 413 and nothing more
 /// is kept. A `Content-Length` over the limit is refused without buffering anything.
-async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+/// The body must arrive within `timeout`, or the answer is a 400 `bad_body`.
+async fn read_body(
+    request: Request<Incoming>,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -378,7 +392,7 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
         }
         Ok::<(), ApiError>(())
     };
-    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+    tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| ApiError::bad_request("bad_body", "the body did not arrive in time"))??;
     if too_large {
@@ -401,6 +415,13 @@ fn json(status: StatusCode, body: impl Into<Body>) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_route_table_lists_every_route_in_order() {
+        for (i, (route, _, _, _)) in ROUTES.iter().enumerate() {
+            assert_eq!(*route as usize, i, "{route:?}");
+        }
+    }
 
     #[test]
     fn made_request_ids_are_uuids_and_differ() {

@@ -75,7 +75,60 @@ on_every_backend!(
     pages_by_seq_and_around_a_message,
     the_changes_feed_follows_edits_and_deletes,
     a_cached_page_reports_the_rev_a_store_read_does,
+    a_refused_value_is_answered_in_the_words_of_the_check,
 );
+
+/// Each limit has one text, the core's, whichever route refuses the value.
+async fn a_refused_value_is_answered_in_the_words_of_the_check(app: &TestApp) {
+    let thread = new_id();
+    let user = new_id();
+    let message = |r: &crate::helpers::TestResponse| {
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let core = |e: messages_core::Error| e.to_string();
+    let page_limit = core(messages_core::PageSize::parse("0").unwrap_err());
+    assert_eq!(message(&app.list(&thread, "?limit=0").await), page_limit);
+    let changes_limit = core(messages_core::ChangesLimit::parse("0").unwrap_err());
+    let r = app
+        .request(
+            Method::GET,
+            &format!("/threads/{thread}/changes?limit=0"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(message(&r), changes_limit);
+    let since = core(messages_core::parse_position("since", "x").unwrap_err());
+    let r = app
+        .request(
+            Method::GET,
+            &format!("/threads/{thread}/changes?since=x"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(message(&r), since);
+    let key = "k".repeat(129);
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/threads/{thread}/messages"),
+            &[
+                ("x-user-id", user.as_str()),
+                ("idempotency-key", key.as_str()),
+            ],
+            Some(b"{\"content\":\"x\"}".to_vec()),
+        )
+        .await;
+    assert_eq!(r.error_code(), "invalid_idempotency_key");
+    assert_eq!(
+        message(&r),
+        core(messages_core::IdempotencyKey::parse(&key).unwrap_err())
+    );
+}
 
 async fn create_returns_the_message(app: &TestApp) {
     let thread = new_id();

@@ -124,6 +124,44 @@ async fn a_write_in_flight_at_sigterm_is_answered_and_its_event_delivered() {
     consumer.cleanup().await;
 }
 
+/// A body that does not arrive within `BODY_READ_TIMEOUT_SECONDS` is a 400 `bad_body`.
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_a_400_bad_body() {
+    let mut config = test_config();
+    config.http.body_read_timeout = Duration::from_secs(1);
+    let app = start(config).await;
+    let (thread, user) = (new_id(), new_id());
+    let mut slow = TcpStream::connect(app.addr).await.expect("connect");
+    slow.write_all(
+        format!(
+            "POST /threads/{thread}/messages HTTP/1.1\r\nHost: x\r\nX-User-Id: {user}\r\n\
+             Content-Length: 40\r\n\r\n{{\"content\":"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let started = Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut answer))
+        .await
+        .expect("answered within the timeout")
+        .expect("read");
+    let waited = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"code\":\"bad_body\""), "{answer}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "answered at the timeout: {waited:?}"
+    );
+    assert_eq!(
+        app.page(&thread, "").await["items"],
+        serde_json::json!([]),
+        "nothing was stored"
+    );
+}
+
 #[tokio::test]
 async fn slow_or_silent_clients_are_cut_off_at_the_header_read_timeout() {
     let mut config = test_config();
