@@ -161,4 +161,3 @@ mod tests {
         assert_eq!(chain(&internal), ["internal error: store", "bad schema"]);
     }
 }
-

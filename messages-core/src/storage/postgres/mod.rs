@@ -15,8 +15,10 @@ use crate::message::{Message, MessageId, MessageKind, ThreadId, Timestamp, UserI
 use crate::page::{PageQuery, PageSize};
 
 mod batch;
+mod insert;
 mod messages;
 mod outbox;
+mod sql;
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
