@@ -1,7 +1,6 @@
 //! What every scenario shares: the session of a goose user, requests with their checks, and
 //! the picks of thread and user.
 
-
 use goose::metrics::GooseRequestMetric;
 use goose::prelude::*;
 use serde_json::Value;

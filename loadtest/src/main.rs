@@ -22,7 +22,6 @@ mod settings;
 use catchup::catchup;
 use client::*;
 
-
 /// A create as any user of the pool (the seed scenario).
 async fn create(user: &mut GooseUser) -> TransactionResult {
     let author = pick_user(user);

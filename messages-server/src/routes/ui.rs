@@ -53,6 +53,24 @@ static SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
         "text/javascript; charset=utf-8",
     )
 });
+static API_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../ui/api.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
+static IDENTITY_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../ui/identity.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
+static RENDER_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_bytes!("../ui/render.js"),
+        "text/javascript; charset=utf-8",
+    )
+});
 static STYLE: LazyLock<Asset> =
     LazyLock::new(|| Asset::new(include_bytes!("../ui/style.css"), "text/css; charset=utf-8"));
 
@@ -105,7 +123,7 @@ pub fn page(request: &Request<Incoming>) -> HttpResponse {
     serve(&PAGE, request)
 }
 
-/// `GET /ui/{asset}`: the script, the stylesheet, or the page's settings.
+/// `GET /ui/{asset}`: the page's script modules, the stylesheet, or the page's settings.
 pub fn asset(
     state: &AppState,
     name: Option<&str>,
@@ -113,6 +131,9 @@ pub fn asset(
 ) -> Result<HttpResponse, ApiError> {
     match name {
         Some("app.js") => Ok(serve(&SCRIPT, request)),
+        Some("api.js") => Ok(serve(&API_SCRIPT, request)),
+        Some("identity.js") => Ok(serve(&IDENTITY_SCRIPT, request)),
+        Some("render.js") => Ok(serve(&RENDER_SCRIPT, request)),
         Some("style.css") => Ok(serve(&STYLE, request)),
         Some("config.json") => {
             let auth = match state.auth {

@@ -1,11 +1,15 @@
 // The chat page: one thread at a time through the messages API. Every URL is relative to the
 // page, so the page works at the server's root and under a gateway's prefix (/messages/).
-// No build step and no dependencies.
+// No build step and no dependencies; `api.js` holds the identity and the requests, `render.js`
+// how a message looks, `identity.js` the panel that says who the reader writes as.
+
+import { UUID, identity, me, randomUuid, request, whenUnauthorized } from "./api.js";
+import { identityPanel } from "./identity.js";
+import { button, renderMessage } from "./render.js";
 
 const PAGE = 50;
 const NEAR_TOP = 150;
 const NEAR_BOTTOM = 120;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -48,165 +52,10 @@ const state = {
   generation: 0,
 };
 
-class ApiError extends Error {
-  constructor(message, status, code) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-// --- identity -------------------------------------------------------------------------------
-
-function randomUuid() {
-  // crypto.randomUUID needs a secure context; getRandomValues works over plain HTTP too.
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-function stored(key) {
-  try {
-    return localStorage.getItem(key) || "";
-  } catch {
-    return "";
-  }
-}
-
-function store(key, value) {
-  try {
-    if (value) localStorage.setItem(key, value);
-    else localStorage.removeItem(key);
-  } catch {
-    // Private mode without storage: the value lasts as long as the page.
-  }
-}
-
-const identity = {
-  userId: stored("messages.user"),
-  token: stored("messages.token"),
-};
-if (!UUID.test(identity.userId)) {
-  identity.userId = randomUuid();
-  store("messages.user", identity.userId);
-}
-
-/** The `sub` of the token, or "" when it is not a readable JWT. */
-function tokenSubject(token) {
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return String(JSON.parse(atob(payload)).sub || "");
-  } catch {
-    return "";
-  }
-}
-
-/** Who the server will take the writer to be. */
-function me() {
-  return identity.token ? tokenSubject(identity.token) : identity.userId;
-}
-
-function showIdentity() {
-  if (identity.token) {
-    const sub = tokenSubject(identity.token);
-    el.identityText.textContent = sub
-      ? `Signed in with a token as ${sub}`
-      : "A token is set, but it does not name a user (no sub claim)";
-  } else {
-    el.identityText.textContent = `You are user ${identity.userId}`;
-  }
-  el.userInput.value = identity.userId;
-  el.tokenInput.value = identity.token;
-  el.modeNote.textContent =
-    state.config.auth === "jwt"
-      ? "This server signs writers in with bearer tokens: paste yours under Change to write."
-      : identity.token
-        ? "Requests carry your token, as the gateway requires."
-        : "Trusted-header mode, for development or behind a gateway that sets the user from a " +
-          "verified identity: the server believes the user id this page sends.";
-}
-
-function openIdentity(focusToken) {
-  el.identityForm.hidden = false;
-  el.identityChange.setAttribute("aria-expanded", "true");
-  (focusToken ? el.tokenInput : el.userInput).focus();
-}
-
-el.identityChange.addEventListener("click", () => {
-  if (el.identityForm.hidden) openIdentity(state.config.auth === "jwt");
-  else {
-    el.identityForm.hidden = true;
-    el.identityChange.setAttribute("aria-expanded", "false");
-  }
-});
-
-el.identityForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const user = el.userInput.value.trim();
-  if (!UUID.test(user)) {
-    el.userInput.setCustomValidity("A user id is a UUID, like 0193a1a0-0000-7000-8000-0000000000aa");
-    el.userInput.reportValidity();
-    return;
-  }
-  el.userInput.setCustomValidity("");
-  identity.userId = user.toLowerCase();
-  identity.token = el.tokenInput.value.trim();
-  store("messages.user", identity.userId);
-  store("messages.token", identity.token);
-  el.identityForm.hidden = true;
-  el.identityChange.setAttribute("aria-expanded", "false");
-  showIdentity();
+const identityUi = identityPanel(el, () => state.config.auth, () => {
   for (const { message, node } of state.shown.values()) renderInto(node, message);
   if (state.thread) openThread(state.thread);
 });
-
-// --- requests -------------------------------------------------------------------------------
-
-function authHeaders(write) {
-  if (identity.token) return { Authorization: `Bearer ${identity.token}` };
-  return write ? { "X-User-Id": identity.userId } : {};
-}
-
-function explain(status, body, fallback) {
-  const message = body?.error?.message || fallback;
-  if (status === 503) return `The service is unavailable right now (${message}). Try again in a moment.`;
-  if (status === 401) return `Sign-in needed: ${message}. Paste a bearer token under Change.`;
-  if (status === 429) return "Too many requests: wait a moment and try again.";
-  return message;
-}
-
-async function request(method, path, body, extraHeaders = {}) {
-  const headers = { ...authHeaders(method !== "GET"), ...extraHeaders };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch {
-    throw new ApiError("The service cannot be reached. Check the connection and try again.", 0);
-  }
-  if (response.status === 204) return null;
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  if (!response.ok) {
-    if (response.status === 401) openIdentity(true);
-    throw new ApiError(
-      explain(response.status, data, response.statusText || `HTTP ${response.status}`),
-      response.status,
-      data?.error?.code,
-    );
-  }
-  return data;
-}
 
 // --- status ---------------------------------------------------------------------------------
 
@@ -217,82 +66,8 @@ function setStatus(text, tone = "") {
 
 // --- rendering ------------------------------------------------------------------------------
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-
-function localTime(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : timeFormat.format(date);
-}
-
-function shortUser(id) {
-  return `user ${String(id).slice(0, 8)}`;
-}
-
 function renderInto(node, message) {
-  const mine = message.user_id === me();
-  node.className = `message${mine ? " mine" : ""}`;
-  node.dataset.id = message.id;
-  node.dataset.seq = String(message.seq);
-  node.dataset.user = message.user_id;
-  node.replaceChildren();
-
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  const author = document.createElement("span");
-  author.className = "author";
-  author.textContent = mine ? "You" : shortUser(message.user_id);
-  author.title = message.user_id;
-  const time = document.createElement("time");
-  time.dateTime = message.created_at;
-  time.textContent = localTime(message.created_at);
-  time.title = message.created_at;
-  meta.append(author, time);
-  if (message.type !== "text") {
-    const kind = document.createElement("span");
-    kind.textContent = message.type;
-    meta.append(kind);
-  }
-  if (message.updated_at !== message.created_at) {
-    const edited = document.createElement("span");
-    edited.className = "edited";
-    edited.textContent = "edited";
-    edited.title = `edited ${localTime(message.updated_at)}`;
-    meta.append(edited);
-  }
-  node.append(meta);
-
-  if (message.content) {
-    const content = document.createElement("p");
-    content.className = "content";
-    content.textContent = message.content;
-    node.append(content);
-  }
-  if (message.paths?.length) {
-    const paths = document.createElement("ul");
-    paths.className = "paths";
-    paths.setAttribute("aria-label", message.type === "audio" ? "Audio files" : "Attached files");
-    for (const path of message.paths) {
-      const item = document.createElement("li");
-      item.textContent = path;
-      paths.append(item);
-    }
-    node.append(paths);
-  }
-  if (mine) node.append(actions(message));
-  const error = document.createElement("p");
-  error.className = "inline-error";
-  error.setAttribute("role", "alert");
-  node.append(error);
-}
-
-function button(label, action, accessibleName) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "quiet";
-  b.textContent = label;
-  b.dataset.action = action;
-  if (accessibleName) b.setAttribute("aria-label", accessibleName);
-  return b;
+  renderMessage(node, message, message.user_id === me(), actions);
 }
 
 function actions(message) {
@@ -706,6 +481,8 @@ el.newThread.addEventListener("click", () => {
 });
 window.addEventListener("hashchange", route);
 
+whenUnauthorized(() => identityUi.open(true));
+
 async function start() {
   try {
     const config = await fetch("ui/config.json").then((r) => (r.ok ? r.json() : null));
@@ -713,7 +490,7 @@ async function start() {
   } catch {
     // The defaults: trusted-header mode.
   }
-  showIdentity();
+  identityUi.show();
   route();
 }
 

@@ -745,6 +745,9 @@ async fn the_chat_page_is_served(app: &TestApp) {
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/ui/app.js", "text/javascript; charset=utf-8"),
+        ("/ui/api.js", "text/javascript; charset=utf-8"),
+        ("/ui/identity.js", "text/javascript; charset=utf-8"),
+        ("/ui/render.js", "text/javascript; charset=utf-8"),
         ("/ui/style.css", "text/css; charset=utf-8"),
     ] {
         let r = app.request(Method::GET, path, &[], None).await;
