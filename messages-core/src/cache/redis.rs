@@ -399,38 +399,7 @@ const ENTRY: usize = 4 + std::mem::size_of::<EncodedCursor>();
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Limits, Message, MessageId, MessageKind, NewMessage, Timestamp, UserId};
-    use crate::page::Page;
-
-    fn page(n: usize, has_more: bool) -> Page {
-        let items = (0..n)
-            .map(|i| {
-                let new = NewMessage::new(
-                    MessageKind::Text,
-                    format!("m{i}"),
-                    vec![],
-                    &Limits::default(),
-                )
-                .unwrap();
-                let mut m = Message::from_new(
-                    MessageId::new_v7(),
-                    ThreadId::from_uuid(uuid::Uuid::nil()),
-                    UserId::from_uuid(uuid::Uuid::nil()),
-                    new,
-                    Timestamp::from_micros(100 - i as i64),
-                );
-                m.seq = 1_000 - i as i64;
-                m.rev = m.seq;
-                m
-            })
-            .collect();
-        Page {
-            next_cursor: None,
-            items,
-            has_more,
-            rev: 1_234,
-        }
-    }
+    use crate::cache::window::tests::page;
 
     #[test]
     fn window_bytes_round_trip_and_reject_garbage() {

@@ -164,11 +164,12 @@ impl Window {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::message::{Limits, MessageId, MessageKind, NewMessage, ThreadId, Timestamp, UserId};
 
-    fn page(n: usize, has_more: bool) -> Page {
+    /// A newest page of `n` messages (`seq` 1,000 down), at position 1,234.
+    pub(in crate::cache) fn page(n: usize, has_more: bool) -> Page {
         let items = (0..n)
             .map(|i| {
                 let new = NewMessage::new(

@@ -47,32 +47,26 @@ static PAGE: LazyLock<Asset> = LazyLock::new(|| {
         "text/html; charset=utf-8",
     )
 });
-static SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
-    Asset::new(
-        include_bytes!("../ui/app.js"),
-        "text/javascript; charset=utf-8",
-    )
+/// The page's files under `/ui/`, by name, each hashed once.
+static FILES: LazyLock<[(&str, Asset); 5]> = LazyLock::new(|| {
+    const JS: &str = "text/javascript; charset=utf-8";
+    [
+        ("app.js", Asset::new(include_bytes!("../ui/app.js"), JS)),
+        ("api.js", Asset::new(include_bytes!("../ui/api.js"), JS)),
+        (
+            "identity.js",
+            Asset::new(include_bytes!("../ui/identity.js"), JS),
+        ),
+        (
+            "render.js",
+            Asset::new(include_bytes!("../ui/render.js"), JS),
+        ),
+        (
+            "style.css",
+            Asset::new(include_bytes!("../ui/style.css"), "text/css; charset=utf-8"),
+        ),
+    ]
 });
-static API_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
-    Asset::new(
-        include_bytes!("../ui/api.js"),
-        "text/javascript; charset=utf-8",
-    )
-});
-static IDENTITY_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
-    Asset::new(
-        include_bytes!("../ui/identity.js"),
-        "text/javascript; charset=utf-8",
-    )
-});
-static RENDER_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
-    Asset::new(
-        include_bytes!("../ui/render.js"),
-        "text/javascript; charset=utf-8",
-    )
-});
-static STYLE: LazyLock<Asset> =
-    LazyLock::new(|| Asset::new(include_bytes!("../ui/style.css"), "text/css; charset=utf-8"));
 
 /// Headers every answer of the page carries.
 fn protect(response: &mut HttpResponse) {
@@ -129,12 +123,10 @@ pub fn asset(
     name: Option<&str>,
     request: &Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some((_, file)) = FILES.iter().find(|(file, _)| Some(*file) == name) {
+        return Ok(serve(file, request));
+    }
     match name {
-        Some("app.js") => Ok(serve(&SCRIPT, request)),
-        Some("api.js") => Ok(serve(&API_SCRIPT, request)),
-        Some("identity.js") => Ok(serve(&IDENTITY_SCRIPT, request)),
-        Some("render.js") => Ok(serve(&RENDER_SCRIPT, request)),
-        Some("style.css") => Ok(serve(&STYLE, request)),
         Some("config.json") => {
             let auth = match state.auth {
                 crate::auth::Auth::TrustGateway => "trusted",

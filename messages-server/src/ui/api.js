@@ -3,6 +3,21 @@
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * The UUID typed into `input`, lower-cased, or null after telling the reader what a valid one
+ * looks like (`example`).
+ */
+export function typedUuid(input, what, example) {
+  const value = input.value.trim();
+  if (!UUID.test(value)) {
+    input.setCustomValidity(`A ${what} is a UUID, like ${example}`);
+    input.reportValidity();
+    return null;
+  }
+  input.setCustomValidity("");
+  return value.toLowerCase();
+}
+
 export class ApiError extends Error {
   constructor(message, status, code) {
     super(message);

@@ -3,7 +3,7 @@
 // No build step and no dependencies; `api.js` holds the identity and the requests, `render.js`
 // how a message looks, `identity.js` the panel that says who the reader writes as.
 
-import { UUID, identity, me, randomUuid, request, whenUnauthorized } from "./api.js";
+import { UUID, identity, me, randomUuid, request, typedUuid, whenUnauthorized } from "./api.js";
 import { identityPanel } from "./identity.js";
 import { button, renderMessage } from "./render.js";
 
@@ -465,14 +465,8 @@ function route() {
 
 el.openForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  const id = el.threadInput.value.trim();
-  if (!UUID.test(id)) {
-    el.threadInput.setCustomValidity("A thread id is a UUID, like 0193a1a0-0000-7000-8000-000000000001");
-    el.threadInput.reportValidity();
-    return;
-  }
-  el.threadInput.setCustomValidity("");
-  location.hash = id.toLowerCase();
+  const id = typedUuid(el.threadInput, "thread id", "0193a1a0-0000-7000-8000-000000000001");
+  if (id) location.hash = id;
 });
 el.threadInput.addEventListener("input", () => el.threadInput.setCustomValidity(""));
 el.newThread.addEventListener("click", () => {

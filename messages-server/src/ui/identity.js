@@ -1,7 +1,7 @@
 // Who the reader writes as: the panel that shows it and lets the reader change it (a user id,
 // or a bearer token for servers and gateways that verify one).
 
-import { UUID, identity, store, tokenSubject } from "./api.js";
+import { identity, store, tokenSubject, typedUuid } from "./api.js";
 
 /**
  * Wires the identity panel's elements in `el`. `auth()` names the server's mode ("trusted" or
@@ -45,14 +45,9 @@ export function identityPanel(el, auth, changed) {
 
   el.identityForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    const user = el.userInput.value.trim();
-    if (!UUID.test(user)) {
-      el.userInput.setCustomValidity("A user id is a UUID, like 0193a1a0-0000-7000-8000-0000000000aa");
-      el.userInput.reportValidity();
-      return;
-    }
-    el.userInput.setCustomValidity("");
-    identity.userId = user.toLowerCase();
+    const user = typedUuid(el.userInput, "user id", "0193a1a0-0000-7000-8000-0000000000aa");
+    if (!user) return;
+    identity.userId = user;
     identity.token = el.tokenInput.value.trim();
     store("messages.user", identity.userId);
     store("messages.token", identity.token);
