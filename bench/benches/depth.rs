@@ -5,6 +5,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use messages_core::storage::MessageStore;
+use messages_core::storage::Schema;
 use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
 use messages_core::{PageQuery, PageSize, ThreadId};
 
@@ -25,7 +26,7 @@ async fn prepare(admin: &str) -> anyhow::Result<(PostgresStore, ThreadId, i64)> 
             .await?;
     }
     let url = messages_core::testing::postgres::with_dbname(admin, DB);
-    let store = PostgresStore::new(&PostgresConfig::new(url.clone()))?;
+    let store = PostgresStore::open(&PostgresConfig::new(url.clone())).await?;
     store.migrate().await?;
     let thread = ThreadId::from_uuid(uuid::Uuid::from_u128(
         0x0193_a1a0_0000_7000_8000_0000_00de_e900,

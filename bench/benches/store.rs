@@ -51,7 +51,7 @@ fn store(c: &mut Criterion) {
     });
 
     let dir = TempDir::new();
-    let sqlite: SqliteStore = dir.store();
+    let sqlite: SqliteStore = rt.block_on(dir.store());
     rt.block_on(async {
         for m in &all {
             let _ = sqlite.create(m, None, codec::created(m)).await;

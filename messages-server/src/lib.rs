@@ -1,23 +1,29 @@
 //! The HTTP server for `messages-core`: configuration, routing, error mapping and the
-//! lifecycle of one process. `main.rs` only reads the environment and waits for a signal.
+//! lifecycle of one process. `main.rs` reads the environment, then serves (until SIGTERM or
+//! Ctrl-C), or runs the `migrate` or `healthcheck` command.
 //!
 //! # Layout
 //!
 //! - `auth`: who a write acts as: `X-User-Id` from the gateway, or a verified JWT.
 //! - `body`: response bodies, sent in parts without copying them together.
 //! - `config`: every environment variable, read once and validated.
-//! - `startup`: builds the application (listener, backends, relay) and runs it.
+//! - `backends`: chooses and opens the store, the cache and the event publisher.
+//! - `startup`: builds the application (backends, service, relay) and runs it.
+//! - `listener`: accepts connections, serves each, and drains them at a stop.
 //! - `shutdown`: turns SIGTERM and Ctrl-C into one future.
 //! - `error`: the one mapping from core errors to HTTP statuses and JSON bodies.
-//! - `routes`: the route table (`mod`), message routes, health routes.
-//! - `metrics`: Prometheus metrics for `/metrics`.
+//! - `routes`: the route table (`mod`), the path's ids, message, changes, event-stream,
+//!   health and page routes.
+//! - `metrics`: Prometheus metrics for `/metrics`; `timed_store` times each store operation.
 //! - `telemetry`: logging setup.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod backends;
 pub mod body;
 pub mod config;
 pub mod error;
+mod listener;
 pub mod metrics;
 pub mod routes;
 pub mod shutdown;

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use messages_server::config::StoreSettings;
-use messages_server::{Application, Config, shutdown, startup, telemetry};
+use messages_server::{Application, Config, backends, shutdown, telemetry};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -43,8 +43,8 @@ async fn main() -> anyhow::Result<()> {
             app.run(shutdown::signal()).await
         }
         Some("migrate") => match &config.store {
-            StoreSettings::Postgres(db) => startup::connect_postgres(db, true).await.map(drop),
-            StoreSettings::Sqlite(settings) => startup::open_sqlite(settings).await.map(drop),
+            StoreSettings::Postgres(db) => backends::connect_postgres(db, true).await.map(drop),
+            StoreSettings::Sqlite(settings) => backends::open_sqlite(settings).await.map(drop),
             StoreSettings::Memory => anyhow::bail!("STORE=memory has nothing to migrate"),
         },
         Some("healthcheck") => healthcheck(&config).await,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use messages_core::events::codec;
+use messages_core::storage::Schema;
 use messages_core::storage::sqlite::{SqliteConfig, SqliteStore};
 use rusqlite::{Connection, params};
 
@@ -23,7 +24,13 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("ceiling.db");
     let config = SqliteConfig::new(&path);
-    drop(SqliteStore::open(&config).map_err(|e| anyhow::anyhow!("{e}"))?);
+    // The store's own schema, applied once; the loop below writes through rusqlite alone.
+    tokio::runtime::Runtime::new()?
+        .block_on(async {
+            let store = SqliteStore::open(&config).await?;
+            store.migrate().await.map(drop)
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let conn = Connection::open(&path)?;
     conn.pragma_update(None, "synchronous", "FULL")?;

@@ -379,3 +379,19 @@ impl Outbox for MemoryStore {
         Ok((count as u64, oldest))
     }
 }
+
+/// Memory has no schema: there is nothing to migrate.
+#[async_trait]
+impl super::Schema for MemoryStore {
+    fn migration_count() -> usize {
+        0
+    }
+
+    async fn migrate(&self) -> Result<usize> {
+        Ok(0)
+    }
+
+    async fn schema_version(&self) -> Result<usize> {
+        Ok(0)
+    }
+}

@@ -59,6 +59,23 @@ pub struct Idempotency<'a> {
     pub fingerprint: RequestFingerprint,
 }
 
+/// What every store does with its schema, in one shape: open a store with its backend's
+/// `open(&config).await` (nothing is migrated there), then [`Schema::migrate`].
+#[async_trait]
+pub trait Schema {
+    /// How many migrations this version of the store has.
+    fn migration_count() -> usize
+    where
+        Self: Sized;
+
+    /// Applies the migrations the database lacks, in order; returns how many it applied.
+    async fn migrate(&self) -> Result<usize>;
+
+    /// How many migrations the database has applied: [`Schema::migration_count`] once it is
+    /// up to date, 0 for a database never migrated.
+    async fn schema_version(&self) -> Result<usize>;
+}
+
 /// Where messages live. Every method names the thread, so a store can be distributed by it.
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {

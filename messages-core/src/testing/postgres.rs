@@ -14,6 +14,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 
+use crate::storage::Schema;
 use crate::storage::postgres::{PostgresConfig, PostgresStore};
 
 /// The database every test schema lives in.
@@ -156,7 +157,8 @@ impl TestDatabase {
     /// # Panics
     /// When the store cannot be built or migrated.
     pub async fn store(&self) -> PostgresStore {
-        let store = PostgresStore::new(&PostgresConfig::new(self.url.clone()))
+        let store = PostgresStore::open(&PostgresConfig::new(self.url.clone()))
+            .await
             .unwrap_or_else(|e| panic!("postgres store: {e}"));
         store
             .migrate()

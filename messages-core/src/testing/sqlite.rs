@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::storage::Schema;
 use crate::storage::sqlite::{SqliteConfig, SqliteStore};
 
 /// A directory under the system's temporary directory, removed with everything in it on drop.
@@ -30,12 +31,19 @@ impl TempDir {
         SqliteConfig::new(self.path.join("messages.db"))
     }
 
-    /// Opens a store on `messages.db` in it.
+    /// Opens a migrated store on `messages.db` in it.
     ///
     /// # Panics
-    /// When the store cannot be opened.
-    pub fn store(&self) -> SqliteStore {
-        SqliteStore::open(&self.config()).unwrap_or_else(|e| panic!("open SQLite store: {e}"))
+    /// When the store cannot be opened or migrated.
+    pub async fn store(&self) -> SqliteStore {
+        let store = SqliteStore::open(&self.config())
+            .await
+            .unwrap_or_else(|e| panic!("open SQLite store: {e}"));
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("migrations: {e}"));
+        store
     }
 }
 

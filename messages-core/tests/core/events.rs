@@ -137,7 +137,7 @@ async fn postgres_outbox_events_on_the_wire() {
 async fn sqlite_outbox_events_on_the_wire() {
     let Some(url) = amqp_url() else { return };
     let dir = TempDir::new();
-    wire_format(Subject::new(dir.store()), &url).await;
+    wire_format(Subject::new(dir.store().await), &url).await;
 }
 
 /// Events written while no relay ran are still in the file after the process closed it, and
@@ -151,7 +151,7 @@ async fn sqlite_events_pending_at_exit_are_delivered_after_a_restart() {
     let (thread, user) = ids();
     let mut written = HashSet::new();
     {
-        let subject = Subject::new(dir.store());
+        let subject = Subject::new(dir.store().await);
         let service = service_on(&subject);
         for i in 0..25 {
             written.insert(post(&service, thread, user, &format!("m{i}")).await.id);
@@ -164,7 +164,7 @@ async fn sqlite_events_pending_at_exit_are_delivered_after_a_restart() {
             .expect("claim");
         assert_eq!(claimed.len(), 5);
     }
-    let subject = Subject::new(dir.store());
+    let subject = Subject::new(dir.store().await);
     assert_eq!(subject.outbox.pending().await.expect("pending").0, 25);
     let service = service_on(&subject);
     let relay = relay(&subject, &service, AmqpPublisher::new(config.clone()));

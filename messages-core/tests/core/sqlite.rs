@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use messages_core::events::codec;
+use messages_core::storage::Schema;
 use messages_core::storage::sqlite::SqliteStore;
 use messages_core::storage::{Created, Idempotency, MessageStore, Outbox};
 use messages_core::testing::sqlite::TempDir;
@@ -34,7 +35,7 @@ async fn a_restart_keeps_messages_edits_deletes_keys_and_pending_events() {
     let fingerprint = RequestFingerprint::of(&keyed);
     let (first, second, third);
     {
-        let store = dir.store();
+        let store = dir.store().await;
         first = text_message(thread, user, 1_000, "one");
         second = text_message(thread, user, 2_000, "two");
         third = text_message(thread, user, 3_000, "sent once");
@@ -77,7 +78,7 @@ async fn a_restart_keeps_messages_edits_deletes_keys_and_pending_events() {
             .expect("delete");
     }
 
-    let store = dir.store();
+    let store = dir.store().await;
     let page = store
         .page(thread, PageQuery::Newest, PageSize::DEFAULT)
         .await
@@ -143,7 +144,8 @@ async fn a_full_file_refuses_writes_as_unavailable_and_keeps_reading() {
     let dir = TempDir::new();
     let mut config = dir.config();
     config.max_size = Some(96 * 1024);
-    let store = Arc::new(SqliteStore::open(&config).expect("open"));
+    let store = Arc::new(SqliteStore::open(&config).await.expect("open"));
+    store.migrate().await.expect("migrate");
     let (thread, user) = ids();
     let big = "x".repeat(3_500);
     let mut stored = 0i64;
@@ -191,7 +193,8 @@ async fn racing_writers_into_a_full_file_lose_no_acknowledged_write() {
     let dir = TempDir::new();
     let mut config = dir.config();
     config.max_size = Some(160 * 1024);
-    let store = Arc::new(SqliteStore::open(&config).expect("open"));
+    let store = Arc::new(SqliteStore::open(&config).await.expect("open"));
+    store.migrate().await.expect("migrate");
     let (thread, user) = ids();
     let writers = (0..8).map(|w| {
         let store = Arc::clone(&store);

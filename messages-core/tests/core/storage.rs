@@ -1,7 +1,10 @@
 //! The storage contract on every store, one test per case: in memory and on SQLite always,
 //! PostgreSQL when `DATABASE_URL` is set (required under `CI=true`).
 
+use messages_core::storage::Schema;
 use messages_core::storage::memory::MemoryStore;
+use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
+use messages_core::storage::sqlite::SqliteStore;
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
@@ -16,6 +19,46 @@ messages_core::storage_contract!(postgres => async {
 
 messages_core::storage_contract!(sqlite => async {
     let dir = TempDir::new();
-    let store = dir.store();
+    let store = dir.store().await;
     Some(Subject::new(store).keeping(dir))
 });
+
+/// Every store has one schema shape: a fresh database is at version 0, `migrate` applies
+/// every migration the store has, and a second `migrate` applies none.
+async fn the_schema_is_applied_once<S: Schema>(store: S) {
+    assert_eq!(store.schema_version().await.expect("version"), 0);
+    assert_eq!(
+        store.migrate().await.expect("migrate"),
+        S::migration_count()
+    );
+    assert_eq!(store.migrate().await.expect("migrate again"), 0);
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        S::migration_count()
+    );
+}
+
+#[tokio::test]
+async fn the_schema_is_applied_once_on_sqlite() {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.config()).await.expect("open");
+    assert!(SqliteStore::migration_count() > 0);
+    the_schema_is_applied_once(store).await;
+}
+
+#[tokio::test]
+async fn the_schema_is_applied_once_on_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(&PostgresConfig::new(db.url()))
+        .await
+        .expect("open");
+    assert!(PostgresStore::migration_count() > 0);
+    the_schema_is_applied_once(store).await;
+}
+
+#[tokio::test]
+async fn memory_has_no_schema_to_migrate() {
+    the_schema_is_applied_once(MemoryStore::new()).await;
+}

@@ -63,10 +63,12 @@ fn database<F: Fn(&str) -> Option<String>>(
 ) -> Result<Option<DatabaseSettings>, ConfigError> {
     let url = match (env.get("DATABASE_URL"), env.get("DB_HOST")) {
         (Some(url), _) => {
-            if let Err(e) = url.parse::<tokio_postgres::Config>() {
+            if let Err(messages_core::Error::Invalid { reason, .. }) =
+                PostgresConfig::new(url.clone()).check()
+            {
                 return Err(ConfigError {
                     var: "DATABASE_URL",
-                    reason: format!("not a PostgreSQL connection string ({e})"),
+                    reason: format!("not a PostgreSQL connection string ({reason})"),
                 });
             }
             url

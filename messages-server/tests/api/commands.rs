@@ -2,6 +2,8 @@
 //! exits 0 only when the local server answers `/readyz` with 200.
 
 use crate::helpers::{server_command as server, start, test_config};
+use messages_core::storage::Schema;
+use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
 use messages_core::storage::sqlite::{SqliteConfig, SqliteStore};
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::sqlite::TempDir;
@@ -26,8 +28,8 @@ async fn healthcheck_exits_zero_only_when_the_server_is_ready() {
     assert!(!gone.success(), "nothing listens any more");
 }
 
-#[test]
-fn migrate_creates_the_embedded_store_and_refuses_memory() {
+#[tokio::test]
+async fn migrate_creates_the_embedded_store_and_refuses_memory() {
     let memory = server().args(["migrate"]).output().expect("run migrate");
     assert!(!memory.status.success());
     assert!(String::from_utf8_lossy(&memory.stderr).contains("nothing to migrate"));
@@ -49,18 +51,13 @@ fn migrate_creates_the_embedded_store_and_refuses_memory() {
     }
     let db = data.join("messages.db");
     assert!(db.is_file(), "migrate created {}", db.display());
-    let store = SqliteStore::open(&SqliteConfig::new(&db)).expect("open");
-    drop(store);
-    let conn = rusqlite::Connection::open(&db).expect("open file");
-    let applied: i64 = conn
-        .query_row("SELECT count(*) FROM refinery_schema_history", [], |r| {
-            r.get(0)
-        })
-        .expect("history");
+    let store = SqliteStore::open(&SqliteConfig::new(&db))
+        .await
+        .expect("open");
     assert_eq!(
-        applied,
-        SqliteStore::migration_count() as i64,
-        "applied once"
+        store.schema_version().await.expect("schema version"),
+        SqliteStore::migration_count(),
+        "every migration applied once"
     );
 }
 
@@ -96,14 +93,12 @@ async fn migrate_applies_the_schema_once_on_postgres() {
         .expect("query")
         .get(0);
     assert_eq!(tables, 2);
-    let applied: i64 = client
-        .query_one("SELECT count(*) FROM refinery_schema_history", &[])
+    let store = PostgresStore::open(&PostgresConfig::new(db.url()))
         .await
-        .expect("history")
-        .get(0);
+        .expect("open");
     assert_eq!(
-        applied,
-        messages_core::storage::postgres::migration_count() as i64,
+        store.schema_version().await.expect("schema version"),
+        PostgresStore::migration_count(),
         "every migration applied once; the second run applied nothing"
     );
 }

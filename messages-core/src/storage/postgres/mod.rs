@@ -24,11 +24,6 @@ mod embedded {
     refinery::embed_migrations!("migrations/postgres");
 }
 
-/// How many migrations this version of the store applies.
-pub fn migration_count() -> usize {
-    embedded::migrations::runner().get_migrations().len()
-}
-
 /// Any two processes migrating the same database take this advisory lock first, so replicas
 /// starting together apply each migration once.
 const MIGRATION_LOCK: i64 = 0x6d65_7373_6167_6573; // "messages"
@@ -56,6 +51,14 @@ impl PostgresConfig {
             connect_timeout: Duration::from_secs(3),
             operation_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Checks that the URL is a PostgreSQL connection string (a URL or key/value pairs),
+    /// without connecting: `Error::Invalid` says what is wrong, never the password.
+    pub fn check(&self) -> Result<()> {
+        tokio_postgres::Config::from_str(self.url.expose_secret())
+            .map(drop)
+            .map_err(|e| Error::invalid("database url", e.to_string()))
     }
 }
 
@@ -168,9 +171,11 @@ impl PostgresStore {
             .collect()
     }
 
-    /// Builds the pool. No connection is opened until the first use; call
-    /// [`PostgresStore::migrate`] or [`MessageStore::ping`](crate::storage::MessageStore::ping) to check the database answers.
-    pub fn new(config: &PostgresConfig) -> Result<Self> {
+    /// Builds the pool. No connection is opened until the first use: call
+    /// [`Schema::migrate`](crate::storage::Schema::migrate) or
+    /// [`MessageStore::ping`](crate::storage::MessageStore::ping) to check the database
+    /// answers. Async like every store's `open`, though it waits for nothing.
+    pub async fn open(config: &PostgresConfig) -> Result<Self> {
         let mut pg = tokio_postgres::Config::from_str(config.url.expose_secret())
             .map_err(|e| Error::invalid("database url", e.to_string()))?;
         pg.connect_timeout(config.connect_timeout);
@@ -197,35 +202,6 @@ impl PostgresStore {
             operation_timeout: config.operation_timeout,
             queues: std::sync::Arc::default(),
         })
-    }
-
-    /// Applies the embedded migrations that are not applied yet, under an advisory lock so
-    /// concurrent starts do not race. Returns how many were applied.
-    pub async fn migrate(&self) -> Result<usize> {
-        let mut client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Error::unavailable("postgres connection", e))?;
-        client
-            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(db("migration lock"))?;
-        let client: &mut tokio_postgres::Client = &mut client;
-        let applied = embedded::migrations::runner()
-            .set_abort_divergent(true)
-            .run_async(client)
-            .await;
-        // Unlock whatever happened; the session also drops it if the connection dies.
-        let unlocked = client
-            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-            .await;
-        let report = applied.map_err(|e| Error::unavailable("migrations", e))?;
-        unlocked.map_err(db("migration unlock"))?;
-        for migration in report.applied_migrations() {
-            tracing::info!(migration = %migration, "applied migration");
-        }
-        Ok(report.applied_migrations().len())
     }
 
     /// The pool, for metrics.
@@ -268,6 +244,65 @@ impl PostgresStore {
             Ok(None) => Error::NotFound,
             Err(e) => db("diagnose")(e),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::storage::Schema for PostgresStore {
+    fn migration_count() -> usize {
+        embedded::migrations::runner().get_migrations().len()
+    }
+
+    /// Applies the embedded migrations that are not applied yet, under an advisory lock so
+    /// concurrent starts do not race. Returns how many were applied.
+    async fn migrate(&self) -> Result<usize> {
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Error::unavailable("postgres connection", e))?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db("migration lock"))?;
+        let client: &mut tokio_postgres::Client = &mut client;
+        let applied = embedded::migrations::runner()
+            .set_abort_divergent(true)
+            .run_async(client)
+            .await;
+        // Unlock whatever happened; the session also drops it if the connection dies.
+        let unlocked = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await;
+        let report = applied.map_err(|e| Error::unavailable("migrations", e))?;
+        unlocked.map_err(db("migration unlock"))?;
+        for migration in report.applied_migrations() {
+            tracing::info!(migration = %migration, "applied migration");
+        }
+        Ok(report.applied_migrations().len())
+    }
+
+    async fn schema_version(&self) -> Result<usize> {
+        let client = self.client().await?;
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(db("schema version"))?
+            .try_get(0)
+            .map_err(decode)?;
+        if !exists {
+            return Ok(0);
+        }
+        let applied: i64 = client
+            .query_one("SELECT count(*) FROM refinery_schema_history", &[])
+            .await
+            .map_err(db("schema version"))?
+            .try_get(0)
+            .map_err(decode)?;
+        Ok(applied as usize)
     }
 }
 

@@ -102,11 +102,17 @@ fn configure(conn: &Connection, config: &SqliteConfig) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the file, switches it to WAL, applies the migrations it lacks, and
-    /// starts the writer. Blocks while it does: call it before serving, or from a blocking
-    /// thread.
-    pub fn open(config: &SqliteConfig) -> Result<Self> {
-        let mut conn = Connection::open(&config.path).map_err(db("open database"))?;
+    /// Opens (or creates) the file, switches it to WAL, and starts the writer, on a blocking
+    /// thread; [`Schema::migrate`](crate::storage::Schema::migrate) then applies the schema.
+    pub async fn open(config: &SqliteConfig) -> Result<Self> {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&config))
+            .await
+            .map_err(|e| Error::internal("open the SQLite store", e))?
+    }
+
+    fn open_blocking(config: &SqliteConfig) -> Result<Self> {
+        let conn = Connection::open(&config.path).map_err(db("open database"))?;
         configure(&conn, config).map_err(db("configure database"))?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -124,13 +130,6 @@ impl SqliteStore {
             let pages = (bytes / page.max(512) as u64).max(1);
             conn.pragma_update(None, "max_page_count", pages as i64)
                 .map_err(db("size limit"))?;
-        }
-        let report = embedded::migrations::runner()
-            .set_abort_divergent(true)
-            .run(&mut conn)
-            .map_err(|e| Error::unavailable("migrations", e))?;
-        for migration in report.applied_migrations() {
-            tracing::info!(migration = %migration, "applied migration");
         }
         let readers = Readers::open(config)?;
         let writer = Writer::start(conn, config)?;
@@ -156,11 +155,6 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| Error::internal("checkpoint", e))?
-    }
-
-    /// How many migrations this version of the store applies.
-    pub fn migration_count() -> usize {
-        embedded::migrations::runner().get_migrations().len()
     }
 
     /// Runs `work` on the writer, inside the batch's transaction and a savepoint of its own.
@@ -252,6 +246,57 @@ impl Readers {
         tokio::time::timeout(timeout, run)
             .await
             .map_err(|_| Error::unavailable(what, "timed out"))?
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::storage::Schema for SqliteStore {
+    fn migration_count() -> usize {
+        embedded::migrations::runner().get_migrations().len()
+    }
+
+    /// On a connection of its own beside the writer's (WAL lets it wait for the writer's
+    /// commit rather than fail), so the migration's transactions are its own.
+    async fn migrate(&self) -> Result<usize> {
+        let path = self.inner.readers.path.clone();
+        let config = self.inner.readers.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = Connection::open(&path).map_err(db("open for migrations"))?;
+            configure(&conn, &config).map_err(db("configure for migrations"))?;
+            let report = embedded::migrations::runner()
+                .set_abort_divergent(true)
+                .run(&mut conn)
+                .map_err(|e| Error::unavailable("migrations", e))?;
+            for migration in report.applied_migrations() {
+                tracing::info!(migration = %migration, "applied migration");
+            }
+            Ok(report.applied_migrations().len())
+        })
+        .await
+        .map_err(|e| Error::internal("migrations", e))?
+    }
+
+    async fn schema_version(&self) -> Result<usize> {
+        self.read("schema version", |conn| {
+            let exists: bool = conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM sqlite_master \
+                     WHERE type = 'table' AND name = 'refinery_schema_history'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(db("schema version"))?;
+            if !exists {
+                return Ok(0);
+            }
+            let applied: i64 = conn
+                .query_row("SELECT count(*) FROM refinery_schema_history", [], |row| {
+                    row.get(0)
+                })
+                .map_err(db("schema version"))?;
+            Ok(applied as usize)
+        })
+        .await
     }
 }
 
