@@ -59,7 +59,7 @@ impl Arrived {
             },
             &self.body,
         )
-        .unwrap_or_else(|e| panic!("not an event: {e}"))
+        .expect("not an event")
     }
 }
 
@@ -84,11 +84,8 @@ impl TestConsumer {
             ConnectionProperties::default(),
         )
         .await
-        .unwrap_or_else(|e| panic!("RabbitMQ at AMQP_URL: {e}"));
-        let channel = connection
-            .create_channel()
-            .await
-            .unwrap_or_else(|e| panic!("channel: {e}"));
+        .expect("RabbitMQ at AMQP_URL");
+        let channel = connection.create_channel().await.expect("channel");
         // The publisher declares the same exchange; declaring it here too keeps the order of
         // the two free.
         channel
@@ -102,7 +99,7 @@ impl TestConsumer {
                 FieldTable::default(),
             )
             .await
-            .unwrap_or_else(|e| panic!("exchange: {e}"));
+            .expect("exchange");
         if let Some(legacy) = &config.legacy_queue {
             channel
                 .queue_declare(
@@ -114,7 +111,7 @@ impl TestConsumer {
                     FieldTable::default(),
                 )
                 .await
-                .unwrap_or_else(|e| panic!("legacy queue: {e}"));
+                .expect("legacy queue");
             channel
                 .queue_bind(
                     legacy.as_str().into(),
@@ -124,7 +121,7 @@ impl TestConsumer {
                     FieldTable::default(),
                 )
                 .await
-                .unwrap_or_else(|e| panic!("legacy bind: {e}"));
+                .expect("legacy bind");
         }
         let all_queue = format!("{}-all", config.exchange);
         channel
@@ -134,7 +131,7 @@ impl TestConsumer {
                 FieldTable::default(),
             )
             .await
-            .unwrap_or_else(|e| panic!("queue: {e}"));
+            .expect("queue");
         channel
             .queue_bind(
                 all_queue.as_str().into(),
@@ -144,7 +141,7 @@ impl TestConsumer {
                 FieldTable::default(),
             )
             .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
+            .expect("bind");
         TestConsumer {
             connection,
             channel,
@@ -162,7 +159,7 @@ impl TestConsumer {
                 .channel
                 .basic_get(queue.into(), BasicGetOptions::default())
                 .await
-                .unwrap_or_else(|e| panic!("basic_get: {e}"));
+                .expect("basic_get");
             match got {
                 Some(message) => {
                     let delivery = &message.delivery;
@@ -191,10 +188,7 @@ impl TestConsumer {
                         delivery_mode: *props.delivery_mode(),
                         headers,
                     });
-                    delivery
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .unwrap_or_else(|e| panic!("ack: {e}"));
+                    delivery.ack(BasicAckOptions::default()).await.expect("ack");
                 }
                 None if out.len() >= expected || tokio::time::Instant::now() >= deadline => {
                     return out;

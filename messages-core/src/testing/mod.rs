@@ -6,6 +6,8 @@
 //! Without it a test is skipped with a note on stderr, except under `CI=true`, where a missing
 //! or unreachable backend fails the test: CI must never pass by skipping.
 
+#![allow(clippy::unwrap_used)] // Test support: a failed call is a failed test, said by the panic.
+
 use std::fmt::Display;
 
 #[cfg(feature = "amqp")]
@@ -19,6 +21,39 @@ pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod storage;
+
+/// The one way to run a test on every backend, for the core and the server alike: one
+/// module per backend, one `#[tokio::test]` per case in it, so a failure names its backend
+/// and its case (`sqlite::idempotent_creates`) and hides none of the others. Each backend's
+/// expression gives a future of `Option<S>`: the subject the cases take by reference, or
+/// `None` to skip (a backend not configured outside CI). The cases are functions
+/// `async fn case(&S)` in the invoking module.
+///
+/// ```ignore
+/// messages_core::every_backend!([lists_newest_first, refuses_a_bad_limit] on
+///     memory => async { Some(App::memory()) },
+///     postgres => async { App::postgres().await },
+/// );
+/// ```
+#[macro_export]
+macro_rules! every_backend {
+    ($cases:tt on $($backend:ident => $subject:expr),+ $(,)?) => {
+        $( $crate::every_backend!(@backend $backend, $subject, $cases); )+
+    };
+    (@backend $backend:ident, $subject:expr, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(subject) = $subject.await else { return };
+                    super::$case(&subject).await;
+                }
+            )*
+        }
+    };
+}
 
 /// A text message at `micros`, as a store would hold it.
 ///
@@ -36,7 +71,7 @@ pub fn text_message(
         vec![],
         &crate::Limits::default(),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     crate::Message::from_new(
         crate::MessageId::new_v7(),
         thread,
@@ -62,11 +97,11 @@ pub async fn post_text(
         vec![],
         service.limits(),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     service
         .create(thread, user, new, None)
         .await
-        .unwrap_or_else(|e| panic!("create: {e}"))
+        .expect("create")
         .message()
         .clone()
 }

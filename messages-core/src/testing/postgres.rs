@@ -113,9 +113,7 @@ impl TestDatabase {
             return None;
         }
         let url = with_param(&base, &format!("options=-csearch_path%3D{schema}"));
-        let config = url
-            .parse()
-            .unwrap_or_else(|e| panic!("DATABASE_URL does not parse: {e}"));
+        let config = url.parse().expect("DATABASE_URL does not parse");
         Some(TestDatabase {
             config,
             schema,
@@ -140,7 +138,7 @@ impl TestDatabase {
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
         tokio::net::lookup_host((host.as_str(), port))
             .await
-            .unwrap_or_else(|e| panic!("resolve DATABASE_URL: {e}"))
+            .expect("resolve DATABASE_URL")
             .next()
             .unwrap_or_else(|| panic!("DATABASE_URL's host has no address"))
     }
@@ -159,11 +157,8 @@ impl TestDatabase {
     pub async fn store(&self) -> PostgresStore {
         let store = PostgresStore::open(&PostgresConfig::new(self.url.clone()))
             .await
-            .unwrap_or_else(|e| panic!("postgres store: {e}"));
-        store
-            .migrate()
-            .await
-            .unwrap_or_else(|e| panic!("migrations: {e:?}"));
+            .expect("postgres store");
+        store.migrate().await.expect("migrations");
         store
     }
 }

@@ -32,12 +32,8 @@ impl TcpProxy {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn start(upstream: SocketAddr) -> TcpProxy {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("proxy bind: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("proxy addr: {e}"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy bind");
+        let addr = listener.local_addr().expect("proxy addr");
         let state = Arc::new(State::default());
         let shared = Arc::clone(&state);
         let accept = tokio::spawn(async move {

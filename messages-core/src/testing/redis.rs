@@ -23,7 +23,7 @@ pub async fn cache_at(url: &str, prefix: &str) -> Option<RedisCache> {
     let mut config = RedisCacheConfig::new(url);
     config.key_prefix = prefix.to_owned();
     config.timeout = Duration::from_millis(500);
-    let cache = RedisCache::new(config).unwrap_or_else(|e| panic!("redis cache: {e}"));
+    let cache = RedisCache::new(config).expect("redis cache");
     if let Err(e) = crate::cache::PageCache::ping(&cache).await {
         super::unreachable("Redis", e)?;
         return None;

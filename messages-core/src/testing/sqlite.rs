@@ -38,11 +38,8 @@ impl TempDir {
     pub async fn store(&self) -> SqliteStore {
         let store = SqliteStore::open(&self.config())
             .await
-            .unwrap_or_else(|e| panic!("open SQLite store: {e}"));
-        store
-            .migrate()
-            .await
-            .unwrap_or_else(|e| panic!("migrations: {e}"));
+            .expect("open SQLite store");
+        store.migrate().await.expect("migrations");
         store
     }
 }

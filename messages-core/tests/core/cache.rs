@@ -3,26 +3,20 @@
 
 use std::sync::Arc;
 
+use messages_core::cache::PageCache;
 use messages_core::cache::memory::MemoryCache;
-use messages_core::testing::cache::cache_contract;
 
-#[tokio::test]
-async fn memory_cache_passes_the_contract() {
-    cache_contract(Arc::new(MemoryCache::default())).await;
-}
-
-#[tokio::test]
-async fn redis_cache_passes_the_contract() {
-    let Some(cache) = messages_core::testing::redis::test_cache().await else {
-        return;
-    };
-    cache_contract(Arc::new(cache)).await;
-}
+messages_core::cache_contract!(
+    memory => async { Some(Arc::new(MemoryCache::default()) as Arc<dyn PageCache>) },
+    redis => async {
+        let cache = messages_core::testing::redis::test_cache().await?;
+        Some(Arc::new(cache) as Arc<dyn PageCache>)
+    },
+);
 
 #[tokio::test]
 async fn redis_windows_are_shared_between_processes() {
     // Two caches with the same prefix stand for two server processes.
-    use messages_core::cache::PageCache;
     use messages_core::testing::redis::{cache_at, redis_url, unique_prefix};
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix();

@@ -128,9 +128,9 @@ async fn newest_ids(service: &MessageService, thread: ThreadId) -> Vec<String> {
 
 /// A read misses, reads the store, and is held; a write commits and is acknowledged; the
 /// held read then offers its (now stale) window. The next read must show the write.
-async fn a_slow_fill_never_hides_a_write(cache: Arc<dyn PageCache>) {
+async fn a_slow_fill_never_hides_a_write(cache: &Arc<dyn PageCache>) {
     let store = Arc::new(GatedStore::default());
-    let service = service(Arc::clone(&store), cache);
+    let service = service(Arc::clone(&store), Arc::clone(cache));
     let (thread, user) = ids();
     let first = post(&service, thread, user, "first").await;
 
@@ -162,9 +162,9 @@ async fn a_slow_fill_never_hides_a_write(cache: Arc<dyn PageCache>) {
 }
 
 /// Many concurrent misses on one thread share one store read.
-async fn concurrent_misses_share_one_read(cache: Arc<dyn PageCache>) {
+async fn concurrent_misses_share_one_read(cache: &Arc<dyn PageCache>) {
     let store = Arc::new(GatedStore::default());
-    let service = service(Arc::clone(&store), cache);
+    let service = service(Arc::clone(&store), Arc::clone(cache));
     let (thread, user) = ids();
     post(&service, thread, user, "hot").await;
     let before = store.page_reads.load(Ordering::SeqCst);
@@ -193,31 +193,10 @@ async fn concurrent_misses_share_one_read(cache: Arc<dyn PageCache>) {
     assert_eq!(store.page_reads.load(Ordering::SeqCst) - before, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_cache_slow_fill_never_hides_a_write() {
-    a_slow_fill_never_hides_a_write(Arc::new(MemoryCache::default())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_cache_slow_fill_never_hides_a_write() {
-    let Some(cache) = test_cache().await else {
-        return;
-    };
-    a_slow_fill_never_hides_a_write(Arc::new(cache)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_cache_concurrent_misses_share_one_read() {
-    concurrent_misses_share_one_read(Arc::new(MemoryCache::default())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_cache_concurrent_misses_share_one_read() {
-    let Some(cache) = test_cache().await else {
-        return;
-    };
-    concurrent_misses_share_one_read(Arc::new(cache)).await;
-}
+messages_core::every_backend!([a_slow_fill_never_hides_a_write, concurrent_misses_share_one_read] on
+    memory_cache => async { Some(Arc::new(MemoryCache::default()) as Arc<dyn PageCache>) },
+    redis_cache => async { Some(Arc::new(test_cache().await?) as Arc<dyn PageCache>) },
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_fails_no_request_and_serves_no_stale_page() {

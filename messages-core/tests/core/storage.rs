@@ -9,19 +9,19 @@ use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
 
-messages_core::storage_contract!(memory => async { Some(Subject::new(MemoryStore::new())) });
-
-messages_core::storage_contract!(postgres => async {
-    let db = TestDatabase::create().await?;
-    let store = db.store().await;
-    Some(Subject::new(store).keeping(db))
-});
-
-messages_core::storage_contract!(sqlite => async {
-    let dir = TempDir::new();
-    let store = dir.store().await;
-    Some(Subject::new(store).keeping(dir))
-});
+messages_core::storage_contract!(
+    memory => async { Some(Subject::new(MemoryStore::new())) },
+    sqlite => async {
+        let dir = TempDir::new();
+        let store = dir.store().await;
+        Some(Subject::new(store).keeping(dir))
+    },
+    postgres => async {
+        let db = TestDatabase::create().await?;
+        let store = db.store().await;
+        Some(Subject::new(store).keeping(db))
+    },
+);
 
 /// Every store has one schema shape: a fresh database is at version 0, `migrate` applies
 /// every migration the store has, and a second `migrate` applies none.

@@ -222,7 +222,7 @@ http {{
 "#
         );
         let conf_path = dir.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap_or_else(|e| panic!("gateway conf: {e}"));
+        std::fs::write(&conf_path, conf).expect("gateway conf");
         let mut child = std::process::Command::new(nginx)
             .arg("-c")
             .arg(&conf_path)
@@ -231,7 +231,7 @@ http {{
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("start nginx: {e}"));
+            .expect("start nginx");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -259,8 +259,26 @@ impl Drop for Gateway {
     }
 }
 
+/// With `TEST_LOG` set, the logs of the servers a test starts (filtered by `RUST_LOG`,
+/// default `info`) go to the test's output: `TEST_LOG=1 cargo test -p messages-server --test
+/// api <name> -- --nocapture`. Server processes started by a test inherit both variables.
+fn test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("TEST_LOG").is_some() {
+        ONCE.call_once(|| {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        });
+    }
+}
+
 /// Starts the server on exactly `config`.
 pub async fn start(config: Config) -> TestApp {
+    test_log();
     let app = Application::build(config)
         .await
         .unwrap_or_else(|e| panic!("build: {e:#}"));
@@ -302,19 +320,15 @@ impl TestApp {
         }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .unwrap_or_else(|e| panic!("request: {e}"));
-        let response = self
-            .client
-            .request(request)
-            .await
-            .unwrap_or_else(|e| panic!("send: {e}"));
+            .expect("request");
+        let response = self.client.request(request).await.expect("send");
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
             .into_body()
             .collect()
             .await
-            .unwrap_or_else(|e| panic!("body: {e}"))
+            .expect("body")
             .to_bytes();
         TestResponse {
             status,
@@ -338,14 +352,8 @@ impl TestApp {
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let request = builder
-            .body(Full::new(Bytes::new()))
-            .unwrap_or_else(|e| panic!("request: {e}"));
-        let response = self
-            .client
-            .request(request)
-            .await
-            .unwrap_or_else(|e| panic!("send: {e}"));
+        let request = builder.body(Full::new(Bytes::new())).expect("request");
+        let response = self.client.request(request).await.expect("send");
         let status = response.status();
         let headers = response.headers().clone();
         if status != StatusCode::OK {
@@ -353,7 +361,7 @@ impl TestApp {
                 .into_body()
                 .collect()
                 .await
-                .unwrap_or_else(|e| panic!("body: {e}"))
+                .expect("body")
                 .to_bytes();
             return Err(TestResponse {
                 status,
@@ -468,7 +476,7 @@ impl TestApp {
             let _ = stop.send(());
         }
         match self.server.take() {
-            Some(server) => server.await.unwrap_or_else(|e| panic!("server task: {e}")),
+            Some(server) => server.await.expect("server task"),
             None => Ok(()),
         }
     }
@@ -516,7 +524,10 @@ pub fn server_command() -> std::process::Command {
     ] {
         command.env_remove(var);
     }
-    command.env("STORE", "memory").env("RUST_LOG", "warn");
+    command.env("STORE", "memory");
+    if std::env::var_os("TEST_LOG").is_none() {
+        command.env("RUST_LOG", "warn");
+    }
     command
 }
 
@@ -548,7 +559,7 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("free port: {e}"))
+        .expect("free port")
 }
 
 /// One server-sent event: its id, its type and its data as JSON.
@@ -666,20 +677,14 @@ impl RemoteClient {
         if let Some(user) = user {
             builder = builder.header("x-user-id", user);
         }
-        let request = builder
-            .body(Full::new(Bytes::from(body)))
-            .unwrap_or_else(|e| panic!("request: {e}"));
-        let response = self
-            .client
-            .request(request)
-            .await
-            .unwrap_or_else(|e| panic!("send: {e}"));
+        let request = builder.body(Full::new(Bytes::from(body))).expect("request");
+        let response = self.client.request(request).await.expect("send");
         let status = response.status();
         let body = response
             .into_body()
             .collect()
             .await
-            .unwrap_or_else(|e| panic!("body: {e}"))
+            .expect("body")
             .to_bytes();
         (status, body)
     }
@@ -701,7 +706,7 @@ impl RemoteClient {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body:?}");
-        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("JSON: {e}"))
+        serde_json::from_slice(&body).expect("JSON")
     }
 
     /// The body of a GET, as text.

@@ -1,0 +1,247 @@
+//! The storage contract: what every `MessageStore` and its `Outbox` must do, written once as
+//! named cases, one file per topic. [`storage_contract!`](crate::storage_contract) stamps out
+//! one test per case and backend, so a failure names its case and does not hide the others.
+//!
+//! - `paging`: keyset pages, cursors, `around`, `locate`.
+//! - `writes`: edits and deletes, and who may make them.
+//! - `idempotency`: retried creates.
+//! - `outbox`: the events writes leave.
+//! - `sequence`: gap-free numbers and the changes feed.
+//! - `races`: many writers at once, and a follower beside them.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+pub(super) use super::text_message as message;
+use crate::changes::ChangesLimit;
+use crate::events::codec;
+use crate::message::{Limits, Message, MessageId, MessagePatch, ThreadId, Timestamp, UserId};
+use crate::page::{Page, PageQuery, PageSize};
+use crate::storage::{Created, MessageStore, Outbox};
+
+mod idempotency;
+mod outbox;
+mod paging;
+mod races;
+mod sequence;
+mod writes;
+
+pub use idempotency::*;
+pub use outbox::{events_carry_their_change_numbers, every_write_leaves_one_event};
+pub use paging::*;
+pub use races::*;
+pub use sequence::*;
+pub use writes::*;
+
+/// A store under test: both of its sides, and whatever must live as long as the test (a
+/// test database, a temporary directory).
+pub struct Subject {
+    /// The message side.
+    pub store: Arc<dyn MessageStore>,
+    /// The relay's side of the same store.
+    pub outbox: Arc<dyn Outbox>,
+    _keep: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Subject {
+    /// Both sides of `store`.
+    pub fn new<S: MessageStore + Outbox>(store: S) -> Self {
+        let store = Arc::new(store);
+        Subject {
+            store: Arc::clone(&store) as Arc<dyn MessageStore>,
+            outbox: store,
+            _keep: None,
+        }
+    }
+
+    /// Keeps `guard` alive until the subject drops.
+    pub fn keeping(mut self, guard: impl Any + Send + Sync) -> Self {
+        self._keep = Some(Box::new(guard));
+        self
+    }
+}
+
+/// Stamps out one `#[tokio::test]` per case of the storage contract and per backend, in a
+/// module `storage_contract::<backend>`, through [`every_backend!`](crate::every_backend).
+/// Each backend's expression gives a future of `Option<Subject>`; `None` skips (a backend not
+/// configured outside CI).
+///
+/// ```ignore
+/// messages_core::storage_contract!(
+///     memory => async { Some(Subject::new(MemoryStore::new())) },
+/// );
+/// ```
+#[macro_export]
+macro_rules! storage_contract {
+    ($($backend:ident => $subject:expr),+ $(,)?) => {
+        mod storage_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use $crate::testing::storage::*;
+            $crate::every_backend!([
+                empty_thread,
+                pages_exactly_in_both_directions,
+                a_full_last_page_has_no_more,
+                a_cursor_survives_deletion_of_its_message,
+                deleted_messages_never_appear,
+                equal_timestamps_page_exactly_once,
+                inserts_between_loads_cause_no_overlap_or_gap,
+                deleted_runs_never_produce_empty_pages,
+                a_page_reflects_its_rev,
+                around_the_first_the_last_and_a_deleted_message,
+                locate_finds_deleted_messages_too,
+                an_edit_never_moves_a_message,
+                only_the_author_changes_a_message,
+                a_blank_edit_is_refused,
+                idempotent_creates,
+                an_idempotent_replay_takes_no_number,
+                every_write_leaves_one_event,
+                events_carry_their_change_numbers,
+                numbers_are_gap_free_per_thread,
+                edits_and_deletes_appear_in_the_changes_feed,
+                the_changes_feed_pages_without_gaps,
+                concurrent_creates_are_each_listed_once,
+                a_crowd_on_one_thread_with_keys_and_retries,
+                racing_writers_never_hide_a_message_from_a_follower,
+            ] on $($backend => $subject),+);
+        }
+    };
+}
+
+pub(super) fn thread() -> ThreadId {
+    ThreadId::from_uuid(Uuid::new_v4())
+}
+
+pub(super) fn user() -> UserId {
+    UserId::from_uuid(Uuid::new_v4())
+}
+
+pub(super) fn size(n: u32) -> PageSize {
+    PageSize::new(n).unwrap()
+}
+
+pub(super) fn limit(n: &str) -> ChangesLimit {
+    ChangesLimit::parse(n).unwrap()
+}
+
+/// A base time with whole-microsecond precision well inside every backend's range.
+pub(super) const T0: i64 = 1_764_000_000_000_000;
+
+/// Creates `m`, returning it as the store numbered it.
+pub(super) async fn insert(store: &dyn MessageStore, m: &Message) -> Message {
+    let created = store
+        .create(m, None, codec::created(m))
+        .await
+        .expect("create");
+    let Created::New(numbered) = created else {
+        panic!("a create without a key is new: {created:?}");
+    };
+    assert_eq!(
+        Message {
+            seq: m.seq,
+            rev: m.rev,
+            ..numbered.clone()
+        },
+        *m,
+        "the store keeps the message as given"
+    );
+    assert!(
+        numbered.seq > 0 && numbered.rev == numbered.seq,
+        "{numbered:?}"
+    );
+    numbered
+}
+
+/// Inserts `n` messages one microsecond apart, returning them oldest first, numbered.
+pub(super) async fn fill(store: &dyn MessageStore, thread: ThreadId, n: usize) -> Vec<Message> {
+    let author = user();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let m = message(thread, author, T0 + i as i64, &format!("message {i}"));
+        out.push(insert(store, &m).await);
+    }
+    out
+}
+
+pub(super) async fn page(store: &dyn MessageStore, thread: ThreadId, q: PageQuery, n: u32) -> Page {
+    store.page(thread, q, size(n)).await.expect("page")
+}
+
+/// The `seq` a page's cursor names.
+pub(super) fn seq_of(cursor: crate::Cursor) -> i64 {
+    match cursor {
+        crate::Cursor::Seq(seq) => seq,
+        crate::Cursor::Legacy(id) => panic!("a store issued a legacy cursor for {id}"),
+    }
+}
+
+/// Follows cursors from `start` until `has_more` is false, checking on the way that no page
+/// is empty while more were promised and that `next_cursor` is present exactly when
+/// `has_more`.
+pub(super) async fn walk(
+    store: &dyn MessageStore,
+    thread: ThreadId,
+    start: PageQuery,
+    n: u32,
+) -> Vec<Page> {
+    let mut pages = Vec::new();
+    let mut query = start;
+    loop {
+        let p = page(store, thread, query, n).await;
+        assert_eq!(
+            p.next_cursor.is_some(),
+            p.has_more,
+            "next_cursor iff has_more"
+        );
+        if p.has_more {
+            assert!(!p.items.is_empty(), "an empty page promised more");
+        }
+        let next = p.next_cursor;
+        pages.push(p);
+        match (next, start) {
+            (Some(c), PageQuery::After(_)) => query = PageQuery::After(seq_of(c)),
+            (Some(c), _) => query = PageQuery::Before(seq_of(c)),
+            (None, _) => return pages,
+        }
+        assert!(pages.len() < 10_000, "pagination does not end");
+    }
+}
+
+pub(super) fn ids(pages: &[Page]) -> Vec<MessageId> {
+    pages
+        .iter()
+        .flat_map(|p| p.items.iter().map(|m| m.id))
+        .collect()
+}
+
+pub(super) async fn delete(store: &dyn MessageStore, m: &Message) -> crate::Tombstone {
+    let at = Timestamp::from_micros(T0 + 1_000_000);
+    store
+        .delete(
+            m.thread_id,
+            m.id,
+            m.user_id,
+            at,
+            codec::deleted(m.thread_id, m.id, at),
+        )
+        .await
+        .expect("delete")
+}
+
+pub(super) async fn edit(store: &dyn MessageStore, m: &Message, text: &str) -> Message {
+    let patch = MessagePatch::new(Some(text.into()), None, &Limits::default()).unwrap();
+    store
+        .update(
+            m.thread_id,
+            m.id,
+            m.user_id,
+            &patch,
+            Timestamp::from_micros(T0 + 2_000_000),
+            codec::updated,
+        )
+        .await
+        .expect("update")
+}

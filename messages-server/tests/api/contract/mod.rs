@@ -1,0 +1,47 @@
+//! Black-box tests of the HTTP contract, one file per route: every row of the API table, on
+//! the embedded default (SQLite), in memory, on PostgreSQL, on PostgreSQL with Redis (when
+//! `DATABASE_URL` and `REDIS_URL` are set; required under `CI=true`), and behind nginx
+//! configured like the Kong route (prefix `/messages` stripped; when nginx is installed,
+//! required under `CI=true`).
+
+use crate::helpers::{Backend, spawn_app};
+
+mod changes;
+mod create;
+mod list;
+mod message;
+mod operations;
+mod page;
+
+use changes::*;
+use create::*;
+use list::*;
+use message::*;
+use operations::{health_routes, unknown_routes_and_methods};
+use page::*;
+
+messages_core::every_backend!([
+    the_chat_page_is_served,
+    create_returns_the_message,
+    create_validates_headers_and_body,
+    create_refuses_oversized_bodies,
+    idempotent_create,
+    list_pages_newest_first_and_back,
+    list_validates_its_query,
+    list_sees_every_write_at_once,
+    edit_changes_content_and_paths,
+    edit_and_delete_are_for_the_author_only,
+    delete_is_soft_and_final,
+    unknown_routes_and_methods,
+    health_routes,
+    pages_by_seq_and_around_a_message,
+    the_changes_feed_follows_edits_and_deletes,
+    a_cached_page_reports_the_rev_a_store_read_does,
+    a_refused_value_is_answered_in_the_words_of_the_check,
+] on
+    memory => async { Some(spawn_app(Backend::Memory).await.expect("memory backend")) },
+    sqlite => async { Some(spawn_app(Backend::Sqlite).await.expect("SQLite backend")) },
+    postgres => spawn_app(Backend::Postgres),
+    behind_gateway => spawn_app(Backend::SqliteBehindGateway),
+    postgres_redis => spawn_app(Backend::PostgresRedis),
+);
