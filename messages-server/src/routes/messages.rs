@@ -84,6 +84,13 @@ pub async fn create(
     Ok(response)
 }
 
+/// `GET /threads/{thread_id}/messages/{message_id}`: the message in its current state; a 404
+/// when it is unknown, deleted or another thread's.
+pub async fn get(state: &AppState, ids: PathIds) -> Result<HttpResponse, ApiError> {
+    let message = state.service.get(ids.thread(), ids.message()?).await?;
+    Ok(json(StatusCode::OK, message.to_json()))
+}
+
 /// `PUT /threads/{thread_id}/messages/{message_id}`
 pub async fn update(
     state: &AppState,

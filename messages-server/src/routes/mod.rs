@@ -54,7 +54,7 @@ const ROUTES: [(Route, &str, &str, bool); 10] = [
     (
         Route::Message,
         "/threads/{thread_id}/messages/{message_id}",
-        "PUT, DELETE",
+        "GET, PUT, DELETE",
         true,
     ),
     (
@@ -314,6 +314,7 @@ async fn dispatch(
         (Route::ThreadMessages, &Method::POST) => {
             Box::pin(messages::create(state, ids?, request)).await
         }
+        (Route::Message, &Method::GET) => Box::pin(messages::get(state, ids?)).await,
         (Route::Message, &Method::PUT) => Box::pin(messages::update(state, ids?, request)).await,
         (Route::Message, &Method::DELETE) => {
             Box::pin(messages::delete(state, ids?, &request)).await

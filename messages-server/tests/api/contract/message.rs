@@ -5,6 +5,49 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, item_ids, new_id};
 
+/// A message is read by its id in its current state; an unknown id, another thread's message
+/// and a deleted one are 404s, a malformed id a 400.
+pub(super) async fn a_message_is_read_by_its_id(app: &TestApp) {
+    let (thread, user) = (new_id(), new_id());
+    let created = app.post_text(&thread, &user, "read me").await;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let get = |thread: String, id: String| async move {
+        app.request(
+            Method::GET,
+            &format!("/threads/{thread}/messages/{id}"),
+            &[],
+            None,
+        )
+        .await
+    };
+    let r = get(thread.clone(), id.clone()).await;
+    assert_eq!((r.status, r.json()), (StatusCode::OK, created.clone()));
+    let edited = app
+        .edit(&thread, &id, &user, json!({"content": "read me, edited"}))
+        .await
+        .json();
+    assert_eq!(
+        get(thread.clone(), id.clone()).await.json(),
+        edited,
+        "its current state"
+    );
+    for (t, m) in [(thread.clone(), new_id()), (new_id(), id.clone())] {
+        let r = get(t, m).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (StatusCode::NOT_FOUND, "not_found")
+        );
+    }
+    let r = get(thread.clone(), "not-a-uuid".into()).await;
+    assert_eq!(r.error_code(), "invalid_message_id");
+    app.remove(&thread, &id, &user).await;
+    let r = get(thread, id).await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+}
+
 pub(super) async fn edit_changes_content_and_paths(app: &TestApp) {
     let thread = new_id();
     let user = new_id();

@@ -29,6 +29,7 @@ messages_core::every_backend!([
     list_pages_newest_first_and_back,
     list_validates_its_query,
     list_sees_every_write_at_once,
+    a_message_is_read_by_its_id,
     edit_changes_content_and_paths,
     edit_and_delete_are_for_the_author_only,
     delete_is_soft_and_final,

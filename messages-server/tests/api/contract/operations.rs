@@ -33,9 +33,9 @@ pub(super) async fn unknown_routes_and_methods(app: &TestApp) {
             "GET, POST",
         ),
         (
-            Method::GET,
+            Method::POST,
             format!("/threads/{thread}/messages/{}", new_id()),
-            "PUT, DELETE",
+            "GET, PUT, DELETE",
         ),
         (Method::POST, "/healthz".to_owned(), "GET"),
     ] {
