@@ -184,8 +184,17 @@ async function openThread(id) {
 }
 
 function beginning() {
-  return state.shown.size ? "The beginning of the thread." : "No messages yet: write the first.";
+  // Pending sends count: the notice goes as soon as the first message shows.
+  return el.list.childElementCount
+    ? "The beginning of the thread."
+    : "No messages yet: write the first.";
 }
+
+// The notice at the top follows the list: it says "No messages yet" only while the list is
+// empty, so it goes with the first message and comes back when the last one is deleted.
+new MutationObserver(() => {
+  if (!state.hasOlder) el.history.textContent = beginning();
+}).observe(el.list, { childList: true });
 
 /** Loads older pages until the list can scroll, so scrolling up can ask for more. */
 async function fillScreen(generation) {

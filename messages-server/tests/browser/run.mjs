@@ -213,6 +213,26 @@ await check("two users on one thread: send, edit and delete arrive live", async 
   await b.context.close();
 });
 
+await check("an empty thread's notice goes with the first message and comes back after the last", async () => {
+  const thread = randomUUID();
+  const a = await openAs(randomUUID(), thread);
+  const b = await openAs(randomUUID(), thread);
+  const notice = (page) => page.locator("#history").textContent();
+  for (const { page } of [a, b]) assert.equal(await notice(page), "No messages yet: write the first.");
+  await sendFrom(a.page, "the first");
+  await message(a.page, "the first").waitFor();
+  await message(b.page, "the first").waitFor({ timeout: 2000 });
+  for (const { page } of [a, b]) assert.equal(await notice(page), "The beginning of the thread.");
+  await a.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-first-message.png`) });
+  await message(a.page, "the first").locator("button[data-action=delete]").click();
+  await a.page.locator("button[data-action=confirm-delete]").click();
+  await message(b.page, "the first").waitFor({ state: "detached", timeout: 2000 });
+  for (const { page } of [a, b]) assert.equal(await notice(page), "No messages yet: write the first.");
+  assert.deepEqual([...a.page.errors, ...b.page.errors], [], "no script errors");
+  await a.context.close();
+  await b.context.close();
+});
+
 await check("300 messages: scrolling to the top shows each once, in order", async () => {
   const thread = randomUUID();
   const writer = randomUUID();
