@@ -27,6 +27,16 @@ pub enum Error {
         /// Why the value was refused.
         reason: String,
     },
+    /// A reply to a message the thread does not hold live: unknown, another thread's, or
+    /// deleted.
+    #[error("reply_to must name a live message of this thread")]
+    InvalidReplyTo,
+    /// A reaction with a new emoji on a message that already has the most distinct emoji.
+    #[error("a message takes at most {max} distinct emoji")]
+    TooManyReactions {
+        /// The bound, [`ReactionLimits::max_emoji`](crate::ReactionLimits::max_emoji).
+        max: usize,
+    },
     /// A pagination cursor that this service did not issue, or that was altered.
     #[error("invalid cursor")]
     InvalidCursor,
@@ -92,6 +102,8 @@ impl Error {
             Error::Forbidden => Error::Forbidden,
             Error::Invalid { field, reason } => Error::invalid(field, reason.clone()),
             Error::InvalidCursor => Error::InvalidCursor,
+            Error::InvalidReplyTo => Error::InvalidReplyTo,
+            Error::TooManyReactions { max } => Error::TooManyReactions { max: *max },
             Error::IdempotencyConflict => Error::IdempotencyConflict,
             Error::Unavailable { what, .. } => {
                 Error::unavailable(what, SharedCause(Arc::clone(error)))

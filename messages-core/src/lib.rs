@@ -9,6 +9,9 @@
 //! - `message`: the model (`Message`, `MessageKind`, ids, validated input, the clock).
 //! - `sequence`: the per-thread sequence, and how a client names a position in it.
 //! - `cursor`: the opaque cursor, a `seq` (or, from version 1, a message id).
+//! - `reaction`: emoji, a message's reaction summary and the rules every store applies to it,
+//!   the page of reactors.
+//! - `history`: the versions an edit replaced, and a message's versions as clients read them.
 //! - `page`: page sizes, page queries by `seq`, pages with an exact `has_more` and `rev`, the
 //!   window around a message.
 //! - `changes`: the changes feed (`Change`, `Changes`, `ChangesLimit`) and the event types.
@@ -31,10 +34,12 @@
 mod changes;
 mod cursor;
 mod error;
+mod history;
 mod json;
 mod locks;
 mod message;
 mod page;
+mod reaction;
 mod sequence;
 mod service;
 
@@ -48,11 +53,17 @@ pub mod testing;
 pub use changes::{Change, Changes, ChangesLimit};
 pub use cursor::Cursor;
 pub use error::{BoxError, Error, Result};
+pub use history::{History, Replaced, Version};
 pub use message::{
     Clock, IdempotencyKey, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage,
     RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 pub use page::{Around, Page, PageJson, PageQuery, PageSize, write_page_json};
+pub use reaction::{
+    Emoji, REACTORS_DEFAULT, REACTORS_MAX, Reacted, Reaction, ReactionChange, ReactionEvent,
+    ReactionLimits, Reactors, add_to_summary, listed, remove_from_summary, summary_from_json,
+    summary_to_json,
+};
 pub use sequence::parse_position;
 pub use service::{MessageService, ServiceConfig};
-pub use storage::Created;
+pub use storage::{Created, ReactionRequest};

@@ -12,13 +12,15 @@ use crate::changes::{Changes, ChangesLimit};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::events::codec;
+use crate::history::History;
 use crate::live::{Hub, LiveConfig};
 use crate::message::{
     Clock, IdempotencyKey, Limits, Message, MessageId, MessagePatch, NewMessage,
     RequestFingerprint, ThreadId, Tombstone, UserId,
 };
 use crate::page::{Page, PageJson, PageQuery, PageSize};
-use crate::storage::{Created, Idempotency, MessageStore};
+use crate::reaction::{Emoji, Reacted, ReactionChange, ReactionLimits, Reactors};
+use crate::storage::{Created, Idempotency, MessageStore, ReactionRequest};
 
 /// Settings of the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +33,8 @@ pub struct ServiceConfig {
     pub breaker: BreakerConfig,
     /// Live delivery to followers. Default: [`LiveConfig::default`].
     pub live: LiveConfig,
+    /// Bounds of reactions. Default: [`ReactionLimits::default`].
+    pub reactions: ReactionLimits,
 }
 
 impl Default for ServiceConfig {
@@ -40,6 +44,7 @@ impl Default for ServiceConfig {
             window: PageSize::MAX_SIZE,
             breaker: BreakerConfig::default(),
             live: LiveConfig::default(),
+            reactions: ReactionLimits::default(),
         }
     }
 }
@@ -168,6 +173,51 @@ impl MessageService {
         let tombstone = self.store.delete(thread, id, user, now, event).await?;
         self.after_write(thread, tombstone.rev).await;
         Ok(tombstone)
+    }
+
+    /// Adds (`ReactionChange::Add`) or removes the user's reaction on a live message. A
+    /// change takes the thread's next number like an edit and is cached, pushed and replayed
+    /// like one; a repeat changes nothing (`Reacted::changed` false).
+    pub async fn react(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        user: UserId,
+        emoji: Emoji,
+        change: ReactionChange,
+    ) -> Result<Reacted> {
+        let request = ReactionRequest {
+            thread,
+            id,
+            user,
+            emoji,
+            change,
+            now: self.clock.now(),
+            limits: self.config.reactions,
+        };
+        let reacted = self.store.react(request, codec::reaction).await?;
+        if reacted.changed {
+            self.after_write(thread, reacted.message.rev).await;
+        }
+        Ok(reacted)
+    }
+
+    /// Who reacted to a live message with `emoji`, by user id after `after`.
+    pub async fn reactors(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        emoji: &Emoji,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Reactors> {
+        let limit = limit.clamp(1, crate::reaction::REACTORS_MAX);
+        self.store.reactors(thread, id, emoji, after, limit).await
+    }
+
+    /// A live message's versions, oldest first, the current one last.
+    pub async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History> {
+        self.store.history(thread, id).await
     }
 
     /// After a commit: make the cached page stale, tell the thread's followers (here and on

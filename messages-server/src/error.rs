@@ -142,6 +142,16 @@ impl From<Error> for ApiError {
                 format!("{field}: {reason}"),
             ),
             Error::InvalidCursor => Self::bad_request("invalid_cursor", "invalid cursor"),
+            Error::InvalidReplyTo => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_reply_to",
+                error.to_string(),
+            ),
+            Error::TooManyReactions { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_reactions",
+                error.to_string(),
+            ),
             Error::IdempotencyConflict => Self::new(
                 StatusCode::CONFLICT,
                 "idempotency_conflict",

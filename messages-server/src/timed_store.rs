@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use messages_core::storage::{Created, Idempotency, MessageStore, OutboxEvent, UpdateEvent};
+use messages_core::storage::{
+    Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, UpdateEvent,
+};
 use messages_core::{
-    Around, Changes, ChangesLimit, Error, Message, MessageId, MessagePatch, Page, PageQuery,
-    PageSize, Result, ThreadId, Timestamp, Tombstone, UserId,
+    Around, Changes, ChangesLimit, Emoji, Error, History, Message, MessageId, MessagePatch, Page,
+    PageQuery, PageSize, Reacted, ReactionRequest, Reactors, Result, ThreadId, Timestamp,
+    Tombstone, UserId,
 };
 
 /// The store operations measured, each a value of the `operation` label.
@@ -23,10 +26,13 @@ enum Operation {
     Changes,
     Locate,
     Head,
+    React,
+    Reactors,
+    History,
 }
 
 impl Operation {
-    const ALL: [Operation; 10] = [
+    const ALL: [Operation; 13] = [
         Operation::Create,
         Operation::Get,
         Operation::Update,
@@ -37,6 +43,9 @@ impl Operation {
         Operation::Changes,
         Operation::Locate,
         Operation::Head,
+        Operation::React,
+        Operation::Reactors,
+        Operation::History,
     ];
 
     fn label(self) -> &'static str {
@@ -51,6 +60,9 @@ impl Operation {
             Operation::Changes => "changes",
             Operation::Locate => "locate",
             Operation::Head => "head",
+            Operation::React => "react",
+            Operation::Reactors => "reactors",
+            Operation::History => "history",
         }
     }
 }
@@ -177,6 +189,32 @@ impl MessageStore for TimedStore {
     ) -> Result<Tombstone> {
         let deleted = self.inner.delete(thread, id, user, now, event);
         self.timed(Operation::Delete, deleted).await
+    }
+
+    async fn react(
+        &self,
+        request: ReactionRequest,
+        event: ReactionEventBuilder,
+    ) -> Result<Reacted> {
+        let reacted = self.inner.react(request, event);
+        self.timed(Operation::React, reacted).await
+    }
+
+    async fn reactors(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        emoji: &Emoji,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Reactors> {
+        let reactors = self.inner.reactors(thread, id, emoji, after, limit);
+        self.timed(Operation::Reactors, reactors).await
+    }
+
+    async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History> {
+        self.timed(Operation::History, self.inner.history(thread, id))
+            .await
     }
 
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {

@@ -2,18 +2,66 @@
 //!
 //! A created or updated event carries the message JSON exactly as the HTTP API returns it (the
 //! body consumers of the old service read, with `seq` and `rev` added); a deleted event
-//! carries the tombstone `{"id", "thread_id", "deleted_at", "seq", "rev"}`. The service
+//! carries the tombstone `{"id", "thread_id", "deleted_at", "seq", "rev"}`; a reaction event
+//! (`reaction.added`, `reaction.removed`) carries `{"message_id", "thread_id", "user_id",
+//! "emoji", "count", "reacted_at", "seq", "rev"}`, where `count` is how many users hold the
+//! emoji after the change, `seq` the message's and `rev` the change's number, so a consumer
+//! that indexes content can tell a reaction from an edit. The service
 //! encodes a body up to its numbers; the store closes it once it has numbered the change.
 
 use uuid::Uuid;
 
 pub use crate::changes::{CREATED, DELETED, UPDATED};
 use crate::error::{Error, Result};
-use crate::message::{Message, MessageId, ThreadId, Timestamp, Tombstone};
+use crate::json::write_open;
+use crate::message::{Message, MessageId, ThreadId, Timestamp, Tombstone, UserId};
+use crate::reaction::{Emoji, ReactionChange, ReactionEvent};
 use crate::storage::{OutboxEvent, StoredEvent};
 
 /// The body of a deleted event: the tombstone.
 pub type Deleted = Tombstone;
+
+/// Event type of a reaction added.
+pub const REACTION_ADDED: &str = "reaction.added";
+/// Event type of a reaction removed.
+pub const REACTION_REMOVED: &str = "reaction.removed";
+
+/// The body of a reaction event, as a consumer decodes it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct ReactionBody {
+    /// The message reacted to.
+    pub message_id: MessageId,
+    /// Its thread.
+    pub thread_id: ThreadId,
+    /// Who added or removed the reaction.
+    pub user_id: UserId,
+    /// The emoji.
+    pub emoji: Emoji,
+    /// How many users hold the emoji on the message after the change.
+    pub count: i64,
+    /// When it happened.
+    pub reacted_at: Timestamp,
+    /// The message's `seq`.
+    pub seq: i64,
+    /// The change's number, as `cloudEvents:sequence`.
+    pub rev: i64,
+}
+
+/// The event announcing a reaction change, not yet numbered.
+pub fn reaction(event: &ReactionEvent, change: ReactionChange) -> OutboxEvent {
+    let mut open_payload = Vec::with_capacity(256);
+    write_open(event, &mut open_payload);
+    OutboxEvent {
+        id: Uuid::now_v7(),
+        kind: match change {
+            ReactionChange::Add => REACTION_ADDED,
+            ReactionChange::Remove => REACTION_REMOVED,
+        },
+        thread_id: event.thread_id,
+        time: event.reacted_at,
+        open_payload,
+    }
+}
 
 /// The event announcing `message`, not yet numbered.
 pub fn created(message: &Message) -> OutboxEvent {
@@ -144,6 +192,10 @@ pub enum EventBody {
     Updated(Message),
     /// A deletion.
     Deleted(Deleted),
+    /// A reaction added.
+    ReactionAdded(ReactionBody),
+    /// A reaction removed.
+    ReactionRemoved(ReactionBody),
 }
 
 /// Decodes a body given the event's type, for consumers and tests.
@@ -158,6 +210,12 @@ pub fn decode(kind: &str, payload: &[u8]) -> Result<EventBody> {
             .map_err(bad),
         DELETED => serde_json::from_slice(payload)
             .map(EventBody::Deleted)
+            .map_err(bad),
+        REACTION_ADDED => serde_json::from_slice(payload)
+            .map(EventBody::ReactionAdded)
+            .map_err(bad),
+        REACTION_REMOVED => serde_json::from_slice(payload)
+            .map(EventBody::ReactionRemoved)
             .map_err(bad),
         other => Err(Error::invalid("event", format!("unknown type {other}"))),
     }
@@ -181,7 +239,33 @@ mod tests {
         );
         message.seq = 41;
         message.rev = 42;
+        let reacted = ReactionEvent {
+            message_id: message.id,
+            thread_id: message.thread_id,
+            user_id: message.user_id,
+            emoji: Emoji::parse("👍").unwrap(),
+            count: 3,
+            reacted_at: message.created_at,
+        };
+        let reaction_body = ReactionBody {
+            message_id: message.id,
+            thread_id: message.thread_id,
+            user_id: message.user_id,
+            emoji: Emoji::parse("👍").unwrap(),
+            count: 3,
+            reacted_at: message.created_at,
+            seq: 41,
+            rev: 42,
+        };
         for (event, body) in [
+            (
+                reaction(&reacted, ReactionChange::Add),
+                EventBody::ReactionAdded(reaction_body.clone()),
+            ),
+            (
+                reaction(&reacted, ReactionChange::Remove),
+                EventBody::ReactionRemoved(reaction_body),
+            ),
             (created(&message), EventBody::Created(message.clone())),
             (updated(&message), EventBody::Updated(message.clone())),
             (

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Message, Timestamp};
+use super::{Message, MessageId, Timestamp};
 use crate::error::{Error, Result};
 
 /// What a message carries. Serialised in lower case as the field `type`.
@@ -105,6 +105,7 @@ pub struct NewMessage {
     kind: MessageKind,
     content: String,
     paths: Vec<String>,
+    reply_to: Option<MessageId>,
 }
 
 impl NewMessage {
@@ -127,7 +128,20 @@ impl NewMessage {
             kind,
             content,
             paths,
+            reply_to: None,
         })
+    }
+
+    /// The same message as a reply to `target`, a message of the same thread; the store
+    /// refuses a target it does not hold live (`Error::InvalidReplyTo`).
+    pub fn replying_to(mut self, target: Option<MessageId>) -> Self {
+        self.reply_to = target;
+        self
+    }
+
+    /// The message this one replies to.
+    pub fn reply_to(&self) -> Option<MessageId> {
+        self.reply_to
     }
 
     /// The kind of message.
@@ -146,8 +160,8 @@ impl NewMessage {
     }
 
     /// The kind, content and paths, taken apart.
-    pub(crate) fn into_parts(self) -> (MessageKind, String, Vec<String>) {
-        (self.kind, self.content, self.paths)
+    pub(crate) fn into_parts(self) -> (MessageKind, String, Vec<String>, Option<MessageId>) {
+        (self.kind, self.content, self.paths, self.reply_to)
     }
 }
 
@@ -234,8 +248,9 @@ impl IdempotencyKey {
 pub struct RequestFingerprint([u8; 32]);
 
 impl RequestFingerprint {
-    /// SHA-256 over the kind, content and paths, each length-prefixed so no two inputs collide
-    /// by concatenation.
+    /// SHA-256 over the kind, content, paths and the message replied to, each length-prefixed
+    /// so no two inputs collide by concatenation. A create that replies to nothing hashes as
+    /// before replies existed, so keys stored then still match their retries.
     pub fn of(new: &NewMessage) -> Self {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
@@ -246,6 +261,10 @@ impl RequestFingerprint {
         for path in &new.paths {
             hasher.update((path.len() as u64).to_be_bytes());
             hasher.update(path.as_bytes());
+        }
+        if let Some(target) = new.reply_to {
+            hasher.update(b"reply_to");
+            hasher.update(target.as_uuid().as_bytes());
         }
         RequestFingerprint(hasher.finalize().into())
     }

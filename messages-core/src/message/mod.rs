@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::json::{close_numbered, write_open};
+use crate::reaction::Reaction;
 
 mod ids;
 mod input;
@@ -25,8 +26,8 @@ pub use time::{Clock, Timestamp};
 
 /// A stored message as clients see it.
 ///
-/// Its JSON is `{id, thread_id, user_id, type, content, paths, created_at, updated_at, seq,
-/// rev}`, in that order: the numbers come last, so an event's body can be encoded before the
+/// Its JSON is `{id, thread_id, user_id, type, content, paths, created_at, updated_at,
+/// reply_to, reactions, seq, rev}`, in that order: the numbers come last, so an event's body can be encoded before the
 /// store has numbered the change and closed once it has (see [`Message::write_open_json`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -45,13 +46,21 @@ pub struct Message {
     pub paths: Vec<String>,
     /// When it was created.
     pub created_at: Timestamp,
-    /// When it was last edited (equal to `created_at` until then).
+    /// When it was last edited (equal to `created_at` until then; a reaction is no edit).
     pub updated_at: Timestamp,
+    /// The message of the same thread this one replies to. It stays when that message is
+    /// deleted later (clients show "deleted message").
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+    /// Each emoji users reacted with, in the order each was first used, with its count and
+    /// first users (see [`Reaction`]).
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
     /// The thread's number its creation took; it orders pages and never changes. 0 until a
     /// store has numbered the message.
     pub seq: i64,
-    /// The thread's number of the message's latest change (its creation, or its latest
-    /// edit); it orders the changes feed. 0 until a store has numbered the message.
+    /// The thread's number of the message's latest change (its creation, its latest edit or
+    /// reaction change); it orders the changes feed. 0 until a store has numbered the message.
     pub rev: i64,
 }
 
@@ -67,6 +76,8 @@ struct MessageHead<'a> {
     paths: &'a [String],
     created_at: Timestamp,
     updated_at: Timestamp,
+    reply_to: Option<MessageId>,
+    reactions: &'a [Reaction],
 }
 
 impl Message {
@@ -78,7 +89,7 @@ impl Message {
         new: NewMessage,
         now: Timestamp,
     ) -> Self {
-        let (kind, content, paths) = new.into_parts();
+        let (kind, content, paths, reply_to) = new.into_parts();
         Message {
             id,
             thread_id,
@@ -88,6 +99,8 @@ impl Message {
             paths,
             created_at: now,
             updated_at: now,
+            reply_to,
+            reactions: Vec::new(),
             seq: 0,
             rev: 0,
         }
@@ -124,6 +137,8 @@ impl Message {
                 paths: &self.paths,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
+                reply_to: self.reply_to,
+                reactions: &self.reactions,
             },
             out,
         );

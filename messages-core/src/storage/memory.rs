@@ -11,19 +11,29 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{Created, Idempotency, MessageStore, Outbox, OutboxEvent, StoredEvent, UpdateEvent};
+use super::{
+    Created, Idempotency, MessageStore, Outbox, OutboxEvent, ReactionEventBuilder, ReactionRequest,
+    StoredEvent, UpdateEvent,
+};
 use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
+use crate::history::{History, Replaced};
 use crate::locks;
 use crate::message::{
     Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 use crate::page::{Around, Page, PageQuery, PageSize};
+use crate::reaction::{self, Emoji, Reacted, ReactionChange, ReactionEvent, Reactors};
 
 /// A message as stored: deleted ones keep their row.
 struct Entry {
     message: Message,
     deleted_at: Option<Timestamp>,
+    /// Every holder of each emoji, in the order they reacted; `message.reactions` is the
+    /// summary of it.
+    holders: HashMap<Emoji, Vec<UserId>>,
+    /// The versions its edits replaced, oldest first.
+    replaced: Vec<Replaced>,
 }
 
 impl Entry {
@@ -85,6 +95,15 @@ impl Thread {
 
     fn message_at(&self, seq: &i64) -> Option<Message> {
         self.by_seq.get(seq).map(|e| e.message.clone())
+    }
+
+    /// The live entry of a message of this thread.
+    fn live_entry(&self, id: MessageId) -> Result<&Entry> {
+        let seq = self.by_id.get(&id).ok_or(Error::NotFound)?;
+        match self.by_seq.get(seq) {
+            Some(entry) if entry.deleted_at.is_none() => Ok(entry),
+            _ => Err(Error::NotFound),
+        }
     }
 }
 
@@ -152,6 +171,14 @@ impl MessageStore for MemoryStore {
                     .ok_or(Error::NotFound)?;
                 return Ok(Created::Replayed(original));
             }
+        }
+        if let Some(target) = message.reply_to {
+            thread
+                .live_entry(target)
+                .map_err(|_| Error::InvalidReplyTo)?;
+        }
+        if let Some(idem) = idempotency {
+            let slot = (message.user_id, idem.key.as_str().to_owned());
             thread
                 .idempotency
                 .insert(slot, (message.id, idem.fingerprint));
@@ -166,6 +193,8 @@ impl MessageStore for MemoryStore {
             Entry {
                 message: numbered.clone(),
                 deleted_at: None,
+                holders: HashMap::new(),
+                replaced: Vec::new(),
             },
         );
         thread.live.insert(seq);
@@ -178,11 +207,106 @@ impl MessageStore for MemoryStore {
     async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message> {
         let threads = locks::read(&self.threads);
         let thread = threads.get(&thread).ok_or(Error::NotFound)?;
-        let seq = thread.by_id.get(&id).ok_or(Error::NotFound)?;
-        match thread.by_seq.get(seq) {
-            Some(entry) if entry.deleted_at.is_none() => Ok(entry.message.clone()),
-            _ => Err(Error::NotFound),
+        Ok(thread.live_entry(id)?.message.clone())
+    }
+
+    async fn react(
+        &self,
+        request: ReactionRequest,
+        event: ReactionEventBuilder,
+    ) -> Result<Reacted> {
+        let ReactionRequest {
+            thread: thread_id,
+            id,
+            user,
+            emoji,
+            change,
+            now,
+            limits,
+        } = request;
+        let mut threads = locks::write(&self.threads);
+        let thread = threads.get_mut(&thread_id).ok_or(Error::NotFound)?;
+        let entry = thread.live_entry(id)?;
+        let holders = entry.holders.get(&emoji).map_or(&[][..], Vec::as_slice);
+        let holds = holders.contains(&user);
+        let mut summary = entry.message.reactions.clone();
+        let count = match (change, holds) {
+            (ReactionChange::Add, true) | (ReactionChange::Remove, false) => {
+                return Ok(Reacted {
+                    message: entry.message.clone(),
+                    changed: false,
+                });
+            }
+            (ReactionChange::Add, false) => {
+                reaction::add_to_summary(&mut summary, &emoji, user, &limits)?
+            }
+            (ReactionChange::Remove, true) => {
+                let next = reaction::listed(&summary, &emoji, user)
+                    .then(|| {
+                        let shown = summary.iter().find(|r| r.emoji == emoji);
+                        holders
+                            .iter()
+                            .copied()
+                            .find(|u| *u != user && shown.is_none_or(|r| !r.users.contains(u)))
+                    })
+                    .flatten();
+                reaction::remove_from_summary(&mut summary, &emoji, user, next, &limits)
+            }
+        };
+        let seq = entry.message.seq;
+        let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
+        let holders = entry.holders.entry(emoji.clone()).or_default();
+        match change {
+            ReactionChange::Add => holders.push(user),
+            ReactionChange::Remove => holders.retain(|u| *u != user),
         }
+        if holders.is_empty() {
+            entry.holders.remove(&emoji);
+        }
+        entry.message.reactions = summary;
+        let message = entry.message.clone();
+        let built = event(
+            &ReactionEvent {
+                message_id: id,
+                thread_id,
+                user_id: user,
+                emoji,
+                count,
+                reacted_at: now,
+            },
+            change,
+        );
+        locks::lock(&self.outbox).push(&built, seq, message.rev);
+        Ok(Reacted {
+            message,
+            changed: true,
+        })
+    }
+
+    async fn reactors(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        emoji: &Emoji,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Reactors> {
+        let threads = locks::read(&self.threads);
+        let thread = threads.get(&thread).ok_or(Error::NotFound)?;
+        let entry = thread.live_entry(id)?;
+        let mut users: Vec<UserId> = entry.holders.get(emoji).cloned().unwrap_or_default();
+        let count = users.len() as i64;
+        users.sort_unstable();
+        users.retain(|u| after.is_none_or(|after| *u > after));
+        users.truncate(limit + 1);
+        Ok(Reactors::from_overfetch(emoji.clone(), count, users, limit))
+    }
+
+    async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History> {
+        let threads = locks::read(&self.threads);
+        let thread = threads.get(&thread).ok_or(Error::NotFound)?;
+        let entry = thread.live_entry(id)?;
+        Ok(History::new(&entry.message, entry.replaced.clone()))
     }
 
     async fn update(
@@ -201,7 +325,13 @@ impl MessageStore for MemoryStore {
         patch.apply(&mut edited, now)?;
         let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
         edited.rev = entry.message.rev;
-        entry.message = edited.clone();
+        let old = std::mem::replace(&mut entry.message, edited.clone());
+        entry.replaced.push(Replaced {
+            content: old.content,
+            paths: old.paths,
+            made_at: old.updated_at,
+            replaced_by: edited.rev,
+        });
         locks::lock(&self.outbox).push(&event(&edited), seq, edited.rev);
         Ok(edited)
     }
@@ -219,6 +349,8 @@ impl MessageStore for MemoryStore {
         let seq = thread.owned(id, user)?;
         let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
         entry.deleted_at = Some(now);
+        entry.replaced.clear();
+        entry.holders.clear();
         let tombstone = Tombstone {
             id,
             thread_id,

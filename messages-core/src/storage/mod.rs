@@ -11,11 +11,13 @@ use async_trait::async_trait;
 
 use crate::changes::{Changes, ChangesLimit};
 use crate::error::Result;
+use crate::history::History;
 use crate::message::{
     IdempotencyKey, Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp,
     Tombstone, UserId,
 };
 use crate::page::{Around, Page, PageQuery, PageSize};
+use crate::reaction::{Emoji, Reacted, ReactionChange, ReactionEvent, ReactionLimits, Reactors};
 
 mod outbox;
 
@@ -30,6 +32,29 @@ pub use outbox::{Outbox, OutboxEvent, StoredEvent, close_payload};
 /// Builds the event for an edit once the store knows the edited message (its numbers not yet
 /// taken). A plain function, so a store may call it on a thread of its own.
 pub type UpdateEvent = fn(&Message) -> OutboxEvent;
+
+/// Builds the event for a reaction change once the store knows the emoji's new count (its
+/// numbers not yet taken).
+pub type ReactionEventBuilder = fn(&ReactionEvent, ReactionChange) -> OutboxEvent;
+
+/// A reaction to add or remove, as the service hands it to a store.
+#[derive(Clone, Debug)]
+pub struct ReactionRequest {
+    /// The message's thread.
+    pub thread: ThreadId,
+    /// The message.
+    pub id: MessageId,
+    /// Who reacts.
+    pub user: UserId,
+    /// With what.
+    pub emoji: Emoji,
+    /// Add or remove.
+    pub change: ReactionChange,
+    /// When.
+    pub now: Timestamp,
+    /// The bounds the summary keeps.
+    pub limits: ReactionLimits,
+}
 
 /// What a create did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +105,9 @@ pub trait Schema {
 #[async_trait]
 pub trait MessageStore: Send + Sync + 'static {
     /// Stores `message` (not yet numbered) with the thread's next number as its `seq` and
-    /// `rev`, and `event` closed with them, atomically; returns the numbered message. With
+    /// `rev`, and `event` closed with them, atomically; returns the numbered message. A reply
+    /// whose target the thread does not hold live is `Error::InvalidReplyTo` (checked after the
+    /// idempotency key, so a retry still replays after its target was deleted). With
     /// `idempotency`, a second create with the same thread, user and key returns the first
     /// message (`Created::Replayed`) and takes no number, or, when the request differs,
     /// `Error::IdempotencyConflict`.
@@ -91,12 +118,37 @@ pub trait MessageStore: Send + Sync + 'static {
         event: OutboxEvent,
     ) -> Result<Created>;
 
+    /// Adds or removes the user's reaction on a live message. A change takes the thread's
+    /// next number as the message's `rev`, updates its reaction summary with the rules of
+    /// `reaction` and stores the event `event` builds, atomically; a repeat add or a removal
+    /// of a reaction the user does not hold changes nothing and takes no number
+    /// (`Reacted::changed` false). `NotFound` for a missing, deleted or other-thread message;
+    /// `TooManyReactions` for a new emoji past the limit.
+    async fn react(&self, request: ReactionRequest, event: ReactionEventBuilder)
+    -> Result<Reacted>;
+
+    /// The users who hold `emoji` on a live message, by user id after `after`, at most
+    /// `limit` (1 to [`REACTORS_MAX`](crate::reaction::REACTORS_MAX)). `NotFound` as for
+    /// [`MessageStore::get`]; an emoji no one holds is an empty page.
+    async fn reactors(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        emoji: &Emoji,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Reactors>;
+
+    /// A live message's versions, oldest first, the current one last. `NotFound` as for
+    /// [`MessageStore::get`]: a deleted message has no history.
+    async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History>;
+
     /// A live message of the thread, or `Error::NotFound`.
     async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message>;
 
     /// Applies `patch` if `user` wrote the message, giving it the thread's next number as its
-    /// `rev`; stores the event `event` builds from the edited message in the same
-    /// transaction. `NotFound` for a missing, deleted or other-thread message; `Forbidden`
+    /// `rev`; keeps the version it replaced for [`MessageStore::history`] and stores the event
+    /// `event` builds from the edited message in the same transaction. `NotFound` for a missing, deleted or other-thread message; `Forbidden`
     /// for another user's.
     async fn update(
         &self,
@@ -109,7 +161,8 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> Result<Message>;
 
     /// Soft-deletes the message if `user` wrote it, giving the deletion the thread's next
-    /// number, and stores `event` in the same transaction; returns the tombstone. Errors as
+    /// number, and stores `event` in the same transaction; returns the tombstone. Its edit
+    /// history and reactions go with it. Errors as
     /// for [`MessageStore::update`].
     async fn delete(
         &self,

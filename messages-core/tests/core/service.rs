@@ -10,13 +10,16 @@ use async_trait::async_trait;
 use messages_core::cache::PageCache;
 use messages_core::cache::memory::MemoryCache;
 use messages_core::storage::memory::MemoryStore;
-use messages_core::storage::{Created, Idempotency, MessageStore, OutboxEvent, UpdateEvent};
+use messages_core::storage::{
+    Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, UpdateEvent,
+};
 use messages_core::testing::post_text as post;
 use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::redis::{cache_at, redis_url, test_cache, unique_prefix};
 use messages_core::{
-    Around, Changes, ChangesLimit, Message, MessageId, MessagePatch, MessageService, Page,
-    PageQuery, PageSize, Result, ServiceConfig, ThreadId, Timestamp, Tombstone, UserId,
+    Around, Changes, ChangesLimit, Emoji, History, Message, MessageId, MessagePatch,
+    MessageService, Page, PageQuery, PageSize, Reacted, ReactionRequest, Reactors, Result,
+    ServiceConfig, ThreadId, Timestamp, Tombstone, UserId,
 };
 use tokio::sync::{Mutex, Notify};
 
@@ -72,6 +75,22 @@ impl MessageStore for GatedStore {
         e: OutboxEvent,
     ) -> Result<Tombstone> {
         self.inner.delete(t, id, u, now, e).await
+    }
+    async fn react(&self, r: ReactionRequest, e: ReactionEventBuilder) -> Result<Reacted> {
+        self.inner.react(r, e).await
+    }
+    async fn reactors(
+        &self,
+        t: ThreadId,
+        id: MessageId,
+        emoji: &Emoji,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Reactors> {
+        self.inner.reactors(t, id, emoji, after, limit).await
+    }
+    async fn history(&self, t: ThreadId, id: MessageId) -> Result<History> {
+        self.inner.history(t, id).await
     }
     async fn page(&self, t: ThreadId, q: PageQuery, s: PageSize) -> Result<Page> {
         self.page_reads.fetch_add(1, Ordering::SeqCst);

@@ -17,12 +17,13 @@ const CAPACITY_BYTES: usize = 16 << 20;
 
 #[derive(Default)]
 struct Memo {
-    by_version: HashMap<(MessageId, Timestamp, u64), Bytes>,
+    by_version: HashMap<(MessageId, i64, Timestamp, u64), Bytes>,
     bytes: usize,
 }
 
-/// Encoded messages by id, `updated_at` and a hash of the editable fields: an edit changes
-/// the key even if two edits share a microsecond, so a stale encoding is never reused.
+/// Encoded messages by id, `rev`, `updated_at` and a hash of the editable fields: every change
+/// (an edit, a reaction) moves `rev`, and an edit changes the key even if two edits share a
+/// microsecond, so a stale encoding is never reused.
 /// Cleared whole when full (cheap, and the next fills repopulate it).
 ///
 /// Its std lock follows the crate's policy (`locks`).
@@ -45,7 +46,12 @@ impl Encodings {
     pub(super) fn window_of(&self, page: &Page) -> Window {
         let mut memo = locks::lock(&self.memo);
         Window::from_page_with(page, |message, out| {
-            let key = (message.id, message.updated_at, editable_hash(message));
+            let key = (
+                message.id,
+                message.rev,
+                message.updated_at,
+                editable_hash(message),
+            );
             if let Some(bytes) = memo.by_version.get(&key) {
                 out.extend_from_slice(bytes);
                 return;
@@ -114,7 +120,16 @@ mod tests {
             again.contains("after") && !again.contains("before"),
             "{again}"
         );
-        assert_eq!(again.into_bytes(), page(vec![message]).to_json());
+        assert_eq!(again.into_bytes(), page(vec![message.clone()]).to_json());
+        // A reaction moves rev and not updated_at: its encoding is new too.
+        message.rev += 1;
+        message.reactions.push(crate::reaction::Reaction {
+            emoji: crate::reaction::Emoji::parse("👍").expect("an emoji"),
+            count: 1,
+            users: vec![message.user_id],
+        });
+        let reacted = render(encodings.window_of(&page(vec![message.clone()])));
+        assert!(reacted.contains("👍"), "{reacted}");
     }
 
     #[test]

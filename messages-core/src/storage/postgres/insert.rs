@@ -7,7 +7,7 @@ use tokio_postgres::error::SqlState;
 
 use super::batch::{self, Job};
 use super::sql::*;
-use super::{Failure, PostgresStore, classify, db, decode, message_from_row};
+use super::{COLUMNS, Failure, PostgresStore, classify, db, decode, message_from_row};
 use crate::error::{Error, Result};
 use crate::message::{Message, RequestFingerprint};
 use crate::storage::{Created, OutboxEvent};
@@ -60,8 +60,9 @@ impl PostgresStore {
         let hash = idempotency.map(|(_, fingerprint)| fingerprint.as_bytes().to_vec());
         let created_at = message.created_at.to_datetime();
         let event_time = event.time.to_datetime();
+        let reply_to = message.reply_to.map(|id| *id.as_uuid());
         let inserted = client
-            .query_one(
+            .query_opt(
                 &stmt,
                 &[
                     message.thread_id.as_uuid(),
@@ -77,11 +78,21 @@ impl PostgresStore {
                     &event.kind,
                     &event_time,
                     &event.open_payload,
+                    &reply_to,
                 ],
             )
             .await;
         match (inserted, idempotency) {
-            (Ok(row), _) => {
+            // The reply's target is not live: a retry of a create whose target was deleted
+            // since still replays.
+            (Ok(None), Some((key, fingerprint))) => {
+                match self.replay(&client, message, key, *fingerprint).await {
+                    Err(Error::NotFound) => Err(Error::InvalidReplyTo),
+                    replayed => replayed,
+                }
+            }
+            (Ok(None), None) => Err(Error::InvalidReplyTo),
+            (Ok(Some(row)), _) => {
                 let seq: i64 = row.try_get(0).map_err(decode)?;
                 let mut numbered = message.clone();
                 numbered.seq = seq;
@@ -135,8 +146,12 @@ impl PostgresStore {
             .iter()
             .map(|j| j.event.open_payload.as_slice())
             .collect();
+        let replies: Vec<Option<uuid::Uuid>> = jobs
+            .iter()
+            .map(|j| j.message.reply_to.map(|id| *id.as_uuid()))
+            .collect();
         let row = client
-            .query_one(
+            .query_opt(
                 &stmt,
                 &[
                     thread.as_uuid(),
@@ -153,6 +168,7 @@ impl PostgresStore {
                     &event_kinds,
                     &event_times,
                     &payloads,
+                    &replies,
                 ],
             )
             .await
@@ -163,6 +179,8 @@ impl PostgresStore {
                     ManyError::Failed(db("insert messages")(e))
                 }
             })?;
+        // No row: a reply's target is not live, and each create answers for itself.
+        let row = row.ok_or(ManyError::OneByOne)?;
         Ok(row.try_get(0).map_err(decode)?)
     }
 }
@@ -203,13 +221,14 @@ impl PostgresStore {
             .await
             .map_err(db("prepare"))?;
         let row = client
-            .query_one(
+            .query_opt(
                 &stmt,
                 &[message.thread_id.as_uuid(), message.user_id.as_uuid(), &key],
             )
             .await
-            .map_err(db("idempotent replay"))?;
-        let stored: Vec<u8> = row.try_get(10).map_err(decode)?;
+            .map_err(db("idempotent replay"))?
+            .ok_or(Error::NotFound)?;
+        let stored: Vec<u8> = row.try_get(COLUMNS).map_err(decode)?;
         let stored: [u8; 32] = stored
             .try_into()
             .map_err(|_| decode("bad request_hash length"))?;

@@ -22,12 +22,17 @@ use tokio_postgres::Row;
 
 use super::batch::{self, Job};
 use super::sql::*;
-use super::{PostgresStore, db, decode, message_from_row};
+use super::{COLUMNS, PostgresStore, db, decode, message_from_row};
 use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
+use crate::history::{History, Replaced};
 use crate::message::{Message, MessageId, MessagePatch, ThreadId, Timestamp, Tombstone, UserId};
 use crate::page::{Around, Page, PageQuery, PageSize};
-use crate::storage::{Created, Idempotency, MessageStore, OutboxEvent, UpdateEvent};
+use crate::reaction::{self, Emoji, Reacted, ReactionChange, ReactionEvent, Reactors};
+use crate::storage::{
+    Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, ReactionRequest,
+    UpdateEvent,
+};
 
 pub(super) fn page_statement(query: PageQuery) -> (&'static str, i64) {
     match query {
@@ -110,39 +115,24 @@ impl MessageStore for PostgresStore {
     ) -> Result<Message> {
         self.timed("update", async {
             let mut client = self.client().await?;
-            let edit = client.prepare_cached(EDIT).await.map_err(db("prepare"))?;
+            let lock = client.prepare_cached(LOCK).await.map_err(db("prepare"))?;
             let number = client
                 .prepare_cached(NUMBER_EDIT)
                 .await
                 .map_err(db("prepare"))?;
             let tx = client.transaction().await.map_err(db("begin"))?;
-            let now_dt = now.to_datetime();
             let row = tx
-                .query_opt(
-                    &edit,
-                    &[
-                        thread.as_uuid(),
-                        id.as_uuid(),
-                        user.as_uuid(),
-                        &patch.content(),
-                        &patch.paths(),
-                        &now_dt,
-                    ],
-                )
+                .query_opt(&lock, &[thread.as_uuid(), id.as_uuid()])
                 .await
-                .map_err(db("update message"))?;
-            let Some(row) = row else {
-                drop(tx);
-                return Err(self.diagnose(&client, thread, id).await);
-            };
-            let mut edited = message_from_row(&row, 0)?;
-            if edited.is_blank() {
-                // Rolled back when `tx` drops.
-                return Err(Error::invalid(
-                    "content",
-                    "must not be blank unless paths are given",
-                ));
+                .map_err(db("update message"))?
+                .ok_or(Error::NotFound)?;
+            let old = message_from_row(&row, 0)?;
+            if old.user_id != user {
+                return Err(Error::Forbidden);
             }
+            let mut edited = old.clone();
+            // Rolled back when `tx` drops.
+            patch.apply(&mut edited, now)?;
             let e = event(&edited);
             let time = e.time.to_datetime();
             let row = tx
@@ -151,6 +141,12 @@ impl MessageStore for PostgresStore {
                     &[
                         thread.as_uuid(),
                         id.as_uuid(),
+                        &edited.content,
+                        &edited.paths,
+                        &edited.updated_at.to_datetime(),
+                        &old.content,
+                        &old.paths,
+                        &old.updated_at.to_datetime(),
                         &e.id,
                         &e.kind,
                         &time,
@@ -162,6 +158,194 @@ impl MessageStore for PostgresStore {
             edited.rev = row.try_get(0).map_err(decode)?;
             tx.commit().await.map_err(db("commit"))?;
             Ok(edited)
+        })
+        .await
+    }
+
+    async fn react(
+        &self,
+        request: ReactionRequest,
+        event: ReactionEventBuilder,
+    ) -> Result<Reacted> {
+        self.timed("react", async {
+            let ReactionRequest {
+                thread,
+                id,
+                user,
+                emoji,
+                change,
+                now,
+                limits,
+            } = &request;
+            let mut client = self.client().await?;
+            let react = client.prepare_cached(REACT).await.map_err(db("prepare"))?;
+            let number = client
+                .prepare_cached(NUMBER_REACTION)
+                .await
+                .map_err(db("prepare"))?;
+            let tx = client.transaction().await.map_err(db("begin"))?;
+            let adding = *change == ReactionChange::Add;
+            let row = tx
+                .query_opt(
+                    &react,
+                    &[
+                        thread.as_uuid(),
+                        id.as_uuid(),
+                        &emoji.as_str(),
+                        user.as_uuid(),
+                        &adding,
+                    ],
+                )
+                .await
+                .map_err(db("react"))?
+                .ok_or(Error::NotFound)?;
+            let mut message = message_from_row(&row, 0)?;
+            let changed: bool = row.try_get(COLUMNS).map_err(decode)?;
+            if !changed {
+                return Ok(Reacted {
+                    message,
+                    changed: false,
+                });
+            }
+            let count = if adding {
+                // Rolled back when `tx` drops.
+                reaction::add_to_summary(&mut message.reactions, emoji, *user, limits)?
+            } else {
+                let next = if reaction::listed(&message.reactions, emoji, *user) {
+                    let shown: Vec<uuid::Uuid> = message
+                        .reactions
+                        .iter()
+                        .find(|r| &r.emoji == emoji)
+                        .map(|r| r.users.iter().map(|u| *u.as_uuid()).collect())
+                        .unwrap_or_default();
+                    let next = tx
+                        .prepare_cached(NEXT_HOLDER)
+                        .await
+                        .map_err(db("prepare"))?;
+                    tx.query_opt(
+                        &next,
+                        &[thread.as_uuid(), id.as_uuid(), &emoji.as_str(), &shown],
+                    )
+                    .await
+                    .map_err(db("react"))?
+                    .map(|row| row.try_get(0).map(UserId::from_uuid))
+                    .transpose()
+                    .map_err(decode)?
+                } else {
+                    None
+                };
+                reaction::remove_from_summary(&mut message.reactions, emoji, *user, next, limits)
+            };
+            let e = event(
+                &ReactionEvent {
+                    message_id: *id,
+                    thread_id: *thread,
+                    user_id: *user,
+                    emoji: emoji.clone(),
+                    count,
+                    reacted_at: *now,
+                },
+                *change,
+            );
+            let time = e.time.to_datetime();
+            let row = tx
+                .query_one(
+                    &number,
+                    &[
+                        thread.as_uuid(),
+                        id.as_uuid(),
+                        &reaction::summary_to_json(&message.reactions),
+                        &emoji.as_str(),
+                        user.as_uuid(),
+                        &e.id,
+                        &e.kind,
+                        &time,
+                        &e.open_payload,
+                    ],
+                )
+                .await
+                .map_err(db("number reaction"))?;
+            message.rev = row.try_get(0).map_err(decode)?;
+            tx.commit().await.map_err(db("commit"))?;
+            Ok(Reacted {
+                message,
+                changed: true,
+            })
+        })
+        .await
+    }
+
+    async fn reactors(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        emoji: &Emoji,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Reactors> {
+        self.timed("reactors", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(REACTORS)
+                .await
+                .map_err(db("prepare"))?;
+            let after = after.map_or(uuid::Uuid::nil(), |u| *u.as_uuid());
+            let rows = client
+                .query(
+                    &stmt,
+                    &[
+                        thread.as_uuid(),
+                        id.as_uuid(),
+                        &emoji.as_str(),
+                        &after,
+                        &((limit + 1) as i64),
+                    ],
+                )
+                .await
+                .map_err(db("reactors"))?;
+            let first = rows.first().ok_or(Error::NotFound)?;
+            let summary = reaction::summary_from_json(first.try_get(0).map_err(decode)?)?;
+            let count = summary
+                .iter()
+                .find(|r| &r.emoji == emoji)
+                .map_or(0, |r| r.count);
+            let mut users = Vec::with_capacity(rows.len());
+            for row in &rows {
+                if let Some(user) = row.try_get::<_, Option<uuid::Uuid>>(1).map_err(decode)? {
+                    users.push(UserId::from_uuid(user));
+                }
+            }
+            Ok(Reactors::from_overfetch(emoji.clone(), count, users, limit))
+        })
+        .await
+    }
+
+    async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History> {
+        self.timed("history", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(HISTORY)
+                .await
+                .map_err(db("prepare"))?;
+            let rows = client
+                .query(&stmt, &[thread.as_uuid(), id.as_uuid()])
+                .await
+                .map_err(db("history"))?;
+            let message = message_from_row(rows.first().ok_or(Error::NotFound)?, 0)?;
+            let mut replaced = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let Some(replaced_by) = row.try_get(COLUMNS).map_err(decode)? else {
+                    continue;
+                };
+                let made_at: DateTime<Utc> = row.try_get(COLUMNS + 3).map_err(decode)?;
+                replaced.push(Replaced {
+                    replaced_by,
+                    content: row.try_get(COLUMNS + 1).map_err(decode)?,
+                    paths: row.try_get(COLUMNS + 2).map_err(decode)?,
+                    made_at: Timestamp::from(made_at),
+                });
+            }
+            Ok(History::new(&message, replaced))
         })
         .await
     }
@@ -290,7 +474,7 @@ impl MessageStore for PostgresStore {
                     continue;
                 }
                 let message = message_from_row(row, 1)?;
-                let deleted_at: Option<DateTime<Utc>> = row.try_get(11).map_err(decode)?;
+                let deleted_at: Option<DateTime<Utc>> = row.try_get(1 + COLUMNS).map_err(decode)?;
                 changes.push(match deleted_at {
                     None => Change::Message(message),
                     Some(at) => Change::Deleted(Tombstone {

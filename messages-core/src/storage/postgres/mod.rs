@@ -124,8 +124,11 @@ fn decode(e: impl Into<crate::error::BoxError>) -> Error {
     Error::internal("decode row", e)
 }
 
-/// A message from the ten columns starting at `at` (thread_id, id, user_id, kind, content,
-/// paths, created_at, updated_at, seq, rev).
+/// How many columns a message takes in a row.
+const COLUMNS: usize = 12;
+
+/// A message from the twelve columns starting at `at` (thread_id, id, user_id, kind, content,
+/// paths, created_at, updated_at, seq, rev, reply_to, reactions).
 fn message_from_row(row: &Row, at: usize) -> Result<Message> {
     let kind: &str = row.try_get(at + 3).map_err(decode)?;
     let created: DateTime<Utc> = row.try_get(at + 6).map_err(decode)?;
@@ -141,6 +144,11 @@ fn message_from_row(row: &Row, at: usize) -> Result<Message> {
         updated_at: Timestamp::from(updated),
         seq: row.try_get(at + 8).map_err(decode)?,
         rev: row.try_get(at + 9).map_err(decode)?,
+        reply_to: row
+            .try_get::<_, Option<uuid::Uuid>>(at + 10)
+            .map_err(decode)?
+            .map(MessageId::from_uuid),
+        reactions: crate::reaction::summary_from_json(row.try_get(at + 11).map_err(decode)?)?,
     })
 }
 

@@ -5,15 +5,16 @@
 // and the position come from one snapshot; a read that finds no row still returns that one
 // (its message columns NULL). The message columns are always in the order
 // `message_from_row` reads them: thread_id, id, user_id, kind, content, paths, created_at,
-// updated_at, seq, rev.
+// updated_at, seq, rev, reply_to, reactions.
 
 /// The newest page: the position, then up to $2 live messages newest first.
 pub(super) const PAGE_NEWEST: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
-       m.updated_at, m.seq, m.rev
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
-    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev
+    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+           reply_to, reactions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL
     ORDER BY seq DESC
@@ -24,10 +25,11 @@ LEFT JOIN LATERAL (
 /// The page before `seq` $3, newest first.
 pub(super) const PAGE_BEFORE: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
-       m.updated_at, m.seq, m.rev
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
-    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev
+    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+           reply_to, reactions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq < $3
     ORDER BY seq DESC
@@ -38,10 +40,11 @@ LEFT JOIN LATERAL (
 /// The page after `seq` $3, oldest first.
 pub(super) const PAGE_AFTER: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
-       m.updated_at, m.seq, m.rev
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
-    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev
+    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+           reply_to, reactions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq > $3
     ORDER BY seq ASC
@@ -51,16 +54,21 @@ LEFT JOIN LATERAL (
 
 /// One statement: bump the thread's counter, insert the message numbered with it, insert its
 /// event with the numbers beside its open body. A reused idempotency key fails the unique
-/// index, which rolls back the whole statement, bump included: a replay takes no number.
+/// index, which rolls back the whole statement, bump included: a replay takes no number. A
+/// reply ($14) whose target the thread does not hold live bumps nothing and returns no row.
 pub(super) const CREATE: &str = r#"
-WITH bump AS (
-    INSERT INTO threads AS t (thread_id, head) VALUES ($1, 1)
+WITH target AS (
+    SELECT $14::uuid IS NULL OR EXISTS (
+        SELECT 1 FROM messages WHERE thread_id = $1 AND id = $14 AND deleted_at IS NULL
+    ) AS live
+), bump AS (
+    INSERT INTO threads AS t (thread_id, head) SELECT $1, 1 FROM target WHERE live
     ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
     RETURNING head
 ), ins AS (
     INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
-                          updated_at, idempotency_key, request_hash, seq, rev)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head, head FROM bump
+                          updated_at, idempotency_key, request_hash, seq, rev, reply_to)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head, head, $14 FROM bump
     RETURNING seq
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
@@ -69,25 +77,35 @@ WITH bump AS (
 "#;
 
 /// A batch of creates of one thread (see `batch`): one bump by their number, then each message
-/// and its event, numbered in the order they queued.
+/// and its event, numbered in the order they queued. When a reply's target ($15) is not live
+/// in the thread, nothing is written and no row returns: the creates go in one by one.
 pub(super) const CREATE_MANY: &str = r#"
-WITH bump AS (
-    INSERT INTO threads AS t (thread_id, head) VALUES ($1, $2)
+WITH targets AS (
+    SELECT NOT EXISTS (
+        SELECT 1 FROM unnest($15::uuid[]) AS t(id)
+        WHERE t.id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM messages m
+            WHERE m.thread_id = $1 AND m.id = t.id AND m.deleted_at IS NULL
+        )
+    ) AS live
+), bump AS (
+    INSERT INTO threads AS t (thread_id, head) SELECT $1, $2 FROM targets WHERE live
     ON CONFLICT (thread_id) DO UPDATE SET head = t.head + $2
     RETURNING head
 ), rows AS (
-    SELECT r.*, (SELECT head FROM bump) - $2 + r.n AS seq
-    FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+    SELECT r.*, b.head - $2 + r.n AS seq
+    FROM bump b,
+         unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
                 $8::timestamptz[], $9::text[], $10::bytea[], $11::uuid[], $12::text[],
-                $13::timestamptz[], $14::bytea[]) WITH ORDINALITY
+                $13::timestamptz[], $14::bytea[], $15::uuid[]) WITH ORDINALITY
          AS r(id, user_id, kind, content, paths, created_at, idempotency_key,
-              request_hash, event_id, event_kind, event_time, payload, n)
+              request_hash, event_id, event_kind, event_time, payload, reply_to, n)
 ), ins AS (
     INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
-                          updated_at, idempotency_key, request_hash, seq, rev)
+                          updated_at, idempotency_key, request_hash, seq, rev, reply_to)
     SELECT $1, id, user_id, kind, content,
            ARRAY(SELECT json_array_elements_text(paths::json)), created_at, created_at,
-           idempotency_key, request_hash, seq, seq
+           idempotency_key, request_hash, seq, seq, reply_to
     FROM rows ORDER BY n
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
@@ -98,41 +116,122 @@ WITH bump AS (
 /// The message a key created, and the fingerprint of the request that created it.
 pub(super) const ORIGINAL: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       request_hash
+       reply_to, reactions, request_hash
 FROM messages
 WHERE thread_id = $1 AND user_id = $2 AND idempotency_key = $3
 "#;
 
 /// One live message.
 pub(super) const GET: &str = r#"
-SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev
+SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+       reply_to, reactions
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
 
-/// An edit, first step: the new content, without a number yet.
-pub(super) const EDIT: &str = r#"
-UPDATE messages
-SET content = COALESCE($4, content), paths = COALESCE($5, paths), updated_at = $6
-WHERE thread_id = $1 AND id = $2 AND user_id = $3 AND deleted_at IS NULL
-RETURNING thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev
+/// An edit, first step: lock the live message (a concurrent edit, delete or reaction waits)
+/// and read it as it is, for the service's patch and the version it replaces.
+pub(super) const LOCK: &str = r#"
+SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+       reply_to, reactions
+FROM messages
+WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
+FOR UPDATE
 "#;
 
-/// An edit, last step before the commit: bump the counter, number the edit, write its event.
+/// An edit, last step before the commit: bump the counter, write the new content numbered
+/// with it, keep the replaced version ($6, $7, $8), write the event.
 pub(super) const NUMBER_EDIT: &str = r#"
 WITH bump AS (
     UPDATE threads SET head = head + 1 WHERE thread_id = $1 RETURNING head
 ), upd AS (
-    UPDATE messages m SET rev = bump.head FROM bump
+    UPDATE messages m SET content = $3, paths = $4, updated_at = $5, rev = bump.head FROM bump
     WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev
+), old AS (
+    INSERT INTO message_edits (thread_id, message_id, replaced_by, content, paths, made_at)
+    SELECT $1, $2, rev, $6, $7, $8 FROM upd
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
-    SELECT $3, $4, $1, $5, $6, seq, rev FROM upd
+    SELECT $9, $10, $1, $11, $12, seq, rev FROM upd
 ) SELECT rev FROM upd
 "#;
 
+/// A reaction, first step: lock the live message (reactions of one message change one at a
+/// time, so its summary and count stay exact) and add ($5 true) or remove the caller's row.
+/// The row's `rev` is set when the change is numbered. Returns the message as it is and
+/// whether the row changed; no row for a message that is not live.
+pub(super) const REACT: &str = r#"
+WITH m AS (
+    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+           reply_to, reactions
+    FROM messages
+    WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
+    FOR UPDATE
+), added AS (
+    INSERT INTO reactions (thread_id, message_id, emoji, user_id, rev)
+    SELECT $1, $2, $3, $4, 0 FROM m WHERE $5
+    ON CONFLICT DO NOTHING RETURNING 1
+), removed AS (
+    DELETE FROM reactions
+    WHERE thread_id = $1 AND message_id = $2 AND emoji = $3 AND user_id = $4 AND NOT $5
+      AND EXISTS (SELECT 1 FROM m)
+    RETURNING 1
+)
+SELECT m.*, EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM removed) FROM m
+"#;
+
+/// The earliest holder of an emoji that the summary does not list ($4).
+pub(super) const NEXT_HOLDER: &str = r#"
+SELECT user_id FROM reactions
+WHERE thread_id = $1 AND message_id = $2 AND emoji = $3 AND user_id <> ALL($4)
+ORDER BY rev
+LIMIT 1
+"#;
+
+/// A reaction, last step before the commit: bump the counter, write the summary numbered
+/// with it, number the holder's row (an added one), write the event.
+pub(super) const NUMBER_REACTION: &str = r#"
+WITH bump AS (
+    UPDATE threads SET head = head + 1 WHERE thread_id = $1 RETURNING head
+), upd AS (
+    UPDATE messages m SET reactions = $3, rev = bump.head FROM bump
+    WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev
+), holder AS (
+    UPDATE reactions r SET rev = upd.rev FROM upd
+    WHERE r.thread_id = $1 AND r.message_id = $2 AND r.emoji = $4 AND r.user_id = $5
+), ob AS (
+    INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
+    SELECT $6, $7, $1, $8, $9, seq, rev FROM upd
+) SELECT rev FROM upd
+"#;
+
+/// The holders of an emoji after a user id ($4), by id, at most $5, beside the message's
+/// summary; no row for a message that is not live.
+pub(super) const REACTORS: &str = r#"
+SELECT m.reactions, r.user_id
+FROM messages m
+LEFT JOIN LATERAL (
+    SELECT user_id FROM reactions
+    WHERE thread_id = $1 AND message_id = $2 AND emoji = $3 AND user_id > $4
+    ORDER BY user_id
+    LIMIT $5
+) r ON true
+WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL
+"#;
+
+/// A live message and the versions its edits replaced (their columns NULL when none).
+pub(super) const HISTORY: &str = r#"
+SELECT m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at, m.updated_at,
+       m.seq, m.rev, m.reply_to, m.reactions, e.replaced_by, e.content, e.paths, e.made_at
+FROM messages m
+LEFT JOIN message_edits e ON e.thread_id = m.thread_id AND e.message_id = m.id
+WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL
+ORDER BY e.replaced_by
+"#;
+
 /// One statement: lock the live message (a concurrent delete waits, then finds it gone), bump
-/// the counter, mark the message deleted with the new number, write the event.
+/// the counter, mark the message deleted with the new number, forget its edit history and
+/// reactions, write the event.
 pub(super) const DELETE: &str = r#"
 WITH target AS (
     SELECT id FROM messages
@@ -143,6 +242,12 @@ WITH target AS (
 ), del AS (
     UPDATE messages m SET deleted_at = $4, rev = bump.head FROM bump
     WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING m.seq, m.rev
+), edits AS (
+    DELETE FROM message_edits
+    WHERE thread_id = $1 AND message_id = $2 AND EXISTS (SELECT 1 FROM del)
+), holders AS (
+    DELETE FROM reactions
+    WHERE thread_id = $1 AND message_id = $2 AND EXISTS (SELECT 1 FROM del)
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT $5, $6, $1, $7, $8, seq, rev FROM del
@@ -154,11 +259,12 @@ WITH target AS (
 pub(super) const AROUND: &str = r#"
 WITH a AS (SELECT seq FROM messages WHERE thread_id = $1 AND id = $2)
 SELECT 0::int2 AS part, h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths,
-       m.created_at, m.updated_at, m.seq, m.rev
+       m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 CROSS JOIN a
 CROSS JOIN LATERAL (
-    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev
+    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+           reply_to, reactions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq < a.seq
     ORDER BY seq DESC
@@ -166,11 +272,12 @@ CROSS JOIN LATERAL (
 ) m
 UNION ALL
 SELECT 1::int2, h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths,
-       m.created_at, m.updated_at, m.seq, m.rev
+       m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 CROSS JOIN a
 CROSS JOIN LATERAL (
-    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev
+    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+           reply_to, reactions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq > a.seq
     ORDER BY seq ASC
@@ -178,7 +285,7 @@ CROSS JOIN LATERAL (
 ) m
 UNION ALL
 SELECT 2::int2, h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths,
-       m.created_at, m.updated_at, m.seq, m.rev
+       m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 CROSS JOIN a
 LEFT JOIN messages m ON m.thread_id = $1 AND m.seq = a.seq AND m.deleted_at IS NULL
@@ -188,11 +295,11 @@ LEFT JOIN messages m ON m.thread_id = $1 AND m.seq = a.seq AND m.deleted_at IS N
 /// order, deleted ones too (`deleted_at` last).
 pub(super) const CHANGES: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
-       m.updated_at, m.seq, m.rev, m.deleted_at
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.deleted_at
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-           deleted_at
+           reply_to, reactions, deleted_at
     FROM messages
     WHERE thread_id = $1 AND rev > $2
     ORDER BY rev

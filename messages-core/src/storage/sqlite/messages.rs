@@ -4,14 +4,19 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{SqliteStore, columns, db, decode, message_from_row, paths_json, timestamp};
+use super::{COLUMNS, SqliteStore, columns, db, decode, message_from_row, paths_json, timestamp};
 use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
+use crate::history::{History, Replaced};
 use crate::message::{
     Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 use crate::page::{Around, Page, PageQuery, PageSize};
-use crate::storage::{Created, Idempotency, MessageStore, OutboxEvent, UpdateEvent};
+use crate::reaction::{self, Emoji, Reacted, ReactionChange, ReactionEvent, Reactors};
+use crate::storage::{
+    Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, ReactionRequest,
+    UpdateEvent,
+};
 
 /// Takes the thread's next number.
 fn bump(conn: &Connection, thread: ThreadId) -> Result<i64> {
@@ -71,7 +76,7 @@ fn find(
         .map_err(db("find message"))?;
     match rows.next().map_err(db("find message"))? {
         Some(row) => {
-            let deleted_at: Option<i64> = row.get(10).map_err(decode)?;
+            let deleted_at: Option<i64> = row.get(COLUMNS).map_err(decode)?;
             Ok(Some((message_from_row(row, 0)?, deleted_at)))
         }
         None => Ok(None),
@@ -123,6 +128,148 @@ const NEWER: &str = concat!(
      ORDER BY seq ASC LIMIT ?2"
 );
 
+/// A reaction change on the writer: the holder's row, the summary, the number and the event.
+fn react(
+    conn: &Connection,
+    request: &ReactionRequest,
+    event: ReactionEventBuilder,
+) -> Result<Reacted> {
+    let ReactionRequest {
+        thread,
+        id,
+        user,
+        emoji,
+        change,
+        now,
+        limits,
+    } = request;
+    let (thread, id, user) = (*thread, *id, *user);
+    let mut message = match find(conn, thread, id)? {
+        Some((message, None)) => message,
+        _ => return Err(Error::NotFound),
+    };
+    let key = params![
+        thread.as_uuid(),
+        id.as_uuid(),
+        emoji.as_str(),
+        user.as_uuid()
+    ];
+    let holds = conn
+        .prepare_cached(
+            "SELECT 1 FROM reactions \
+             WHERE thread_id = ?1 AND message_id = ?2 AND emoji = ?3 AND user_id = ?4",
+        )
+        .and_then(|mut stmt| stmt.exists(key))
+        .map_err(db("react"))?;
+    let count = match (change, holds) {
+        (ReactionChange::Add, true) | (ReactionChange::Remove, false) => {
+            return Ok(Reacted {
+                message,
+                changed: false,
+            });
+        }
+        (ReactionChange::Add, false) => {
+            reaction::add_to_summary(&mut message.reactions, emoji, user, limits)?
+        }
+        (ReactionChange::Remove, true) => {
+            let next = if reaction::listed(&message.reactions, emoji, user) {
+                next_holder(conn, &message, emoji, user)?
+            } else {
+                None
+            };
+            reaction::remove_from_summary(&mut message.reactions, emoji, user, next, limits)
+        }
+    };
+    let rev = bump(conn, thread)?;
+    message.rev = rev;
+    let holder = match change {
+        ReactionChange::Add => conn.prepare_cached(
+            "INSERT INTO reactions (thread_id, message_id, emoji, user_id, rev) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        ),
+        ReactionChange::Remove => conn.prepare_cached(
+            "DELETE FROM reactions \
+             WHERE thread_id = ?1 AND message_id = ?2 AND emoji = ?3 AND user_id = ?4 \
+             AND ?5 IS NOT NULL",
+        ),
+    };
+    holder
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                thread.as_uuid(),
+                id.as_uuid(),
+                emoji.as_str(),
+                user.as_uuid(),
+                rev
+            ])
+        })
+        .map_err(db("react"))?;
+    conn.prepare_cached(
+        "UPDATE messages SET reactions = ?3, rev = ?4 WHERE thread_id = ?1 AND id = ?2",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            thread.as_uuid(),
+            id.as_uuid(),
+            reaction::summary_to_json(&message.reactions),
+            rev
+        ])
+    })
+    .map_err(db("react"))?;
+    let built = event(
+        &ReactionEvent {
+            message_id: id,
+            thread_id: thread,
+            user_id: user,
+            emoji: emoji.clone(),
+            count,
+            reacted_at: *now,
+        },
+        *change,
+    );
+    push_event(conn, &built, message.seq, rev)?;
+    Ok(Reacted {
+        message,
+        changed: true,
+    })
+}
+
+/// The earliest holder of `emoji` on `message` that its summary does not list, other than
+/// `leaving`.
+fn next_holder(
+    conn: &Connection,
+    message: &Message,
+    emoji: &Emoji,
+    leaving: UserId,
+) -> Result<Option<UserId>> {
+    let shown: Vec<UserId> = message
+        .reactions
+        .iter()
+        .find(|r| &r.emoji == emoji)
+        .map(|r| r.users.clone())
+        .unwrap_or_default();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT user_id FROM reactions \
+             WHERE thread_id = ?1 AND message_id = ?2 AND emoji = ?3 ORDER BY rev",
+        )
+        .map_err(db("react"))?;
+    let mut rows = stmt
+        .query(params![
+            message.thread_id.as_uuid(),
+            message.id.as_uuid(),
+            emoji.as_str()
+        ])
+        .map_err(db("react"))?;
+    while let Some(row) = rows.next().map_err(db("react"))? {
+        let user = UserId::from_uuid(row.get(0).map_err(decode)?);
+        if user != leaving && !shown.contains(&user) {
+            return Ok(Some(user));
+        }
+    }
+    Ok(None)
+}
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn create(
@@ -152,7 +299,7 @@ impl MessageStore for SqliteStore {
                     ])
                     .map_err(db("idempotent replay"))?;
                 if let Some(row) = rows.next().map_err(db("idempotent replay"))? {
-                    let stored: Vec<u8> = row.get(10).map_err(decode)?;
+                    let stored: Vec<u8> = row.get(COLUMNS).map_err(decode)?;
                     let stored: [u8; 32] = stored
                         .try_into()
                         .map_err(|_| decode("bad request_hash length"))?;
@@ -160,6 +307,12 @@ impl MessageStore for SqliteStore {
                         return Err(Error::IdempotencyConflict);
                     }
                     return Ok(Created::Replayed(message_from_row(row, 0)?));
+                }
+            }
+            if let Some(target) = message.reply_to {
+                match find(conn, message.thread_id, target)? {
+                    Some((_, None)) => {}
+                    _ => return Err(Error::InvalidReplyTo),
                 }
             }
             let seq = bump(conn, message.thread_id)?;
@@ -173,8 +326,8 @@ impl MessageStore for SqliteStore {
             };
             conn.prepare_cached(
                 "INSERT INTO messages (thread_id, seq, id, user_id, kind, content, paths, \
-                 created_at, updated_at, rev, idempotency_key, request_hash) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?2, ?9, ?10)",
+                 created_at, updated_at, rev, idempotency_key, request_hash, reply_to) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?2, ?9, ?10, ?11)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -188,6 +341,7 @@ impl MessageStore for SqliteStore {
                     message.created_at.as_micros(),
                     key,
                     hash,
+                    message.reply_to.map(|id| *id.as_uuid()),
                 ])
             })
             .map_err(db("insert message"))?;
@@ -217,6 +371,7 @@ impl MessageStore for SqliteStore {
         let patch = patch.clone();
         self.write("update", move |conn| {
             let mut edited = owned(conn, thread, id, user)?;
+            let old = edited.clone();
             patch.apply(&mut edited, now)?;
             let e = event(&edited);
             let rev = bump(conn, thread)?;
@@ -236,6 +391,21 @@ impl MessageStore for SqliteStore {
                 ])
             })
             .map_err(db("update message"))?;
+            conn.prepare_cached(
+                "INSERT INTO message_edits (thread_id, message_id, replaced_by, content, paths, \
+                 made_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    thread.as_uuid(),
+                    id.as_uuid(),
+                    rev,
+                    old.content,
+                    paths_json(&old.paths),
+                    old.updated_at.as_micros(),
+                ])
+            })
+            .map_err(db("keep the replaced version"))?;
             push_event(conn, &e, edited.seq, rev)?;
             Ok(edited)
         })
@@ -265,6 +435,14 @@ impl MessageStore for SqliteStore {
                 ])
             })
             .map_err(db("delete message"))?;
+            for forget in [
+                "DELETE FROM message_edits WHERE thread_id = ?1 AND message_id = ?2",
+                "DELETE FROM reactions WHERE thread_id = ?1 AND message_id = ?2",
+            ] {
+                conn.prepare_cached(forget)
+                    .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), id.as_uuid()]))
+                    .map_err(db("delete message"))?;
+            }
             push_event(conn, &event, message.seq, rev)?;
             Ok(Tombstone {
                 id,
@@ -273,6 +451,91 @@ impl MessageStore for SqliteStore {
                 seq: message.seq,
                 rev,
             })
+        })
+        .await
+    }
+
+    async fn react(
+        &self,
+        request: ReactionRequest,
+        event: ReactionEventBuilder,
+    ) -> Result<Reacted> {
+        self.write("react", move |conn| react(conn, &request, event))
+            .await
+    }
+
+    async fn reactors(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        emoji: &Emoji,
+        after: Option<UserId>,
+        limit: usize,
+    ) -> Result<Reactors> {
+        let emoji = emoji.clone();
+        self.read("reactors", move |tx| {
+            let message = match find(tx, thread, id)? {
+                Some((message, None)) => message,
+                _ => return Err(Error::NotFound),
+            };
+            let count = message
+                .reactions
+                .iter()
+                .find(|r| r.emoji == emoji)
+                .map_or(0, |r| r.count);
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT user_id FROM reactions \
+                     WHERE thread_id = ?1 AND message_id = ?2 AND emoji = ?3 AND user_id > ?4 \
+                     ORDER BY user_id LIMIT ?5",
+                )
+                .map_err(db("reactors"))?;
+            let after = after.map_or(uuid::Uuid::nil(), |u| *u.as_uuid());
+            let users = stmt
+                .query_map(
+                    params![
+                        thread.as_uuid(),
+                        id.as_uuid(),
+                        emoji.as_str(),
+                        after,
+                        (limit + 1) as i64
+                    ],
+                    |row| row.get::<_, uuid::Uuid>(0),
+                )
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(db("reactors"))?;
+            let users = users.into_iter().map(UserId::from_uuid).collect();
+            Ok(Reactors::from_overfetch(emoji, count, users, limit))
+        })
+        .await
+    }
+
+    async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History> {
+        self.read("history", move |tx| {
+            let message = match find(tx, thread, id)? {
+                Some((message, None)) => message,
+                _ => return Err(Error::NotFound),
+            };
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT replaced_by, content, paths, made_at FROM message_edits \
+                     WHERE thread_id = ?1 AND message_id = ?2 ORDER BY replaced_by",
+                )
+                .map_err(db("history"))?;
+            let mut rows = stmt
+                .query(params![thread.as_uuid(), id.as_uuid()])
+                .map_err(db("history"))?;
+            let mut replaced = Vec::new();
+            while let Some(row) = rows.next().map_err(db("history"))? {
+                let paths: String = row.get(2).map_err(decode)?;
+                replaced.push(Replaced {
+                    replaced_by: row.get(0).map_err(decode)?,
+                    content: row.get(1).map_err(decode)?,
+                    paths: serde_json::from_str(&paths).map_err(decode)?,
+                    made_at: timestamp(row.get(3).map_err(decode)?)?,
+                });
+            }
+            Ok(History::new(&message, replaced))
         })
         .await
     }
@@ -322,7 +585,7 @@ impl MessageStore for SqliteStore {
             let mut changes = Vec::new();
             while let Some(row) = rows.next().map_err(db("changes"))? {
                 let message = message_from_row(row, 0)?;
-                let deleted_at: Option<i64> = row.get(10).map_err(decode)?;
+                let deleted_at: Option<i64> = row.get(COLUMNS).map_err(decode)?;
                 changes.push(match deleted_at {
                     None => Change::Message(message),
                     Some(at) => Change::Deleted(Tombstone {

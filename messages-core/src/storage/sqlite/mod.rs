@@ -60,7 +60,8 @@ fn decode(e: impl Into<crate::error::BoxError>) -> Error {
 /// The columns of a message, in the order [`message_from_row`] reads them.
 macro_rules! columns {
     () => {
-        "thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev"
+        "thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev, \
+         reply_to, reactions"
     };
 }
 use columns;
@@ -70,10 +71,15 @@ fn timestamp(micros: i64) -> Result<Timestamp> {
         .ok_or_else(|| decode(format!("time {micros} out of range")))
 }
 
-/// A message from the ten columns of `columns!()` starting at `at`.
+/// How many columns `columns!()` names.
+const COLUMNS: usize = 12;
+
+/// A message from the twelve columns of `columns!()` starting at `at`.
 fn message_from_row(row: &Row<'_>, at: usize) -> Result<Message> {
     let kind: String = row.get(at + 3).map_err(decode)?;
     let paths: String = row.get(at + 5).map_err(decode)?;
+    let reply_to: Option<uuid::Uuid> = row.get(at + 10).map_err(decode)?;
+    let reactions: String = row.get(at + 11).map_err(decode)?;
     Ok(Message {
         thread_id: ThreadId::from_uuid(row.get(at).map_err(decode)?),
         id: crate::message::MessageId::from_uuid(row.get(at + 1).map_err(decode)?),
@@ -85,6 +91,8 @@ fn message_from_row(row: &Row<'_>, at: usize) -> Result<Message> {
         updated_at: timestamp(row.get(at + 7).map_err(decode)?)?,
         seq: row.get(at + 8).map_err(decode)?,
         rev: row.get(at + 9).map_err(decode)?,
+        reply_to: reply_to.map(crate::message::MessageId::from_uuid),
+        reactions: crate::reaction::summary_from_json(&reactions)?,
     })
 }
 
