@@ -8,6 +8,7 @@
 //! - `outbox`: the events writes leave.
 //! - `sequence`: gap-free numbers and the changes feed.
 //! - `races`: many writers at once, and a follower beside them.
+//! - `reactions`: replies, reactions and edit history, each change in the sequence.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ mod idempotency;
 mod outbox;
 mod paging;
 mod races;
+mod reactions;
 mod sequence;
 mod writes;
 
@@ -32,6 +34,7 @@ pub use idempotency::*;
 pub use outbox::{events_carry_their_change_numbers, every_write_leaves_one_event};
 pub use paging::*;
 pub use races::*;
+pub use reactions::*;
 pub use sequence::*;
 pub use writes::*;
 
@@ -106,6 +109,16 @@ macro_rules! storage_contract {
                 concurrent_creates_are_each_listed_once,
                 a_crowd_on_one_thread_with_keys_and_retries,
                 racing_writers_never_hide_a_message_from_a_follower,
+                a_reply_names_a_live_message_of_its_thread,
+                an_idempotent_replay_of_a_reply_answers_the_same_message,
+                a_reaction_takes_a_number_and_a_repeat_takes_none,
+                each_reaction_change_leaves_its_own_event,
+                reactions_list_their_first_holders_and_exact_counts,
+                a_message_takes_a_bounded_number_of_emoji,
+                a_deleted_message_takes_no_reaction_and_has_no_history,
+                reactions_reach_the_changes_feed_like_edits,
+                an_edit_keeps_the_version_it_replaced,
+                racing_reactions_keep_counts_exact,
             ] on $($backend => $subject),+);
         }
     };
