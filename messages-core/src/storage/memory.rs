@@ -519,7 +519,7 @@ impl super::Schema for MemoryStore {
         0
     }
 
-    async fn migrate(&self) -> Result<usize> {
+    async fn migrate_to(&self, _version: usize) -> Result<usize> {
         Ok(0)
     }
 

@@ -94,7 +94,16 @@ pub trait Schema {
         Self: Sized;
 
     /// Applies the migrations the database lacks, in order; returns how many it applied.
-    async fn migrate(&self) -> Result<usize>;
+    async fn migrate(&self) -> Result<usize>
+    where
+        Self: Sized,
+    {
+        self.migrate_to(Self::migration_count()).await
+    }
+
+    /// Applies the migrations the database lacks up to the `version`th only (a database of
+    /// an earlier release, for upgrade tests); returns how many it applied.
+    async fn migrate_to(&self, version: usize) -> Result<usize>;
 
     /// How many migrations the database has applied: [`Schema::migration_count`] once it is
     /// up to date, 0 for a database never migrated.

@@ -1,13 +1,19 @@
 //! The storage contract on every store, one test per case: in memory and on SQLite always,
 //! PostgreSQL when `DATABASE_URL` is set (required under `CI=true`).
 
-use messages_core::storage::Schema;
+use messages_core::events::codec;
 use messages_core::storage::memory::MemoryStore;
 use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
 use messages_core::storage::sqlite::SqliteStore;
+use messages_core::storage::{MessageStore, ReactionRequest, Schema};
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
+use messages_core::{
+    Emoji, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage, ReactionChange,
+    ReactionLimits, ThreadId, Timestamp, UserId,
+};
+use uuid::Uuid;
 
 messages_core::storage_contract!(
     memory => async { Some(Subject::new(MemoryStore::new())) },
@@ -25,7 +31,7 @@ messages_core::storage_contract!(
 
 /// Every store has one schema shape: a fresh database is at version 0, `migrate` applies
 /// every migration the store has, and a second `migrate` applies none.
-async fn the_schema_is_applied_once<S: Schema>(store: S) {
+async fn the_schema_is_applied_once<S: Schema + Sync>(store: S) {
     assert_eq!(store.schema_version().await.expect("version"), 0);
     assert_eq!(
         store.migrate().await.expect("migrate"),
@@ -61,4 +67,145 @@ async fn the_schema_is_applied_once_on_postgres() {
 #[tokio::test]
 async fn memory_has_no_schema_to_migrate() {
     the_schema_is_applied_once(MemoryStore::new()).await;
+}
+
+/// What an upgraded database must show: the messages written before the upgrade, with no
+/// reply and no reaction, and every new feature working on them.
+async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
+    store: &dyn MessageStore,
+    thread: ThreadId,
+    old: MessageId,
+    author: UserId,
+) {
+    let kept = store
+        .get(thread, old)
+        .await
+        .expect("the old message is there");
+    assert_eq!(kept.content, "written before the upgrade");
+    assert_eq!((kept.reply_to, kept.reactions.len()), (None, 0));
+    let reply = Message::from_new(
+        MessageId::new_v7(),
+        thread,
+        author,
+        NewMessage::new(
+            MessageKind::Text,
+            "a reply".into(),
+            vec![],
+            &Limits::default(),
+        )
+        .expect("valid")
+        .replying_to(Some(old)),
+        Timestamp::from_micros(1_764_000_000_000_500),
+    );
+    let created = store
+        .create(&reply, None, codec::created(&reply))
+        .await
+        .expect("a reply to an old message");
+    assert_eq!(created.message().reply_to, Some(old));
+    assert_eq!(
+        created.message().seq,
+        2,
+        "the sequence goes on from the old head"
+    );
+    let request = ReactionRequest {
+        thread,
+        id: old,
+        user: author,
+        emoji: Emoji::parse("👍").expect("emoji"),
+        change: ReactionChange::Add,
+        now: Timestamp::from_micros(1_764_000_000_000_600),
+        limits: ReactionLimits::default(),
+    };
+    let reacted = store.react(request, codec::reaction).await.expect("react");
+    assert_eq!(reacted.message.rev, 3);
+    let patch =
+        MessagePatch::new(Some("edited after".into()), None, &Limits::default()).expect("valid");
+    store
+        .update(
+            thread,
+            old,
+            author,
+            &patch,
+            Timestamp::from_micros(1_764_000_000_000_700),
+            codec::updated,
+        )
+        .await
+        .expect("edit");
+    let history = store.history(thread, old).await.expect("history");
+    assert_eq!(
+        history
+            .versions
+            .iter()
+            .map(|v| v.content.as_str())
+            .collect::<Vec<_>>(),
+        ["written before the upgrade", "edited after"]
+    );
+}
+
+#[tokio::test]
+async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.config()).await.expect("open");
+    let previous = SqliteStore::migration_count() - 1;
+    assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
+    let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    {
+        // Written as the previous release wrote it, on a connection of the test's own.
+        let conn = rusqlite::Connection::open(dir.config().path).expect("open file");
+        conn.execute(
+            "INSERT INTO threads (thread_id, head) VALUES (?1, 1)",
+            [thread],
+        )
+        .expect("thread");
+        conn.execute(
+            "INSERT INTO messages (thread_id, seq, id, user_id, kind, content, paths, \
+             created_at, updated_at, rev) \
+             VALUES (?1, 1, ?2, ?3, 'text', 'written before the upgrade', '[]', 1, 1, 1)",
+            [thread, old, author],
+        )
+        .expect("message");
+    }
+    assert_eq!(store.migrate().await.expect("upgrade"), 1);
+    an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
+        &store,
+        ThreadId::from_uuid(thread),
+        MessageId::from_uuid(old),
+        UserId::from_uuid(author),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_postgres_database_of_the_previous_release_upgrades_with_its_data() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(&PostgresConfig::new(db.url()))
+        .await
+        .expect("open");
+    let previous = PostgresStore::migration_count() - 1;
+    assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
+    let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "INSERT INTO threads (thread_id, head) VALUES ('{thread}', 1);
+             INSERT INTO messages (thread_id, id, user_id, kind, content, created_at,
+                                   updated_at, seq, rev)
+             VALUES ('{thread}', '{old}', '{author}', 'text', 'written before the upgrade',
+                     now(), now(), 1, 1);"
+        ))
+        .await
+        .expect("rows of the previous release");
+    assert_eq!(store.migrate().await.expect("upgrade"), 1);
+    an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
+        &store,
+        ThreadId::from_uuid(thread),
+        MessageId::from_uuid(old),
+        UserId::from_uuid(author),
+    )
+    .await;
 }

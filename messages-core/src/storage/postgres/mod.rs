@@ -263,7 +263,7 @@ impl crate::storage::Schema for PostgresStore {
 
     /// Applies the embedded migrations that are not applied yet, under an advisory lock so
     /// concurrent starts do not race. Returns how many were applied.
-    async fn migrate(&self) -> Result<usize> {
+    async fn migrate_to(&self, version: usize) -> Result<usize> {
         let mut client = self
             .pool
             .get()
@@ -276,6 +276,9 @@ impl crate::storage::Schema for PostgresStore {
         let client: &mut tokio_postgres::Client = &mut client;
         let applied = embedded::migrations::runner()
             .set_abort_divergent(true)
+            .set_target(refinery::Target::Version(
+                i32::try_from(version).unwrap_or(i32::MAX),
+            ))
             .run_async(client)
             .await;
         // Unlock whatever happened; the session also drops it if the connection dies.

@@ -265,7 +265,7 @@ impl crate::storage::Schema for SqliteStore {
 
     /// On a connection of its own beside the writer's (WAL lets it wait for the writer's
     /// commit rather than fail), so the migration's transactions are its own.
-    async fn migrate(&self) -> Result<usize> {
+    async fn migrate_to(&self, version: usize) -> Result<usize> {
         let path = self.inner.readers.path.clone();
         let config = self.inner.readers.config.clone();
         tokio::task::spawn_blocking(move || {
@@ -273,6 +273,9 @@ impl crate::storage::Schema for SqliteStore {
             configure(&conn, &config).map_err(db("configure for migrations"))?;
             let report = embedded::migrations::runner()
                 .set_abort_divergent(true)
+                .set_target(refinery::Target::Version(
+                    i32::try_from(version).unwrap_or(i32::MAX),
+                ))
                 .run(&mut conn)
                 .map_err(|e| Error::unavailable("migrations", e))?;
             for migration in report.applied_migrations() {
