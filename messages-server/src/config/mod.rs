@@ -223,8 +223,9 @@ pub struct Config {
     pub streams: StreamSettings,
     /// Log format (`LOG_FORMAT`: `text` or `json`, default `text`).
     pub log_format: LogFormat,
-    /// The service: input limits (`MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`) and
-    /// the messages cached per thread (`CACHE_MAX_ITEMS`).
+    /// The service: input limits (`MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`),
+    /// reactions (`REACTION_MAX_EMOJI`, `REACTION_USERS_SHOWN`) and the messages cached per
+    /// thread (`CACHE_MAX_ITEMS`).
     pub service: ServiceConfig,
     /// The in-process cache, used without Redis (`CACHE_TTL_SECONDS`, `CACHE_TOUCH_ON_HIT`,
     /// `CACHE_MAX_THREADS`, `CACHE_MAX_MB`).
@@ -327,6 +328,9 @@ impl Config {
             env.count("MAX_CONTENT_CHARS", limits.max_content_chars, 1, 1_000_000)?;
         limits.max_paths = env.count("MAX_PATHS", limits.max_paths, 0, 1_000)?;
         limits.max_path_chars = env.count("MAX_PATH_CHARS", limits.max_path_chars, 1, 65_536)?;
+        let reactions = &mut service.reactions;
+        reactions.max_emoji = env.count("REACTION_MAX_EMOJI", reactions.max_emoji, 1, 1_000)?;
+        reactions.users_shown = env.count("REACTION_USERS_SHOWN", reactions.users_shown, 0, 100)?;
         let window = env.range(
             "CACHE_MAX_ITEMS",
             service.window.get() as u64,

@@ -45,8 +45,12 @@ fn values_are_read() {
         ("LOG_FORMAT", "JSON"),
         ("HEADER_READ_TIMEOUT_SECONDS", "3"),
         ("RELAY_POLL_MS", "250"),
+        ("REACTION_MAX_EMOJI", "5"),
+        ("REACTION_USERS_SHOWN", "0"),
     ])
     .unwrap();
+    assert_eq!(c.service.reactions.max_emoji, 5);
+    assert_eq!(c.service.reactions.users_shown, 0);
     assert_eq!(c.bind_addr.port(), 8080);
     assert_eq!(c.max_body_bytes, 2048);
     assert_eq!(c.service.window.get(), 50);
@@ -239,6 +243,8 @@ fn errors_name_the_variable() {
         ("STORE", "mongodb"),
         ("SQLITE_SYNCHRONOUS", "off"),
         ("SQLITE_MAX_SIZE_MB", "0"),
+        ("REACTION_MAX_EMOJI", "0"),
+        ("REACTION_USERS_SHOWN", "101"),
     ] {
         let vars: Vec<(&str, &str)> = if var.starts_with("DB_") || var == "MIGRATE_ON_START" {
             vec![("DB_HOST", "db"), (var, value)]

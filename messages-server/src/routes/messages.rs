@@ -47,6 +47,8 @@ struct CreateBody {
     kind: Option<MessageKind>,
     #[serde(default)]
     paths: Option<Vec<String>>,
+    #[serde(default)]
+    reply_to: Option<MessageId>,
 }
 
 #[derive(Deserialize)]
@@ -72,7 +74,8 @@ pub async fn create(
         body.content,
         body.paths.unwrap_or_default(),
         state.service.limits(),
-    )?;
+    )?
+    .replying_to(body.reply_to);
     let created = state.service.create(ids.thread(), user, new, key).await?;
     let mut response = json(StatusCode::CREATED, created.message().to_json());
     if let Created::Replayed(_) = created {
@@ -89,6 +92,13 @@ pub async fn create(
 pub async fn get(state: &AppState, ids: PathIds) -> Result<HttpResponse, ApiError> {
     let message = state.service.get(ids.thread(), ids.message()?).await?;
     Ok(json(StatusCode::OK, message.to_json()))
+}
+
+/// `GET /threads/{thread_id}/messages/{message_id}/edits`: the message's versions, oldest
+/// first, the current one last; a 404 as for the message.
+pub async fn edits(state: &AppState, ids: PathIds) -> Result<HttpResponse, ApiError> {
+    let history = state.service.history(ids.thread(), ids.message()?).await?;
+    Ok(json(StatusCode::OK, history.to_json()))
 }
 
 /// `PUT /threads/{thread_id}/messages/{message_id}`

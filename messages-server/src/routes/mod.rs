@@ -22,6 +22,7 @@ pub mod events;
 mod health;
 mod messages;
 mod path;
+mod reactions;
 mod ui;
 
 /// A response with a complete body.
@@ -31,6 +32,8 @@ pub type HttpResponse = Response<Body>;
 enum Route {
     ThreadMessages,
     Message,
+    Reaction,
+    Edits,
     ThreadChanges,
     ThreadEvents,
     Healthz,
@@ -44,7 +47,7 @@ enum Route {
 /// Every route: its path (which is also its label in metrics, a fixed name so ids do not
 /// multiply series), the methods it takes, and whether it is part of the API contract (the
 /// chat page is not). The router, the metrics and the OpenAPI check all read this one list.
-const ROUTES: [(Route, &str, &str, bool); 10] = [
+const ROUTES: [(Route, &str, &str, bool); 12] = [
     (
         Route::ThreadMessages,
         "/threads/{thread_id}/messages",
@@ -55,6 +58,18 @@ const ROUTES: [(Route, &str, &str, bool); 10] = [
         Route::Message,
         "/threads/{thread_id}/messages/{message_id}",
         "GET, PUT, DELETE",
+        true,
+    ),
+    (
+        Route::Reaction,
+        "/threads/{thread_id}/messages/{message_id}/reactions/{emoji}",
+        "GET, PUT, DELETE",
+        true,
+    ),
+    (
+        Route::Edits,
+        "/threads/{thread_id}/messages/{message_id}/edits",
+        "GET",
         true,
     ),
     (
@@ -152,7 +167,11 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpRes
         tracing::enabled!(tracing::Level::INFO).then(|| request.uri().path().to_owned());
     // The route is matched once; the path ids are parsed into `Copy` UUIDs right away.
     let target = state.router.at(request.uri().path()).ok().map(|m| {
-        let ids = path::PathIds::parse(m.params.get("thread_id"), m.params.get("message_id"));
+        let ids = path::PathIds::parse(
+            m.params.get("thread_id"),
+            m.params.get("message_id"),
+            m.params.get("emoji"),
+        );
         (*m.value, ids)
     });
     let route = target.as_ref().map(|(route, _)| *route);
@@ -319,6 +338,12 @@ async fn dispatch(
         (Route::Message, &Method::DELETE) => {
             Box::pin(messages::delete(state, ids?, &request)).await
         }
+        (Route::Reaction, &Method::PUT) => Box::pin(reactions::add(state, ids?, &request)).await,
+        (Route::Reaction, &Method::DELETE) => {
+            Box::pin(reactions::remove(state, ids?, &request)).await
+        }
+        (Route::Reaction, &Method::GET) => Box::pin(reactions::list(state, ids?, &request)).await,
+        (Route::Edits, &Method::GET) => Box::pin(messages::edits(state, ids?)).await,
         (Route::ThreadChanges, &Method::GET) => {
             Box::pin(changes::list(state, ids?, &request)).await
         }

@@ -432,6 +432,25 @@ impl TestApp {
         .await
     }
 
+    /// `method` on `/threads/{thread}/messages/{id}/reactions/{emoji}` as `user` (`emoji` as
+    /// it goes in the path, percent-encoded or not).
+    pub async fn react(
+        &self,
+        method: Method,
+        thread: &str,
+        id: &str,
+        user: &str,
+        emoji: &str,
+    ) -> TestResponse {
+        self.request(
+            method,
+            &format!("/threads/{thread}/messages/{id}/reactions/{emoji}"),
+            &[("x-user-id", user)],
+            None,
+        )
+        .await
+    }
+
     pub async fn list(&self, thread: &str, query: &str) -> TestResponse {
         self.request(
             Method::GET,

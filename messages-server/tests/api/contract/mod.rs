@@ -12,6 +12,7 @@ mod list;
 mod message;
 mod operations;
 mod page;
+mod reactions;
 
 use changes::*;
 use create::*;
@@ -19,6 +20,7 @@ use list::*;
 use message::*;
 use operations::{health_routes, unknown_routes_and_methods};
 use page::*;
+use reactions::*;
 
 messages_core::every_backend!([
     the_chat_page_is_served,
@@ -39,6 +41,11 @@ messages_core::every_backend!([
     the_changes_feed_follows_edits_and_deletes,
     a_cached_page_reports_the_rev_a_store_read_does,
     a_refused_value_is_answered_in_the_words_of_the_check,
+    a_reply_names_a_message_of_its_thread,
+    reactions_are_added_once_and_removed_by_their_holder,
+    reactions_refuse_what_they_cannot_take,
+    reactions_reach_the_changes_feed_and_the_newest_page,
+    edit_history_lists_every_version,
 ] on
     memory => async { Some(spawn_app(Backend::Memory).await.expect("memory backend")) },
     sqlite => async { Some(spawn_app(Backend::Sqlite).await.expect("SQLite backend")) },

@@ -1,0 +1,90 @@
+//! Reaction routes: the caller adds or removes their reaction, and anyone pages who reacted.
+
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use messages_core::{REACTORS_DEFAULT, REACTORS_MAX, ReactionChange, UserId};
+
+use super::path::PathIds;
+use super::{AppState, HttpResponse, json};
+use crate::error::ApiError;
+
+/// `PUT /threads/{thread_id}/messages/{message_id}/reactions/{emoji}`: 201 with the message
+/// when the reaction was added, 200 when the caller already held it (nothing changed).
+pub async fn add(
+    state: &AppState,
+    mut ids: PathIds,
+    request: &Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ids.message()?;
+    let user = state.auth.user(request.headers())?;
+    let emoji = ids.emoji()?;
+    let reacted = state
+        .service
+        .react(ids.thread(), id, user, emoji, ReactionChange::Add)
+        .await?;
+    let status = if reacted.changed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json(status, reacted.message.to_json()))
+}
+
+/// `DELETE /threads/{thread_id}/messages/{message_id}/reactions/{emoji}`: 204 whether or not
+/// the caller held the reaction.
+pub async fn remove(
+    state: &AppState,
+    mut ids: PathIds,
+    request: &Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ids.message()?;
+    let user = state.auth.user(request.headers())?;
+    let emoji = ids.emoji()?;
+    state
+        .service
+        .react(ids.thread(), id, user, emoji, ReactionChange::Remove)
+        .await?;
+    let mut response = HttpResponse::default();
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+/// `GET /threads/{thread_id}/messages/{message_id}/reactions/{emoji}?after=<user id>&limit=`:
+/// everyone who holds the emoji, by user id, `limit` (1 to 1,000, default 100) at a time.
+pub async fn list(
+    state: &AppState,
+    mut ids: PathIds,
+    request: &Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ids.message()?;
+    let emoji = ids.emoji()?;
+    let mut after = None;
+    let mut limit = REACTORS_DEFAULT;
+    for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
+        match name.as_ref() {
+            "after" if !value.is_empty() => {
+                after = Some(UserId::parse(&value).map_err(|_| {
+                    ApiError::bad_request("invalid_cursor", "after must be a user id")
+                })?);
+            }
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=REACTORS_MAX).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "invalid_limit",
+                            format!("limit must be an integer from 1 to {REACTORS_MAX}"),
+                        )
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    let page = state
+        .service
+        .reactors(ids.thread(), id, &emoji, after, limit)
+        .await?;
+    Ok(json(StatusCode::OK, page.to_json()))
+}
