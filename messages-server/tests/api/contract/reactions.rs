@@ -122,7 +122,7 @@ pub(super) async fn reactions_are_added_once_and_removed_by_their_holder(app: &T
         .await;
     assert_eq!(who.status, StatusCode::OK);
     let page = who.json();
-    let mut holders = vec![a.clone(), b.clone()];
+    let mut holders = [a.clone(), b.clone()];
     holders.sort();
     assert_eq!(page["count"], 2);
     assert_eq!(page["users"], json!([holders[0]]));
