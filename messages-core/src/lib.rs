@@ -55,14 +55,13 @@ pub use cursor::Cursor;
 pub use error::{BoxError, Error, Result};
 pub use history::{History, Replaced, Version};
 pub use message::{
-    Clock, IdempotencyKey, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage,
-    RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
+    Clock, Emoji, IdempotencyKey, Limits, Message, MessageId, MessageKind, MessagePatch,
+    NewMessage, Reaction, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 pub use page::{Around, Page, PageJson, PageQuery, PageSize, write_page_json};
 pub use reaction::{
-    Emoji, REACTORS_DEFAULT, REACTORS_MAX, Reacted, Reaction, ReactionChange, ReactionEvent,
-    ReactionLimits, Reactors, add_to_summary, listed, remove_from_summary, summary_from_json,
-    summary_to_json,
+    REACTORS_DEFAULT, REACTORS_MAX, Reacted, ReactionChange, ReactionEvent, ReactionLimits,
+    Reactors, add_to_summary, listed, remove_from_summary, summary_from_json, summary_to_json,
 };
 pub use sequence::parse_position;
 pub use service::{MessageService, ServiceConfig};

@@ -14,12 +14,13 @@ use crate::error::{Error, Result};
 use crate::events::codec;
 use crate::history::History;
 use crate::live::{Hub, LiveConfig};
+use crate::message::Emoji;
 use crate::message::{
     Clock, IdempotencyKey, Limits, Message, MessageId, MessagePatch, NewMessage,
     RequestFingerprint, ThreadId, Tombstone, UserId,
 };
 use crate::page::{Page, PageJson, PageQuery, PageSize};
-use crate::reaction::{Emoji, Reacted, ReactionChange, ReactionLimits, Reactors};
+use crate::reaction::{Reacted, ReactionChange, ReactionLimits, Reactors};
 use crate::storage::{Created, Idempotency, MessageStore, ReactionRequest};
 
 /// Settings of the service.

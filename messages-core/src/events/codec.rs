@@ -14,8 +14,8 @@ use uuid::Uuid;
 pub use crate::changes::{CREATED, DELETED, UPDATED};
 use crate::error::{Error, Result};
 use crate::json::write_open;
-use crate::message::{Message, MessageId, ThreadId, Timestamp, Tombstone, UserId};
-use crate::reaction::{Emoji, ReactionChange, ReactionEvent};
+use crate::message::{Emoji, Message, MessageId, ThreadId, Timestamp, Tombstone, UserId};
+use crate::reaction::{ReactionChange, ReactionEvent};
 use crate::storage::{OutboxEvent, StoredEvent};
 
 /// The body of a deleted event: the tombstone.

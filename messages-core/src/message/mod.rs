@@ -7,21 +7,23 @@
 //! - `ids`: `ThreadId`, `UserId`, `MessageId`.
 //! - `input`: `MessageKind`, `Limits`, `NewMessage`, `MessagePatch`, `IdempotencyKey`,
 //!   `RequestFingerprint`.
+//! - `reaction`: `Emoji`, `Reaction` (one emoji of a message's summary).
 //! - `time`: `Timestamp`, `Clock`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::json::{close_numbered, write_open};
-use crate::reaction::Reaction;
 
 mod ids;
 mod input;
+mod reaction;
 mod time;
 
 pub use ids::{MessageId, ThreadId, UserId};
 pub use input::{
     IdempotencyKey, Limits, MessageKind, MessagePatch, NewMessage, RequestFingerprint,
 };
+pub use reaction::{Emoji, Reaction};
 pub use time::{Clock, Timestamp};
 
 /// A stored message as clients see it.

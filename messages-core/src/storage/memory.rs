@@ -19,11 +19,12 @@ use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
 use crate::history::{History, Replaced};
 use crate::locks;
+use crate::message::Emoji;
 use crate::message::{
     Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 use crate::page::{Around, Page, PageQuery, PageSize};
-use crate::reaction::{self, Emoji, Reacted, ReactionChange, ReactionEvent, Reactors};
+use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
 
 /// A message as stored: deleted ones keep their row.
 struct Entry {

@@ -12,12 +12,13 @@ use async_trait::async_trait;
 use crate::changes::{Changes, ChangesLimit};
 use crate::error::Result;
 use crate::history::History;
+use crate::message::Emoji;
 use crate::message::{
     IdempotencyKey, Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp,
     Tombstone, UserId,
 };
 use crate::page::{Around, Page, PageQuery, PageSize};
-use crate::reaction::{Emoji, Reacted, ReactionChange, ReactionEvent, ReactionLimits, Reactors};
+use crate::reaction::{Reacted, ReactionChange, ReactionEvent, ReactionLimits, Reactors};
 
 mod outbox;
 

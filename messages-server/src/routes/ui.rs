@@ -48,7 +48,7 @@ static PAGE: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 /// The page's files under `/ui/`, by name, each hashed once.
-static FILES: LazyLock<[(&str, Asset); 5]> = LazyLock::new(|| {
+static FILES: LazyLock<[(&str, Asset); 8]> = LazyLock::new(|| {
     const JS: &str = "text/javascript; charset=utf-8";
     [
         ("app.js", Asset::new(include_bytes!("../ui/app.js"), JS)),
@@ -60,6 +60,18 @@ static FILES: LazyLock<[(&str, Asset); 5]> = LazyLock::new(|| {
         (
             "render.js",
             Asset::new(include_bytes!("../ui/render.js"), JS),
+        ),
+        (
+            "reactions.js",
+            Asset::new(include_bytes!("../ui/reactions.js"), JS),
+        ),
+        (
+            "replies.js",
+            Asset::new(include_bytes!("../ui/replies.js"), JS),
+        ),
+        (
+            "history.js",
+            Asset::new(include_bytes!("../ui/history.js"), JS),
         ),
         (
             "style.css",

@@ -1,11 +1,15 @@
 // The chat page: one thread at a time through the messages API. Every URL is relative to the
 // page, so the page works at the server's root and under a gateway's prefix (/messages/).
 // No build step and no dependencies; `api.js` holds the identity and the requests, `render.js`
-// how a message looks, `identity.js` the panel that says who the reader writes as.
+// how a message looks, `identity.js` the panel that says who the reader writes as,
+// `reactions.js` the chips and the picker, `replies.js` quotes, `history.js` earlier versions.
 
 import { UUID, identity, me, randomUuid, request, typedUuid, whenUnauthorized } from "./api.js";
+import { showHistory } from "./history.js";
 import { identityPanel } from "./identity.js";
+import { reactionChips, reactionPicker } from "./reactions.js";
 import { button, renderMessage } from "./render.js";
+import { Quotes, quoteNode, quoteText } from "./replies.js";
 
 const PAGE = 50;
 const NEAR_TOP = 150;
@@ -31,6 +35,9 @@ const el = {
   composer: $("composer"),
   draft: $("draft"),
   send: $("send"),
+  replying: $("replying"),
+  replyingText: $("replying-text"),
+  replyingCancel: $("replying-cancel"),
   sendError: $("send-error"),
 };
 
@@ -50,6 +57,11 @@ const state = {
   retryDelay: 1000,
   draftKey: null,
   generation: 0,
+  // the message the draft replies to, and what the page knows of reply targets
+  replyTo: null,
+  quotes: null,
+  // the message a quote's click pointed at, marked for a moment
+  highlighted: null,
 };
 
 const identityUi = identityPanel(el, () => state.config.auth, () => {
@@ -67,18 +79,55 @@ function setStatus(text, tone = "") {
 // --- rendering ------------------------------------------------------------------------------
 
 function renderInto(node, message) {
-  renderMessage(node, message, message.user_id === me(), actions);
+  renderMessage(node, message, message.user_id === me(), parts);
+  // A message being pointed at keeps its mark through a redraw.
+  if (state.highlighted === message.id) node.classList.add("highlight");
 }
 
-function actions(message) {
-  const box = document.createElement("div");
-  box.className = "actions";
-  const edit = button("Edit", "edit", "Edit this message");
-  const del = button("Delete", "delete", "Delete this message");
-  edit.addEventListener("click", () => startEdit(message.id));
-  del.addEventListener("click", () => confirmDelete(message.id, box));
-  box.append(edit, del);
-  return box;
+const parts = {
+  controls(message, mine) {
+    const box = document.createElement("div");
+    box.className = "actions";
+    const reply = button("Reply", "reply", "Reply to this message");
+    reply.addEventListener("click", () => startReply(message));
+    box.append(reply, reactionPicker((emoji) => react(message.id, emoji, true)));
+    if (mine) {
+      const edit = button("Edit", "edit", "Edit this message");
+      const del = button("Delete", "delete", "Delete this message");
+      edit.addEventListener("click", () => startEdit(message.id));
+      del.addEventListener("click", () => confirmDelete(message.id, box));
+      box.append(edit, del);
+    }
+    return box;
+  },
+  quote(message) {
+    const target = message.reply_to;
+    const known = state.quotes?.peek(target);
+    if (known === undefined && state.quotes) {
+      const quotes = state.quotes;
+      quotes
+        .fetch(target)
+        .then(() => {
+          if (quotes === state.quotes) refreshReplies(target);
+        })
+        .catch(() => {});
+    }
+    return quoteNode(known, me(), () => jumpTo(target));
+  },
+  reactions(message) {
+    return reactionChips(message, me(), (emoji, on) => react(message.id, emoji, on));
+  },
+  history(message, opener) {
+    showHistory(state.thread, message, opener);
+  },
+};
+
+/** Draws again the shown replies to `id`, whose quote may have changed. */
+function refreshReplies(id) {
+  for (const { message, node } of state.shown.values()) {
+    if (message.reply_to === id && !node.querySelector(".edit-form")) renderInto(node, message);
+  }
+  if (state.replyTo === id) showReplying();
 }
 
 function oldestShownSeq() {
@@ -115,8 +164,10 @@ function upsert(message) {
   const current = state.shown.get(message.id);
   if (current) {
     if (current.message.rev > message.rev) return;
+    const quoted = current.message.content !== message.content;
     current.message = message;
     if (!current.node.querySelector(".edit-form")) renderInto(current.node, message);
+    if (quoted) refreshReplies(message.id);
     return;
   }
   const node = document.createElement("li");
@@ -127,11 +178,79 @@ function upsert(message) {
 
 function remove(id) {
   state.deleted.add(id);
+  state.quotes?.gone(id);
   const current = state.shown.get(id);
   if (current) {
     current.node.remove();
     state.shown.delete(id);
   }
+  if (state.replyTo === id) cancelReply();
+  refreshReplies(id);
+}
+
+// --- reactions and replies --------------------------------------------------------------------
+
+/** Adds (`on`) or takes back the reader's reaction; the message shows its new state. */
+async function react(id, emoji, on) {
+  const path = `threads/${state.thread}/messages/${id}/reactions/${encodeURIComponent(emoji)}`;
+  try {
+    const answer = await request(on ? "PUT" : "DELETE", path);
+    // A removal answers 204: the message's new state comes from the stream, or from a read.
+    upsert(answer || (await request("GET", `threads/${state.thread}/messages/${id}`)));
+  } catch (error) {
+    const shown = state.shown.get(id);
+    if (shown) inlineError(shown.node, `Reaction not saved: ${error.message}`);
+  }
+}
+
+function showReplying() {
+  const target = state.replyTo && state.quotes?.peek(state.replyTo);
+  el.replying.hidden = !state.replyTo;
+  el.replyingText.textContent = state.replyTo ? `Replying to ${quoteText(target, me())}` : "";
+}
+
+function startReply(message) {
+  state.replyTo = message.id;
+  state.draftKey = null;
+  showReplying();
+  el.draft.focus();
+}
+
+function cancelReply() {
+  state.replyTo = null;
+  state.draftKey = null;
+  showReplying();
+}
+
+el.replyingCancel.addEventListener("click", () => {
+  cancelReply();
+  el.draft.focus();
+});
+
+/** Scrolls to a message, loading the messages around it when it is not shown. */
+async function jumpTo(id) {
+  if (!state.shown.has(id)) {
+    try {
+      const around = await request("GET", `threads/${state.thread}/messages?around=${id}&limit=20`);
+      for (const message of around.items) upsert(message);
+    } catch (error) {
+      setStatus(`Could not show that message: ${error.message}`, "bad");
+      return;
+    }
+  }
+  const shown = state.shown.get(id);
+  if (!shown) {
+    setStatus("That message was deleted.");
+    return;
+  }
+  shown.node.scrollIntoView({ block: "center" });
+  state.highlighted = id;
+  shown.node.classList.add("highlight");
+  setTimeout(() => {
+    if (state.highlighted !== id) return;
+    state.highlighted = null;
+    state.shown.get(id)?.node.classList.remove("highlight");
+  }, 1600);
 }
 
 // --- the thread -----------------------------------------------------------------------------
@@ -156,6 +275,9 @@ async function openThread(id) {
   state.loadingOlder = false;
   state.lastEventId = 0;
   state.draftKey = null;
+  state.quotes = new Quotes(id, (target) => state.shown.get(target)?.message);
+  state.replyTo = null;
+  showReplying();
   el.list.replaceChildren();
   el.history.textContent = "";
   el.sendError.textContent = "";
@@ -333,12 +455,15 @@ async function send() {
   el.sendError.textContent = "";
   el.draft.value = "";
   const pending = pendingNode(text);
+  const body = { content: text };
+  if (state.replyTo) body.reply_to = state.replyTo;
   try {
-    const message = await request("POST", `threads/${thread}/messages`, { content: text }, {
+    const message = await request("POST", `threads/${thread}/messages`, body, {
       "Idempotency-Key": key,
     });
     pending.remove();
     state.draftKey = null;
+    if (thread === state.thread && state.replyTo === body.reply_to) cancelReply();
     if (thread === state.thread) {
       upsert(message);
       scrollToBottom();
@@ -347,7 +472,11 @@ async function send() {
     pending.remove();
     // The draft stays, so nothing typed is lost.
     if (!el.draft.value) el.draft.value = text;
-    el.sendError.textContent = `Not sent: ${error.message}`;
+    const gone = error.code === "invalid_reply_to";
+    if (gone) cancelReply();
+    el.sendError.textContent = gone
+      ? "Not sent: the message you reply to was deleted. Send it again as a new message."
+      : `Not sent: ${error.message}`;
     el.draft.focus();
   }
 }

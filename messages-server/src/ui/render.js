@@ -12,10 +12,12 @@ export function shortUser(id) {
 }
 
 /**
- * Draws `message` into `node`: author, time, kind, "edited", text, paths, and for the reader's
- * own messages the controls `actions(message)` makes.
+ * Draws `message` into `node`: author, time, kind, "edited" (which opens the earlier
+ * versions), the quote of the message it replies to, text, paths, reactions and controls.
+ * `parts` makes what the page wires up: `quote(message)`, `reactions(message)`,
+ * `history(message)` (on "edited") and `controls(message, mine)`.
  */
-export function renderMessage(node, message, mine, actions) {
+export function renderMessage(node, message, mine, parts) {
   node.className = `message${mine ? " mine" : ""}`;
   node.dataset.id = message.id;
   node.dataset.seq = String(message.seq);
@@ -39,13 +41,14 @@ export function renderMessage(node, message, mine, actions) {
     meta.append(kind);
   }
   if (message.updated_at !== message.created_at) {
-    const edited = document.createElement("span");
-    edited.className = "edited";
-    edited.textContent = "edited";
-    edited.title = `edited ${localTime(message.updated_at)}`;
+    const edited = button("edited", "history", "Edited: show earlier versions");
+    edited.classList.add("edited");
+    edited.title = `edited ${localTime(message.updated_at)}: show earlier versions`;
+    edited.addEventListener("click", () => parts.history(message, edited));
     meta.append(edited);
   }
   node.append(meta);
+  if (message.reply_to) node.append(parts.quote(message));
 
   if (message.content) {
     const content = document.createElement("p");
@@ -64,7 +67,8 @@ export function renderMessage(node, message, mine, actions) {
     }
     node.append(paths);
   }
-  if (mine) node.append(actions(message));
+  if (message.reactions?.length) node.append(parts.reactions(message));
+  node.append(parts.controls(message, mine));
   const error = document.createElement("p");
   error.className = "inline-error";
   error.setAttribute("role", "alert");

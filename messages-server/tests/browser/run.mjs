@@ -186,9 +186,10 @@ await check("two users on one thread: send, edit and delete arrive live", async 
   const mine = message(a.page, "hello from alice");
   await mine.waitFor();
   assert.equal(await mine.locator("button[data-action=edit]").count(), 1);
-  // Bob has no control over it.
+  // Bob has no control over it: he can reply and react, not edit or delete.
   const theirs = message(b.page, "hello from alice");
-  assert.equal(await theirs.locator("button").count(), 0, "no edit or delete on another's message");
+  assert.equal(await theirs.locator("button[data-action=edit], button[data-action=delete]").count(), 0);
+  assert.equal(await theirs.locator("button[data-action=reply]").count(), 1);
 
   await mine.locator("button[data-action=edit]").click();
   const editor = a.page.locator("#messages .edit-form textarea");
@@ -207,7 +208,7 @@ await check("two users on one thread: send, edit and delete arrive live", async 
   await sendFrom(b.page, "hi alice, bob here");
   const fromBob = message(a.page, "hi alice, bob here");
   await fromBob.waitFor({ timeout: 1000 });
-  assert.equal(await fromBob.locator("button").count(), 0);
+  assert.equal(await fromBob.locator("button[data-action=edit], button[data-action=delete]").count(), 0);
   assert.deepEqual([...a.page.errors, ...b.page.errors], [], "no script errors");
   await a.context.close();
   await b.context.close();
@@ -228,6 +229,126 @@ await check("an empty thread's notice goes with the first message and comes back
   await a.page.locator("button[data-action=confirm-delete]").click();
   await message(b.page, "the first").waitFor({ state: "detached", timeout: 2000 });
   for (const { page } of [a, b]) assert.equal(await notice(page), "No messages yet: write the first.");
+  assert.deepEqual([...a.page.errors, ...b.page.errors], [], "no script errors");
+  await a.context.close();
+  await b.context.close();
+});
+
+await check("a reply quotes its target, and the quote leads to it", async () => {
+  const thread = randomUUID();
+  const alice = randomUUID();
+  const bob = randomUUID();
+  const a = await openAs(alice, thread);
+  const b = await openAs(bob, thread);
+  await sendFrom(a.page, "which day works for the review?");
+  const question = message(b.page, "which day works for the review?");
+  await question.waitFor({ timeout: 2000 });
+  await question.locator("button[data-action=reply]").click();
+  assert.match(await b.page.locator("#replying-text").textContent(), /^Replying to user .*: which day works/);
+  await sendFrom(b.page, "thursday");
+  const reply = message(a.page, "thursday");
+  await reply.waitFor({ timeout: 2000 });
+  assert.equal(await reply.locator(".quote").textContent(), "↪ You: which day works for the review?");
+  assert.ok(await b.page.locator("#replying").isHidden(), "the reply bar goes once sent");
+  await a.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-reply.png`) });
+  // A target far above the loaded page is fetched by id, and a click brings it into view.
+  const far = await post(thread, alice, { content: "the agenda, long ago" });
+  for (let i = 0; i < 60; i++) await post(thread, alice, { content: `filler ${i}` });
+  await post(thread, bob, { content: "about the agenda", reply_to: far.id });
+  const reader = await openAs(randomUUID(), thread);
+  const late = message(reader.page, "about the agenda");
+  await late.waitFor();
+  await reader.page.waitForFunction(
+    () => [...document.querySelectorAll("#messages .quote")].some((q) => q.textContent.includes("the agenda, long ago")),
+  );
+  assert.equal(await message(reader.page, "the agenda, long ago").count(), 0, "not loaded yet");
+  await late.locator(".quote").click();
+  const target = message(reader.page, "the agenda, long ago");
+  await target.waitFor({ timeout: 3000 });
+  await reader.page.waitForFunction(
+    (id) => document.querySelector(`#messages li[data-id="${id}"]`)?.classList.contains("highlight"),
+    far.id,
+    { timeout: 3000 },
+  );
+  const box = await target.boundingBox();
+  const view = await reader.page.locator("#scroller").boundingBox();
+  assert.ok(box && view && box.y >= view.y - 5 && box.y < view.y + view.height, "the target is in view");
+  // Its target deleted: the reply says so.
+  const deleted = await fetch(new URL(`threads/${thread}/messages/${far.id}`, BASE_URL), {
+    method: "DELETE",
+    headers: { "X-User-Id": alice },
+  });
+  assert.equal(deleted.status, 204);
+  await reader.page.waitForFunction(
+    () => [...document.querySelectorAll("#messages .quote")].some((q) => q.textContent === "↪ deleted message"),
+    null,
+    { timeout: 3000 },
+  );
+  assert.deepEqual([...a.page.errors, ...b.page.errors, ...reader.page.errors], [], "no script errors");
+  for (const who of [a, b, reader]) await who.context.close();
+});
+
+await check("a reaction toggled by one reader is seen by the other with its count", async () => {
+  const thread = randomUUID();
+  const alice = randomUUID();
+  const bob = randomUUID();
+  await post(thread, alice, { content: "shipped the release" });
+  const a = await openAs(alice, thread);
+  const b = await openAs(bob, thread);
+  const chip = (page) => message(page, "shipped the release").locator(".chip", { hasText: "🎉" });
+  await message(a.page, "shipped the release").locator("button[data-action=react]").click();
+  await a.page.locator("button[data-emoji='🎉']").click();
+  await chip(b.page).waitFor({ timeout: 2000 });
+  assert.equal(await chip(b.page).locator(".count").textContent(), "1");
+  assert.equal(await chip(b.page).getAttribute("aria-pressed"), "false", "not Bob's");
+  assert.equal(await chip(a.page).getAttribute("aria-pressed"), "true", "Alice's");
+  await chip(b.page).click();
+  for (const page of [a.page, b.page]) {
+    await page.waitForFunction(
+      () => [...document.querySelectorAll(".chip")].some((c) => c.textContent === "🎉2"),
+      null,
+      { timeout: 2000 },
+    );
+  }
+  assert.equal(await chip(b.page).getAttribute("aria-pressed"), "true");
+  await b.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-reactions.png`) });
+  // Alice takes hers back: one left, and it is Bob's.
+  await chip(a.page).click();
+  await b.page.waitForFunction(
+    () => [...document.querySelectorAll(".chip")].some((c) => c.textContent === "🎉1"),
+    null,
+    { timeout: 2000 },
+  );
+  assert.equal(await chip(a.page).getAttribute("aria-pressed"), "false");
+  const stored = await (await fetch(new URL(`threads/${thread}/messages`, BASE_URL))).json();
+  assert.deepEqual(stored.items[0].reactions, [{ emoji: "🎉", count: 1, users: [bob] }]);
+  assert.deepEqual([...a.page.errors, ...b.page.errors], [], "no script errors");
+  await a.context.close();
+  await b.context.close();
+});
+
+await check("an edited message's earlier versions, seen by another reader", async () => {
+  const thread = randomUUID();
+  const alice = randomUUID();
+  await post(thread, alice, { content: "meet at 10" });
+  const a = await openAs(alice, thread);
+  const b = await openAs(randomUUID(), thread);
+  await message(a.page, "meet at 10").locator("button[data-action=edit]").click();
+  const editor = a.page.locator("#messages .edit-form textarea");
+  await editor.fill("meet at 11");
+  await editor.press("Enter");
+  const edited = message(b.page, "meet at 11");
+  await edited.waitFor({ timeout: 2000 });
+  await edited.locator("button.edited").click();
+  const dialog = b.page.locator("#history-dialog");
+  await dialog.waitFor();
+  await b.page.waitForFunction(() => document.querySelectorAll("#history-dialog .version").length === 2);
+  const versions = await dialog.locator(".version .content").allTextContents();
+  assert.deepEqual(versions, ["meet at 10", "meet at 11"]);
+  assert.match(await dialog.locator(".version time").last().textContent(), /current$/);
+  await b.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-edits.png`) });
+  await dialog.locator("button", { hasText: "Close" }).click();
+  assert.ok(!(await dialog.evaluate((d) => d.open)), "the dialog closes");
   assert.deepEqual([...a.page.errors, ...b.page.errors], [], "no script errors");
   await a.context.close();
   await b.context.close();

@@ -123,8 +123,8 @@ mod tests {
         assert_eq!(again.into_bytes(), page(vec![message.clone()]).to_json());
         // A reaction moves rev and not updated_at: its encoding is new too.
         message.rev += 1;
-        message.reactions.push(crate::reaction::Reaction {
-            emoji: crate::reaction::Emoji::parse("👍").expect("an emoji"),
+        message.reactions.push(crate::message::Reaction {
+            emoji: crate::message::Emoji::parse("👍").expect("an emoji"),
             count: 1,
             users: vec![message.user_id],
         });

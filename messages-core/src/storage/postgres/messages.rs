@@ -26,9 +26,10 @@ use super::{COLUMNS, PostgresStore, db, decode, message_from_row};
 use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
 use crate::history::{History, Replaced};
+use crate::message::Emoji;
 use crate::message::{Message, MessageId, MessagePatch, ThreadId, Timestamp, Tombstone, UserId};
 use crate::page::{Around, Page, PageQuery, PageSize};
-use crate::reaction::{self, Emoji, Reacted, ReactionChange, ReactionEvent, Reactors};
+use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
 use crate::storage::{
     Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, ReactionRequest,
     UpdateEvent,

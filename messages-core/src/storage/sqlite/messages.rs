@@ -8,11 +8,12 @@ use super::{COLUMNS, SqliteStore, columns, db, decode, message_from_row, paths_j
 use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
 use crate::history::{History, Replaced};
+use crate::message::Emoji;
 use crate::message::{
     Message, MessageId, MessagePatch, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 use crate::page::{Around, Page, PageQuery, PageSize};
-use crate::reaction::{self, Emoji, Reacted, ReactionChange, ReactionEvent, Reactors};
+use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
 use crate::storage::{
     Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, ReactionRequest,
     UpdateEvent,

@@ -7,8 +7,9 @@ use super::*;
 use crate::error::Error;
 use crate::events::codec;
 use crate::history::Version;
+use crate::message::Emoji;
 use crate::message::{Limits, MessageKind, NewMessage, RequestFingerprint, Timestamp};
-use crate::reaction::{Emoji, Reacted, ReactionChange, ReactionLimits};
+use crate::reaction::{Reacted, ReactionChange, ReactionLimits};
 use crate::storage::{Idempotency, ReactionRequest};
 
 fn emoji(s: &str) -> Emoji {
