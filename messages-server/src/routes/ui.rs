@@ -48,7 +48,7 @@ static PAGE: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 /// The page's files under `/ui/`, by name, each hashed once.
-static FILES: LazyLock<[(&str, Asset); 8]> = LazyLock::new(|| {
+static FILES: LazyLock<[(&str, Asset); 10]> = LazyLock::new(|| {
     const JS: &str = "text/javascript; charset=utf-8";
     [
         ("app.js", Asset::new(include_bytes!("../ui/app.js"), JS)),
@@ -73,6 +73,11 @@ static FILES: LazyLock<[(&str, Asset); 8]> = LazyLock::new(|| {
             "history.js",
             Asset::new(include_bytes!("../ui/history.js"), JS),
         ),
+        (
+            "editing.js",
+            Asset::new(include_bytes!("../ui/editing.js"), JS),
+        ),
+        ("live.js", Asset::new(include_bytes!("../ui/live.js"), JS)),
         (
             "style.css",
             Asset::new(include_bytes!("../ui/style.css"), "text/css; charset=utf-8"),

@@ -2,11 +2,14 @@
 // page, so the page works at the server's root and under a gateway's prefix (/messages/).
 // No build step and no dependencies; `api.js` holds the identity and the requests, `render.js`
 // how a message looks, `identity.js` the panel that says who the reader writes as,
-// `reactions.js` the chips and the picker, `replies.js` quotes, `history.js` earlier versions.
+// `reactions.js` the chips and the picker, `replies.js` quotes, `history.js` earlier versions,
+// `editing.js` the edit form and the question before a delete, `live.js` the event stream.
 
-import { UUID, identity, me, randomUuid, request, typedUuid, whenUnauthorized } from "./api.js";
+import { UUID, me, randomUuid, request, typedUuid, whenUnauthorized } from "./api.js";
 import { showHistory } from "./history.js";
+import { confirmDelete, editingOn, inlineError, startEdit } from "./editing.js";
 import { identityPanel } from "./identity.js";
+import { closeStream, connect, liveOn } from "./live.js";
 import { reactionChips, reactionPicker } from "./reactions.js";
 import { button, renderMessage } from "./render.js";
 import { Quotes, quoteNode, quoteText } from "./replies.js";
@@ -63,6 +66,23 @@ const state = {
   // the message a quote's click pointed at, marked for a moment
   highlighted: null,
 };
+
+editingOn({
+  thread: () => state.thread,
+  shown: state.shown,
+  renderInto: (node, message) => renderInto(node, message),
+  remove: (id) => remove(id),
+});
+
+liveOn({
+  state,
+  upsert: (message) => upsert(message),
+  remove: (id) => remove(id),
+  setStatus: (text, tone) => setStatus(text, tone),
+  oldestShownSeq: () => oldestShownSeq(),
+  nearBottom: () => nearBottom(),
+  scrollToBottom: () => scrollToBottom(),
+});
 
 const identityUi = identityPanel(el, () => state.config.auth, () => {
   for (const { message, node } of state.shown.values()) renderInto(node, message);
@@ -255,15 +275,6 @@ async function jumpTo(id) {
 
 // --- the thread -----------------------------------------------------------------------------
 
-function closeStream() {
-  clearTimeout(state.retryTimer);
-  state.retryTimer = null;
-  if (state.source) {
-    state.source.close();
-    state.source = null;
-  }
-}
-
 async function openThread(id) {
   closeStream();
   const generation = ++state.generation;
@@ -365,69 +376,6 @@ el.scroller.addEventListener("scroll", () => {
   }
 });
 
-// --- live -----------------------------------------------------------------------------------
-
-function streamUrl() {
-  let url = `threads/${state.thread}/events?since=${state.lastEventId}`;
-  // EventSource cannot send headers; the gateway accepts the token as ?jwt=.
-  if (identity.token) url += `&jwt=${encodeURIComponent(identity.token)}`;
-  return url;
-}
-
-function onChange(event) {
-  const id = Number(event.lastEventId);
-  if (Number.isFinite(id) && id > state.lastEventId) state.lastEventId = id;
-  let data;
-  try {
-    data = JSON.parse(event.data);
-  } catch {
-    return;
-  }
-  if (event.type === "message.deleted") {
-    remove(data.id);
-    return;
-  }
-  // A change of a message older than the shown ones arrives with its page when the reader
-  // scrolls up; only messages within what is shown are placed now.
-  if (!state.shown.has(data.id) && state.hasOlder && data.seq < oldestShownSeq()) return;
-  const follow = nearBottom();
-  upsert(data);
-  if (follow) scrollToBottom();
-}
-
-function connect() {
-  closeStream();
-  const generation = state.generation;
-  const source = new EventSource(streamUrl());
-  state.source = source;
-  let wasDown = false;
-  source.addEventListener("open", () => {
-    state.retryDelay = 1000;
-    setStatus(wasDown ? "Reconnected: live again." : "Live: new messages appear as they are sent.", "good");
-    wasDown = false;
-  });
-  for (const type of ["message.created", "message.updated", "message.deleted"]) {
-    source.addEventListener(type, onChange);
-  }
-  source.addEventListener("error", () => {
-    if (generation !== state.generation || state.source !== source) return;
-    wasDown = true;
-    if (source.readyState === EventSource.CLOSED) {
-      // The browser gave up (the server refused the stream): try again ourselves, from the
-      // last event this page has.
-      const delay = state.retryDelay;
-      state.retryDelay = Math.min(state.retryDelay * 2, 30000);
-      setStatus(`Connection lost. Reconnecting in ${Math.round(delay / 1000)} s…`, "bad");
-      state.retryTimer = setTimeout(() => {
-        if (generation === state.generation) connect();
-      }, delay);
-    } else {
-      // The browser reconnects by itself and sends the last event id it had.
-      setStatus("Connection lost. Reconnecting…", "bad");
-    }
-  });
-}
-
 // --- writing --------------------------------------------------------------------------------
 
 function pendingNode(text) {
@@ -495,87 +443,6 @@ el.draft.addEventListener("input", () => {
   // Another text is another request: it needs a key of its own.
   state.draftKey = null;
 });
-
-function inlineError(node, text) {
-  const error = node.querySelector(".inline-error");
-  if (error) error.textContent = text;
-}
-
-function startEdit(id) {
-  const current = state.shown.get(id);
-  if (!current || current.node.querySelector(".edit-form")) return;
-  const { node, message } = current;
-  const form = document.createElement("form");
-  form.className = "edit-form";
-  const label = document.createElement("label");
-  label.className = "visually-hidden";
-  label.textContent = "Edit the message";
-  const area = document.createElement("textarea");
-  area.value = message.content;
-  area.rows = 2;
-  area.id = `edit-${id}`;
-  label.htmlFor = area.id;
-  const save = document.createElement("button");
-  save.type = "submit";
-  save.textContent = "Save";
-  const cancel = button("Cancel", "cancel");
-  cancel.addEventListener("click", () => renderInto(node, state.shown.get(id)?.message || message));
-  const row = document.createElement("div");
-  row.className = "actions";
-  row.append(save, cancel);
-  form.append(label, area, row);
-  node.querySelector(".content")?.remove();
-  node.querySelector(".actions")?.replaceWith(form);
-  area.focus();
-  area.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") cancel.click();
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      form.requestSubmit();
-    }
-  });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    save.disabled = true;
-    try {
-      const edited = await request("PUT", `threads/${state.thread}/messages/${id}`, {
-        content: area.value,
-      });
-      const shown = state.shown.get(id);
-      if (shown) {
-        shown.message = edited.rev >= shown.message.rev ? edited : shown.message;
-        renderInto(shown.node, shown.message);
-      }
-    } catch (error) {
-      save.disabled = false;
-      inlineError(node, `Not saved: ${error.message}`);
-    }
-  });
-}
-
-function confirmDelete(id, box) {
-  const question = document.createElement("span");
-  question.textContent = "Delete this message?";
-  const yes = button("Delete", "confirm-delete", "Yes, delete this message");
-  const no = button("Keep", "keep");
-  box.replaceChildren(question, yes, no);
-  yes.focus();
-  no.addEventListener("click", () => {
-    const shown = state.shown.get(id);
-    if (shown) renderInto(shown.node, shown.message);
-  });
-  yes.addEventListener("click", async () => {
-    yes.disabled = true;
-    try {
-      await request("DELETE", `threads/${state.thread}/messages/${id}`);
-      remove(id);
-    } catch (error) {
-      yes.disabled = false;
-      const shown = state.shown.get(id);
-      if (shown) inlineError(shown.node, `Not deleted: ${error.message}`);
-    }
-  });
-}
 
 // --- navigation -----------------------------------------------------------------------------
 

@@ -471,8 +471,16 @@ await check("screenshots at desktop and phone width", async () => {
   const thread = randomUUID();
   const me = randomUUID();
   const other = randomUUID();
-  await post(thread, other, { content: "Morning! Are the release notes ready?" });
-  await post(thread, me, { content: "Nearly: adding the figures from the last bench run." });
+  const asked = await post(thread, other, { content: "Morning! Are the release notes ready?" });
+  const answer = await post(thread, me, {
+    content: "Nearly: adding the figures from the last bench run.",
+    reply_to: asked.id,
+  });
+  for (const [who, emoji] of [[other, "👍"], [randomUUID(), "👍"], [other, "🎉"]]) {
+    const url = new URL(`threads/${thread}/messages/${answer.id}/reactions/${encodeURIComponent(emoji)}`, BASE_URL);
+    const reacted = await fetch(url, { method: "PUT", headers: { "X-User-Id": who } });
+    assert.equal(reacted.status, 201);
+  }
   await post(thread, other, {
     content: "Here is the deployment checklist",
     type: "file",

@@ -16,6 +16,8 @@ pub(super) async fn the_chat_page_is_served(app: &TestApp) {
         ("/ui/reactions.js", "text/javascript; charset=utf-8"),
         ("/ui/replies.js", "text/javascript; charset=utf-8"),
         ("/ui/history.js", "text/javascript; charset=utf-8"),
+        ("/ui/editing.js", "text/javascript; charset=utf-8"),
+        ("/ui/live.js", "text/javascript; charset=utf-8"),
         ("/ui/style.css", "text/css; charset=utf-8"),
     ] {
         let r = app.request(Method::GET, path, &[], None).await;
