@@ -29,6 +29,8 @@ pub(crate) struct Session {
     pub(crate) own: Vec<(Uuid, String)>,
     /// The catch-up state per thread.
     pub(crate) follows: std::collections::HashMap<Uuid, Follow>,
+    /// Messages of the last page this client read (thread, id), to reply and react to.
+    pub(crate) seen: Vec<(Uuid, String)>,
     pub(crate) rng: u64,
 }
 
@@ -43,7 +45,7 @@ impl Session {
         x
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
 
@@ -67,6 +69,7 @@ pub(crate) async fn start(user: &mut GooseUser) -> TransactionResult {
         prefix,
         own: Vec::new(),
         follows: std::collections::HashMap::new(),
+        seen: Vec::new(),
         rng,
     });
     Ok(())

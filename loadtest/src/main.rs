@@ -2,7 +2,7 @@
 //!
 //! Scenarios (pick with goose's `--scenarios`): `seed` (creates), `consume` (newest page, then
 //! a follow of `next_cursor` with probability `LOADTEST_FOLLOW`), `mixed` (a chat room: reads,
-//! creates, edits and deletes with `LOADTEST_MIX` weights) and `catchup` (a client that writes,
+//! creates, replies, reactions, edits and deletes with `LOADTEST_MIX` weights) and `catchup` (a client that writes,
 //! then catches up with the changes feed and with `after_seq`, and fails on any message it
 //! knows was written but never saw). Thread and user ids are UUIDv5 of `LOADTEST_SEED` and an index,
 //! so `consume` finds what `seed` wrote. Every response is checked: status, JSON shape, and
@@ -12,6 +12,8 @@
 //! measures the service directly or through Kong.
 
 use std::time::Duration;
+
+use uuid::Uuid;
 
 use goose::prelude::*;
 
@@ -42,6 +44,13 @@ async fn consume(user: &mut GooseUser) -> TransactionResult {
     else {
         return Ok(());
     };
+    if let Some(items) = page["items"].as_array() {
+        let seen = items
+            .iter()
+            .filter_map(|m| m["id"].as_str().map(|id| (thread, id.to_owned())))
+            .collect();
+        session(user).seen = seen;
+    }
     let follow = settings().follow;
     if let Some(cursor) = page["next_cursor"].as_str()
         && session(user).chance(follow)
@@ -98,6 +107,105 @@ async fn delete(user: &mut GooseUser) -> TransactionResult {
     }
 }
 
+/// A message of the last page read, or none before the first read.
+fn pick_seen(user: &mut GooseUser) -> Option<(Uuid, String)> {
+    let n = session(user).seen.len();
+    if n == 0 {
+        return None;
+    }
+    let i = session(user).below(n);
+    session(user).seen.get(i).cloned()
+}
+
+/// A reply to a message of the last page read. Its target may have been deleted by its author
+/// since: the answer is then a 422 `invalid_reply_to`, the API's answer, not a failure.
+async fn reply(user: &mut GooseUser) -> TransactionResult {
+    let Some((thread, target)) = pick_seen(user) else {
+        return consume(user).await;
+    };
+    let author = session_author(user);
+    let body = serde_json::json!({ "content": "a reply from the load test", "reply_to": target });
+    let (mut goose, status, json) = send(
+        user,
+        GooseMethod::Post,
+        "reply",
+        &format!("/threads/{thread}/messages"),
+        Some(author),
+        Some(&body),
+    )
+    .await?;
+    match (status, json) {
+        (201, Some(m))
+            if message_is_valid(&m, thread, None) && m["reply_to"].as_str() == Some(&target) =>
+        {
+            Ok(())
+        }
+        (422, Some(e)) if e["error"]["code"] == "invalid_reply_to" => user.set_success(&mut goose),
+        _ => fail(user, &mut goose, "reply: not 201 with the reply"),
+    }
+}
+
+const EMOJI: [&str; 4] = [
+    "%F0%9F%91%8D",
+    "%E2%9D%A4%EF%B8%8F",
+    "%F0%9F%8E%89",
+    "%3Aship%3A",
+];
+
+/// A reaction to a message of the last page read; when the client already held it, it takes
+/// it back. A message deleted since answers 404, the API's answer, not a failure.
+async fn react(user: &mut GooseUser) -> TransactionResult {
+    let Some((thread, id)) = pick_seen(user) else {
+        return consume(user).await;
+    };
+    let author = session_author(user);
+    let emoji = EMOJI[session(user).below(EMOJI.len())];
+    let path = format!("/threads/{thread}/messages/{id}/reactions/{emoji}");
+    let (mut goose, status, json) =
+        send(user, GooseMethod::Put, "react", &path, Some(author), None).await?;
+    let author_text = author.to_string();
+    match (status, json) {
+        (201, Some(m)) => {
+            let listed = m["reactions"].as_array().is_some_and(|rs| {
+                rs.iter().any(|r| {
+                    r["count"].as_i64().unwrap_or(0) >= 1
+                        && (r["users"].as_array().is_some_and(|u| u.len() >= 10)
+                            || r["users"]
+                                .as_array()
+                                .is_some_and(|u| u.iter().any(|u| u == author_text.as_str())))
+                })
+            });
+            if message_is_valid(&m, thread, None) && listed {
+                Ok(())
+            } else {
+                fail(
+                    user,
+                    &mut goose,
+                    "react: the message does not carry the reaction",
+                )
+            }
+        }
+        (200, Some(_)) => {
+            let (mut goose, status, _) = send(
+                user,
+                GooseMethod::Delete,
+                "unreact",
+                &path,
+                Some(author),
+                None,
+            )
+            .await?;
+            if status == 204 {
+                Ok(())
+            } else {
+                fail(user, &mut goose, "unreact: status is not 204")
+            }
+        }
+        (404, _) => user.set_success(&mut goose),
+        _ => fail(user, &mut goose, "react: not 201 or 200"),
+    }
+}
+
 /// A create in the mixed room, as the client's own user, remembered for edits and deletes.
 async fn create_own(user: &mut GooseUser) -> TransactionResult {
     let author = session_author(user);
@@ -142,6 +250,16 @@ async fn main() -> Result<(), GooseError> {
                     transaction!(create_own)
                         .set_name("write")
                         .set_weight(mix.create)?,
+                )
+                .register_transaction(
+                    transaction!(reply)
+                        .set_name("reply")
+                        .set_weight(mix.reply)?,
+                )
+                .register_transaction(
+                    transaction!(react)
+                        .set_name("react")
+                        .set_weight(mix.react)?,
                 )
                 .register_transaction(transaction!(edit).set_name("edit").set_weight(mix.edit)?)
                 .register_transaction(

@@ -7,7 +7,7 @@
 //! | `LOADTEST_USERS` | `100` | chat users (authors) |
 //! | `LOADTEST_PAGE_LIMIT` | `50` | `limit` of every page read |
 //! | `LOADTEST_FOLLOW` | `0.3` | probability that `consume` follows `next_cursor` |
-//! | `LOADTEST_MIX` | `read=80,create=15,edit=3,delete=2` | weights of the mixed room |
+//! | `LOADTEST_MIX` | `read=80,create=12,reply=2,react=4,edit=1,delete=1` | weights of the mixed room |
 //! | `LOADTEST_WAIT_MS` | `0,0` | pause between a mixed client's actions, min,max |
 //! | `LOADTEST_FAIL_ON_ERROR` | `false` | exit 1 if any request failed (or none ran) |
 //! | `LOADTEST_AUTHORIZATION` | unset | `Authorization` header on every request (a gateway's JWT) |
@@ -21,6 +21,8 @@ use uuid::Uuid;
 pub struct Mix {
     pub read: usize,
     pub create: usize,
+    pub reply: usize,
+    pub react: usize,
     pub edit: usize,
     pub delete: usize,
 }
@@ -66,10 +68,12 @@ fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 fn mix() -> Mix {
     let raw = std::env::var("LOADTEST_MIX")
-        .unwrap_or_else(|_| "read=80,create=15,edit=3,delete=2".into());
+        .unwrap_or_else(|_| "read=80,create=12,reply=2,react=4,edit=1,delete=1".into());
     let mut mix = Mix {
         read: 0,
         create: 0,
+        reply: 0,
+        react: 0,
         edit: 0,
         delete: 0,
     };
@@ -82,11 +86,14 @@ fn mix() -> Mix {
         match name.trim() {
             "read" => mix.read = weight,
             "create" => mix.create = weight,
+            "reply" => mix.reply = weight,
+            "react" => mix.react = weight,
             "edit" => mix.edit = weight,
             "delete" => mix.delete = weight,
             other => {
                 eprintln!(
-                    "loadtest: LOADTEST_MIX: unknown action {other:?} (read, create, edit, delete)"
+                    "loadtest: LOADTEST_MIX: unknown action {other:?} \
+                     (read, create, reply, react, edit, delete)"
                 );
                 std::process::exit(2)
             }
@@ -95,6 +102,8 @@ fn mix() -> Mix {
     // Goose refuses a weight of 0: an action left out gets the least weight.
     mix.read = mix.read.max(1);
     mix.create = mix.create.max(1);
+    mix.reply = mix.reply.max(1);
+    mix.react = mix.react.max(1);
     mix.edit = mix.edit.max(1);
     mix.delete = mix.delete.max(1);
     mix

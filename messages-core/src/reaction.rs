@@ -15,10 +15,12 @@ use crate::message::{Emoji, MessageId, Reaction, ThreadId, Timestamp, UserId};
 /// The bounds of reactions, applied by every store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReactionLimits {
-    /// Most distinct emoji on one message; one more is `Error::TooManyReactions`. Default 20.
+    /// Most distinct emoji on one message; one more is `Error::TooManyReactions`. Default 20
+    /// (the server takes 1 to 1,000).
     pub max_emoji: usize,
     /// How many users each emoji of a message lists (the count is always exact). A change of
-    /// this setting applies to an emoji's list at its next change. Default 10.
+    /// this setting applies to an emoji's list at its next change. Default 10 (the server
+    /// takes 0 to 100, so a message's JSON stays small).
     pub users_shown: usize,
 }
 
@@ -28,20 +30,6 @@ impl Default for ReactionLimits {
             max_emoji: 20,
             users_shown: 10,
         }
-    }
-}
-
-impl ReactionLimits {
-    /// Checks the bounds: at least one emoji, at most 100 users shown (a message's JSON stays
-    /// small).
-    pub fn check(&self) -> Result<()> {
-        if self.max_emoji == 0 || self.max_emoji > 1_000 {
-            return Err(Error::invalid("max_emoji", "must be 1 to 1000"));
-        }
-        if self.users_shown > 100 {
-            return Err(Error::invalid("users_shown", "must be 0 to 100"));
-        }
-        Ok(())
     }
 }
 

@@ -8,19 +8,20 @@
 ALTER TABLE messages ADD COLUMN reply_to uuid,
                      ADD COLUMN reactions text NOT NULL DEFAULT '[]';
 
--- Who holds which reaction: one row per (message, emoji, user); rev is the number of the
--- change that added it, so the first holders are the lowest.
+-- Who holds which reaction: one row per (message, emoji, user). `position` orders a message's
+-- holders by when they reacted (the changes of one message are serialised on its row, so
+-- the order of insertion is the order of commit), so the first holders are the lowest.
 CREATE TABLE reactions (
     thread_id  uuid   NOT NULL,
     message_id uuid   NOT NULL,
     emoji      text   NOT NULL,
     user_id    uuid   NOT NULL,
-    rev        bigint NOT NULL,
+    position   bigint GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (thread_id, message_id, emoji, user_id)
 );
 
 -- The next holder to list when a listed one leaves.
-CREATE INDEX reactions_by_rev ON reactions (thread_id, message_id, emoji, rev);
+CREATE INDEX reactions_by_position ON reactions (thread_id, message_id, emoji, position);
 
 -- The versions edits replaced: one row per edit, keyed by the edit's number.
 CREATE TABLE message_edits (

@@ -59,6 +59,46 @@ fn head_and_messages(rows: &[Row]) -> Result<(i64, Vec<Message>)> {
     Ok((head, messages))
 }
 
+/// How many times a reaction reads a message that keeps moving before it gives up (a 503):
+/// an attempt loses only to another change of the same message that committed meanwhile.
+const REACT_ATTEMPTS: usize = 32;
+
+impl PostgresStore {
+    /// The earliest holder of `emoji` on `message` that its summary does not list.
+    async fn next_holder(
+        &self,
+        client: &deadpool_postgres::Object,
+        message: &Message,
+        emoji: &Emoji,
+    ) -> Result<Option<UserId>> {
+        let shown: Vec<uuid::Uuid> = message
+            .reactions
+            .iter()
+            .find(|r| &r.emoji == emoji)
+            .map(|r| r.users.iter().map(|u| *u.as_uuid()).collect())
+            .unwrap_or_default();
+        let next = client
+            .prepare_cached(NEXT_HOLDER)
+            .await
+            .map_err(db("prepare"))?;
+        client
+            .query_opt(
+                &next,
+                &[
+                    message.thread_id.as_uuid(),
+                    message.id.as_uuid(),
+                    &emoji.as_str(),
+                    &shown,
+                ],
+            )
+            .await
+            .map_err(db("react"))?
+            .map(|row| row.try_get(0).map(UserId::from_uuid))
+            .transpose()
+            .map_err(decode)
+    }
+}
+
 #[async_trait]
 impl MessageStore for PostgresStore {
     async fn create(
@@ -163,6 +203,10 @@ impl MessageStore for PostgresStore {
         .await
     }
 
+    /// Optimistic: read the message and whether the caller holds the reaction, work out the
+    /// summary here, then apply it in one statement only if the message has not moved since
+    /// (see `REACT`); when it has, read again. Two round trips and no lock held between them,
+    /// so reactions of different messages never wait for each other.
     async fn react(
         &self,
         request: ReactionRequest,
@@ -178,100 +222,96 @@ impl MessageStore for PostgresStore {
                 now,
                 limits,
             } = &request;
-            let mut client = self.client().await?;
-            let react = client.prepare_cached(REACT).await.map_err(db("prepare"))?;
-            let number = client
-                .prepare_cached(NUMBER_REACTION)
+            let client = self.client().await?;
+            let read = client
+                .prepare_cached(READ_FOR_REACTION)
                 .await
                 .map_err(db("prepare"))?;
-            let tx = client.transaction().await.map_err(db("begin"))?;
+            let react = client.prepare_cached(REACT).await.map_err(db("prepare"))?;
             let adding = *change == ReactionChange::Add;
-            let row = tx
-                .query_opt(
-                    &react,
-                    &[
-                        thread.as_uuid(),
-                        id.as_uuid(),
-                        &emoji.as_str(),
-                        user.as_uuid(),
-                        &adding,
-                    ],
-                )
-                .await
-                .map_err(db("react"))?
-                .ok_or(Error::NotFound)?;
-            let mut message = message_from_row(&row, 0)?;
-            let changed: bool = row.try_get(COLUMNS).map_err(decode)?;
-            if !changed {
-                return Ok(Reacted {
-                    message,
-                    changed: false,
-                });
-            }
-            let count = if adding {
-                // Rolled back when `tx` drops.
-                reaction::add_to_summary(&mut message.reactions, emoji, *user, limits)?
-            } else {
-                let next = if reaction::listed(&message.reactions, emoji, *user) {
-                    let shown: Vec<uuid::Uuid> = message
-                        .reactions
-                        .iter()
-                        .find(|r| &r.emoji == emoji)
-                        .map(|r| r.users.iter().map(|u| *u.as_uuid()).collect())
-                        .unwrap_or_default();
-                    let next = tx
-                        .prepare_cached(NEXT_HOLDER)
-                        .await
-                        .map_err(db("prepare"))?;
-                    tx.query_opt(
-                        &next,
-                        &[thread.as_uuid(), id.as_uuid(), &emoji.as_str(), &shown],
+            for _ in 0..REACT_ATTEMPTS {
+                let row = client
+                    .query_opt(
+                        &read,
+                        &[
+                            thread.as_uuid(),
+                            id.as_uuid(),
+                            &emoji.as_str(),
+                            user.as_uuid(),
+                        ],
                     )
                     .await
                     .map_err(db("react"))?
-                    .map(|row| row.try_get(0).map(UserId::from_uuid))
-                    .transpose()
-                    .map_err(decode)?
+                    .ok_or(Error::NotFound)?;
+                let mut message = message_from_row(&row, 0)?;
+                let holds: bool = row.try_get(COLUMNS).map_err(decode)?;
+                if holds == adding {
+                    return Ok(Reacted {
+                        message,
+                        changed: false,
+                    });
+                }
+                let seen_rev = message.rev;
+                let count = if adding {
+                    reaction::add_to_summary(&mut message.reactions, emoji, *user, limits)?
                 } else {
-                    None
+                    let next = if reaction::listed(&message.reactions, emoji, *user) {
+                        self.next_holder(&client, &message, emoji).await?
+                    } else {
+                        None
+                    };
+                    reaction::remove_from_summary(
+                        &mut message.reactions,
+                        emoji,
+                        *user,
+                        next,
+                        limits,
+                    )
                 };
-                reaction::remove_from_summary(&mut message.reactions, emoji, *user, next, limits)
-            };
-            let e = event(
-                &ReactionEvent {
-                    message_id: *id,
-                    thread_id: *thread,
-                    user_id: *user,
-                    emoji: emoji.clone(),
-                    count,
-                    reacted_at: *now,
-                },
-                *change,
-            );
-            let time = e.time.to_datetime();
-            let row = tx
-                .query_one(
-                    &number,
-                    &[
-                        thread.as_uuid(),
-                        id.as_uuid(),
-                        &reaction::summary_to_json(&message.reactions),
-                        &emoji.as_str(),
-                        user.as_uuid(),
-                        &e.id,
-                        &e.kind,
-                        &time,
-                        &e.open_payload,
-                    ],
-                )
-                .await
-                .map_err(db("number reaction"))?;
-            message.rev = row.try_get(0).map_err(decode)?;
-            tx.commit().await.map_err(db("commit"))?;
-            Ok(Reacted {
-                message,
-                changed: true,
-            })
+                let e = event(
+                    &ReactionEvent {
+                        message_id: *id,
+                        thread_id: *thread,
+                        user_id: *user,
+                        emoji: emoji.clone(),
+                        count,
+                        reacted_at: *now,
+                    },
+                    *change,
+                );
+                let time = e.time.to_datetime();
+                let applied = client
+                    .query_opt(
+                        &react,
+                        &[
+                            thread.as_uuid(),
+                            id.as_uuid(),
+                            &seen_rev,
+                            &emoji.as_str(),
+                            user.as_uuid(),
+                            &adding,
+                            &reaction::summary_to_json(&message.reactions),
+                            &e.id,
+                            &e.kind,
+                            &time,
+                            &e.open_payload,
+                        ],
+                    )
+                    .await
+                    .map_err(db("react"))?;
+                if let Some(row) = applied {
+                    message.rev = row.try_get(0).map_err(decode)?;
+                    return Ok(Reacted {
+                        message,
+                        changed: true,
+                    });
+                }
+                // The message moved since it was read: read it again.
+            }
+            Err(Error::unavailable(
+                "react",
+                "the message changed under every attempt; retry",
+            ))
         })
         .await
     }

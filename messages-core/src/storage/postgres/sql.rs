@@ -156,52 +156,58 @@ WITH bump AS (
 ) SELECT rev FROM upd
 "#;
 
-/// A reaction, first step: lock the live message (reactions of one message change one at a
-/// time, so its summary and count stay exact) and add ($5 true) or remove the caller's row.
-/// The row's `rev` is set when the change is numbered. Returns the message as it is and
-/// whether the row changed; no row for a message that is not live.
-pub(super) const REACT: &str = r#"
-WITH m AS (
-    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-           reply_to, reactions
-    FROM messages
-    WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
-    FOR UPDATE
-), added AS (
-    INSERT INTO reactions (thread_id, message_id, emoji, user_id, rev)
-    SELECT $1, $2, $3, $4, 0 FROM m WHERE $5
-    ON CONFLICT DO NOTHING RETURNING 1
-), removed AS (
-    DELETE FROM reactions
-    WHERE thread_id = $1 AND message_id = $2 AND emoji = $3 AND user_id = $4 AND NOT $5
-      AND EXISTS (SELECT 1 FROM m)
-    RETURNING 1
-)
-SELECT m.*, EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM removed) FROM m
+/// A reaction, first step: the live message as it is and whether the caller holds the
+/// reaction, in one snapshot. No lock: the second step applies only if the message's `rev` is
+/// still the one read here.
+pub(super) const READ_FOR_REACTION: &str = r#"
+SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+       reply_to, reactions,
+       EXISTS (
+           SELECT 1 FROM reactions r
+           WHERE r.thread_id = $1 AND r.message_id = $2 AND r.emoji = $3 AND r.user_id = $4
+       )
+FROM messages
+WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
 
 /// The earliest holder of an emoji that the summary does not list ($4).
 pub(super) const NEXT_HOLDER: &str = r#"
 SELECT user_id FROM reactions
 WHERE thread_id = $1 AND message_id = $2 AND emoji = $3 AND user_id <> ALL($4)
-ORDER BY rev
+ORDER BY position
 LIMIT 1
 "#;
 
-/// A reaction, last step before the commit: bump the counter, write the summary numbered
-/// with it, number the holder's row (an added one), write the event.
-pub(super) const NUMBER_REACTION: &str = r#"
-WITH bump AS (
-    UPDATE threads SET head = head + 1 WHERE thread_id = $1 RETURNING head
+/// A reaction, second step, one statement: if the live message is still at `rev` $3 (locked
+/// now, so nothing changes it until the statement ends), add ($6 true) or remove the caller's
+/// row, and when that changed it, bump the counter, write the summary $7 numbered with it and
+/// the event. Returns the new `rev`, or no row when the message moved since the first step
+/// (every reaction change moves it, so the holders read then are still the holders), was
+/// deleted, or the row was already as asked.
+pub(super) const REACT: &str = r#"
+WITH cur AS (
+    SELECT seq FROM messages
+    WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL AND rev = $3
+    FOR UPDATE
+), added AS (
+    INSERT INTO reactions (thread_id, message_id, emoji, user_id)
+    SELECT $1, $2, $4, $5 FROM cur WHERE $6
+    ON CONFLICT DO NOTHING RETURNING 1
+), removed AS (
+    DELETE FROM reactions
+    WHERE thread_id = $1 AND message_id = $2 AND emoji = $4 AND user_id = $5 AND NOT $6
+      AND EXISTS (SELECT 1 FROM cur)
+    RETURNING 1
+), bump AS (
+    UPDATE threads SET head = head + 1
+    WHERE thread_id = $1 AND (EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM removed))
+    RETURNING head
 ), upd AS (
-    UPDATE messages m SET reactions = $3, rev = bump.head FROM bump
+    UPDATE messages m SET reactions = $7, rev = bump.head FROM bump
     WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev
-), holder AS (
-    UPDATE reactions r SET rev = upd.rev FROM upd
-    WHERE r.thread_id = $1 AND r.message_id = $2 AND r.emoji = $4 AND r.user_id = $5
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
-    SELECT $6, $7, $1, $8, $9, seq, rev FROM upd
+    SELECT $8, $9, $1, $10, $11, seq, rev FROM upd
 ) SELECT rev FROM upd
 "#;
 

@@ -184,27 +184,23 @@ fn react(
     let rev = bump(conn, thread)?;
     message.rev = rev;
     let holder = match change {
-        ReactionChange::Add => conn.prepare_cached(
-            "INSERT INTO reactions (thread_id, message_id, emoji, user_id, rev) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        ),
-        ReactionChange::Remove => conn.prepare_cached(
-            "DELETE FROM reactions \
-             WHERE thread_id = ?1 AND message_id = ?2 AND emoji = ?3 AND user_id = ?4 \
-             AND ?5 IS NOT NULL",
-        ),
+        ReactionChange::Add => conn
+            .prepare_cached(
+                "INSERT INTO reactions (thread_id, message_id, emoji, user_id, rev) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut stmt| {
+                let (t, m, u) = (thread.as_uuid(), id.as_uuid(), user.as_uuid());
+                stmt.execute(params![t, m, emoji.as_str(), u, rev])
+            }),
+        ReactionChange::Remove => conn
+            .prepare_cached(
+                "DELETE FROM reactions \
+                 WHERE thread_id = ?1 AND message_id = ?2 AND emoji = ?3 AND user_id = ?4",
+            )
+            .and_then(|mut stmt| stmt.execute(key)),
     };
-    holder
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                thread.as_uuid(),
-                id.as_uuid(),
-                emoji.as_str(),
-                user.as_uuid(),
-                rev
-            ])
-        })
-        .map_err(db("react"))?;
+    holder.map_err(db("react"))?;
     conn.prepare_cached(
         "UPDATE messages SET reactions = ?3, rev = ?4 WHERE thread_id = ?1 AND id = ?2",
     )
