@@ -79,6 +79,22 @@ pub fn add_to_summary(
     }
 }
 
+/// The users `summary` lists for `emoji` (none when no one holds it).
+pub fn shown<'a>(summary: &'a [Reaction], emoji: &Emoji) -> &'a [UserId] {
+    summary
+        .iter()
+        .find(|r| &r.emoji == emoji)
+        .map_or(&[], |r| r.users.as_slice())
+}
+
+/// How many users hold `emoji` by `summary` (0 when no one does).
+pub fn count(summary: &[Reaction], emoji: &Emoji) -> i64 {
+    summary
+        .iter()
+        .find(|r| &r.emoji == emoji)
+        .map_or(0, |r| r.count)
+}
+
 /// What a removal needs from the store before [`remove_from_summary`]: whether the removed
 /// user was listed, so the store can find the next holder to list in their place.
 pub fn listed(summary: &[Reaction], emoji: &Emoji, user: UserId) -> bool {

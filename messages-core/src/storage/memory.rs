@@ -244,11 +244,11 @@ impl MessageStore for MemoryStore {
             (ReactionChange::Remove, true) => {
                 let next = reaction::listed(&summary, &emoji, user)
                     .then(|| {
-                        let shown = summary.iter().find(|r| r.emoji == emoji);
+                        let shown = reaction::shown(&summary, &emoji);
                         holders
                             .iter()
                             .copied()
-                            .find(|u| *u != user && shown.is_none_or(|r| !r.users.contains(u)))
+                            .find(|u| *u != user && !shown.contains(u))
                     })
                     .flatten();
                 reaction::remove_from_summary(&mut summary, &emoji, user, next, &limits)

@@ -71,12 +71,10 @@ impl PostgresStore {
         message: &Message,
         emoji: &Emoji,
     ) -> Result<Option<UserId>> {
-        let shown: Vec<uuid::Uuid> = message
-            .reactions
+        let shown: Vec<uuid::Uuid> = reaction::shown(&message.reactions, emoji)
             .iter()
-            .find(|r| &r.emoji == emoji)
-            .map(|r| r.users.iter().map(|u| *u.as_uuid()).collect())
-            .unwrap_or_default();
+            .map(|u| *u.as_uuid())
+            .collect();
         let next = client
             .prepare_cached(NEXT_HOLDER)
             .await
@@ -346,10 +344,7 @@ impl MessageStore for PostgresStore {
                 .map_err(db("reactors"))?;
             let first = rows.first().ok_or(Error::NotFound)?;
             let summary = reaction::summary_from_json(first.try_get(0).map_err(decode)?)?;
-            let count = summary
-                .iter()
-                .find(|r| &r.emoji == emoji)
-                .map_or(0, |r| r.count);
+            let count = reaction::count(&summary, emoji);
             let mut users = Vec::with_capacity(rows.len());
             for row in &rows {
                 if let Some(user) = row.try_get::<_, Option<uuid::Uuid>>(1).map_err(decode)? {

@@ -239,12 +239,7 @@ fn next_holder(
     emoji: &Emoji,
     leaving: UserId,
 ) -> Result<Option<UserId>> {
-    let shown: Vec<UserId> = message
-        .reactions
-        .iter()
-        .find(|r| &r.emoji == emoji)
-        .map(|r| r.users.clone())
-        .unwrap_or_default();
+    let shown = reaction::shown(&message.reactions, emoji);
     let mut stmt = conn
         .prepare_cached(
             "SELECT user_id FROM reactions \
@@ -475,11 +470,7 @@ impl MessageStore for SqliteStore {
                 Some((message, None)) => message,
                 _ => return Err(Error::NotFound),
             };
-            let count = message
-                .reactions
-                .iter()
-                .find(|r| r.emoji == emoji)
-                .map_or(0, |r| r.count);
+            let count = reaction::count(&message.reactions, &emoji);
             let mut stmt = tx
                 .prepare_cached(
                     "SELECT user_id FROM reactions \
