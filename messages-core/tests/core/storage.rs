@@ -209,3 +209,68 @@ async fn a_postgres_database_of_the_previous_release_upgrades_with_its_data() {
     )
     .await;
 }
+
+/// A reaction added on one process to a message another process changed since the first
+/// wrote it: the first process's kept state is stale, and the reaction is applied to the
+/// message as it is, keeping the other's change.
+#[tokio::test]
+async fn a_reaction_after_another_process_changed_the_message_keeps_that_change() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let here = db.store().await;
+    let there = PostgresStore::open(&PostgresConfig::new(db.url()))
+        .await
+        .expect("open");
+    let thread = ThreadId::from_uuid(Uuid::now_v7());
+    let m = messages_core::testing::text_message(
+        thread,
+        UserId::from_uuid(Uuid::now_v7()),
+        1_764_000_000_000_000,
+        "hello",
+    );
+    here.create(&m, None, codec::created(&m))
+        .await
+        .expect("create");
+    let request = |user: UserId, emoji: &str| ReactionRequest {
+        thread,
+        id: m.id,
+        user,
+        emoji: Emoji::parse(emoji).expect("emoji"),
+        change: ReactionChange::Add,
+        now: Timestamp::from_micros(1_764_000_000_000_100),
+        limits: ReactionLimits::default(),
+    };
+    let (a, b) = (
+        UserId::from_uuid(Uuid::now_v7()),
+        UserId::from_uuid(Uuid::now_v7()),
+    );
+    there
+        .react(request(a, "👍"), codec::reaction)
+        .await
+        .expect("react there");
+    let reacted = here
+        .react(request(b, "🎉"), codec::reaction)
+        .await
+        .expect("react here");
+    assert!(reacted.changed);
+    assert_eq!(
+        reacted
+            .message
+            .reactions
+            .iter()
+            .map(|r| (r.emoji.as_str().to_owned(), r.users.clone()))
+            .collect::<Vec<_>>(),
+        [("👍".to_owned(), vec![a]), ("🎉".to_owned(), vec![b])],
+        "the other process's reaction is kept"
+    );
+    assert_eq!(reacted.message.rev, 3);
+    assert_eq!(here.get(thread, m.id).await.expect("get"), reacted.message);
+    // And a repeat on the fresh state takes no number.
+    let again = here
+        .react(request(b, "🎉"), codec::reaction)
+        .await
+        .expect("repeat");
+    assert!(!again.changed);
+    assert_eq!(here.head(thread).await.expect("head"), 3);
+}

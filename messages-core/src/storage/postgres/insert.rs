@@ -28,6 +28,7 @@ impl PostgresStore {
                         let mut numbered = job.message;
                         numbered.seq = first + i as i64;
                         numbered.rev = numbered.seq;
+                        self.recent.remember(&numbered);
                         let _ = job.reply.send(Ok(Created::New(numbered)));
                     }
                     return;
@@ -97,6 +98,7 @@ impl PostgresStore {
                 let mut numbered = message.clone();
                 numbered.seq = seq;
                 numbered.rev = seq;
+                self.recent.remember(&numbered);
                 Ok(Created::New(numbered))
             }
             (Err(e), Some((key, fingerprint))) if is_reused_key(&e) => {

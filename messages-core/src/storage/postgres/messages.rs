@@ -64,6 +64,57 @@ fn head_and_messages(rows: &[Row]) -> Result<(i64, Vec<Message>)> {
 const REACT_ATTEMPTS: usize = 32;
 
 impl PostgresStore {
+    /// Runs `REACT`: applies `request` to the message if it is still at `seen_rev`, with
+    /// `message`'s summary (already worked out) and the event of the emoji's new `count`.
+    /// The new `rev`, or `None` when the message moved or the caller's row was already as
+    /// asked (nothing written).
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_reaction(
+        &self,
+        client: &deadpool_postgres::Object,
+        react: &tokio_postgres::Statement,
+        request: &ReactionRequest,
+        seen_rev: i64,
+        message: &Message,
+        count: i64,
+        event: ReactionEventBuilder,
+    ) -> Result<Option<i64>> {
+        let e = event(
+            &ReactionEvent {
+                message_id: request.id,
+                thread_id: request.thread,
+                user_id: request.user,
+                emoji: request.emoji.clone(),
+                count,
+                reacted_at: request.now,
+            },
+            request.change,
+        );
+        let time = e.time.to_datetime();
+        let adding = request.change == ReactionChange::Add;
+        client
+            .query_opt(
+                react,
+                &[
+                    request.thread.as_uuid(),
+                    request.id.as_uuid(),
+                    &seen_rev,
+                    &request.emoji.as_str(),
+                    request.user.as_uuid(),
+                    &adding,
+                    &reaction::summary_to_json(&message.reactions),
+                    &e.id,
+                    &e.kind,
+                    &time,
+                    &e.open_payload,
+                ],
+            )
+            .await
+            .map_err(db("react"))?
+            .map(|row| row.try_get(0).map_err(decode))
+            .transpose()
+    }
+
     /// The earliest holder of `emoji` on `message` that its summary does not list.
     async fn next_holder(
         &self,
@@ -196,6 +247,7 @@ impl MessageStore for PostgresStore {
                 .map_err(db("number edit"))?;
             edited.rev = row.try_get(0).map_err(decode)?;
             tx.commit().await.map_err(db("commit"))?;
+            self.recent.remember(&edited);
             Ok(edited)
         })
         .await
@@ -217,8 +269,8 @@ impl MessageStore for PostgresStore {
                 user,
                 emoji,
                 change,
-                now,
                 limits,
+                ..
             } = &request;
             let client = self.client().await?;
             let read = client
@@ -227,6 +279,28 @@ impl MessageStore for PostgresStore {
                 .map_err(db("prepare"))?;
             let react = client.prepare_cached(REACT).await.map_err(db("prepare"))?;
             let adding = *change == ReactionChange::Add;
+            // A reaction added to a message this process wrote last: try it on that state
+            // first, one round trip when no one changed the message since.
+            if adding && let Some(mut message) = self.recent.get(*thread, *id) {
+                let seen_rev = message.rev;
+                if let Ok(count) =
+                    reaction::add_to_summary(&mut message.reactions, emoji, *user, limits)
+                {
+                    let applied = self
+                        .apply_reaction(&client, &react, &request, seen_rev, &message, count, event)
+                        .await?;
+                    if let Some(rev) = applied {
+                        message.rev = rev;
+                        self.recent.remember(&message);
+                        return Ok(Reacted {
+                            message,
+                            changed: true,
+                        });
+                    }
+                }
+                // The state kept was not the message's any more, or the caller held the
+                // reaction already: read it as it is.
+            }
             for _ in 0..REACT_ATTEMPTS {
                 let row = client
                     .query_opt(
@@ -266,39 +340,12 @@ impl MessageStore for PostgresStore {
                         limits,
                     )
                 };
-                let e = event(
-                    &ReactionEvent {
-                        message_id: *id,
-                        thread_id: *thread,
-                        user_id: *user,
-                        emoji: emoji.clone(),
-                        count,
-                        reacted_at: *now,
-                    },
-                    *change,
-                );
-                let time = e.time.to_datetime();
-                let applied = client
-                    .query_opt(
-                        &react,
-                        &[
-                            thread.as_uuid(),
-                            id.as_uuid(),
-                            &seen_rev,
-                            &emoji.as_str(),
-                            user.as_uuid(),
-                            &adding,
-                            &reaction::summary_to_json(&message.reactions),
-                            &e.id,
-                            &e.kind,
-                            &time,
-                            &e.open_payload,
-                        ],
-                    )
-                    .await
-                    .map_err(db("react"))?;
-                if let Some(row) = applied {
-                    message.rev = row.try_get(0).map_err(decode)?;
+                let applied = self
+                    .apply_reaction(&client, &react, &request, seen_rev, &message, count, event)
+                    .await?;
+                if let Some(rev) = applied {
+                    message.rev = rev;
+                    self.recent.remember(&message);
                     return Ok(Reacted {
                         message,
                         changed: true,
@@ -415,6 +462,7 @@ impl MessageStore for PostgresStore {
                 )
                 .await
                 .map_err(db("delete message"))?;
+            self.recent.forget(thread, id);
             match row {
                 Some(row) => Ok(Tombstone {
                     id,

@@ -18,6 +18,7 @@ mod batch;
 mod insert;
 mod messages;
 mod outbox;
+mod recent;
 mod sql;
 
 mod embedded {
@@ -69,6 +70,8 @@ pub struct PostgresStore {
     operation_timeout: Duration,
     /// Creates waiting per thread, to be committed together.
     queues: std::sync::Arc<batch::Queues>,
+    /// The messages this process wrote last, so a reaction on one skips its first read.
+    recent: std::sync::Arc<recent::Recent>,
 }
 
 /// What a PostgreSQL error means for the caller.
@@ -209,6 +212,7 @@ impl PostgresStore {
             pool,
             operation_timeout: config.operation_timeout,
             queues: std::sync::Arc::default(),
+            recent: std::sync::Arc::default(),
         })
     }
 
