@@ -136,7 +136,8 @@ impl TestConsumer {
             .queue_bind(
                 all_queue.as_str().into(),
                 config.exchange.as_str().into(),
-                "message.*".into(),
+                // Every event: message.* and reaction.*.
+                "#".into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )

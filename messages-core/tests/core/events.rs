@@ -17,7 +17,9 @@ use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
-use messages_core::{MessagePatch, MessageService, ServiceConfig, ThreadId, UserId};
+use messages_core::{
+    Emoji, MessagePatch, MessageService, ReactionChange, ServiceConfig, ThreadId, UserId,
+};
 use secrecy::SecretString;
 
 fn service_on(subject: &Subject) -> MessageService {
@@ -57,13 +59,24 @@ async fn wire_format(subject: Subject, url: &str) {
         .update(thread, created.id, user, patch)
         .await
         .expect("edit");
+    let reader = UserId::from_uuid(uuid::Uuid::new_v4());
+    let reacted = service
+        .react(
+            thread,
+            created.id,
+            reader,
+            Emoji::parse("👍").expect("emoji"),
+            ReactionChange::Add,
+        )
+        .await
+        .expect("react");
     service
         .delete(thread, created.id, user)
         .await
         .expect("delete");
 
     let report = relay.relay_once().await.expect("relay");
-    assert_eq!(report.published, 3);
+    assert_eq!(report.published, 4);
     assert_eq!(
         relay.relay_once().await.expect("relay").published,
         0,
@@ -71,18 +84,32 @@ async fn wire_format(subject: Subject, url: &str) {
     );
 
     let all = consumer
-        .drain(&consumer.all_queue, 3, Duration::from_secs(5))
+        .drain(&consumer.all_queue, 4, Duration::from_secs(5))
         .await;
     assert_eq!(
         all.iter()
             .map(|a| a.routing_key.as_str())
             .collect::<Vec<_>>(),
-        [codec::CREATED, codec::UPDATED, codec::DELETED]
+        [
+            codec::CREATED,
+            codec::UPDATED,
+            codec::REACTION_ADDED,
+            codec::DELETED
+        ]
     );
     let events: Vec<_> = all.iter().map(|a| a.event()).collect();
     assert_eq!(events[0].body, EventBody::Created(created.clone()));
     assert_eq!(events[1].body, EventBody::Updated(edited));
     match &events[2].body {
+        EventBody::ReactionAdded(r) => {
+            assert_eq!((r.message_id, r.user_id, r.count), (created.id, reader, 1));
+            assert_eq!(r.emoji.as_str(), "👍");
+            assert_eq!((r.seq, r.rev), (created.seq, reacted.message.rev));
+            assert_eq!(events[2].sequence, reacted.message.rev);
+        }
+        other => panic!("expected a reaction event, got {other:?}"),
+    }
+    match &events[3].body {
         EventBody::Deleted(d) => assert_eq!((d.id, d.thread_id), (created.id, thread)),
         other => panic!("expected a deleted event, got {other:?}"),
     }
@@ -108,7 +135,7 @@ async fn wire_format(subject: Subject, url: &str) {
         events.windows(2).all(|w| w[0].sequence < w[1].sequence),
         "per-thread sequence increases"
     );
-    assert_eq!(events.iter().map(|e| e.id).collect::<HashSet<_>>().len(), 3);
+    assert_eq!(events.iter().map(|e| e.id).collect::<HashSet<_>>().len(), 4);
 
     // The old consumers' queue gets the created event only, with the old body: the message JSON.
     let legacy = config.legacy_queue.clone().expect("legacy queue");

@@ -15,12 +15,17 @@ use crate::storage::{Outbox, StoredEvent};
 #[async_trait]
 impl Outbox for PostgresStore {
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>> {
-        const CLAIM: &str = "UPDATE outbox SET claimed_until = now() + $2 * interval '1 millisecond' \
-            WHERE seq IN ( \
+        // The events to claim are picked and locked once, in a materialised CTE: as an `IN`
+        // subquery the planner may run the locking `LIMIT` again for every row of the outer
+        // scan, which on a large outbox ran for minutes (and on after its caller gave up).
+        const CLAIM: &str = "WITH picked AS MATERIALIZED ( \
                 SELECT seq FROM outbox \
                 WHERE claimed_until IS NULL OR claimed_until < now() \
                 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED \
-            ) RETURNING seq, id, kind, thread_id, time, payload, message_seq, rev";
+            ) \
+            UPDATE outbox o SET claimed_until = now() + $2 * interval '1 millisecond' \
+            FROM picked WHERE o.seq = picked.seq \
+            RETURNING o.seq, o.id, o.kind, o.thread_id, o.time, o.payload, o.message_seq, o.rev";
         self.timed("claim events", async {
             let client = self.client().await?;
             let stmt = client.prepare_cached(CLAIM).await.map_err(db("prepare"))?;
