@@ -274,3 +274,59 @@ async fn a_reaction_after_another_process_changed_the_message_keeps_that_change(
     assert!(!again.changed);
     assert_eq!(here.head(thread).await.expect("head"), 3);
 }
+
+/// A write that waits past the store's operation timeout is answered `Unavailable`, and
+/// PostgreSQL stops the statement too: it does not wait on, or land later, unacknowledged.
+#[tokio::test]
+async fn a_statement_past_the_operation_timeout_is_stopped_in_the_database() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let mut config = PostgresConfig::new(db.url());
+    config.operation_timeout = std::time::Duration::from_millis(300);
+    let store = PostgresStore::open(&config).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let thread = ThreadId::from_uuid(Uuid::now_v7());
+    let author = UserId::from_uuid(Uuid::now_v7());
+    let first = messages_core::testing::text_message(thread, author, 1_764_000_000_000_000, "one");
+    store
+        .create(&first, None, codec::created(&first))
+        .await
+        .expect("create");
+    // Another session holds the thread's counter row, so the next write of the thread waits.
+    let (other, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    other
+        .batch_execute(&format!(
+            "BEGIN; SELECT head FROM threads WHERE thread_id = '{thread}' FOR UPDATE"
+        ))
+        .await
+        .expect("lock");
+    let second = messages_core::testing::text_message(thread, author, 1_764_000_000_000_001, "two");
+    let waited = store.create(&second, None, codec::created(&second)).await;
+    assert!(
+        matches!(waited, Err(messages_core::Error::Unavailable { .. })),
+        "{waited:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let waiting: i64 = other
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .expect("activity")
+        .get(0);
+    // Let go before asserting, so a failure does not leave the test's schema locked.
+    other.batch_execute("ROLLBACK").await.expect("rollback");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(waiting, 0, "no statement of the store still waits");
+    assert_eq!(
+        store.head(thread).await.expect("head"),
+        1,
+        "the write given up on did not land later"
+    );
+}

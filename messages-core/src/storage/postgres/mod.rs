@@ -193,6 +193,18 @@ impl PostgresStore {
         if pg.get_application_name().is_none() {
             pg.application_name("messages");
         }
+        // A statement outlives its caller in the database unless the database stops it: the
+        // store gives up on an operation after `operation_timeout`, and so does PostgreSQL, so
+        // an abandoned statement (a lock wait, a bad plan) cannot keep running on.
+        let timeout = format!(
+            "-c statement_timeout={}",
+            config.operation_timeout.as_millis().max(1)
+        );
+        let options = match pg.get_options() {
+            Some(options) if !options.trim().is_empty() => format!("{options} {timeout}"),
+            _ => timeout,
+        };
+        pg.options(&options);
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -268,11 +280,18 @@ impl crate::storage::Schema for PostgresStore {
     /// Applies the embedded migrations that are not applied yet, under an advisory lock so
     /// concurrent starts do not race. Returns how many were applied.
     async fn migrate_to(&self, version: usize) -> Result<usize> {
-        let mut client = self
+        let client = self
             .pool
             .get()
             .await
             .map_err(|e| Error::unavailable("postgres connection", e))?;
+        // Migrations may run long, and may wait for another process's: their session has no
+        // statement timeout. It leaves the pool, so it closes when done, setting and all.
+        let mut client = deadpool_postgres::Object::take(client);
+        client
+            .batch_execute("SET statement_timeout = 0")
+            .await
+            .map_err(db("migration settings"))?;
         client
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await
