@@ -26,7 +26,7 @@ use super::{COLUMNS, PostgresStore, db, decode, message_from_row};
 use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
 use crate::history::{History, Replaced};
-use crate::message::Emoji;
+use crate::message::{Emoji, Reaction};
 use crate::message::{Message, MessageId, MessagePatch, ThreadId, Timestamp, Tombstone, UserId};
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
@@ -59,26 +59,32 @@ fn head_and_messages(rows: &[Row]) -> Result<(i64, Vec<Message>)> {
     Ok((head, messages))
 }
 
+/// What `REACT` did.
+enum Applied {
+    /// Written, or already as asked: the answer.
+    Done(Reacted),
+    /// The message moved since it was read; nothing written.
+    Moved,
+}
+
 /// How many times a reaction reads a message that keeps moving before it gives up (a 503):
 /// an attempt loses only to another change of the same message that committed meanwhile.
 const REACT_ATTEMPTS: usize = 32;
 
 impl PostgresStore {
-    /// Runs `REACT`: applies `request` to the message if it is still at `seen_rev`, with
-    /// `message`'s summary (already worked out) and the event of the emoji's new `count`.
-    /// The new `rev`, or `None` when the message moved or the caller's row was already as
-    /// asked (nothing written).
+    /// Runs `REACT`: applies `request` to `message` (read at its `rev`) with `summary`, the
+    /// summary worked out for the change, and the event of the emoji's new `count`.
     #[allow(clippy::too_many_arguments)]
     async fn apply_reaction(
         &self,
         client: &deadpool_postgres::Object,
         react: &tokio_postgres::Statement,
         request: &ReactionRequest,
-        seen_rev: i64,
-        message: &Message,
+        mut message: Message,
+        summary: Vec<Reaction>,
         count: i64,
         event: ReactionEventBuilder,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Applied> {
         let e = event(
             &ReactionEvent {
                 message_id: request.id,
@@ -92,17 +98,17 @@ impl PostgresStore {
         );
         let time = e.time.to_datetime();
         let adding = request.change == ReactionChange::Add;
-        client
-            .query_opt(
+        let row = client
+            .query_one(
                 react,
                 &[
                     request.thread.as_uuid(),
                     request.id.as_uuid(),
-                    &seen_rev,
+                    &message.rev,
                     &request.emoji.as_str(),
                     request.user.as_uuid(),
                     &adding,
-                    &reaction::summary_to_json(&message.reactions),
+                    &reaction::summary_to_json(&summary),
                     &e.id,
                     &e.kind,
                     &time,
@@ -110,9 +116,25 @@ impl PostgresStore {
                 ],
             )
             .await
-            .map_err(db("react"))?
-            .map(|row| row.try_get(0).map_err(decode))
-            .transpose()
+            .map_err(db("react"))?;
+        let rev: Option<i64> = row.try_get(0).map_err(decode)?;
+        let unmoved: bool = row.try_get(1).map_err(decode)?;
+        Ok(match rev {
+            Some(rev) => {
+                message.reactions = summary;
+                message.rev = rev;
+                self.recent.remember(&message);
+                Applied::Done(Reacted {
+                    message,
+                    changed: true,
+                })
+            }
+            None if unmoved => Applied::Done(Reacted {
+                message,
+                changed: false,
+            }),
+            None => Applied::Moved,
+        })
     }
 
     /// The earliest holder of `emoji` on `message` that its summary does not list.
@@ -253,8 +275,7 @@ impl MessageStore for PostgresStore {
         .await
     }
 
-    /// Optimistic: read the message and whether the caller holds the reaction, work out the
-    /// summary here, then apply it in one statement only if the message has not moved since
+    /// Optimistic: read the message, work out the summary here, then apply it in one statement only if the message has not moved since
     /// (see `REACT`); when it has, read again. Two round trips and no lock held between them,
     /// so reactions of different messages never wait for each other.
     async fn react(
@@ -281,77 +302,59 @@ impl MessageStore for PostgresStore {
             let adding = *change == ReactionChange::Add;
             // A reaction added to a message this process wrote last: try it on that state
             // first, one round trip when no one changed the message since.
-            if adding && let Some(mut message) = self.recent.get(*thread, *id) {
-                let seen_rev = message.rev;
-                if let Ok(count) =
-                    reaction::add_to_summary(&mut message.reactions, emoji, *user, limits)
-                {
-                    let applied = self
-                        .apply_reaction(&client, &react, &request, seen_rev, &message, count, event)
-                        .await?;
-                    if let Some(rev) = applied {
-                        message.rev = rev;
-                        self.recent.remember(&message);
-                        return Ok(Reacted {
-                            message,
-                            changed: true,
-                        });
-                    }
-                }
-                // The state kept was not the message's any more, or the caller held the
-                // reaction already: read it as it is.
-            }
+            let mut kept = if adding {
+                self.recent.get(*thread, *id)
+            } else {
+                None
+            };
             for _ in 0..REACT_ATTEMPTS {
-                let row = client
-                    .query_opt(
-                        &read,
-                        &[
-                            thread.as_uuid(),
-                            id.as_uuid(),
-                            &emoji.as_str(),
-                            user.as_uuid(),
-                        ],
-                    )
-                    .await
-                    .map_err(db("react"))?
-                    .ok_or(Error::NotFound)?;
-                let mut message = message_from_row(&row, 0)?;
-                let holds: bool = row.try_get(COLUMNS).map_err(decode)?;
-                if holds == adding {
+                let (message, read_now) = match kept.take() {
+                    Some(message) => (message, false),
+                    None => {
+                        let row = client
+                            .query_opt(&read, &[thread.as_uuid(), id.as_uuid()])
+                            .await
+                            .map_err(db("react"))?
+                            .ok_or(Error::NotFound)?;
+                        (message_from_row(&row, 0)?, true)
+                    }
+                };
+                let listed = reaction::listed(&message.reactions, emoji, *user);
+                if read_now
+                    && ((adding && listed)
+                        || (!adding && !message.reactions.iter().any(|r| &r.emoji == emoji)))
+                {
+                    // Already as asked, by the summary just read: the caller is listed among
+                    // the holders, or no one holds the emoji.
                     return Ok(Reacted {
                         message,
                         changed: false,
                     });
                 }
-                let seen_rev = message.rev;
+                if !read_now && listed {
+                    // The state kept says the caller holds it: trust only what is read.
+                    continue;
+                }
+                let mut summary = message.reactions.clone();
                 let count = if adding {
-                    reaction::add_to_summary(&mut message.reactions, emoji, *user, limits)?
+                    reaction::add_to_summary(&mut summary, emoji, *user, limits)?
                 } else {
-                    let next = if reaction::listed(&message.reactions, emoji, *user) {
+                    let next = if listed {
                         self.next_holder(&client, &message, emoji).await?
                     } else {
                         None
                     };
-                    reaction::remove_from_summary(
-                        &mut message.reactions,
-                        emoji,
-                        *user,
-                        next,
-                        limits,
-                    )
+                    reaction::remove_from_summary(&mut summary, emoji, *user, next, limits)
                 };
-                let applied = self
-                    .apply_reaction(&client, &react, &request, seen_rev, &message, count, event)
-                    .await?;
-                if let Some(rev) = applied {
-                    message.rev = rev;
-                    self.recent.remember(&message);
-                    return Ok(Reacted {
-                        message,
-                        changed: true,
-                    });
+                match self
+                    .apply_reaction(&client, &react, &request, message, summary, count, event)
+                    .await?
+                {
+                    Applied::Done(reacted) => return Ok(reacted),
+                    // The message moved since it was read (or since this process kept it):
+                    // read it again.
+                    Applied::Moved => {}
                 }
-                // The message moved since it was read: read it again.
             }
             Err(Error::unavailable(
                 "react",

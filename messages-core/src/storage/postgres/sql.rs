@@ -156,16 +156,11 @@ WITH bump AS (
 ) SELECT rev FROM upd
 "#;
 
-/// A reaction, first step: the live message as it is and whether the caller holds the
-/// reaction, in one snapshot. No lock: the second step applies only if the message's `rev` is
-/// still the one read here.
+/// A reaction, first step: the live message as it is. No lock: the second step applies only
+/// if the message's `rev` is still the one read here.
 pub(super) const READ_FOR_REACTION: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       reply_to, reactions,
-       EXISTS (
-           SELECT 1 FROM reactions r
-           WHERE r.thread_id = $1 AND r.message_id = $2 AND r.emoji = $3 AND r.user_id = $4
-       )
+       reply_to, reactions
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
@@ -181,9 +176,12 @@ LIMIT 1
 /// A reaction, second step, one statement: if the live message is still at `rev` $3 (locked
 /// now, so nothing changes it until the statement ends), add ($6 true) or remove the caller's
 /// row, and when that changed it, bump the counter, write the summary $7 numbered with it and
-/// the event. Returns the new `rev`, or no row when the message moved since the first step
-/// (every reaction change moves it, so the holders read then are still the holders), was
-/// deleted, or the row was already as asked.
+/// the event. Answers one row: the new `rev` (NULL when nothing was written) and whether the
+/// message was still live at $3. NULL and true: the caller's row was already as asked (every
+/// reaction change moves `rev`, so the holders then are the holders now); false: the message
+/// moved or was deleted since the first step. Whether the caller holds the reaction is learnt
+/// here, from the insert's conflict or the delete's count, both on the primary key, rather than
+/// by a lookup whose plan the statistics of a young table could turn into a scan.
 pub(super) const REACT: &str = r#"
 WITH cur AS (
     SELECT seq FROM messages
@@ -208,7 +206,7 @@ WITH cur AS (
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT $8, $9, $1, $10, $11, seq, rev FROM upd
-) SELECT rev FROM upd
+) SELECT (SELECT rev FROM upd), EXISTS (SELECT 1 FROM cur)
 "#;
 
 /// The holders of an emoji after a user id ($4), by id, at most $5, beside the message's
