@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use tokio::sync::oneshot;
 use tokio_postgres::Row;
 
@@ -26,7 +27,7 @@ use super::{COLUMNS, PostgresStore, db, decode, message_from_row};
 use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
 use crate::history::{History, Replaced};
-use crate::message::{Emoji, Reaction};
+use crate::message::Emoji;
 use crate::message::{Message, MessageId, MessagePatch, ThreadId, Timestamp, Tombstone, UserId};
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
@@ -59,59 +60,89 @@ fn head_and_messages(rows: &[Row]) -> Result<(i64, Vec<Message>)> {
     Ok((head, messages))
 }
 
-/// What `REACT` did.
-enum Applied {
-    /// Written, or already as asked: the answer.
+/// What a reaction attempt came to.
+enum Attempt {
+    /// Written (the new state, to remember once committed), or already as asked.
     Done(Reacted),
     /// The message moved since it was read; nothing written.
     Moved,
 }
 
-/// How many times a reaction reads a message that keeps moving before it gives up (a 503):
-/// an attempt loses only to another change of the same message that committed meanwhile.
-const REACT_ATTEMPTS: usize = 32;
+/// How many times a reaction tries optimistically before it holds the message instead: an
+/// attempt loses only to another change of the same message that committed meanwhile, which
+/// on a message many people react to at once is most attempts.
+const OPTIMISTIC_ATTEMPTS: usize = 3;
 
 impl PostgresStore {
-    /// Runs `REACT`: applies `request` to `message` (read at its `rev`) with `summary`, the
-    /// summary worked out for the change, and the event of the emoji's new `count`.
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_reaction(
+    /// One reaction attempt on `message` as read at its `rev` (`read_now`: just read, not the
+    /// state this process kept): when the summary shows the change is already made, answer
+    /// that; else work the new summary out and run `REACT`.
+    async fn try_react<C: GenericClient + Sync>(
         &self,
-        client: &deadpool_postgres::Object,
-        react: &tokio_postgres::Statement,
+        client: &C,
+        statements: &ReactionStatements,
         request: &ReactionRequest,
         mut message: Message,
-        summary: Vec<Reaction>,
-        count: i64,
+        read_now: bool,
         event: ReactionEventBuilder,
-    ) -> Result<Applied> {
+    ) -> Result<Attempt> {
+        let ReactionRequest {
+            emoji,
+            user,
+            change,
+            limits,
+            ..
+        } = request;
+        let adding = *change == ReactionChange::Add;
+        let listed = reaction::listed(&message.reactions, emoji, *user);
+        if !read_now && listed {
+            // The state kept says the caller holds it: trust only what is read.
+            return Ok(Attempt::Moved);
+        }
+        let nobody_holds = !message.reactions.iter().any(|r| &r.emoji == emoji);
+        if read_now && ((adding && listed) || (!adding && nobody_holds)) {
+            // Already as asked, by the summary just read.
+            return Ok(Attempt::Done(Reacted {
+                message,
+                changed: false,
+            }));
+        }
+        let mut summary = message.reactions.clone();
+        let count = if adding {
+            reaction::add_to_summary(&mut summary, emoji, *user, limits)?
+        } else {
+            let next = if listed {
+                next_holder(client, &statements.next_holder, &message, emoji).await?
+            } else {
+                None
+            };
+            reaction::remove_from_summary(&mut summary, emoji, *user, next, limits)
+        };
         let e = event(
             &ReactionEvent {
                 message_id: request.id,
                 thread_id: request.thread,
-                user_id: request.user,
-                emoji: request.emoji.clone(),
+                user_id: *user,
+                emoji: emoji.clone(),
                 count,
                 reacted_at: request.now,
             },
-            request.change,
+            *change,
         );
-        let time = e.time.to_datetime();
-        let adding = request.change == ReactionChange::Add;
         let row = client
             .query_one(
-                react,
+                &statements.react,
                 &[
                     request.thread.as_uuid(),
                     request.id.as_uuid(),
                     &message.rev,
-                    &request.emoji.as_str(),
-                    request.user.as_uuid(),
+                    &emoji.as_str(),
+                    user.as_uuid(),
                     &adding,
                     &reaction::summary_to_json(&summary),
                     &e.id,
                     &e.kind,
-                    &time,
+                    &e.time.to_datetime(),
                     &e.open_payload,
                 ],
             )
@@ -123,51 +154,53 @@ impl PostgresStore {
             Some(rev) => {
                 message.reactions = summary;
                 message.rev = rev;
-                self.recent.remember(&message);
-                Applied::Done(Reacted {
+                Attempt::Done(Reacted {
                     message,
                     changed: true,
                 })
             }
-            None if unmoved => Applied::Done(Reacted {
+            // The caller's row was already as asked (the summary lists only some holders).
+            None if unmoved && read_now => Attempt::Done(Reacted {
                 message,
                 changed: false,
             }),
-            None => Applied::Moved,
+            None => Attempt::Moved,
         })
     }
+}
 
-    /// The earliest holder of `emoji` on `message` that its summary does not list.
-    async fn next_holder(
-        &self,
-        client: &deadpool_postgres::Object,
-        message: &Message,
-        emoji: &Emoji,
-    ) -> Result<Option<UserId>> {
-        let shown: Vec<uuid::Uuid> = reaction::shown(&message.reactions, emoji)
-            .iter()
-            .map(|u| *u.as_uuid())
-            .collect();
-        let next = client
-            .prepare_cached(NEXT_HOLDER)
-            .await
-            .map_err(db("prepare"))?;
-        client
-            .query_opt(
-                &next,
-                &[
-                    message.thread_id.as_uuid(),
-                    message.id.as_uuid(),
-                    &emoji.as_str(),
-                    &shown,
-                ],
-            )
-            .await
-            .map_err(db("react"))?
-            .map(|row| row.try_get(0).map(UserId::from_uuid))
-            .transpose()
-            .map_err(decode)
-    }
+/// The statements of a reaction, prepared on its connection.
+struct ReactionStatements {
+    react: tokio_postgres::Statement,
+    next_holder: tokio_postgres::Statement,
+}
+
+/// The earliest holder of `emoji` on `message` that its summary does not list.
+async fn next_holder<C: GenericClient + Sync>(
+    client: &C,
+    statement: &tokio_postgres::Statement,
+    message: &Message,
+    emoji: &Emoji,
+) -> Result<Option<UserId>> {
+    let shown: Vec<uuid::Uuid> = reaction::shown(&message.reactions, emoji)
+        .iter()
+        .map(|u| *u.as_uuid())
+        .collect();
+    client
+        .query_opt(
+            statement,
+            &[
+                message.thread_id.as_uuid(),
+                message.id.as_uuid(),
+                &emoji.as_str(),
+                &shown,
+            ],
+        )
+        .await
+        .map_err(db("react"))?
+        .map(|row| row.try_get(0).map(UserId::from_uuid))
+        .transpose()
+        .map_err(decode)
 }
 
 #[async_trait]
@@ -275,39 +308,37 @@ impl MessageStore for PostgresStore {
         .await
     }
 
-    /// Optimistic: read the message, work out the summary here, then apply it in one statement only if the message has not moved since
-    /// (see `REACT`); when it has, read again. Two round trips and no lock held between them,
-    /// so reactions of different messages never wait for each other.
+    /// Optimistic first: read the message, work out the summary here, then apply it in one
+    /// statement only if the message has not moved since (see `REACT`); when it has, read
+    /// again. Two round trips and no lock held between them, so reactions of different
+    /// messages never wait for each other. A message that keeps moving (many people reacting
+    /// at once) is then read locked, in a transaction, so the reaction cannot lose again.
     async fn react(
         &self,
         request: ReactionRequest,
         event: ReactionEventBuilder,
     ) -> Result<Reacted> {
         self.timed("react", async {
-            let ReactionRequest {
-                thread,
-                id,
-                user,
-                emoji,
-                change,
-                limits,
-                ..
-            } = &request;
-            let client = self.client().await?;
+            let (thread, id) = (request.thread, request.id);
+            let mut client = self.client().await?;
             let read = client
                 .prepare_cached(READ_FOR_REACTION)
                 .await
                 .map_err(db("prepare"))?;
-            let react = client.prepare_cached(REACT).await.map_err(db("prepare"))?;
-            let adding = *change == ReactionChange::Add;
+            let statements = ReactionStatements {
+                react: client.prepare_cached(REACT).await.map_err(db("prepare"))?,
+                next_holder: client
+                    .prepare_cached(NEXT_HOLDER)
+                    .await
+                    .map_err(db("prepare"))?,
+            };
             // A reaction added to a message this process wrote last: try it on that state
             // first, one round trip when no one changed the message since.
-            let mut kept = if adding {
-                self.recent.get(*thread, *id)
-            } else {
-                None
+            let mut kept = match request.change {
+                ReactionChange::Add => self.recent.get(thread, id),
+                ReactionChange::Remove => None,
             };
-            for _ in 0..REACT_ATTEMPTS {
+            for _ in 0..OPTIMISTIC_ATTEMPTS {
                 let (message, read_now) = match kept.take() {
                     Some(message) => (message, false),
                     None => {
@@ -319,47 +350,43 @@ impl MessageStore for PostgresStore {
                         (message_from_row(&row, 0)?, true)
                     }
                 };
-                let listed = reaction::listed(&message.reactions, emoji, *user);
-                if read_now
-                    && ((adding && listed)
-                        || (!adding && !message.reactions.iter().any(|r| &r.emoji == emoji)))
-                {
-                    // Already as asked, by the summary just read: the caller is listed among
-                    // the holders, or no one holds the emoji.
-                    return Ok(Reacted {
-                        message,
-                        changed: false,
-                    });
-                }
-                if !read_now && listed {
-                    // The state kept says the caller holds it: trust only what is read.
-                    continue;
-                }
-                let mut summary = message.reactions.clone();
-                let count = if adding {
-                    reaction::add_to_summary(&mut summary, emoji, *user, limits)?
-                } else {
-                    let next = if listed {
-                        self.next_holder(&client, &message, emoji).await?
-                    } else {
-                        None
-                    };
-                    reaction::remove_from_summary(&mut summary, emoji, *user, next, limits)
-                };
-                match self
-                    .apply_reaction(&client, &react, &request, message, summary, count, event)
-                    .await?
-                {
-                    Applied::Done(reacted) => return Ok(reacted),
-                    // The message moved since it was read (or since this process kept it):
-                    // read it again.
-                    Applied::Moved => {}
+                let attempt = self
+                    .try_react(&client, &statements, &request, message, read_now, event)
+                    .await?;
+                if let Attempt::Done(reacted) = attempt {
+                    if reacted.changed {
+                        self.recent.remember(&reacted.message);
+                    }
+                    return Ok(reacted);
                 }
             }
-            Err(Error::unavailable(
-                "react",
-                "the message changed under every attempt; retry",
-            ))
+            let locked = client
+                .prepare_cached(READ_FOR_REACTION_LOCKED)
+                .await
+                .map_err(db("prepare"))?;
+            let tx = client.transaction().await.map_err(db("begin"))?;
+            let row = tx
+                .query_opt(&locked, &[thread.as_uuid(), id.as_uuid()])
+                .await
+                .map_err(db("react"))?
+                .ok_or(Error::NotFound)?;
+            let message = message_from_row(&row, 0)?;
+            match self
+                .try_react(&tx, &statements, &request, message, true, event)
+                .await?
+            {
+                Attempt::Done(reacted) => {
+                    tx.commit().await.map_err(db("commit"))?;
+                    if reacted.changed {
+                        self.recent.remember(&reacted.message);
+                    }
+                    Ok(reacted)
+                }
+                Attempt::Moved => Err(Error::internal(
+                    "react",
+                    "a message held by this transaction moved",
+                )),
+            }
         })
         .await
     }

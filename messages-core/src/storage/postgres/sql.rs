@@ -1,5 +1,9 @@
 //! The statements of the PostgreSQL message store, as plain SQL beside what each one does.
 //! Every write bumps the thread's counter as its last step before the commit (see `messages`).
+//! A bump is an `INSERT ... ON CONFLICT DO UPDATE` even where the thread's row exists: the
+//! conflict is found through the primary key whatever the statistics say, where an `UPDATE` of
+//! a table of a few hundred rows gets a cached plan that scans all of them (and their dead
+//! versions) on every write.
 
 // Every read begins with the thread's position, 0 for a thread never written, so the rows
 // and the position come from one snapshot; a read that finds no row still returns that one
@@ -143,7 +147,9 @@ FOR UPDATE
 /// with it, keep the replaced version ($6, $7, $8), write the event.
 pub(super) const NUMBER_EDIT: &str = r#"
 WITH bump AS (
-    UPDATE threads SET head = head + 1 WHERE thread_id = $1 RETURNING head
+    INSERT INTO threads AS t (thread_id, head) VALUES ($1, 1)
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
+    RETURNING head
 ), upd AS (
     UPDATE messages m SET content = $3, paths = $4, updated_at = $5, rev = bump.head FROM bump
     WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev
@@ -163,6 +169,16 @@ SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq
        reply_to, reactions
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
+"#;
+
+/// The first step read locked, inside a transaction, when optimism keeps losing: the
+/// message's other changes wait until the reaction commits.
+pub(super) const READ_FOR_REACTION_LOCKED: &str = r#"
+SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+       reply_to, reactions
+FROM messages
+WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
+FOR UPDATE
 "#;
 
 /// The earliest holder of an emoji that the summary does not list ($4).
@@ -197,8 +213,9 @@ WITH cur AS (
       AND EXISTS (SELECT 1 FROM cur)
     RETURNING 1
 ), bump AS (
-    UPDATE threads SET head = head + 1
-    WHERE thread_id = $1 AND (EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM removed))
+    INSERT INTO threads AS t (thread_id, head)
+    SELECT $1, 1 WHERE EXISTS (SELECT 1 FROM added) OR EXISTS (SELECT 1 FROM removed)
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
     RETURNING head
 ), upd AS (
     UPDATE messages m SET reactions = $7, rev = bump.head FROM bump
@@ -241,8 +258,9 @@ WITH target AS (
     SELECT id FROM messages
     WHERE thread_id = $1 AND id = $2 AND user_id = $3 AND deleted_at IS NULL FOR UPDATE
 ), bump AS (
-    UPDATE threads SET head = head + 1
-    WHERE thread_id = $1 AND EXISTS (SELECT 1 FROM target) RETURNING head
+    INSERT INTO threads AS t (thread_id, head) SELECT $1, 1 WHERE EXISTS (SELECT 1 FROM target)
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
+    RETURNING head
 ), del AS (
     UPDATE messages m SET deleted_at = $4, rev = bump.head FROM bump
     WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING m.seq, m.rev
