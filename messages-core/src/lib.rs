@@ -11,6 +11,7 @@
 //! - `cursor`: the opaque cursor, a `seq` (or, from version 1, a message id).
 //! - `reaction`: emoji, a message's reaction summary and the rules every store applies to it,
 //!   the page of reactors.
+//! - `read`: read positions (`ReadMark`, `ReadState`) and the cap on unread counts.
 //! - `history`: the versions an edit replaced, and a message's versions as clients read them.
 //! - `page`: page sizes, page queries by `seq`, pages with an exact `has_more` and `rev`, the
 //!   window around a message.
@@ -40,6 +41,7 @@ mod locks;
 mod message;
 mod page;
 mod reaction;
+mod read;
 mod sequence;
 mod service;
 
@@ -63,6 +65,7 @@ pub use reaction::{
     REACTORS_DEFAULT, REACTORS_MAX, Reacted, ReactionChange, ReactionEvent, ReactionLimits,
     Reactors, add_to_summary, listed, remove_from_summary, summary_from_json, summary_to_json,
 };
+pub use read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax, states_to_json};
 pub use sequence::parse_position;
 pub use service::{MessageService, ServiceConfig};
 pub use storage::{Created, ReactionRequest};

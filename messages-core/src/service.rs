@@ -21,6 +21,7 @@ use crate::message::{
 };
 use crate::page::{Page, PageJson, PageQuery, PageSize};
 use crate::reaction::{Reacted, ReactionChange, ReactionLimits, Reactors};
+use crate::read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax};
 use crate::storage::{Created, Idempotency, MessageStore, ReactionRequest};
 
 /// Settings of the service.
@@ -36,6 +37,8 @@ pub struct ServiceConfig {
     pub live: LiveConfig,
     /// Bounds of reactions. Default: [`ReactionLimits::default`].
     pub reactions: ReactionLimits,
+    /// How far unread messages are counted. Default: [`UnreadMax::DEFAULT`] (1,000).
+    pub unread_max: UnreadMax,
 }
 
 impl Default for ServiceConfig {
@@ -46,6 +49,7 @@ impl Default for ServiceConfig {
             breaker: BreakerConfig::default(),
             live: LiveConfig::default(),
             reactions: ReactionLimits::default(),
+            unread_max: UnreadMax::DEFAULT,
         }
     }
 }
@@ -219,6 +223,33 @@ impl MessageService {
     /// A live message's versions, oldest first, the current one last.
     pub async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History> {
         self.store.history(thread, id).await
+    }
+
+    /// Moves `user`'s read position in the thread (forward only, or back with
+    /// [`ReadMark::UnreadFrom`]) and answers it with what is unread after it. Private to the
+    /// user: no number of the thread's sequence, no event, the cached page untouched.
+    pub async fn mark_read(
+        &self,
+        thread: ThreadId,
+        user: UserId,
+        mark: ReadMark,
+    ) -> Result<ReadState> {
+        self.store
+            .mark_read(thread, user, mark, self.config.unread_max)
+            .await
+    }
+
+    /// `user`'s read state in each of `threads` (1 to [`UNREAD_THREADS_MAX`]), in that order.
+    pub async fn read_states(&self, user: UserId, threads: &[ThreadId]) -> Result<Vec<ReadState>> {
+        if threads.is_empty() || threads.len() > UNREAD_THREADS_MAX {
+            return Err(Error::invalid(
+                "threads",
+                format!("name 1 to {UNREAD_THREADS_MAX} threads"),
+            ));
+        }
+        self.store
+            .read_states(user, threads, self.config.unread_max)
+            .await
     }
 
     /// After a commit: make the cached page stale, tell the thread's followers (here and on

@@ -9,8 +9,8 @@ use messages_core::storage::{
 };
 use messages_core::{
     Around, Changes, ChangesLimit, Emoji, Error, History, Message, MessageId, MessagePatch, Page,
-    PageQuery, PageSize, Reacted, ReactionRequest, Reactors, Result, ThreadId, Timestamp,
-    Tombstone, UserId,
+    PageQuery, PageSize, Reacted, ReactionRequest, Reactors, ReadMark, ReadState, Result, ThreadId,
+    Timestamp, Tombstone, UnreadMax, UserId,
 };
 
 /// The store operations measured, each a value of the `operation` label.
@@ -29,10 +29,12 @@ enum Operation {
     React,
     Reactors,
     History,
+    MarkRead,
+    ReadStates,
 }
 
 impl Operation {
-    const ALL: [Operation; 13] = [
+    const ALL: [Operation; 15] = [
         Operation::Create,
         Operation::Get,
         Operation::Update,
@@ -46,6 +48,8 @@ impl Operation {
         Operation::React,
         Operation::Reactors,
         Operation::History,
+        Operation::MarkRead,
+        Operation::ReadStates,
     ];
 
     fn label(self) -> &'static str {
@@ -61,6 +65,8 @@ impl Operation {
             Operation::Locate => "locate",
             Operation::Head => "head",
             Operation::React => "react",
+            Operation::MarkRead => "mark_read",
+            Operation::ReadStates => "read_states",
             Operation::Reactors => "reactors",
             Operation::History => "history",
         }
@@ -215,6 +221,27 @@ impl MessageStore for TimedStore {
     async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History> {
         self.timed(Operation::History, self.inner.history(thread, id))
             .await
+    }
+
+    async fn mark_read(
+        &self,
+        thread: ThreadId,
+        user: UserId,
+        mark: ReadMark,
+        max: UnreadMax,
+    ) -> Result<ReadState> {
+        let marked = self.inner.mark_read(thread, user, mark, max);
+        self.timed(Operation::MarkRead, marked).await
+    }
+
+    async fn read_states(
+        &self,
+        user: UserId,
+        threads: &[ThreadId],
+        max: UnreadMax,
+    ) -> Result<Vec<ReadState>> {
+        let states = self.inner.read_states(user, threads, max);
+        self.timed(Operation::ReadStates, states).await
     }
 
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {

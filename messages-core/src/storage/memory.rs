@@ -25,6 +25,7 @@ use crate::message::{
 };
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
+use crate::read::{ReadMark, ReadState, UnreadMax};
 
 /// A message as stored: deleted ones keep their row.
 struct Entry {
@@ -66,6 +67,8 @@ struct Thread {
     by_id: HashMap<MessageId, i64>,
     /// `(user, key)` → the message it created and the request's fingerprint.
     idempotency: HashMap<(UserId, String), (MessageId, RequestFingerprint)>,
+    /// Each reader's position.
+    read: HashMap<UserId, i64>,
 }
 
 impl Thread {
@@ -96,6 +99,24 @@ impl Thread {
 
     fn message_at(&self, seq: &i64) -> Option<Message> {
         self.by_seq.get(seq).map(|e| e.message.clone())
+    }
+
+    /// `user`'s read state: the live messages after their position that others wrote,
+    /// counted up to one past `max`.
+    fn read_state(&self, thread: ThreadId, user: UserId, max: UnreadMax) -> ReadState {
+        let seq = self.read.get(&user).copied().unwrap_or(0);
+        let mut unread = self
+            .live
+            .range(seq + 1..)
+            .filter(|s| {
+                self.by_seq
+                    .get(s)
+                    .is_some_and(|e| e.message.user_id != user)
+            })
+            .take(max.get() + 1);
+        let first = unread.next().copied();
+        let counted = first.map_or(0, |_| 1 + unread.count() as u64);
+        ReadState::from_unread(thread, seq, counted, first, max)
     }
 
     /// The live entry of a message of this thread.
@@ -201,6 +222,8 @@ impl MessageStore for MemoryStore {
         thread.live.insert(seq);
         thread.by_rev.insert(seq, seq);
         thread.by_id.insert(numbered.id, seq);
+        let position = thread.read.entry(numbered.user_id).or_default();
+        *position = (*position).max(seq);
         locks::lock(&self.outbox).push(&event, seq, seq);
         Ok(Created::New(numbered))
     }
@@ -362,6 +385,37 @@ impl MessageStore for MemoryStore {
         thread.live.remove(&seq);
         locks::lock(&self.outbox).push(&event, seq, tombstone.rev);
         Ok(tombstone)
+    }
+
+    async fn mark_read(
+        &self,
+        thread: ThreadId,
+        user: UserId,
+        mark: ReadMark,
+        max: UnreadMax,
+    ) -> Result<ReadState> {
+        let mut threads = locks::write(&self.threads);
+        let entry = threads.entry(thread).or_default();
+        let current = entry.read.get(&user).copied().unwrap_or(0);
+        let moved = mark.apply(current, entry.head);
+        entry.read.insert(user, moved);
+        Ok(entry.read_state(thread, user, max))
+    }
+
+    async fn read_states(
+        &self,
+        user: UserId,
+        threads: &[ThreadId],
+        max: UnreadMax,
+    ) -> Result<Vec<ReadState>> {
+        let stored = locks::read(&self.threads);
+        Ok(threads
+            .iter()
+            .map(|&thread| match stored.get(&thread) {
+                Some(entry) => entry.read_state(thread, user, max),
+                None => ReadState::from_unread(thread, 0, 0, None, max),
+            })
+            .collect())
     }
 
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {

@@ -19,6 +19,7 @@ use crate::message::{
 };
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{Reacted, ReactionChange, ReactionEvent, ReactionLimits, Reactors};
+use crate::read::{ReadMark, ReadState, UnreadMax};
 
 mod outbox;
 
@@ -120,7 +121,8 @@ pub trait MessageStore: Send + Sync + 'static {
     /// idempotency key, so a retry still replays after its target was deleted). With
     /// `idempotency`, a second create with the same thread, user and key returns the first
     /// message (`Created::Replayed`) and takes no number, or, when the request differs,
-    /// `Error::IdempotencyConflict`.
+    /// `Error::IdempotencyConflict`. A new message moves its author's read position in the
+    /// thread up to it (their own message is read), in the same transaction.
     async fn create(
         &self,
         message: &Message,
@@ -182,6 +184,28 @@ pub trait MessageStore: Send + Sync + 'static {
         now: Timestamp,
         event: OutboxEvent,
     ) -> Result<Tombstone>;
+
+    /// Moves `user`'s read position in the thread by `mark` (see [`ReadMark`]; a position
+    /// past the thread's head is clamped to it) and answers the state it leaves, unread
+    /// counted up to `max`. Takes no number of the sequence and writes no event.
+    async fn mark_read(
+        &self,
+        thread: ThreadId,
+        user: UserId,
+        mark: ReadMark,
+        max: UnreadMax,
+    ) -> Result<ReadState>;
+
+    /// `user`'s read state in each of `threads` (at most
+    /// [`UNREAD_THREADS_MAX`](crate::read::UNREAD_THREADS_MAX)), in the order given, each
+    /// position and count from one snapshot: position 0 in a thread never read, unread the
+    /// live messages after it that others wrote, counted up to `max`.
+    async fn read_states(
+        &self,
+        user: UserId,
+        threads: &[ThreadId],
+        max: UnreadMax,
+    ) -> Result<Vec<ReadState>>;
 
     /// A page of live messages by `seq`, read with `size + 1` rows so `has_more` is exact,
     /// with the thread's position read in the same snapshot.

@@ -18,8 +18,8 @@ use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::redis::{cache_at, redis_url, test_cache, unique_prefix};
 use messages_core::{
     Around, Changes, ChangesLimit, Emoji, History, Message, MessageId, MessagePatch,
-    MessageService, Page, PageQuery, PageSize, Reacted, ReactionRequest, Reactors, Result,
-    ServiceConfig, ThreadId, Timestamp, Tombstone, UserId,
+    MessageService, Page, PageQuery, PageSize, Reacted, ReactionRequest, Reactors, ReadMark,
+    ReadState, Result, ServiceConfig, ThreadId, Timestamp, Tombstone, UnreadMax, UserId,
 };
 use tokio::sync::{Mutex, Notify};
 
@@ -91,6 +91,23 @@ impl MessageStore for GatedStore {
     }
     async fn history(&self, t: ThreadId, id: MessageId) -> Result<History> {
         self.inner.history(t, id).await
+    }
+    async fn mark_read(
+        &self,
+        t: ThreadId,
+        user: UserId,
+        mark: ReadMark,
+        max: UnreadMax,
+    ) -> Result<ReadState> {
+        self.inner.mark_read(t, user, mark, max).await
+    }
+    async fn read_states(
+        &self,
+        user: UserId,
+        threads: &[ThreadId],
+        max: UnreadMax,
+    ) -> Result<Vec<ReadState>> {
+        self.inner.read_states(user, threads, max).await
     }
     async fn page(&self, t: ThreadId, q: PageQuery, s: PageSize) -> Result<Page> {
         self.page_reads.fetch_add(1, Ordering::SeqCst);

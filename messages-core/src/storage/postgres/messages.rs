@@ -31,6 +31,7 @@ use crate::message::Emoji;
 use crate::message::{Message, MessageId, MessagePatch, ThreadId, Timestamp, Tombstone, UserId};
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
+use crate::read::{ReadMark, ReadState, UnreadMax};
 use crate::storage::{
     Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, ReactionRequest,
     UpdateEvent,
@@ -58,6 +59,20 @@ fn head_and_messages(rows: &[Row]) -> Result<(i64, Vec<Message>)> {
         }
     }
     Ok((head, messages))
+}
+
+/// A read state from a row's `position, count, first unread` columns from `at`.
+fn read_state_from_row(thread: ThreadId, row: &Row, at: usize, max: UnreadMax) -> Result<ReadState> {
+    let seq: i64 = row.try_get(at).map_err(decode)?;
+    let counted: i64 = row.try_get(at + 1).map_err(decode)?;
+    let first: Option<i64> = row.try_get(at + 2).map_err(decode)?;
+    Ok(ReadState::from_unread(
+        thread,
+        seq,
+        counted.max(0) as u64,
+        first,
+        max,
+    ))
 }
 
 /// What a reaction attempt came to.
@@ -387,6 +402,61 @@ impl MessageStore for PostgresStore {
                     "a message held by this transaction moved",
                 )),
             }
+        })
+        .await
+    }
+
+    async fn mark_read(
+        &self,
+        thread: ThreadId,
+        user: UserId,
+        mark: ReadMark,
+        max: UnreadMax,
+    ) -> Result<ReadState> {
+        self.timed("mark read", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(MARK_READ)
+                .await
+                .map_err(db("prepare"))?;
+            let (seq, back) = mark.as_target();
+            let limit = max.get() as i64 + 1;
+            let row = client
+                .query_one(
+                    &stmt,
+                    &[thread.as_uuid(), user.as_uuid(), &seq, &back, &limit],
+                )
+                .await
+                .map_err(db("mark read"))?;
+            read_state_from_row(thread, &row, 0, max)
+        })
+        .await
+    }
+
+    async fn read_states(
+        &self,
+        user: UserId,
+        threads: &[ThreadId],
+        max: UnreadMax,
+    ) -> Result<Vec<ReadState>> {
+        self.timed("read states", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(READ_STATES)
+                .await
+                .map_err(db("prepare"))?;
+            let ids: Vec<uuid::Uuid> = threads.iter().map(|t| *t.as_uuid()).collect();
+            let limit = max.get() as i64 + 1;
+            let rows = client
+                .query(&stmt, &[&ids, user.as_uuid(), &limit])
+                .await
+                .map_err(db("read states"))?;
+            rows.iter()
+                .map(|row| {
+                    let thread = ThreadId::from_uuid(row.try_get(0).map_err(decode)?);
+                    read_state_from_row(thread, row, 1, max)
+                })
+                .collect()
         })
         .await
     }

@@ -57,7 +57,7 @@ LEFT JOIN LATERAL (
 "#;
 
 /// One statement: bump the thread's counter, insert the message numbered with it, insert its
-/// event with the numbers beside its open body. A reused idempotency key fails the unique
+/// event with the numbers beside its open body, move the author's read position up to it. A reused idempotency key fails the unique
 /// index, which rolls back the whole statement, bump included: a replay takes no number. A
 /// reply ($14) whose target the thread does not hold live bumps nothing and returns no row.
 pub(super) const CREATE: &str = r#"
@@ -77,11 +77,15 @@ WITH target AS (
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT $10, $11, $1, $12, $13, seq, seq FROM ins
+), seen AS (
+    INSERT INTO read_positions AS r (thread_id, user_id, seq) SELECT $1, $3, seq FROM ins
+    ON CONFLICT (thread_id, user_id) DO UPDATE SET seq = GREATEST(r.seq, excluded.seq)
 ) SELECT seq FROM ins
 "#;
 
 /// A batch of creates of one thread (see `batch`): one bump by their number, then each message
-/// and its event, numbered in the order they queued. When a reply's target ($15) is not live
+/// and its event, numbered in the order they queued, and each author's read position moved up
+/// to their last. When a reply's target ($15) is not live
 /// in the thread, nothing is written and no row returns: the creates go in one by one.
 pub(super) const CREATE_MANY: &str = r#"
 WITH targets AS (
@@ -114,6 +118,10 @@ WITH targets AS (
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT event_id, event_kind, $1, event_time, payload, seq, seq FROM rows ORDER BY n
+), seen AS (
+    INSERT INTO read_positions AS r (thread_id, user_id, seq)
+    SELECT $1, user_id, max(seq) FROM rows GROUP BY user_id ORDER BY user_id
+    ON CONFLICT (thread_id, user_id) DO UPDATE SET seq = GREATEST(r.seq, excluded.seq)
 ) SELECT head FROM bump
 "#;
 
@@ -332,3 +340,46 @@ LEFT JOIN LATERAL (
 pub(super) const LOCATE: &str = "SELECT seq FROM messages WHERE thread_id = $1 AND id = $2";
 
 pub(super) const HEAD: &str = "SELECT head FROM threads WHERE thread_id = $1";
+
+/// Moves a reader's position ($2 in thread $1) to $3 (clamped to 0..head), only forward
+/// unless $4, then counts what is unread after it: the live messages others wrote, at most $5.
+/// No number of the sequence is taken and no event written.
+pub(super) const MARK_READ: &str = r#"
+WITH moved AS (
+    INSERT INTO read_positions AS r (thread_id, user_id, seq)
+    VALUES ($1, $2, GREATEST(0, LEAST($3, COALESCE(
+        (SELECT head FROM threads WHERE thread_id = $1), 0))))
+    ON CONFLICT (thread_id, user_id) DO UPDATE
+    SET seq = CASE WHEN $4 THEN excluded.seq ELSE GREATEST(r.seq, excluded.seq) END
+    RETURNING seq
+)
+SELECT moved.seq, u.n, u.first
+FROM moved, LATERAL (
+    SELECT count(*) AS n, min(s.seq) AS first FROM (
+        SELECT m.seq FROM messages m
+        WHERE m.thread_id = $1 AND m.deleted_at IS NULL AND m.seq > moved.seq
+          AND m.user_id <> $2
+        ORDER BY m.seq
+        LIMIT $5
+    ) s
+) u
+"#;
+
+/// A reader's ($2) state in each thread of $1, in that order: the position (0 when never
+/// set) and the live messages after it that others wrote, at most $3 each. One statement, so
+/// a whole sidebar is one round trip and one snapshot.
+pub(super) const READ_STATES: &str = r#"
+SELECT t.thread_id, COALESCE(r.seq, 0), u.n, u.first
+FROM unnest($1::uuid[]) WITH ORDINALITY AS t(thread_id, ord)
+LEFT JOIN read_positions r ON r.thread_id = t.thread_id AND r.user_id = $2
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, min(s.seq) AS first FROM (
+        SELECT m.seq FROM messages m
+        WHERE m.thread_id = t.thread_id AND m.deleted_at IS NULL
+          AND m.seq > COALESCE(r.seq, 0) AND m.user_id <> $2
+        ORDER BY m.seq
+        LIMIT $3
+    ) s
+) u
+ORDER BY t.ord
+"#;

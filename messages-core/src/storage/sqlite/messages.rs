@@ -14,6 +14,7 @@ use crate::message::{
 };
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
+use crate::read::{ReadMark, ReadState, UnreadMax};
 use crate::storage::{
     Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, ReactionRequest,
     UpdateEvent,
@@ -58,6 +59,49 @@ fn head(conn: &Connection, thread: ThreadId) -> Result<i64> {
         })
         .map(|head| head.unwrap_or(0))
         .map_err(db("read position"))
+}
+
+/// Moves `user`'s read position to `seq` or, with `back`, sets it there; never past the head.
+fn move_position(
+    conn: &Connection,
+    thread: ThreadId,
+    user: UserId,
+    seq: i64,
+    back: bool,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO read_positions (thread_id, user_id, seq)          VALUES (?1, ?2, max(0, min(?3, coalesce((SELECT head FROM threads WHERE thread_id = ?1), 0))))          ON CONFLICT (thread_id, user_id) DO UPDATE SET          seq = CASE WHEN ?4 THEN excluded.seq ELSE max(seq, excluded.seq) END",
+    )
+    .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), user.as_uuid(), seq, back]))
+    .map(drop)
+    .map_err(db("move read position"))
+}
+
+/// `user`'s read state in `thread`: their position, and the live messages after it that
+/// others wrote, counted up to one past `max`.
+fn read_state(
+    conn: &Connection,
+    thread: ThreadId,
+    user: UserId,
+    max: UnreadMax,
+) -> Result<ReadState> {
+    const STATE: &str = "SELECT p.seq, count(u.seq), min(u.seq)          FROM (SELECT coalesce((SELECT seq FROM read_positions                                 WHERE thread_id = ?1 AND user_id = ?2), 0) AS seq) p          LEFT JOIN (SELECT seq FROM messages                     WHERE thread_id = ?1 AND deleted_at IS NULL AND user_id <> ?2                       AND seq > coalesce((SELECT seq FROM read_positions                                           WHERE thread_id = ?1 AND user_id = ?2), 0)                     ORDER BY seq LIMIT ?3) u";
+    conn.prepare_cached(STATE)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![thread.as_uuid(), user.as_uuid(), max.get() as i64 + 1],
+                |row| {
+                    let seq: i64 = row.get(0)?;
+                    let counted: i64 = row.get(1)?;
+                    let first: Option<i64> = row.get(2)?;
+                    Ok((seq, counted, first))
+                },
+            )
+        })
+        .map_err(db("read state"))
+        .map(|(seq, counted, first)| {
+            ReadState::from_unread(thread, seq, counted.max(0) as u64, first, max)
+        })
 }
 
 /// A message of the thread, deleted or not, with its deletion time.
@@ -338,6 +382,7 @@ impl MessageStore for SqliteStore {
             })
             .map_err(db("insert message"))?;
             push_event(conn, &event, seq, seq)?;
+            move_position(conn, message.thread_id, message.user_id, seq, false)?;
             Ok(Created::New(message))
         })
         .await
@@ -524,6 +569,37 @@ impl MessageStore for SqliteStore {
                 });
             }
             Ok(History::new(&message, replaced))
+        })
+        .await
+    }
+
+    async fn mark_read(
+        &self,
+        thread: ThreadId,
+        user: UserId,
+        mark: ReadMark,
+        max: UnreadMax,
+    ) -> Result<ReadState> {
+        self.write("mark read", move |conn| {
+            let (seq, back) = mark.as_target();
+            move_position(conn, thread, user, seq, back)?;
+            read_state(conn, thread, user, max)
+        })
+        .await
+    }
+
+    async fn read_states(
+        &self,
+        user: UserId,
+        threads: &[ThreadId],
+        max: UnreadMax,
+    ) -> Result<Vec<ReadState>> {
+        let threads = threads.to_vec();
+        self.read("read states", move |tx| {
+            threads
+                .iter()
+                .map(|&thread| read_state(tx, thread, user, max))
+                .collect()
         })
         .await
     }

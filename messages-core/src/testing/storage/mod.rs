@@ -9,6 +9,7 @@
 //! - `sequence`: gap-free numbers and the changes feed.
 //! - `races`: many writers at once, and a follower beside them.
 //! - `reactions`: replies, reactions and edit history, each change in the sequence.
+//! - `read`: read positions and unread counts.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ mod outbox;
 mod paging;
 mod races;
 mod reactions;
+mod read;
 mod sequence;
 mod writes;
 
@@ -35,6 +37,7 @@ pub use outbox::{events_carry_their_change_numbers, every_write_leaves_one_event
 pub use paging::*;
 pub use races::*;
 pub use reactions::*;
+pub use read::*;
 pub use sequence::*;
 pub use writes::*;
 
@@ -119,6 +122,14 @@ macro_rules! storage_contract {
                 reactions_reach_the_changes_feed_like_edits,
                 an_edit_keeps_the_version_it_replaced,
                 racing_reactions_keep_counts_exact,
+                a_thread_never_read_counts_everything,
+                reading_moves_forward_only_and_stops_at_the_head,
+                mark_as_unread_moves_back,
+                own_messages_are_read_and_never_counted,
+                deletes_lower_counts_at_once,
+                counts_stop_at_the_cap,
+                concurrent_marks_never_move_back,
+                many_threads_in_one_call,
             ] on $($backend => $subject),+);
         }
     };
