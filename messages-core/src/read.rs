@@ -161,7 +161,11 @@ mod tests {
     fn unread_from_moves_back_to_just_before() {
         assert_eq!(ReadMark::UnreadFrom(4).apply(9, 10), 3);
         assert_eq!(ReadMark::UnreadFrom(1).apply(9, 10), 0);
-        assert_eq!(ReadMark::UnreadFrom(40).apply(2, 10), 10, "clamped to the head");
+        assert_eq!(
+            ReadMark::UnreadFrom(40).apply(2, 10),
+            10,
+            "clamped to the head"
+        );
     }
 
     #[test]

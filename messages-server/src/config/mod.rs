@@ -16,7 +16,7 @@ use messages_core::events::amqp::AmqpConfig;
 use messages_core::events::outbox::RelayConfig;
 use messages_core::storage::postgres::PostgresConfig;
 use messages_core::storage::sqlite::SqliteConfig;
-use messages_core::{PageSize, ServiceConfig};
+use messages_core::{PageSize, ServiceConfig, UnreadMax};
 use secrecy::SecretString;
 
 mod backends;
@@ -224,8 +224,8 @@ pub struct Config {
     /// Log format (`LOG_FORMAT`: `text` or `json`, default `text`).
     pub log_format: LogFormat,
     /// The service: input limits (`MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`),
-    /// reactions (`REACTION_MAX_EMOJI`, `REACTION_USERS_SHOWN`) and the messages cached per
-    /// thread (`CACHE_MAX_ITEMS`).
+    /// reactions (`REACTION_MAX_EMOJI`, `REACTION_USERS_SHOWN`), the unread count's cap
+    /// (`UNREAD_MAX`) and the messages cached per thread (`CACHE_MAX_ITEMS`).
     pub service: ServiceConfig,
     /// The in-process cache, used without Redis (`CACHE_TTL_SECONDS`, `CACHE_TOUCH_ON_HIT`,
     /// `CACHE_MAX_THREADS`, `CACHE_MAX_MB`).
@@ -331,6 +331,11 @@ impl Config {
         let reactions = &mut service.reactions;
         reactions.max_emoji = env.count("REACTION_MAX_EMOJI", reactions.max_emoji, 1, 1_000)?;
         reactions.users_shown = env.count("REACTION_USERS_SHOWN", reactions.users_shown, 0, 100)?;
+        let unread_max = env.count("UNREAD_MAX", service.unread_max.get(), 1, UnreadMax::LIMIT)?;
+        service.unread_max = UnreadMax::new(unread_max).map_err(|e| ConfigError {
+            var: "UNREAD_MAX",
+            reason: e.to_string(),
+        })?;
         let window = env.range(
             "CACHE_MAX_ITEMS",
             service.window.get() as u64,

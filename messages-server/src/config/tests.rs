@@ -47,8 +47,10 @@ fn values_are_read() {
         ("RELAY_POLL_MS", "250"),
         ("REACTION_MAX_EMOJI", "5"),
         ("REACTION_USERS_SHOWN", "0"),
+        ("UNREAD_MAX", "250"),
     ])
     .unwrap();
+    assert_eq!(c.service.unread_max.get(), 250);
     assert_eq!(c.service.reactions.max_emoji, 5);
     assert_eq!(c.service.reactions.users_shown, 0);
     assert_eq!(c.bind_addr.port(), 8080);
@@ -245,6 +247,8 @@ fn errors_name_the_variable() {
         ("SQLITE_MAX_SIZE_MB", "0"),
         ("REACTION_MAX_EMOJI", "0"),
         ("REACTION_USERS_SHOWN", "101"),
+        ("UNREAD_MAX", "0"),
+        ("UNREAD_MAX", "100001"),
     ] {
         let vars: Vec<(&str, &str)> = if var.starts_with("DB_") || var == "MIGRATE_ON_START" {
             vec![("DB_HOST", "db"), (var, value)]

@@ -26,7 +26,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
 }
 
 /// Parses a JSON body: malformed JSON is a 400, well-formed JSON of the wrong shape a 422.
-fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|error| match error.classify() {
         Category::Data => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -23,6 +23,7 @@ mod health;
 mod messages;
 mod path;
 mod reactions;
+mod read;
 mod ui;
 
 /// A response with a complete body.
@@ -35,6 +36,8 @@ enum Route {
     Reaction,
     Edits,
     ThreadChanges,
+    ThreadRead,
+    Unread,
     ThreadEvents,
     Healthz,
     Readyz,
@@ -47,7 +50,7 @@ enum Route {
 /// Every route: its path (which is also its label in metrics, a fixed name so ids do not
 /// multiply series), the methods it takes, and whether it is part of the API contract (the
 /// chat page is not). The router, the metrics and the OpenAPI check all read this one list.
-const ROUTES: [(Route, &str, &str, bool); 12] = [
+const ROUTES: [(Route, &str, &str, bool); 14] = [
     (
         Route::ThreadMessages,
         "/threads/{thread_id}/messages",
@@ -78,6 +81,13 @@ const ROUTES: [(Route, &str, &str, bool); 12] = [
         "GET",
         true,
     ),
+    (
+        Route::ThreadRead,
+        "/threads/{thread_id}/read",
+        "GET, PUT",
+        true,
+    ),
+    (Route::Unread, "/unread", "GET", true),
     (
         Route::ThreadEvents,
         "/threads/{thread_id}/events",
@@ -347,6 +357,9 @@ async fn dispatch(
         (Route::ThreadChanges, &Method::GET) => {
             Box::pin(changes::list(state, ids?, &request)).await
         }
+        (Route::ThreadRead, &Method::PUT) => Box::pin(read::mark(state, ids?, request)).await,
+        (Route::ThreadRead, &Method::GET) => Box::pin(read::get(state, ids?, &request)).await,
+        (Route::Unread, &Method::GET) => Box::pin(read::unread(state, &request)).await,
         (Route::ThreadEvents, &Method::GET) => {
             Box::pin(events::stream(state, ids?, &request)).await
         }

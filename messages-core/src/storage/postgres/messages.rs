@@ -62,7 +62,12 @@ fn head_and_messages(rows: &[Row]) -> Result<(i64, Vec<Message>)> {
 }
 
 /// A read state from a row's `position, count, first unread` columns from `at`.
-fn read_state_from_row(thread: ThreadId, row: &Row, at: usize, max: UnreadMax) -> Result<ReadState> {
+fn read_state_from_row(
+    thread: ThreadId,
+    row: &Row,
+    at: usize,
+    max: UnreadMax,
+) -> Result<ReadState> {
     let seq: i64 = row.try_get(at).map_err(decode)?;
     let counted: i64 = row.try_get(at + 1).map_err(decode)?;
     let first: Option<i64> = row.try_get(at + 2).map_err(decode)?;

@@ -58,7 +58,11 @@ pub async fn a_thread_never_read_counts_everything(subject: &Subject) {
     assert_eq!(summary(&s), (0, 3, false, Some(written[0].seq)));
 
     let empty = state(store, super::thread(), reader).await;
-    assert_eq!(summary(&empty), (0, 0, false, None), "a thread never written");
+    assert_eq!(
+        summary(&empty),
+        (0, 0, false, None),
+        "a thread never written"
+    );
 }
 
 /// Reading moves the position forward only, and never past the head.
@@ -67,17 +71,27 @@ pub async fn reading_moves_forward_only_and_stops_at_the_head(subject: &Subject)
     let (thread, author, reader) = (thread(), user(), user());
     let written = write(store, thread, author, 5).await;
     let s = mark(store, thread, reader, ReadMark::ReadTo(written[2].seq)).await;
-    assert_eq!(summary(&s), (written[2].seq, 2, false, Some(written[3].seq)));
+    assert_eq!(
+        summary(&s),
+        (written[2].seq, 2, false, Some(written[3].seq))
+    );
 
     let back = mark(store, thread, reader, ReadMark::ReadTo(written[0].seq)).await;
-    assert_eq!(back.seq, written[2].seq, "a lower position leaves it as it is");
+    assert_eq!(
+        back.seq, written[2].seq,
+        "a lower position leaves it as it is"
+    );
     assert_eq!(state(store, thread, reader).await.seq, written[2].seq);
 
     // An edit moves the head past the last message's seq; a position may reach the head.
     super::edit(store, &written[4], "edited").await;
     let head = store.head(thread).await.expect("head");
     let past = mark(store, thread, reader, ReadMark::ReadTo(head + 1_000)).await;
-    assert_eq!(summary(&past), (head, 0, false, None), "clamped to the head");
+    assert_eq!(
+        summary(&past),
+        (head, 0, false, None),
+        "clamped to the head"
+    );
     let again = state(store, thread, reader).await;
     assert_eq!(summary(&again), (head, 0, false, None), "and kept");
 }

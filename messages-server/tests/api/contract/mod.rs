@@ -13,6 +13,7 @@ mod message;
 mod operations;
 mod page;
 mod reactions;
+mod read;
 
 use changes::*;
 use create::*;
@@ -21,6 +22,7 @@ use message::*;
 use operations::{health_routes, unknown_routes_and_methods};
 use page::*;
 use reactions::*;
+use read::*;
 
 messages_core::every_backend!([
     the_chat_page_is_served,
@@ -46,6 +48,9 @@ messages_core::every_backend!([
     reactions_refuse_what_they_cannot_take,
     reactions_reach_the_changes_feed_and_the_newest_page,
     edit_history_lists_every_version,
+    read_positions_move_and_count_exactly,
+    unread_counts_for_many_threads,
+    read_state_refuses_bad_input,
 ] on
     memory => async { Some(spawn_app(Backend::Memory).await.expect("memory backend")) },
     sqlite => async { Some(spawn_app(Backend::Sqlite).await.expect("SQLite backend")) },

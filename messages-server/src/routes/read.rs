@@ -1,0 +1,139 @@
+//! Read-state routes: the caller's position in a thread, and unread counts for many threads.
+//! A position is the caller's own: every route reads it from the request's identity, so no
+//! one can read or move another user's.
+
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use messages_core::{ReadMark, ThreadId, UNREAD_THREADS_MAX, states_to_json};
+use serde::Deserialize;
+
+use super::messages::parse_json;
+use super::path::PathIds;
+use super::{AppState, HttpResponse, json, read_body};
+use crate::error::ApiError;
+
+/// `{"seq": N}` (read up to N) or `{"unread_from": S}` (unread from S on).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkBody {
+    #[serde(default)]
+    seq: Option<i64>,
+    #[serde(default)]
+    unread_from: Option<i64>,
+}
+
+fn invalid(message: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        message.to_owned(),
+    )
+}
+
+/// `PUT /threads/{thread_id}/read`: moves the caller's position; answers it with the count.
+pub async fn mark(
+    state: &AppState,
+    ids: PathIds,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.auth.user(request.headers())?;
+    let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
+    let body: MarkBody = parse_json(&body)?;
+    let mark = match (body.seq, body.unread_from) {
+        (Some(seq), None) => ReadMark::read_to(seq),
+        (None, Some(seq)) => ReadMark::unread_from(seq),
+        _ => return Err(invalid("give exactly one of seq and unread_from")),
+    }?;
+    let read = state.service.mark_read(ids.thread(), user, mark).await?;
+    Ok(json(StatusCode::OK, read.to_json()))
+}
+
+/// `GET /threads/{thread_id}/read`: the caller's position (0 when never set) and the count.
+pub async fn get(
+    state: &AppState,
+    ids: PathIds,
+    request: &Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.auth.user(request.headers())?;
+    let mut states = state.service.read_states(user, &[ids.thread()]).await?;
+    match states.pop() {
+        Some(read) => Ok(json(StatusCode::OK, read.to_json())),
+        None => Err(ApiError::from(messages_core::Error::internal(
+            "read state",
+            "the store answered no state for the thread asked",
+        ))),
+    }
+}
+
+/// `GET /unread?threads=<id>,<id>,...`: the caller's state in each thread, in that order.
+pub async fn unread(
+    state: &AppState,
+    request: &Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.auth.user(request.headers())?;
+    let mut threads = None;
+    for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
+        if name == "threads" {
+            threads = Some(parse_threads(&value)?);
+        }
+    }
+    let threads = threads.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_threads",
+            "threads: give 1 to 200 thread ids, comma-separated",
+        )
+    })?;
+    let states = state.service.read_states(user, &threads).await?;
+    Ok(json(StatusCode::OK, states_to_json(&states)))
+}
+
+/// A comma list of 1 to `UNREAD_THREADS_MAX` thread ids.
+fn parse_threads(list: &str) -> Result<Vec<ThreadId>, ApiError> {
+    let mut threads = Vec::new();
+    for raw in list.split(',').filter(|s| !s.is_empty()) {
+        if threads.len() == UNREAD_THREADS_MAX {
+            return Err(ApiError::bad_request(
+                "invalid_threads",
+                format!("threads: at most {UNREAD_THREADS_MAX} ids"),
+            ));
+        }
+        let thread = ThreadId::parse(raw.trim()).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_thread_id",
+                format!("threads: {raw:?} is not a UUID"),
+            )
+        })?;
+        threads.push(thread);
+    }
+    if threads.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_threads",
+            "threads: give 1 to 200 thread ids, comma-separated",
+        ));
+    }
+    Ok(threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_lists_are_checked() {
+        let id = "0193a1a0-0000-7000-8000-000000000001";
+        assert_eq!(parse_threads(id).map(|t| t.len()).ok(), Some(1));
+        assert_eq!(
+            parse_threads(&format!("{id},{id}")).map(|t| t.len()).ok(),
+            Some(2)
+        );
+        assert!(parse_threads("").is_err());
+        assert!(parse_threads("not-a-uuid").is_err());
+        let many = vec![id; UNREAD_THREADS_MAX + 1].join(",");
+        assert!(parse_threads(&many).is_err());
+        let most = vec![id; UNREAD_THREADS_MAX].join(",");
+        assert_eq!(
+            parse_threads(&most).map(|t| t.len()).ok(),
+            Some(UNREAD_THREADS_MAX)
+        );
+    }
+}
