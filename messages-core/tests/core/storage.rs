@@ -11,7 +11,7 @@ use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
 use messages_core::{
     Emoji, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage, ReactionChange,
-    ReactionLimits, ThreadId, Timestamp, UserId,
+    ReactionLimits, ReadMark, ThreadId, Timestamp, UnreadMax, UserId,
 };
 use uuid::Uuid;
 
@@ -140,6 +140,82 @@ async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
             .collect::<Vec<_>>(),
         ["written before the upgrade", "edited after"]
     );
+    // Read state on the old rows: a reader who never read counts both messages; the
+    // author's own reply moved the author's position to it.
+    let reader = UserId::from_uuid(Uuid::now_v7());
+    let states = store
+        .read_states(reader, &[thread], UnreadMax::DEFAULT)
+        .await
+        .expect("read states");
+    assert_eq!((states[0].seq, states[0].unread), (0, 2));
+    let marked = store
+        .mark_read(thread, reader, ReadMark::ReadTo(1), UnreadMax::DEFAULT)
+        .await
+        .expect("mark read");
+    assert_eq!((marked.seq, marked.unread), (1, 1));
+    let own = store
+        .read_states(author, &[thread], UnreadMax::DEFAULT)
+        .await
+        .expect("read states");
+    assert_eq!((own[0].seq, own[0].unread), (2, 0));
+}
+
+/// A read position is in the database: a new store on the same file or database (a restart)
+/// answers it.
+async fn a_read_position_survives_a_restart<F, Fut, S>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+    S: MessageStore,
+{
+    let (thread, author, reader) = (
+        ThreadId::from_uuid(Uuid::now_v7()),
+        UserId::from_uuid(Uuid::now_v7()),
+        UserId::from_uuid(Uuid::now_v7()),
+    );
+    {
+        let store = open().await;
+        for i in 0..3 {
+            let m = messages_core::testing::text_message(
+                thread,
+                author,
+                1_764_000_000_000_000 + i,
+                "before the restart",
+            );
+            store
+                .create(&m, None, codec::created(&m))
+                .await
+                .expect("create");
+        }
+        let marked = store
+            .mark_read(thread, reader, ReadMark::ReadTo(2), UnreadMax::DEFAULT)
+            .await
+            .expect("mark read");
+        assert_eq!((marked.seq, marked.unread), (2, 1));
+    }
+    let store = open().await;
+    let states = store
+        .read_states(reader, &[thread], UnreadMax::DEFAULT)
+        .await
+        .expect("read states");
+    assert_eq!(
+        (states[0].seq, states[0].unread, states[0].first_unread_seq),
+        (2, 1, Some(3))
+    );
+}
+
+#[tokio::test]
+async fn a_read_position_survives_a_restart_on_sqlite() {
+    let dir = TempDir::new();
+    a_read_position_survives_a_restart(|| dir.store()).await;
+}
+
+#[tokio::test]
+async fn a_read_position_survives_a_restart_on_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    a_read_position_survives_a_restart(|| db.store()).await;
 }
 
 #[tokio::test]
