@@ -48,7 +48,7 @@ static PAGE: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 /// The page's files under `/ui/`, by name, each hashed once.
-static FILES: LazyLock<[(&str, Asset); 10]> = LazyLock::new(|| {
+static FILES: LazyLock<[(&str, Asset); 11]> = LazyLock::new(|| {
     const JS: &str = "text/javascript; charset=utf-8";
     [
         ("app.js", Asset::new(include_bytes!("../ui/app.js"), JS)),
@@ -78,6 +78,10 @@ static FILES: LazyLock<[(&str, Asset); 10]> = LazyLock::new(|| {
             Asset::new(include_bytes!("../ui/editing.js"), JS),
         ),
         ("live.js", Asset::new(include_bytes!("../ui/live.js"), JS)),
+        (
+            "unread.js",
+            Asset::new(include_bytes!("../ui/unread.js"), JS),
+        ),
         (
             "style.css",
             Asset::new(include_bytes!("../ui/style.css"), "text/css; charset=utf-8"),

@@ -3,7 +3,8 @@
 // No build step and no dependencies; `api.js` holds the identity and the requests, `render.js`
 // how a message looks, `identity.js` the panel that says who the reader writes as,
 // `reactions.js` the chips and the picker, `replies.js` quotes, `history.js` earlier versions,
-// `editing.js` the edit form and the question before a delete, `live.js` the event stream.
+// `editing.js` the edit form and the question before a delete, `live.js` the event stream,
+// `unread.js` the reader's position and the "new messages" divider.
 
 import { UUID, me, randomUuid, request, typedUuid, whenUnauthorized } from "./api.js";
 import { showHistory } from "./history.js";
@@ -13,6 +14,7 @@ import { closeStream, connect, liveOn } from "./live.js";
 import { reactionChips, reactionPicker } from "./reactions.js";
 import { button, renderMessage } from "./render.js";
 import { Quotes, quoteNode, quoteText } from "./replies.js";
+import { ReadState, showDivider } from "./unread.js";
 
 const PAGE = 50;
 const NEAR_TOP = 150;
@@ -65,6 +67,8 @@ const state = {
   quotes: null,
   // the message a quote's click pointed at, marked for a moment
   highlighted: null,
+  // the reader's position in the thread (unread.js)
+  read: null,
 };
 
 editingOn({
@@ -76,12 +80,19 @@ editingOn({
 
 liveOn({
   state,
-  upsert: (message) => upsert(message),
+  upsert: (message) => {
+    const arrived = !state.shown.has(message.id) && message.user_id !== me();
+    upsert(message);
+    if (arrived) state.read?.arrived();
+  },
   remove: (id) => remove(id),
   setStatus: (text, tone) => setStatus(text, tone),
   oldestShownSeq: () => oldestShownSeq(),
   nearBottom: () => nearBottom(),
-  scrollToBottom: () => scrollToBottom(),
+  scrollToBottom: () => {
+    scrollToBottom();
+    markSeen();
+  },
 });
 
 const identityUi = identityPanel(el, () => state.config.auth, () => {
@@ -118,6 +129,9 @@ const parts = {
       del.addEventListener("click", () => confirmDelete(message.id, box));
       box.append(edit, del);
     }
+    const unread = button("Mark unread", "unread", "Mark as unread from this message");
+    unread.addEventListener("click", () => markUnread(message));
+    box.append(unread);
     return box;
   },
   quote(message) {
@@ -177,6 +191,52 @@ function nearBottom() {
 function scrollToBottom() {
   el.scroller.scrollTop = el.scroller.scrollHeight;
 }
+
+// --- read state -----------------------------------------------------------------------------
+
+/** At the bottom of a thread in front of the reader: everything up to the head is read. */
+function markSeen() {
+  if (state.read && !document.hidden && nearBottom()) state.read.seen(state.lastEventId);
+}
+
+/** "Mark as unread" from `message`: the divider goes above it. */
+async function markUnread(message) {
+  const read = state.read;
+  if (!read) return;
+  try {
+    const answer = await read.unreadFrom(message.seq);
+    if (read !== state.read) return;
+    const shown = state.shown.get(message.id);
+    if (shown) showDivider(el.list, shown.node);
+    setStatus(`Marked unread from there: ${answer.unread} unread.`);
+  } catch (error) {
+    const shown = state.shown.get(message.id);
+    if (shown) inlineError(shown.node, `Not marked unread: ${error.message}`);
+  }
+}
+
+/**
+ * Puts the "new messages" divider above the first unread message (loading older pages until
+ * it is shown, up to a few) and scrolls to it; scrolls to the bottom when nothing is unread,
+ * and in a thread the reader never read, which opens at its newest messages.
+ */
+async function showFirstUnread(generation, read) {
+  const first = read?.first_unread_seq;
+  if (!first || !read.seq) return scrollToBottom();
+  for (let pages = 0; pages < 8 && state.hasOlder && oldestShownSeq() > first; pages++) {
+    if (!(await loadOlder()) || generation !== state.generation) break;
+  }
+  const nodes = el.list.querySelectorAll("li[data-seq]:not(.pending)");
+  const node = [...nodes].find((n) => Number(n.dataset.seq) >= first);
+  if (!node) return scrollToBottom();
+  showDivider(el.list, node).scrollIntoView({ block: "start" });
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  state.read?.visible();
+  markSeen();
+});
 
 /** Shows `message` in its latest state; an older state than the one shown is ignored. */
 function upsert(message) {
@@ -296,6 +356,9 @@ async function openThread(id) {
   el.main.hidden = false;
   el.welcome.hidden = true;
   document.title = `messages · ${id.slice(0, 8)}`;
+  state.read?.close();
+  state.read = new ReadState(id, document.title);
+  const reading = state.read.load().catch(() => null);
   setStatus("Loading the thread…");
   let page;
   try {
@@ -311,9 +374,11 @@ async function openThread(id) {
   state.hasOlder = page.has_more;
   state.lastEventId = page.rev;
   el.history.textContent = state.hasOlder ? "" : beginning();
-  scrollToBottom();
+  await showFirstUnread(generation, await reading);
+  if (generation !== state.generation) return;
   connect();
   await fillScreen(generation);
+  markSeen();
 }
 
 function beginning() {
@@ -369,6 +434,7 @@ async function loadOlder() {
 }
 
 el.scroller.addEventListener("scroll", () => {
+  markSeen();
   if (el.scroller.scrollTop < NEAR_TOP) {
     loadOlder().then((loaded) => {
       if (loaded && el.scroller.scrollTop < NEAR_TOP) el.scroller.dispatchEvent(new Event("scroll"));

@@ -354,6 +354,69 @@ await check("an edited message's earlier versions, seen by another reader", asyn
   await b.context.close();
 });
 
+/** The reader's read state in `thread`, as the API answers it. */
+async function readState(thread, user) {
+  const response = await fetch(new URL(`threads/${thread}/read`, BASE_URL), {
+    headers: { "X-User-Id": user },
+  });
+  assert.equal(response.status, 200);
+  return response.json();
+}
+
+await check("5 unread: the divider is above the first, and reaching the bottom reads them", async () => {
+  const thread = randomUUID();
+  const [a, b] = [randomUUID(), randomUUID()];
+  const seqs = [];
+  for (let i = 1; i <= 30; i++) {
+    const m = await post(thread, a, { content: `message ${i}\nsecond line\nthird line` });
+    seqs.push(m.seq);
+  }
+  const marked = await fetch(new URL(`threads/${thread}/read`, BASE_URL), {
+    method: "PUT",
+    headers: { "X-User-Id": b, "Content-Type": "application/json" },
+    body: JSON.stringify({ seq: seqs[24] }),
+  });
+  assert.equal(marked.status, 200);
+  assert.equal((await readState(thread, b)).unread, 5);
+
+  const { context, page } = await openAs(b, thread, { width: 1100, height: 480 });
+  const divider = page.locator("#messages li.unread-divider");
+  await divider.waitFor();
+  assert.equal(await divider.textContent(), "New messages");
+  const next = await divider.evaluate((d) => d.nextElementSibling?.dataset.seq);
+  assert.equal(Number(next), seqs[25], "the divider is right above the first unread message");
+  await sleep(1500);
+  assert.equal((await readState(thread, b)).unread, 5, "not read before the reader gets there");
+  await page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-unread.png`) });
+
+  await page.locator("#scroller").evaluate((s) => { s.scrollTop = s.scrollHeight; });
+  await page.waitForFunction(
+    async ([t, user]) => {
+      const r = await fetch(`threads/${t}/read`, { headers: { "X-User-Id": user } });
+      return (await r.json()).unread === 0;
+    },
+    [thread, b],
+    { timeout: 5000, polling: 250 },
+  );
+
+  // "Mark unread" on a message: the position goes back to just before it.
+  const target = message(page, "message 28\nsecond line\nthird line");
+  await target.locator('button[data-action="unread"]').click();
+  await page.waitForFunction(() => /Marked unread/.test(document.getElementById("status").textContent));
+  const after = await readState(thread, b);
+  assert.equal(after.seq, seqs[27] - 1);
+  assert.equal(after.unread, 3);
+  assert.equal(
+    Number(await divider.evaluate((d) => d.nextElementSibling?.dataset.seq)),
+    seqs[27],
+    "the divider moves above it",
+  );
+  await sleep(1500);
+  assert.equal((await readState(thread, b)).unread, 3, "and it stays unread while the page is open");
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
 await check("300 messages: scrolling to the top shows each once, in order", async () => {
   const thread = randomUUID();
   const writer = randomUUID();
