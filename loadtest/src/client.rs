@@ -31,6 +31,8 @@ pub(crate) struct Session {
     pub(crate) follows: std::collections::HashMap<Uuid, Follow>,
     /// Messages of the last page this client read (thread, id), to reply and react to.
     pub(crate) seen: Vec<(Uuid, String)>,
+    /// The thread of the last page read and that page's `rev`, to mark read.
+    pub(crate) last_read: Option<(Uuid, i64)>,
     pub(crate) rng: u64,
 }
 
@@ -70,6 +72,7 @@ pub(crate) async fn start(user: &mut GooseUser) -> TransactionResult {
         own: Vec::new(),
         follows: std::collections::HashMap::new(),
         seen: Vec::new(),
+        last_read: None,
         rng,
     });
     Ok(())

@@ -2,7 +2,8 @@
 //!
 //! Scenarios (pick with goose's `--scenarios`): `seed` (creates), `consume` (newest page, then
 //! a follow of `next_cursor` with probability `LOADTEST_FOLLOW`), `mixed` (a chat room: reads,
-//! creates, replies, reactions, edits and deletes with `LOADTEST_MIX` weights) and `catchup` (a client that writes,
+//! creates, replies, reactions, edits, deletes, marking read and a sidebar's unread counts
+//! with `LOADTEST_MIX` weights) and `catchup` (a client that writes,
 //! then catches up with the changes feed and with `after_seq`, and fails on any message it
 //! knows was written but never saw). Thread and user ids are UUIDv5 of `LOADTEST_SEED` and an index,
 //! so `consume` finds what `seed` wrote. Every response is checked: status, JSON shape, and
@@ -50,6 +51,9 @@ async fn consume(user: &mut GooseUser) -> TransactionResult {
             .filter_map(|m| m["id"].as_str().map(|id| (thread, id.to_owned())))
             .collect();
         session(user).seen = seen;
+    }
+    if let Some(rev) = page["rev"].as_i64() {
+        session(user).last_read = Some((thread, rev));
     }
     let follow = settings().follow;
     if let Some(cursor) = page["next_cursor"].as_str()
@@ -206,6 +210,92 @@ async fn react(user: &mut GooseUser) -> TransactionResult {
     }
 }
 
+/// The client read a page and marks the thread read up to it, as a reader at the bottom does.
+async fn mark_read(user: &mut GooseUser) -> TransactionResult {
+    let Some((thread, rev)) = session(user).last_read.take() else {
+        return consume(user).await;
+    };
+    let author = session_author(user);
+    let body = serde_json::json!({ "seq": rev });
+    let path = format!("/threads/{thread}/read");
+    let (mut goose, status, json) = send(
+        user,
+        GooseMethod::Put,
+        "mark read",
+        &path,
+        Some(author),
+        Some(&body),
+    )
+    .await?;
+    match (status, json) {
+        // Positions move forward only and the head is at least the page's rev.
+        (200, Some(r)) if read_state_is_valid(&r, thread) && r["seq"].as_i64() >= Some(rev) => {
+            Ok(())
+        }
+        _ => fail(
+            user,
+            &mut goose,
+            "mark read: not 200 with a position at or past the page",
+        ),
+    }
+}
+
+/// A client coming back into focus asks the unread counts of a sidebar of threads, one call.
+async fn sidebar(user: &mut GooseUser) -> TransactionResult {
+    let s = settings();
+    let first = session(user).below(s.threads.max(1));
+    let asked: Vec<Uuid> = (0..s.threads.clamp(1, 20))
+        .map(|i| s.thread((first + i) % s.threads.max(1)))
+        .collect();
+    let list: Vec<String> = asked.iter().map(Uuid::to_string).collect();
+    let path = format!("/unread?threads={}", list.join(","));
+    let author = session_author(user);
+    let (mut goose, status, json) = send(
+        user,
+        GooseMethod::Get,
+        "unread counts",
+        &path,
+        Some(author),
+        None,
+    )
+    .await?;
+    let valid = status == 200
+        && json
+            .as_ref()
+            .and_then(|j| j["threads"].as_array())
+            .is_some_and(|threads| {
+                threads.len() == asked.len()
+                    && threads
+                        .iter()
+                        .zip(&asked)
+                        .all(|(state, &thread)| read_state_is_valid(state, thread))
+            });
+    if valid {
+        Ok(())
+    } else {
+        fail(
+            user,
+            &mut goose,
+            "unread: not 200 with one state per thread, in order",
+        )
+    }
+}
+
+/// A read state of `thread`: a position, a count, and a first unread exactly when there is one.
+fn read_state_is_valid(state: &serde_json::Value, thread: Uuid) -> bool {
+    let unread = state["unread"].as_u64();
+    state["thread_id"].as_str() == Some(thread.to_string().as_str())
+        && state["seq"].as_i64().is_some_and(|s| s >= 0)
+        && state["capped"].is_boolean()
+        && match unread {
+            Some(0) => state["first_unread_seq"].is_null(),
+            Some(_) => state["first_unread_seq"]
+                .as_i64()
+                .is_some_and(|f| Some(f) > state["seq"].as_i64()),
+            None => false,
+        }
+}
+
 /// A create in the mixed room, as the client's own user, remembered for edits and deletes.
 async fn create_own(user: &mut GooseUser) -> TransactionResult {
     let author = session_author(user);
@@ -266,6 +356,16 @@ async fn main() -> Result<(), GooseError> {
                     transaction!(delete)
                         .set_name("delete")
                         .set_weight(mix.delete)?,
+                )
+                .register_transaction(
+                    transaction!(mark_read)
+                        .set_name("mark read")
+                        .set_weight(mix.mark)?,
+                )
+                .register_transaction(
+                    transaction!(sidebar)
+                        .set_name("unread counts")
+                        .set_weight(mix.sidebar)?,
                 ),
         )
         .register_scenario(

@@ -25,6 +25,8 @@ pub struct Mix {
     pub react: usize,
     pub edit: usize,
     pub delete: usize,
+    pub mark: usize,
+    pub sidebar: usize,
 }
 
 /// The settings.
@@ -67,8 +69,9 @@ fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 fn mix() -> Mix {
-    let raw = std::env::var("LOADTEST_MIX")
-        .unwrap_or_else(|_| "read=80,create=12,reply=2,react=4,edit=1,delete=1".into());
+    let raw = std::env::var("LOADTEST_MIX").unwrap_or_else(|_| {
+        "read=80,create=12,reply=2,react=4,edit=1,delete=1,mark=8,sidebar=2".into()
+    });
     let mut mix = Mix {
         read: 0,
         create: 0,
@@ -76,6 +79,8 @@ fn mix() -> Mix {
         react: 0,
         edit: 0,
         delete: 0,
+        mark: 0,
+        sidebar: 0,
     };
     for part in raw.split(',').filter(|p| !p.trim().is_empty()) {
         let (name, weight) = part.split_once('=').unwrap_or((part, ""));
@@ -90,10 +95,12 @@ fn mix() -> Mix {
             "react" => mix.react = weight,
             "edit" => mix.edit = weight,
             "delete" => mix.delete = weight,
+            "mark" => mix.mark = weight,
+            "sidebar" => mix.sidebar = weight,
             other => {
                 eprintln!(
                     "loadtest: LOADTEST_MIX: unknown action {other:?} \
-                     (read, create, reply, react, edit, delete)"
+                     (read, create, reply, react, edit, delete, mark, sidebar)"
                 );
                 std::process::exit(2)
             }
@@ -106,6 +113,8 @@ fn mix() -> Mix {
     mix.react = mix.react.max(1);
     mix.edit = mix.edit.max(1);
     mix.delete = mix.delete.max(1);
+    mix.mark = mix.mark.max(1);
+    mix.sidebar = mix.sidebar.max(1);
     mix
 }
 
