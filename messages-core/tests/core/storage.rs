@@ -204,6 +204,95 @@ where
     );
 }
 
+/// A count one process keeps is not answered after another process changed the thread or
+/// the position: the head and the position it was made at are checked in the same statement.
+#[tokio::test]
+async fn a_kept_unread_count_follows_changes_made_by_another_process() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (here, there) = (db.store().await, db.store().await);
+    let (thread, author, reader) = (
+        ThreadId::from_uuid(Uuid::now_v7()),
+        UserId::from_uuid(Uuid::now_v7()),
+        UserId::from_uuid(Uuid::now_v7()),
+    );
+    let mut written = Vec::new();
+    for i in 0..3 {
+        let m =
+            messages_core::testing::text_message(thread, author, 1_764_000_000_000_000 + i, "m");
+        written.push(
+            here.create(&m, None, codec::created(&m))
+                .await
+                .expect("create")
+                .message()
+                .clone(),
+        );
+    }
+    let unread = |store: &PostgresStore| {
+        let store = store.clone();
+        async move {
+            let states = store
+                .read_states(reader, &[thread], UnreadMax::DEFAULT)
+                .await
+                .expect("read states");
+            (states[0].seq, states[0].unread, states[0].first_unread_seq)
+        }
+    };
+    assert_eq!(unread(&here).await, (0, 3, Some(written[0].seq)));
+    assert_eq!(
+        unread(&here).await,
+        (0, 3, Some(written[0].seq)),
+        "kept, and the same"
+    );
+
+    // Another process deletes the first message: the count here follows.
+    let gone = Timestamp::from_micros(1_764_000_000_100_000);
+    there
+        .delete(
+            thread,
+            written[0].id,
+            author,
+            gone,
+            codec::deleted(thread, written[0].id, gone),
+        )
+        .await
+        .expect("delete");
+    assert_eq!(unread(&here).await, (0, 2, Some(written[1].seq)));
+
+    // And moves the reader's position.
+    there
+        .mark_read(
+            thread,
+            reader,
+            ReadMark::ReadTo(written[1].seq),
+            UnreadMax::DEFAULT,
+        )
+        .await
+        .expect("mark read");
+    assert_eq!(
+        unread(&here).await,
+        (written[1].seq, 1, Some(written[2].seq))
+    );
+
+    // A count made under another cap is not reused.
+    let capped = here
+        .read_states(reader, &[thread], UnreadMax::new(1).expect("valid"))
+        .await
+        .expect("read states");
+    assert_eq!((capped[0].unread, capped[0].capped), (1, false));
+    there
+        .mark_read(thread, reader, ReadMark::UnreadFrom(1), UnreadMax::DEFAULT)
+        .await
+        .expect("mark unread");
+    let capped = here
+        .read_states(reader, &[thread], UnreadMax::new(1).expect("valid"))
+        .await
+        .expect("read states");
+    assert_eq!((capped[0].unread, capped[0].capped), (1, true));
+    assert_eq!(unread(&here).await, (0, 2, Some(written[1].seq)));
+}
+
 #[tokio::test]
 async fn a_read_position_survives_a_restart_on_sqlite() {
     let dir = TempDir::new();

@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use tokio_postgres::Row;
 
 use super::batch::{self, Job};
+use super::counts::Counted;
 use super::sql::*;
 use super::{COLUMNS, PostgresStore, db, decode, message_from_row};
 use crate::changes::{Change, Changes, ChangesLimit};
@@ -452,16 +453,64 @@ impl MessageStore for PostgresStore {
                 .map_err(db("prepare"))?;
             let ids: Vec<uuid::Uuid> = threads.iter().map(|t| *t.as_uuid()).collect();
             let limit = max.get() as i64 + 1;
+            let kept = self.counts.get(threads, user);
+            let usable = |c: &Option<Counted>| c.filter(|c| c.limit == limit);
+            let known_heads: Vec<i64> = kept
+                .iter()
+                .map(|c| usable(c).map_or(-1, |c| c.head))
+                .collect();
+            let known_seqs: Vec<i64> = kept
+                .iter()
+                .map(|c| usable(c).map_or(-1, |c| c.seq))
+                .collect();
             let rows = client
-                .query(&stmt, &[&ids, user.as_uuid(), &limit])
+                .query(
+                    &stmt,
+                    &[&ids, user.as_uuid(), &limit, &known_heads, &known_seqs],
+                )
                 .await
                 .map_err(db("read states"))?;
-            rows.iter()
-                .map(|row| {
-                    let thread = ThreadId::from_uuid(row.try_get(0).map_err(decode)?);
-                    read_state_from_row(thread, row, 1, max)
-                })
-                .collect()
+            let mut states = Vec::with_capacity(rows.len());
+            let mut fresh = Vec::new();
+            for (row, kept) in rows.iter().zip(&kept) {
+                let thread = ThreadId::from_uuid(row.try_get(0).map_err(decode)?);
+                let seq: i64 = row.try_get(1).map_err(decode)?;
+                let head: i64 = row.try_get(2).map_err(decode)?;
+                let counted: Option<Vec<Option<i64>>> = row.try_get(3).map_err(decode)?;
+                let counted = match (counted, usable(kept)) {
+                    (Some(pair), _) => {
+                        let counted = Counted {
+                            head,
+                            seq,
+                            limit,
+                            counted: pair.first().copied().flatten().unwrap_or(0),
+                            first: pair.get(1).copied().flatten(),
+                        };
+                        fresh.push((thread, counted));
+                        counted
+                    }
+                    // Not counted again: the head and the position are the kept count's.
+                    (None, Some(kept)) => kept,
+                    (None, None) => {
+                        return Err(Error::internal(
+                            "read states",
+                            "no count for a thread this process had not counted",
+                        ));
+                    }
+                };
+                states.push(ReadState::from_unread(
+                    thread,
+                    seq,
+                    counted.counted.max(0) as u64,
+                    counted.first,
+                    max,
+                ));
+            }
+            if rows.len() != threads.len() {
+                return Err(Error::internal("read states", "a state per thread asked"));
+            }
+            self.counts.keep(user, fresh);
+            Ok(states)
         })
         .await
     }

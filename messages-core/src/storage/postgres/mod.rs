@@ -15,6 +15,7 @@ use crate::message::{Message, MessageId, MessageKind, ThreadId, Timestamp, UserI
 use crate::page::{PageQuery, PageSize};
 
 mod batch;
+mod counts;
 mod insert;
 mod messages;
 mod outbox;
@@ -72,6 +73,8 @@ pub struct PostgresStore {
     queues: std::sync::Arc<batch::Queues>,
     /// The messages this process wrote last, so a reaction on one skips its first read.
     recent: std::sync::Arc<recent::Recent>,
+    /// Unread counts made, reused while their thread's head and position stay (`counts`).
+    counts: std::sync::Arc<counts::Counts>,
 }
 
 /// What a PostgreSQL error means for the caller.
@@ -225,6 +228,7 @@ impl PostgresStore {
             operation_timeout: config.operation_timeout,
             queues: std::sync::Arc::default(),
             recent: std::sync::Arc::default(),
+            counts: std::sync::Arc::default(),
         })
     }
 

@@ -366,20 +366,27 @@ FROM moved, LATERAL (
 "#;
 
 /// A reader's ($2) state in each thread of $1, in that order: the position (0 when never
-/// set) and the live messages after it that others wrote, at most $3 each. One statement, so
-/// a whole sidebar is one round trip and one snapshot.
+/// set), the thread's head, and the live messages after the position that others wrote, at
+/// most $3 of them: `[count, first seq]`, or NULL where the head and the position are still
+/// $4 and $5, the ones a count this process kept was made at (-1 where it keeps none; see
+/// `counts`). One statement, so a whole sidebar is one round trip and one snapshot. The
+/// positions and heads are joins, not a subquery per thread, so the plan looks each up by its
+/// key or reads a small table once, whatever its statistics say.
 pub(super) const READ_STATES: &str = r#"
-SELECT t.thread_id, COALESCE(r.seq, 0), u.n, u.first
-FROM unnest($1::uuid[]) WITH ORDINALITY AS t(thread_id, ord)
+SELECT t.thread_id, COALESCE(r.seq, 0), COALESCE(h.head, 0),
+       CASE WHEN COALESCE(h.head, 0) = t.known_head AND COALESCE(r.seq, 0) = t.known_seq
+            THEN NULL
+            ELSE (SELECT ARRAY[count(*), min(s.seq)] FROM (
+                      SELECT m.seq FROM messages m
+                      WHERE m.thread_id = t.thread_id AND m.deleted_at IS NULL
+                        AND m.seq > COALESCE(r.seq, 0) AND m.user_id <> $2
+                      ORDER BY m.seq
+                      LIMIT $3
+                  ) s)
+       END
+FROM unnest($1::uuid[], $4::int8[], $5::int8[]) WITH ORDINALITY
+     AS t(thread_id, known_head, known_seq, ord)
 LEFT JOIN read_positions r ON r.thread_id = t.thread_id AND r.user_id = $2
-CROSS JOIN LATERAL (
-    SELECT count(*) AS n, min(s.seq) AS first FROM (
-        SELECT m.seq FROM messages m
-        WHERE m.thread_id = t.thread_id AND m.deleted_at IS NULL
-          AND m.seq > COALESCE(r.seq, 0) AND m.user_id <> $2
-        ORDER BY m.seq
-        LIMIT $3
-    ) s
-) u
+LEFT JOIN threads h ON h.thread_id = t.thread_id
 ORDER BY t.ord
 "#;
