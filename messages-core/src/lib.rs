@@ -11,6 +11,7 @@
 //! - `cursor`: the opaque cursor, a `seq` (or, from version 1, a message id).
 //! - `reaction`: emoji, a message's reaction summary and the rules every store applies to it,
 //!   the page of reactors.
+//! - `removal`: who removes a message (its author, or a moderator) and why.
 //! - `read`: read positions (`ReadMark`, `ReadState`) and the cap on unread counts.
 //! - `history`: the versions an edit replaced, and a message's versions as clients read them.
 //! - `page`: page sizes, page queries by `seq`, pages with an exact `has_more` and `rev`, the
@@ -42,6 +43,7 @@ mod message;
 mod page;
 mod reaction;
 mod read;
+mod removal;
 mod sequence;
 mod service;
 
@@ -66,6 +68,7 @@ pub use reaction::{
     Reactors, add_to_summary, listed, remove_from_summary, summary_from_json, summary_to_json,
 };
 pub use read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax, states_to_json};
+pub use removal::{REASON_MAX_CHARS, Removal};
 pub use sequence::parse_position;
 pub use service::{MessageService, ServiceConfig};
 pub use storage::{Created, ReactionRequest};

@@ -22,6 +22,7 @@ use crate::message::{
 use crate::page::{Page, PageJson, PageQuery, PageSize};
 use crate::reaction::{Reacted, ReactionChange, ReactionLimits, Reactors};
 use crate::read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax};
+use crate::removal::Removal;
 use crate::storage::{Created, Idempotency, MessageStore, ReactionRequest};
 
 /// Settings of the service.
@@ -173,9 +174,23 @@ impl MessageService {
 
     /// Soft-deletes a message; only its author may. Returns what is left of it.
     pub async fn delete(&self, thread: ThreadId, id: MessageId, user: UserId) -> Result<Tombstone> {
+        self.remove(thread, id, &Removal::by_author(user)).await
+    }
+
+    /// Soft-deletes a message as `removal` says: its author, or a moderator (anyone's
+    /// message), with an optional reason. The tombstone, in the changes feed, the stream and the
+    /// event, names the remover when not the author and keeps the reason.
+    pub async fn remove(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        removal: &Removal,
+    ) -> Result<Tombstone> {
         let now = self.clock.now();
-        let event = codec::deleted(thread, id, now);
-        let tombstone = self.store.delete(thread, id, user, now, event).await?;
+        let tombstone = self
+            .store
+            .delete(thread, id, removal, now, codec::deleted)
+            .await?;
         self.after_write(thread, tombstone.rev).await;
         Ok(tombstone)
     }

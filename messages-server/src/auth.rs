@@ -1,5 +1,7 @@
-//! Authentication of writes: either trust `X-User-Id` as the gateway sets it, or verify a
-//! bearer JWT (HS256, RS256 or ES256) whose `sub` is the user id.
+//! Authentication of writes: either trust `X-User-Id` (and `X-User-Roles`) as the gateway
+//! sets them, or verify a bearer JWT (HS256, RS256 or ES256) whose `sub` is the user id and
+//! whose roles claim lists the caller's roles. The one role the service knows is `moderator`:
+//! it may remove anyone's message.
 
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -20,40 +22,72 @@ pub enum Auth {
         key: Box<DecodingKey>,
         /// Algorithm, expiry, issuer and audience checks.
         validation: Box<Validation>,
+        /// The claim that lists the roles.
+        roles_claim: String,
     },
+}
+
+/// The role that may remove anyone's message.
+pub const MODERATOR: &str = "moderator";
+
+/// Who a request acts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The user.
+    pub user: UserId,
+    /// Whether the caller holds the `moderator` role.
+    pub moderator: bool,
 }
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Whether a roles claim grants `moderator`: a list of strings, or one string of roles
+/// separated by spaces or commas (as OAuth scopes are).
+fn grants_moderator(roles: Option<&serde_json::Value>) -> bool {
+    match roles {
+        Some(serde_json::Value::Array(list)) => list.iter().any(|r| r.as_str() == Some(MODERATOR)),
+        Some(serde_json::Value::String(list)) => list
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .any(|r| r == MODERATOR),
+        _ => false,
+    }
 }
 
 impl Auth {
     /// Builds the verifier; the settings were validated when read.
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
-        let (key, algorithms, issuer, audience) = match settings {
+        let (key, algorithms, issuer, audience, roles_claim) = match settings {
             AuthSettings::TrustGateway => return Ok(Auth::TrustGateway),
             AuthSettings::Hs256 {
                 secret,
                 issuer,
                 audience,
+                roles_claim,
             } => (
                 DecodingKey::from_secret(secret.expose_secret().as_bytes()),
                 vec![Algorithm::HS256],
                 issuer,
                 audience,
+                roles_claim,
             ),
             AuthSettings::PublicKey {
                 pem,
                 issuer,
                 audience,
+                roles_claim,
             } => match DecodingKey::from_rsa_pem(pem.as_bytes()) {
-                Ok(key) => (key, vec![Algorithm::RS256], issuer, audience),
+                Ok(key) => (key, vec![Algorithm::RS256], issuer, audience, roles_claim),
                 Err(_) => (
                     DecodingKey::from_ec_pem(pem.as_bytes())?,
                     vec![Algorithm::ES256],
                     issuer,
                     audience,
+                    roles_claim,
                 ),
             },
         };
@@ -71,14 +105,32 @@ impl Auth {
         Ok(Auth::Jwt {
             key: Box::new(key),
             validation: Box::new(validation),
+            roles_claim: roles_claim.clone(),
         })
     }
 
     /// The user a write acts as.
     pub fn user(&self, headers: &HeaderMap) -> Result<UserId, ApiError> {
+        self.caller(headers).map(|caller| caller.user)
+    }
+
+    /// The user a request acts as, and their roles.
+    pub fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         match self {
-            Auth::TrustGateway => user_from_header(headers),
-            Auth::Jwt { key, validation } => {
+            Auth::TrustGateway => Ok(Caller {
+                user: user_from_header(headers)?,
+                moderator: headers
+                    .get_all("x-user-roles")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .any(|role| role.trim() == MODERATOR),
+            }),
+            Auth::Jwt {
+                key,
+                validation,
+                roles_claim,
+            } => {
                 let token = headers
                     .get(http::header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
@@ -89,8 +141,13 @@ impl Auth {
                     .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
                 let data = jsonwebtoken::decode::<Claims>(token.trim(), key, validation)
                     .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
-                UserId::parse(&data.claims.sub)
-                    .map_err(|_| ApiError::unauthorized("the token's sub is not a user id (UUID)"))
+                let user = UserId::parse(&data.claims.sub).map_err(|_| {
+                    ApiError::unauthorized("the token's sub is not a user id (UUID)")
+                })?;
+                Ok(Caller {
+                    user,
+                    moderator: grants_moderator(data.claims.rest.get(roles_claim.as_str())),
+                })
             }
         }
     }

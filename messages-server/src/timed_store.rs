@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use messages_core::storage::{
-    Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, UpdateEvent,
+    Created, DeleteEvent, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, UpdateEvent,
 };
 use messages_core::{
     Around, Changes, ChangesLimit, Emoji, Error, History, Message, MessageId, MessagePatch, Page,
-    PageQuery, PageSize, Reacted, ReactionRequest, Reactors, ReadMark, ReadState, Result, ThreadId,
-    Timestamp, Tombstone, UnreadMax, UserId,
+    PageQuery, PageSize, Reacted, ReactionRequest, Reactors, ReadMark, ReadState, Removal, Result,
+    ThreadId, Timestamp, Tombstone, UnreadMax, UserId,
 };
 
 /// The store operations measured, each a value of the `operation` label.
@@ -189,11 +189,11 @@ impl MessageStore for TimedStore {
         &self,
         thread: ThreadId,
         id: MessageId,
-        user: UserId,
+        removal: &Removal,
         now: Timestamp,
-        event: OutboxEvent,
+        event: DeleteEvent,
     ) -> Result<Tombstone> {
-        let deleted = self.inner.delete(thread, id, user, now, event);
+        let deleted = self.inner.delete(thread, id, removal, now, event);
         self.timed(Operation::Delete, deleted).await
     }
 

@@ -89,22 +89,16 @@ pub fn updated(message: &Message) -> OutboxEvent {
     }
 }
 
-/// The event announcing a deletion.
-pub fn deleted(thread_id: ThreadId, id: MessageId, deleted_at: Timestamp) -> OutboxEvent {
+/// The event announcing a deletion, from the tombstone before its numbers (who removed the
+/// message and why ride along when the tombstone carries them).
+pub fn deleted(tombstone: &Tombstone) -> OutboxEvent {
     let mut open_payload = Vec::with_capacity(128);
-    Tombstone {
-        id,
-        thread_id,
-        deleted_at,
-        seq: 0,
-        rev: 0,
-    }
-    .write_open_json(&mut open_payload);
+    tombstone.write_open_json(&mut open_payload);
     OutboxEvent {
         id: Uuid::now_v7(),
         kind: DELETED,
-        thread_id,
-        time: deleted_at,
+        thread_id: tombstone.thread_id,
+        time: tombstone.deleted_at,
         open_payload,
     }
 }
@@ -257,6 +251,16 @@ mod tests {
             seq: 41,
             rev: 42,
         };
+        // Removed by a moderator, with a reason: both ride in the body.
+        let removed = Deleted {
+            id: message.id,
+            thread_id: message.thread_id,
+            deleted_at: message.created_at,
+            deleted_by: Some(UserId::from_uuid(Uuid::now_v7())),
+            reason: Some("spam".into()),
+            seq: 0,
+            rev: 0,
+        };
         for (event, body) in [
             (
                 reaction(&reacted, ReactionChange::Add),
@@ -269,13 +273,11 @@ mod tests {
             (created(&message), EventBody::Created(message.clone())),
             (updated(&message), EventBody::Updated(message.clone())),
             (
-                deleted(message.thread_id, message.id, message.created_at),
+                deleted(&removed),
                 EventBody::Deleted(Deleted {
-                    id: message.id,
-                    thread_id: message.thread_id,
-                    deleted_at: message.created_at,
                     seq: 41,
                     rev: 42,
+                    ..removed.clone()
                 }),
             ),
         ] {

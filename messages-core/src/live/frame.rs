@@ -56,10 +56,12 @@ mod tests {
             id: MessageId::from_uuid(uuid::Uuid::nil()),
             thread_id: ThreadId::from_uuid(uuid::Uuid::nil()),
             deleted_at: Timestamp::from_micros(0),
+            deleted_by: None,
+            reason: None,
             seq: 3,
             rev: 9,
         };
-        let frame = Frame::of(&Change::Deleted(t));
+        let frame = Frame::of(&Change::Deleted(t.clone()));
         assert_eq!(frame.rev, 9);
         let text = String::from_utf8(frame.bytes.to_vec()).unwrap();
         assert_eq!(

@@ -149,8 +149,10 @@ impl Message {
 
 /// What is left of a deleted message: enough to remove it from a client's view.
 ///
-/// Its JSON is `{id, thread_id, deleted_at, seq, rev}`, numbers last as for [`Message`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Its JSON is `{id, thread_id, deleted_at, deleted_by?, reason?, seq, rev}`, numbers last as
+/// for [`Message`]; `deleted_by` is there when someone other than the author (a moderator)
+/// removed it, `reason` when one was given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
     /// The deleted message.
     pub id: MessageId,
@@ -158,6 +160,12 @@ pub struct Tombstone {
     pub thread_id: ThreadId,
     /// When it was deleted.
     pub deleted_at: Timestamp,
+    /// Who removed it, when not its author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<UserId>,
+    /// Why, when the remover said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The number its creation took.
     pub seq: i64,
     /// The number its deletion took.
@@ -166,10 +174,14 @@ pub struct Tombstone {
 
 /// The fields of a tombstone before its numbers.
 #[derive(Serialize)]
-struct TombstoneHead {
+struct TombstoneHead<'a> {
     id: MessageId,
     thread_id: ThreadId,
     deleted_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_by: Option<UserId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
 
 impl Tombstone {
@@ -193,6 +205,8 @@ impl Tombstone {
                 id: self.id,
                 thread_id: self.thread_id,
                 deleted_at: self.deleted_at,
+                deleted_by: self.deleted_by,
+                reason: self.reason.as_deref(),
             },
             out,
         );
@@ -357,6 +371,8 @@ mod tests {
                 id: m.id,
                 thread_id: m.thread_id,
                 deleted_at: m.updated_at,
+                deleted_by: None,
+                reason: None,
                 seq,
                 rev,
             };
@@ -364,6 +380,15 @@ mod tests {
             t.write_open_json(&mut open);
             close_numbered(&mut open, seq, rev);
             assert_eq!(open, serde_json::to_vec(&t).unwrap());
+            let removed = Tombstone {
+                deleted_by: Some(m.user_id),
+                reason: Some("spam \"quoted\"".into()),
+                ..t
+            };
+            let mut open = Vec::new();
+            removed.write_open_json(&mut open);
+            close_numbered(&mut open, seq, rev);
+            assert_eq!(open, serde_json::to_vec(&removed).unwrap());
         }
     }
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    Created, Idempotency, MessageStore, Outbox, OutboxEvent, ReactionEventBuilder, ReactionRequest,
-    StoredEvent, UpdateEvent,
+    Created, DeleteEvent, Idempotency, MessageStore, Outbox, OutboxEvent, ReactionEventBuilder,
+    ReactionRequest, StoredEvent, UpdateEvent,
 };
 use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
@@ -26,11 +26,15 @@ use crate::message::{
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
 use crate::read::{ReadMark, ReadState, UnreadMax};
+use crate::removal::Removal;
 
 /// A message as stored: deleted ones keep their row.
 struct Entry {
     message: Message,
     deleted_at: Option<Timestamp>,
+    /// Who removed it when not its author, and why.
+    deleted_by: Option<UserId>,
+    reason: Option<String>,
     /// Every holder of each emoji, in the order they reacted; `message.reactions` is the
     /// summary of it.
     holders: HashMap<Emoji, Vec<UserId>>,
@@ -46,6 +50,8 @@ impl Entry {
                 id: self.message.id,
                 thread_id: self.message.thread_id,
                 deleted_at,
+                deleted_by: self.deleted_by,
+                reason: self.reason.clone(),
                 seq: self.message.seq,
                 rev: self.message.rev,
             }),
@@ -215,6 +221,8 @@ impl MessageStore for MemoryStore {
             Entry {
                 message: numbered.clone(),
                 deleted_at: None,
+                deleted_by: None,
+                reason: None,
                 holders: HashMap::new(),
                 replaced: Vec::new(),
             },
@@ -364,26 +372,34 @@ impl MessageStore for MemoryStore {
         &self,
         thread_id: ThreadId,
         id: MessageId,
-        user: UserId,
+        removal: &Removal,
         now: Timestamp,
-        event: OutboxEvent,
+        event: DeleteEvent,
     ) -> Result<Tombstone> {
         let mut threads = locks::write(&self.threads);
         let thread = threads.get_mut(&thread_id).ok_or(Error::NotFound)?;
-        let seq = thread.owned(id, user)?;
+        let author = thread.live_entry(id)?.message.user_id;
+        if !removal.may_remove(author) {
+            return Err(Error::Forbidden);
+        }
+        let seq = *thread.by_id.get(&id).ok_or(Error::NotFound)?;
         let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
         entry.deleted_at = Some(now);
+        entry.deleted_by = removal.deleted_by(author);
+        entry.reason = removal.reason().map(str::to_owned);
         entry.replaced.clear();
         entry.holders.clear();
         let tombstone = Tombstone {
             id,
             thread_id,
             deleted_at: now,
+            deleted_by: entry.deleted_by,
+            reason: entry.reason.clone(),
             seq,
             rev: entry.message.rev,
         };
         thread.live.remove(&seq);
-        locks::lock(&self.outbox).push(&event, seq, tombstone.rev);
+        locks::lock(&self.outbox).push(&event(&tombstone), seq, tombstone.rev);
         Ok(tombstone)
     }
 

@@ -20,6 +20,7 @@ use crate::message::{
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{Reacted, ReactionChange, ReactionEvent, ReactionLimits, Reactors};
 use crate::read::{ReadMark, ReadState, UnreadMax};
+use crate::removal::Removal;
 
 mod outbox;
 
@@ -34,6 +35,10 @@ pub use outbox::{Outbox, OutboxEvent, StoredEvent, close_payload};
 /// Builds the event for an edit once the store knows the edited message (its numbers not yet
 /// taken). A plain function, so a store may call it on a thread of its own.
 pub type UpdateEvent = fn(&Message) -> OutboxEvent;
+
+/// Builds the event for a deletion once the store knows the tombstone (who removed the message
+/// is there only when not its author; its numbers not yet taken).
+pub type DeleteEvent = fn(&Tombstone) -> OutboxEvent;
 
 /// Builds the event for a reaction change once the store knows the emoji's new count (its
 /// numbers not yet taken).
@@ -172,17 +177,19 @@ pub trait MessageStore: Send + Sync + 'static {
         event: UpdateEvent,
     ) -> Result<Message>;
 
-    /// Soft-deletes the message if `user` wrote it, giving the deletion the thread's next
-    /// number, and stores `event` in the same transaction; returns the tombstone. Its edit
-    /// history and reactions go with it. Errors as
-    /// for [`MessageStore::update`].
+    /// Soft-deletes the message if `removal` may remove it (its author, or a moderator),
+    /// giving the deletion the thread's next number, and stores the event `event` builds from
+    /// the tombstone in the same transaction; returns the tombstone, which names the remover
+    /// when not the author and keeps the reason. Its edit history and reactions go with it.
+    /// `NotFound` for a missing, deleted or other-thread message; `Forbidden` for another
+    /// user's when the remover is no moderator.
     async fn delete(
         &self,
         thread: ThreadId,
         id: MessageId,
-        user: UserId,
+        removal: &Removal,
         now: Timestamp,
-        event: OutboxEvent,
+        event: DeleteEvent,
     ) -> Result<Tombstone>;
 
     /// Moves `user`'s read position in the thread by `mark` (see [`ReadMark`]; a position

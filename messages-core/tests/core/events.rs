@@ -18,7 +18,7 @@ use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
 use messages_core::{
-    Emoji, MessagePatch, MessageService, ReactionChange, ServiceConfig, ThreadId, UserId,
+    Emoji, MessagePatch, MessageService, ReactionChange, Removal, ServiceConfig, ThreadId, UserId,
 };
 use secrecy::SecretString;
 
@@ -70,10 +70,13 @@ async fn wire_format(subject: Subject, url: &str) {
         )
         .await
         .expect("react");
+    // Removed by a moderator, with a reason: both reach the broker in the tombstone.
+    let moderator = UserId::from_uuid(uuid::Uuid::new_v4());
+    let removal = Removal::new(moderator, true, Some("spam".into())).expect("valid");
     service
-        .delete(thread, created.id, user)
+        .remove(thread, created.id, &removal)
         .await
-        .expect("delete");
+        .expect("remove");
 
     let report = relay.relay_once().await.expect("relay");
     assert_eq!(report.published, 4);
@@ -110,7 +113,11 @@ async fn wire_format(subject: Subject, url: &str) {
         other => panic!("expected a reaction event, got {other:?}"),
     }
     match &events[3].body {
-        EventBody::Deleted(d) => assert_eq!((d.id, d.thread_id), (created.id, thread)),
+        EventBody::Deleted(d) => {
+            assert_eq!((d.id, d.thread_id), (created.id, thread));
+            assert_eq!(d.deleted_by, Some(moderator));
+            assert_eq!(d.reason.as_deref(), Some("spam"));
+        }
         other => panic!("expected a deleted event, got {other:?}"),
     }
     for (arrived, event) in all.iter().zip(&events) {

@@ -11,7 +11,7 @@ use messages_core::cache::PageCache;
 use messages_core::cache::memory::MemoryCache;
 use messages_core::storage::memory::MemoryStore;
 use messages_core::storage::{
-    Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, UpdateEvent,
+    Created, DeleteEvent, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, UpdateEvent,
 };
 use messages_core::testing::post_text as post;
 use messages_core::testing::proxy::TcpProxy;
@@ -19,7 +19,7 @@ use messages_core::testing::redis::{cache_at, redis_url, test_cache, unique_pref
 use messages_core::{
     Around, Changes, ChangesLimit, Emoji, History, Message, MessageId, MessagePatch,
     MessageService, Page, PageQuery, PageSize, Reacted, ReactionRequest, Reactors, ReadMark,
-    ReadState, Result, ServiceConfig, ThreadId, Timestamp, Tombstone, UnreadMax, UserId,
+    ReadState, Removal, Result, ServiceConfig, ThreadId, Timestamp, Tombstone, UnreadMax, UserId,
 };
 use tokio::sync::{Mutex, Notify};
 
@@ -70,11 +70,11 @@ impl MessageStore for GatedStore {
         &self,
         t: ThreadId,
         id: MessageId,
-        u: UserId,
+        r: &Removal,
         now: Timestamp,
-        e: OutboxEvent,
+        e: DeleteEvent,
     ) -> Result<Tombstone> {
-        self.inner.delete(t, id, u, now, e).await
+        self.inner.delete(t, id, r, now, e).await
     }
     async fn react(&self, r: ReactionRequest, e: ReactionEventBuilder) -> Result<Reacted> {
         self.inner.react(r, e).await

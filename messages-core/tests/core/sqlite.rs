@@ -12,7 +12,7 @@ use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::text_message;
 use messages_core::{
     Change, ChangesLimit, Error, IdempotencyKey, Limits, MessageKind, MessagePatch, NewMessage,
-    PageQuery, PageSize, RequestFingerprint, ThreadId, Timestamp, UserId,
+    PageQuery, PageSize, Removal, RequestFingerprint, ThreadId, Timestamp, UserId,
 };
 
 fn ids() -> (ThreadId, UserId) {
@@ -70,9 +70,9 @@ async fn a_restart_keeps_messages_edits_deletes_keys_and_pending_events() {
             .delete(
                 thread,
                 second.id,
-                user,
+                &Removal::by_author(user),
                 Timestamp::from_micros(5_000),
-                codec::deleted(thread, second.id, Timestamp::from_micros(5_000)),
+                codec::deleted,
             )
             .await
             .expect("delete");

@@ -11,7 +11,7 @@ use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
 use messages_core::{
     Emoji, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage, ReactionChange,
-    ReactionLimits, ReadMark, ThreadId, Timestamp, UnreadMax, UserId,
+    ReactionLimits, ReadMark, Removal, ThreadId, Timestamp, UnreadMax, UserId,
 };
 use uuid::Uuid;
 
@@ -252,9 +252,9 @@ async fn a_kept_unread_count_follows_changes_made_by_another_process() {
         .delete(
             thread,
             written[0].id,
-            author,
+            &Removal::by_author(author),
             gone,
-            codec::deleted(thread, written[0].id, gone),
+            codec::deleted,
         )
         .await
         .expect("delete");

@@ -221,6 +221,19 @@ pub(super) fn auth<F: Fn(&str) -> Option<String>>(
 ) -> Result<AuthSettings, ConfigError> {
     let issuer = env.get("AUTH_JWT_ISSUER");
     let audience = env.get("AUTH_JWT_AUDIENCE");
+    let roles_claim = env
+        .get("AUTH_JWT_ROLES_CLAIM")
+        .unwrap_or_else(|| "roles".to_owned());
+    let claim_name_ok = (1..=64).contains(&roles_claim.len())
+        && roles_claim
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b));
+    if !claim_name_ok {
+        return Err(ConfigError {
+            var: "AUTH_JWT_ROLES_CLAIM",
+            reason: "a claim name: 1 to 64 of A-Z a-z 0-9 _ - . : /".into(),
+        });
+    }
     match (
         (env.lookup)("AUTH_JWT_SECRET").filter(|s| !s.trim().is_empty()),
         env.get("AUTH_JWT_PUBLIC_KEY"),
@@ -240,6 +253,7 @@ pub(super) fn auth<F: Fn(&str) -> Option<String>>(
                 secret: SecretString::from(secret),
                 issuer,
                 audience,
+                roles_claim,
             })
         }
         (None, Some(pem)) => {
@@ -255,6 +269,7 @@ pub(super) fn auth<F: Fn(&str) -> Option<String>>(
                 pem,
                 issuer,
                 audience,
+                roles_claim,
             })
         }
         (None, None) => Ok(AuthSettings::TrustGateway),

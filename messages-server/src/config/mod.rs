@@ -128,6 +128,8 @@ pub enum AuthSettings {
         issuer: Option<String>,
         /// Required `aud` (`AUTH_JWT_AUDIENCE`), if any.
         audience: Option<String>,
+        /// The claim listing the token's roles (`AUTH_JWT_ROLES_CLAIM`, default `roles`).
+        roles_claim: String,
     },
     /// Require a bearer JWT signed with RS256 or ES256 by the key whose public half is this
     /// PEM (`AUTH_JWT_PUBLIC_KEY`).
@@ -138,6 +140,8 @@ pub enum AuthSettings {
         issuer: Option<String>,
         /// Required `aud`, if any.
         audience: Option<String>,
+        /// The claim listing the token's roles.
+        roles_claim: String,
     },
 }
 

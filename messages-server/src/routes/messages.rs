@@ -5,7 +5,7 @@ use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use messages_core::{
     Created, Cursor, IdempotencyKey, MessageId, MessageKind, MessagePatch, NewMessage, PageQuery,
-    PageSize, parse_position,
+    PageSize, Removal, parse_position,
 };
 use serde::Deserialize;
 use serde_json::error::Category;
@@ -116,15 +116,43 @@ pub async fn update(
     Ok(json(StatusCode::OK, message.to_json()))
 }
 
-/// `DELETE /threads/{thread_id}/messages/{message_id}`
+/// `{"reason": "..."}`, the optional body of a removal.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `DELETE /threads/{thread_id}/messages/{message_id}`: the author removes their message; a
+/// moderator removes anyone's. An optional reason, as `?reason=` or a body `{"reason"}`.
 pub async fn delete(
     state: &AppState,
     ids: PathIds,
-    request: &Request<Incoming>,
+    request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
-    let user = state.auth.user(request.headers())?;
-    state.service.delete(ids.thread(), id, user).await?;
+    let caller = state.auth.caller(request.headers())?;
+    let mut reason = None;
+    for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
+        if name == "reason" {
+            reason = Some(value.into_owned());
+        }
+    }
+    let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let body: RemoveBody = parse_json(&body)?;
+        if body.reason.is_some() && reason.is_some() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "reason: give it in the query or in the body, not both",
+            ));
+        }
+        reason = reason.or(body.reason);
+    }
+    let removal = Removal::new(caller.user, caller.moderator, reason)?;
+    state.service.remove(ids.thread(), id, &removal).await?;
     let mut response = HttpResponse::default();
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)

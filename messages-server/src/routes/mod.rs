@@ -345,9 +345,7 @@ async fn dispatch(
         }
         (Route::Message, &Method::GET) => Box::pin(messages::get(state, ids?)).await,
         (Route::Message, &Method::PUT) => Box::pin(messages::update(state, ids?, request)).await,
-        (Route::Message, &Method::DELETE) => {
-            Box::pin(messages::delete(state, ids?, &request)).await
-        }
+        (Route::Message, &Method::DELETE) => Box::pin(messages::delete(state, ids?, request)).await,
         (Route::Reaction, &Method::PUT) => Box::pin(reactions::add(state, ids?, &request)).await,
         (Route::Reaction, &Method::DELETE) => {
             Box::pin(reactions::remove(state, ids?, &request)).await

@@ -38,6 +38,7 @@ async fn hs256_tokens_name_the_author_and_x_user_id_is_ignored() {
         secret: SECRET.into(),
         issuer: None,
         audience: None,
+        roles_claim: "roles".into(),
     };
     let app = start(config).await;
     let key = EncodingKey::from_secret(SECRET.as_bytes());
@@ -129,6 +130,7 @@ async fn rs256_and_es256_public_keys_verify_tokens() {
             pem: public.into(),
             issuer: None,
             audience: None,
+            roles_claim: "roles".into(),
         };
         let app = start(config).await;
         let key = match alg {

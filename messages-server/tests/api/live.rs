@@ -444,6 +444,7 @@ async fn streams_need_no_token_with_jwt_on() {
         secret: "0123456789abcdef0123456789abcdef".to_owned().into(),
         issuer: None,
         audience: None,
+        roles_claim: "roles".into(),
     };
     let app = start(config).await;
     assert!(

@@ -33,9 +33,10 @@ use crate::message::{Message, MessageId, MessagePatch, ThreadId, Timestamp, Tomb
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
 use crate::read::{ReadMark, ReadState, UnreadMax};
+use crate::removal::Removal;
 use crate::storage::{
-    Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, ReactionRequest,
-    UpdateEvent,
+    Created, DeleteEvent, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder,
+    ReactionRequest, UpdateEvent,
 };
 
 pub(super) fn page_statement(query: PageQuery) -> (&'static str, i64) {
@@ -591,40 +592,64 @@ impl MessageStore for PostgresStore {
         &self,
         thread: ThreadId,
         id: MessageId,
-        user: UserId,
+        removal: &Removal,
         now: Timestamp,
-        event: OutboxEvent,
+        event: DeleteEvent,
     ) -> Result<Tombstone> {
         self.timed("delete", async {
             let client = self.client().await?;
+            // A moderator may remove anyone's message: whose it is decides what the tombstone
+            // and its event say, so it is read first and then required by the statement.
+            let author = if removal.is_moderator() {
+                let stmt = client.prepare_cached(AUTHOR).await.map_err(db("prepare"))?;
+                let row = client
+                    .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
+                    .await
+                    .map_err(db("delete message"))?
+                    .ok_or(Error::NotFound)?;
+                UserId::from_uuid(row.try_get(0).map_err(decode)?)
+            } else {
+                removal.by()
+            };
+            let mut tombstone = Tombstone {
+                id,
+                thread_id: thread,
+                deleted_at: now,
+                deleted_by: removal.deleted_by(author),
+                reason: removal.reason().map(str::to_owned),
+                seq: 0,
+                rev: 0,
+            };
+            let event = event(&tombstone);
             let stmt = client.prepare_cached(DELETE).await.map_err(db("prepare"))?;
             let now_dt = now.to_datetime();
             let time = event.time.to_datetime();
+            let deleted_by = tombstone.deleted_by.map(|u| *u.as_uuid());
             let row = client
                 .query_opt(
                     &stmt,
                     &[
                         thread.as_uuid(),
                         id.as_uuid(),
-                        user.as_uuid(),
+                        author.as_uuid(),
                         &now_dt,
                         &event.id,
                         &event.kind,
                         &time,
                         &event.open_payload,
+                        &deleted_by,
+                        &tombstone.reason,
                     ],
                 )
                 .await
                 .map_err(db("delete message"))?;
             self.recent.forget(thread, id);
             match row {
-                Some(row) => Ok(Tombstone {
-                    id,
-                    thread_id: thread,
-                    deleted_at: now,
-                    seq: row.try_get(0).map_err(decode)?,
-                    rev: row.try_get(1).map_err(decode)?,
-                }),
+                Some(row) => {
+                    tombstone.seq = row.try_get(0).map_err(decode)?;
+                    tombstone.rev = row.try_get(1).map_err(decode)?;
+                    Ok(tombstone)
+                }
                 None => Err(self.diagnose(&client, thread, id).await),
             }
         })
@@ -719,6 +744,11 @@ impl MessageStore for PostgresStore {
                         id: message.id,
                         thread_id: message.thread_id,
                         deleted_at: Timestamp::from(at),
+                        deleted_by: row
+                            .try_get::<_, Option<uuid::Uuid>>(2 + COLUMNS)
+                            .map_err(decode)?
+                            .map(UserId::from_uuid),
+                        reason: row.try_get(3 + COLUMNS).map_err(decode)?,
                         seq: message.seq,
                         rev: message.rev,
                     }),

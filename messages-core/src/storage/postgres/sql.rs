@@ -258,9 +258,10 @@ WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL
 ORDER BY e.replaced_by
 "#;
 
-/// One statement: lock the live message (a concurrent delete waits, then finds it gone), bump
-/// the counter, mark the message deleted with the new number, forget its edit history and
-/// reactions, write the event.
+/// One statement: lock the live message written by $3 (a concurrent delete waits, then finds
+/// it gone), bump the counter, mark the message deleted with the new number, who removed it
+/// when not its author ($9) and why ($10), forget its edit history and reactions, write the
+/// event. A moderator's removal names the author it read first as $3.
 pub(super) const DELETE: &str = r#"
 WITH target AS (
     SELECT id FROM messages
@@ -270,7 +271,8 @@ WITH target AS (
     ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
     RETURNING head
 ), del AS (
-    UPDATE messages m SET deleted_at = $4, rev = bump.head FROM bump
+    UPDATE messages m
+    SET deleted_at = $4, rev = bump.head, deleted_by = $9, delete_reason = $10 FROM bump
     WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING m.seq, m.rev
 ), edits AS (
     DELETE FROM message_edits
@@ -325,16 +327,22 @@ LEFT JOIN messages m ON m.thread_id = $1 AND m.seq = a.seq AND m.deleted_at IS N
 /// order, deleted ones too (`deleted_at` last).
 pub(super) const CHANGES: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
-       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.deleted_at
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.deleted_at, m.deleted_by,
+       m.delete_reason
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-           reply_to, reactions, deleted_at
+           reply_to, reactions, deleted_at, deleted_by, delete_reason
     FROM messages
     WHERE thread_id = $1 AND rev > $2
     ORDER BY rev
     LIMIT $3
 ) m ON true
+"#;
+
+/// The author of a live message.
+pub(super) const AUTHOR: &str = r#"
+SELECT user_id FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
 
 pub(super) const LOCATE: &str = "SELECT seq FROM messages WHERE thread_id = $1 AND id = $2";

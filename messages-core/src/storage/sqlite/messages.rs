@@ -15,9 +15,10 @@ use crate::message::{
 use crate::page::{Around, Page, PageQuery, PageSize};
 use crate::reaction::{self, Reacted, ReactionChange, ReactionEvent, Reactors};
 use crate::read::{ReadMark, ReadState, UnreadMax};
+use crate::removal::Removal;
 use crate::storage::{
-    Created, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, ReactionRequest,
-    UpdateEvent,
+    Created, DeleteEvent, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder,
+    ReactionRequest, UpdateEvent,
 };
 
 /// Takes the thread's next number.
@@ -453,22 +454,33 @@ impl MessageStore for SqliteStore {
         &self,
         thread: ThreadId,
         id: MessageId,
-        user: UserId,
+        removal: &Removal,
         now: Timestamp,
-        event: OutboxEvent,
+        event: DeleteEvent,
     ) -> Result<Tombstone> {
+        let removal = removal.clone();
         self.write("delete", move |conn| {
-            let message = owned(conn, thread, id, user)?;
+            let message = match find(conn, thread, id)? {
+                Some((message, None)) => message,
+                _ => return Err(Error::NotFound),
+            };
+            if !removal.may_remove(message.user_id) {
+                return Err(Error::Forbidden);
+            }
+            let deleted_by = removal.deleted_by(message.user_id);
             let rev = bump(conn, thread)?;
             conn.prepare_cached(
-                "UPDATE messages SET deleted_at = ?3, rev = ?4 WHERE thread_id = ?1 AND id = ?2",
+                "UPDATE messages SET deleted_at = ?3, rev = ?4, deleted_by = ?5, delete_reason = ?6 \
+                 WHERE thread_id = ?1 AND id = ?2",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
                     thread.as_uuid(),
                     id.as_uuid(),
                     now.as_micros(),
-                    rev
+                    rev,
+                    deleted_by.map(|u| *u.as_uuid()),
+                    removal.reason(),
                 ])
             })
             .map_err(db("delete message"))?;
@@ -480,14 +492,17 @@ impl MessageStore for SqliteStore {
                     .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), id.as_uuid()]))
                     .map_err(db("delete message"))?;
             }
-            push_event(conn, &event, message.seq, rev)?;
-            Ok(Tombstone {
+            let tombstone = Tombstone {
                 id,
                 thread_id: thread,
                 deleted_at: now,
+                deleted_by,
+                reason: removal.reason().map(str::to_owned),
                 seq: message.seq,
                 rev,
-            })
+            };
+            push_event(conn, &event(&tombstone), message.seq, rev)?;
+            Ok(tombstone)
         })
         .await
     }
@@ -640,7 +655,8 @@ impl MessageStore for SqliteStore {
             const CHANGES: &str = concat!(
                 "SELECT ",
                 columns!(),
-                ", deleted_at FROM messages WHERE thread_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"
+                ", deleted_at, deleted_by, delete_reason FROM messages \
+                 WHERE thread_id = ?1 AND rev > ?2 ORDER BY rev LIMIT ?3"
             );
             let mut stmt = tx.prepare_cached(CHANGES).map_err(db("changes"))?;
             let mut rows = stmt
@@ -656,6 +672,11 @@ impl MessageStore for SqliteStore {
                         id: message.id,
                         thread_id: message.thread_id,
                         deleted_at: timestamp(at)?,
+                        deleted_by: row
+                            .get::<_, Option<uuid::Uuid>>(COLUMNS + 1)
+                            .map_err(decode)?
+                            .map(UserId::from_uuid),
+                        reason: row.get(COLUMNS + 2).map_err(decode)?,
                         seq: message.seq,
                         rev: message.rev,
                     }),

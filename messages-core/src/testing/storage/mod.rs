@@ -102,6 +102,7 @@ macro_rules! storage_contract {
                 an_edit_never_moves_a_message,
                 only_the_author_changes_a_message,
                 a_blank_edit_is_refused,
+                a_moderator_removes_any_message_with_a_reason,
                 idempotent_creates,
                 an_idempotent_replay_takes_no_number,
                 every_write_leaves_one_event,
@@ -247,9 +248,9 @@ pub(super) async fn delete(store: &dyn MessageStore, m: &Message) -> crate::Tomb
         .delete(
             m.thread_id,
             m.id,
-            m.user_id,
+            &crate::removal::Removal::by_author(m.user_id),
             at,
-            codec::deleted(m.thread_id, m.id, at),
+            codec::deleted,
         )
         .await
         .expect("delete")

@@ -63,7 +63,7 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
     let stranger = user();
     let patch = MessagePatch::new(Some("x".into()), None, &Limits::default()).unwrap();
     let now = Timestamp::from_micros(T0 + 10);
-    let ev = || codec::deleted(t, m.id, now);
+    let by = |user| crate::removal::Removal::by_author(user);
     assert!(matches!(
         store
             .update(t, m.id, stranger, &patch, now, codec::updated)
@@ -71,7 +71,9 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
         Err(Error::Forbidden)
     ));
     assert!(matches!(
-        store.delete(t, m.id, stranger, now, ev()).await,
+        store
+            .delete(t, m.id, &by(stranger), now, codec::deleted)
+            .await,
         Err(Error::Forbidden)
     ));
     // Another thread, or an unknown id: not found, whoever asks.
@@ -83,13 +85,17 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
         Err(Error::NotFound)
     ));
     assert!(matches!(
-        store.delete(other, m.id, m.user_id, now, ev()).await,
+        store
+            .delete(other, m.id, &by(m.user_id), now, codec::deleted)
+            .await,
         Err(Error::NotFound)
     ));
     assert!(matches!(store.get(other, m.id).await, Err(Error::NotFound)));
     let unknown = MessageId::new_v7();
     assert!(matches!(
-        store.delete(t, unknown, m.user_id, now, ev()).await,
+        store
+            .delete(t, unknown, &by(m.user_id), now, codec::deleted)
+            .await,
         Err(Error::NotFound)
     ));
     // Nothing changed, and no refused write took a number.
@@ -105,11 +111,15 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
         Err(Error::NotFound)
     ));
     assert!(matches!(
-        store.delete(t, m.id, m.user_id, now, ev()).await,
+        store
+            .delete(t, m.id, &by(m.user_id), now, codec::deleted)
+            .await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
-        store.delete(t, m.id, stranger, now, ev()).await,
+        store
+            .delete(t, m.id, &by(stranger), now, codec::deleted)
+            .await,
         Err(Error::NotFound)
     ));
     assert_eq!(
@@ -152,4 +162,106 @@ pub async fn a_blank_edit_is_refused(subject: &Subject) {
         "a refused edit changes nothing"
     );
     assert_eq!(store.head(t).await.ok(), Some(1), "and takes no number");
+}
+
+/// A moderator removes anyone's message, with a reason; the tombstone, the changes feed and
+/// the event name the remover when not the author and keep the reason.
+pub async fn a_moderator_removes_any_message_with_a_reason(subject: &Subject) {
+    use crate::changes::Change;
+    use crate::events::codec::{EventBody, decode};
+    use crate::removal::Removal;
+
+    let store = subject.store.as_ref();
+    super::outbox::drain(subject.outbox.as_ref()).await;
+    let t = thread();
+    let all = fill(store, t, 3).await;
+    let author = all[0].user_id;
+    let moderator = user();
+    let now = Timestamp::from_micros(T0 + 20);
+    let removal = Removal::new(moderator, true, Some("spam".into())).unwrap();
+    let tombstone = store
+        .delete(t, all[0].id, &removal, now, codec::deleted)
+        .await
+        .expect("a moderator removes another's message");
+    assert_eq!(tombstone.deleted_by, Some(moderator));
+    assert_eq!(tombstone.reason.as_deref(), Some("spam"));
+    assert_eq!((tombstone.seq, tombstone.rev), (all[0].seq, 4));
+
+    // The author removing their own, with a reason: no `deleted_by`.
+    let own = Removal::new(author, false, Some("typo".into())).unwrap();
+    let second = store
+        .delete(t, all[1].id, &own, now, codec::deleted)
+        .await
+        .expect("the author removes theirs");
+    assert_eq!(
+        (second.deleted_by, second.reason.as_deref()),
+        (None, Some("typo"))
+    );
+    // A moderator who wrote the message is its author: no `deleted_by`, the reason kept.
+    let mine = message(t, moderator, T0 + 30, "mine");
+    let mine = insert(store, &mine).await;
+    let third = store
+        .delete(t, mine.id, &removal, now, codec::deleted)
+        .await
+        .expect("a moderator removes their own");
+    assert_eq!(third.deleted_by, None);
+    // Gone is gone, for a moderator too; and a non-moderator still may not.
+    assert!(matches!(
+        store
+            .delete(t, all[0].id, &removal, now, codec::deleted)
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .delete(
+                t,
+                all[2].id,
+                &Removal::by_author(moderator),
+                now,
+                codec::deleted
+            )
+            .await,
+        Err(Error::Forbidden)
+    ));
+
+    let changes = store.changes(t, 0, limit("100")).await.expect("changes");
+    let tombstones: Vec<_> = changes
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Deleted(d) => Some((d.id, d.deleted_by, d.reason.clone())),
+            Change::Message(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        tombstones,
+        vec![
+            (all[0].id, Some(moderator), Some("spam".to_owned())),
+            (all[1].id, None, Some("typo".to_owned())),
+            (mine.id, None, Some("spam".to_owned())),
+        ]
+    );
+
+    let events = subject
+        .outbox
+        .claim(100, std::time::Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let removed: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == codec::DELETED)
+        .map(|e| match decode(&e.kind, &e.payload) {
+            Ok(EventBody::Deleted(d)) => (d.id, d.deleted_by, d.reason, d.rev),
+            other => panic!("a deletion's event: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        removed,
+        vec![
+            (all[0].id, Some(moderator), Some("spam".to_owned()), 4),
+            (all[1].id, None, Some("typo".to_owned()), 5),
+            (mine.id, None, Some("spam".to_owned()), 7),
+        ]
+    );
 }
