@@ -248,6 +248,7 @@ fn errors_name_the_variable() {
         ("REACTION_MAX_EMOJI", "0"),
         ("REACTION_USERS_SHOWN", "101"),
         ("UNREAD_MAX", "0"),
+        ("AUTH_JWT_ROLES_CLAIM", "bad claim"),
         ("UNREAD_MAX", "100001"),
     ] {
         let vars: Vec<(&str, &str)> = if var.starts_with("DB_") || var == "MIGRATE_ON_START" {

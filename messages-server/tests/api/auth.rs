@@ -162,3 +162,102 @@ async fn rs256_and_es256_public_keys_verify_tokens() {
         );
     }
 }
+
+/// A token with `extra` claims beside `sub` and `exp`.
+fn token_with(alg: Algorithm, key: &EncodingKey, sub: &str, extra: serde_json::Value) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let mut claims = serde_json::json!({ "sub": sub, "exp": now + 300 });
+    if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+        claims.extend(extra.clone());
+    }
+    jsonwebtoken::encode(&Header::new(alg), &claims, key).expect("encode")
+}
+
+/// A token's roles claim grants `moderator`: the default `roles` on HS256, a claim of another
+/// name on RS256, as a list or as a space-separated string; `X-User-Roles` is ignored when the
+/// server verifies tokens itself.
+#[tokio::test]
+async fn a_tokens_roles_claim_grants_moderator() {
+    let rs_private = include_str!("fixtures/rs256-test-private.pem");
+    let rs_public = include_str!("fixtures/rs256-test-public.pem");
+    let cases = [
+        (
+            Algorithm::HS256,
+            EncodingKey::from_secret(SECRET.as_bytes()),
+            AuthSettings::Hs256 {
+                secret: SECRET.into(),
+                issuer: None,
+                audience: None,
+                roles_claim: "roles".into(),
+            },
+            "roles",
+        ),
+        (
+            Algorithm::RS256,
+            EncodingKey::from_rsa_pem(rs_private.as_bytes()).expect("test key"),
+            AuthSettings::PublicKey {
+                pem: rs_public.into(),
+                issuer: None,
+                audience: None,
+                roles_claim: "https://chat.example/roles".into(),
+            },
+            "https://chat.example/roles",
+        ),
+    ];
+    for (alg, key, settings, claim) in cases {
+        let mut config = test_config();
+        config.auth = settings;
+        let app = start(config).await;
+        let bearer = |sub: &str, roles: serde_json::Value| {
+            format!(
+                "Bearer {}",
+                token_with(alg, &key, sub, serde_json::json!({ claim: roles }))
+            )
+        };
+        let (thread, author) = (new_id(), new_id());
+        let author_bearer = bearer(&author, serde_json::json!([]));
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let r = post(&app, &thread, &[("authorization", &author_bearer)]).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{alg:?}");
+            ids.push(r.json()["id"].as_str().unwrap_or_default().to_owned());
+        }
+        let delete = |id: &str, auth: String, query: &str| {
+            let path = format!("/threads/{thread}/messages/{id}{query}");
+            let app = &app;
+            async move {
+                app.request(
+                    Method::DELETE,
+                    &path,
+                    &[("authorization", &auth), ("x-user-roles", "moderator")],
+                    None,
+                )
+                .await
+                .status
+            }
+        };
+        // A reader's token, even with the header the gateway would set: not a moderator.
+        let reader = bearer(&new_id(), serde_json::json!(["reader"]));
+        assert_eq!(
+            delete(&ids[0], reader, "").await,
+            StatusCode::FORBIDDEN,
+            "{alg:?}"
+        );
+        let moderator = new_id();
+        let listed = bearer(&moderator, serde_json::json!(["reader", "moderator"]));
+        assert_eq!(
+            delete(&ids[0], listed, "?reason=spam").await,
+            StatusCode::NO_CONTENT,
+            "{alg:?}"
+        );
+        let scoped = bearer(&moderator, serde_json::json!("openid moderator"));
+        assert_eq!(delete(&ids[1], scoped, "").await, StatusCode::NO_CONTENT);
+        let changes = app.changes(&thread, "?since=2").await;
+        assert_eq!(changes["changes"][0]["deleted_by"], moderator.as_str());
+        assert_eq!(changes["changes"][0]["reason"], "spam");
+        assert_eq!(changes["changes"][1]["deleted_by"], moderator.as_str());
+    }
+}

@@ -10,6 +10,7 @@ mod changes;
 mod create;
 mod list;
 mod message;
+mod moderation;
 mod operations;
 mod page;
 mod reactions;
@@ -19,6 +20,7 @@ use changes::*;
 use create::*;
 use list::*;
 use message::*;
+use moderation::*;
 use operations::{health_routes, unknown_routes_and_methods};
 use page::*;
 use reactions::*;
@@ -51,6 +53,8 @@ messages_core::every_backend!([
     read_positions_move_and_count_exactly,
     unread_counts_for_many_threads,
     read_state_refuses_bad_input,
+    a_moderator_removes_any_message_with_a_reason,
+    a_removal_reason_is_checked,
 ] on
     memory => async { Some(spawn_app(Backend::Memory).await.expect("memory backend")) },
     sqlite => async { Some(spawn_app(Backend::Sqlite).await.expect("SQLite backend")) },
