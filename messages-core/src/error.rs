@@ -37,6 +37,15 @@ pub enum Error {
         /// The bound, [`ReactionLimits::max_emoji`](crate::ReactionLimits::max_emoji).
         max: usize,
     },
+    /// One id of a request naming several messages (a bulk delete) that cannot be acted on:
+    /// not a live message of the thread, or named twice. Nothing was done.
+    #[error("ids: {id} {why}")]
+    RefusedId {
+        /// The id refused.
+        id: crate::message::MessageId,
+        /// Why, as a sentence's end ("is named twice").
+        why: &'static str,
+    },
     /// A pagination cursor that this service did not issue, or that was altered.
     #[error("invalid cursor")]
     InvalidCursor,
@@ -104,6 +113,7 @@ impl Error {
             Error::InvalidCursor => Error::InvalidCursor,
             Error::InvalidReplyTo => Error::InvalidReplyTo,
             Error::TooManyReactions { max } => Error::TooManyReactions { max: *max },
+            Error::RefusedId { id, why } => Error::RefusedId { id: *id, why },
             Error::IdempotencyConflict => Error::IdempotencyConflict,
             Error::Unavailable { what, .. } => {
                 Error::unavailable(what, SharedCause(Arc::clone(error)))

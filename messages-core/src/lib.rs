@@ -70,5 +70,5 @@ pub use reaction::{
 pub use read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax, states_to_json};
 pub use removal::{REASON_MAX_CHARS, Removal};
 pub use sequence::parse_position;
-pub use service::{MessageService, ServiceConfig};
+pub use service::{BULK_DELETE_MAX, MessageService, ServiceConfig};
 pub use storage::{Created, ReactionRequest};

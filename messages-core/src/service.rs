@@ -25,6 +25,9 @@ use crate::read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax};
 use crate::removal::Removal;
 use crate::storage::{Created, Idempotency, MessageStore, ReactionRequest};
 
+/// The most messages one bulk delete removes.
+pub const BULK_DELETE_MAX: usize = 100;
+
 /// Settings of the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServiceConfig {
@@ -193,6 +196,43 @@ impl MessageService {
             .await?;
         self.after_write(thread, tombstone.rev).await;
         Ok(tombstone)
+    }
+
+    /// A moderator removes `ids` (1 to [`BULK_DELETE_MAX`], distinct, all live messages of
+    /// the thread) at once: all of them or none, each deletion numbered in the order given and
+    /// evented of its own. `Forbidden` for a remover who is no moderator; `RefusedId` naming an
+    /// id named twice or not live in the thread (nothing is deleted).
+    pub async fn remove_many(
+        &self,
+        thread: ThreadId,
+        ids: &[MessageId],
+        removal: &Removal,
+    ) -> Result<Vec<Tombstone>> {
+        if !removal.is_moderator() {
+            return Err(Error::Forbidden);
+        }
+        if ids.is_empty() || ids.len() > BULK_DELETE_MAX {
+            return Err(Error::invalid(
+                "ids",
+                format!("name 1 to {BULK_DELETE_MAX} messages"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        if let Some(&id) = ids.iter().find(|id| !seen.insert(**id)) {
+            return Err(Error::RefusedId {
+                id,
+                why: "is named twice",
+            });
+        }
+        let now = self.clock.now();
+        let tombstones = self
+            .store
+            .delete_many(thread, ids, removal, now, codec::deleted)
+            .await?;
+        if let Some(last) = tombstones.last() {
+            self.after_write(thread, last.rev).await;
+        }
+        Ok(tombstones)
     }
 
     /// Adds (`ReactionChange::Add`) or removes the user's reaction on a live message. A

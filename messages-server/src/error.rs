@@ -152,6 +152,11 @@ impl From<Error> for ApiError {
                 "too_many_reactions",
                 error.to_string(),
             ),
+            Error::RefusedId { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_ids",
+                error.to_string(),
+            ),
             Error::IdempotencyConflict => Self::new(
                 StatusCode::CONFLICT,
                 "idempotency_conflict",

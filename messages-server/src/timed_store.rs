@@ -31,10 +31,11 @@ enum Operation {
     History,
     MarkRead,
     ReadStates,
+    DeleteMany,
 }
 
 impl Operation {
-    const ALL: [Operation; 15] = [
+    const ALL: [Operation; 16] = [
         Operation::Create,
         Operation::Get,
         Operation::Update,
@@ -50,6 +51,7 @@ impl Operation {
         Operation::History,
         Operation::MarkRead,
         Operation::ReadStates,
+        Operation::DeleteMany,
     ];
 
     fn label(self) -> &'static str {
@@ -67,6 +69,7 @@ impl Operation {
             Operation::React => "react",
             Operation::MarkRead => "mark_read",
             Operation::ReadStates => "read_states",
+            Operation::DeleteMany => "delete_many",
             Operation::Reactors => "reactors",
             Operation::History => "history",
         }
@@ -195,6 +198,18 @@ impl MessageStore for TimedStore {
     ) -> Result<Tombstone> {
         let deleted = self.inner.delete(thread, id, removal, now, event);
         self.timed(Operation::Delete, deleted).await
+    }
+
+    async fn delete_many(
+        &self,
+        thread: ThreadId,
+        ids: &[MessageId],
+        removal: &Removal,
+        now: Timestamp,
+        event: DeleteEvent,
+    ) -> Result<Vec<Tombstone>> {
+        let deleted = self.inner.delete_many(thread, ids, removal, now, event);
+        self.timed(Operation::DeleteMany, deleted).await
     }
 
     async fn react(

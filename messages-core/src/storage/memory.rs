@@ -170,6 +170,38 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// Deletes a live message of `thread` that `removal` may remove (checked by the caller,
+    /// under the same lock, so this finds it).
+    fn remove_checked(
+        &self,
+        thread: &mut Thread,
+        thread_id: ThreadId,
+        id: MessageId,
+        removal: &Removal,
+        now: Timestamp,
+        event: DeleteEvent,
+    ) -> Result<Tombstone> {
+        let seq = *thread.by_id.get(&id).ok_or(Error::NotFound)?;
+        let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
+        entry.deleted_at = Some(now);
+        entry.deleted_by = removal.deleted_by(entry.message.user_id);
+        entry.reason = removal.reason().map(str::to_owned);
+        entry.replaced.clear();
+        entry.holders.clear();
+        let tombstone = Tombstone {
+            id,
+            thread_id,
+            deleted_at: now,
+            deleted_by: entry.deleted_by,
+            reason: entry.reason.clone(),
+            seq,
+            rev: entry.message.rev,
+        };
+        thread.live.remove(&seq);
+        locks::lock(&self.outbox).push(&event(&tombstone), seq, tombstone.rev);
+        Ok(tombstone)
+    }
+
     /// An empty store.
     pub fn new() -> Self {
         MemoryStore::default()
@@ -382,25 +414,39 @@ impl MessageStore for MemoryStore {
         if !removal.may_remove(author) {
             return Err(Error::Forbidden);
         }
-        let seq = *thread.by_id.get(&id).ok_or(Error::NotFound)?;
-        let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
-        entry.deleted_at = Some(now);
-        entry.deleted_by = removal.deleted_by(author);
-        entry.reason = removal.reason().map(str::to_owned);
-        entry.replaced.clear();
-        entry.holders.clear();
-        let tombstone = Tombstone {
+        self.remove_checked(thread, thread_id, id, removal, now, event)
+    }
+
+    async fn delete_many(
+        &self,
+        thread_id: ThreadId,
+        ids: &[MessageId],
+        removal: &Removal,
+        now: Timestamp,
+        event: DeleteEvent,
+    ) -> Result<Vec<Tombstone>> {
+        let mut threads = locks::write(&self.threads);
+        let refused = |id| Error::RefusedId {
             id,
-            thread_id,
-            deleted_at: now,
-            deleted_by: entry.deleted_by,
-            reason: entry.reason.clone(),
-            seq,
-            rev: entry.message.rev,
+            why: "is not a live message of this thread",
         };
-        thread.live.remove(&seq);
-        locks::lock(&self.outbox).push(&event(&tombstone), seq, tombstone.rev);
-        Ok(tombstone)
+        let Some(thread) = threads.get_mut(&thread_id) else {
+            return Err(ids.first().map_or(Error::NotFound, |&id| refused(id)));
+        };
+        // Every check before any change: all of them or none.
+        for &id in ids {
+            let author = thread
+                .live_entry(id)
+                .map_err(|_| refused(id))?
+                .message
+                .user_id;
+            if !removal.may_remove(author) {
+                return Err(Error::Forbidden);
+            }
+        }
+        ids.iter()
+            .map(|&id| self.remove_checked(thread, thread_id, id, removal, now, event))
+            .collect()
     }
 
     async fn mark_read(

@@ -192,6 +192,20 @@ pub trait MessageStore: Send + Sync + 'static {
         event: DeleteEvent,
     ) -> Result<Tombstone>;
 
+    /// Removes every message of `ids` (distinct, in the order given) as
+    /// [`MessageStore::delete`] would, each deletion numbered and evented of its own, all in
+    /// one transaction: when one is not a live message of the thread, nothing is deleted and
+    /// the answer is `Error::RefusedId` naming the first such id; `Forbidden` when `removal`
+    /// may not remove one of them. The tombstones, in the order given.
+    async fn delete_many(
+        &self,
+        thread: ThreadId,
+        ids: &[MessageId],
+        removal: &Removal,
+        now: Timestamp,
+        event: DeleteEvent,
+    ) -> Result<Vec<Tombstone>>;
+
     /// Moves `user`'s read position in the thread by `mark` (see [`ReadMark`]; a position
     /// past the thread's head is clamped to it) and answers the state it leaves, unread
     /// counted up to `max`. Takes no number of the sequence and writes no event.

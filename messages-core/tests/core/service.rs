@@ -76,6 +76,16 @@ impl MessageStore for GatedStore {
     ) -> Result<Tombstone> {
         self.inner.delete(t, id, r, now, e).await
     }
+    async fn delete_many(
+        &self,
+        t: ThreadId,
+        ids: &[MessageId],
+        r: &Removal,
+        now: Timestamp,
+        e: DeleteEvent,
+    ) -> Result<Vec<Tombstone>> {
+        self.inner.delete_many(t, ids, r, now, e).await
+    }
     async fn react(&self, r: ReactionRequest, e: ReactionEventBuilder) -> Result<Reacted> {
         self.inner.react(r, e).await
     }

@@ -158,6 +158,49 @@ pub async fn delete(
     Ok(response)
 }
 
+/// `{"ids": [...], "reason"?}`, a bulk removal.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkDeleteBody {
+    ids: Vec<MessageId>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /threads/{thread_id}/messages/bulk-delete`: a moderator removes 1 to 100 messages of
+/// the thread at once, all of them or none; 200 with the tombstones in the order given.
+pub async fn bulk_delete(
+    state: &AppState,
+    ids: PathIds,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = state.auth.caller(request.headers())?;
+    if !caller.moderator {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only a moderator may delete messages in bulk",
+        ));
+    }
+    let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
+    let body: BulkDeleteBody = parse_json(&body)?;
+    let removal = Removal::new(caller.user, caller.moderator, body.reason)?;
+    let tombstones = state
+        .service
+        .remove_many(ids.thread(), &body.ids, &removal)
+        .await?;
+    let mut out = Vec::with_capacity(64 + 160 * tombstones.len());
+    out.extend_from_slice(b"{\"deleted\":[");
+    for (i, tombstone) in tombstones.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        tombstone.write_json(&mut out);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(json(StatusCode::OK, out))
+}
+
 /// Where a list request starts: at most one of `cursor` (or `before`), `after`,
 /// `before_seq`, `after_seq` and `around`.
 enum Position {

@@ -33,6 +33,7 @@ pub type HttpResponse = Response<Body>;
 enum Route {
     ThreadMessages,
     Message,
+    BulkDelete,
     Reaction,
     Edits,
     ThreadChanges,
@@ -50,7 +51,7 @@ enum Route {
 /// Every route: its path (which is also its label in metrics, a fixed name so ids do not
 /// multiply series), the methods it takes, and whether it is part of the API contract (the
 /// chat page is not). The router, the metrics and the OpenAPI check all read this one list.
-const ROUTES: [(Route, &str, &str, bool); 14] = [
+const ROUTES: [(Route, &str, &str, bool); 15] = [
     (
         Route::ThreadMessages,
         "/threads/{thread_id}/messages",
@@ -61,6 +62,12 @@ const ROUTES: [(Route, &str, &str, bool); 14] = [
         Route::Message,
         "/threads/{thread_id}/messages/{message_id}",
         "GET, PUT, DELETE",
+        true,
+    ),
+    (
+        Route::BulkDelete,
+        "/threads/{thread_id}/messages/bulk-delete",
+        "POST",
         true,
     ),
     (
@@ -346,6 +353,9 @@ async fn dispatch(
         (Route::Message, &Method::GET) => Box::pin(messages::get(state, ids?)).await,
         (Route::Message, &Method::PUT) => Box::pin(messages::update(state, ids?, request)).await,
         (Route::Message, &Method::DELETE) => Box::pin(messages::delete(state, ids?, request)).await,
+        (Route::BulkDelete, &Method::POST) => {
+            Box::pin(messages::bulk_delete(state, ids?, request)).await
+        }
         (Route::Reaction, &Method::PUT) => Box::pin(reactions::add(state, ids?, &request)).await,
         (Route::Reaction, &Method::DELETE) => {
             Box::pin(reactions::remove(state, ids?, &request)).await

@@ -82,6 +82,60 @@ fn read_state_from_row(
     ))
 }
 
+/// Runs `DELETE` for one live message `author` wrote; its tombstone, or `None` when the
+/// message was not live (or not `author`'s).
+#[allow(clippy::too_many_arguments)]
+async fn run_delete<C: GenericClient + Sync>(
+    client: &C,
+    stmt: &tokio_postgres::Statement,
+    thread: ThreadId,
+    id: MessageId,
+    author: UserId,
+    removal: &Removal,
+    now: Timestamp,
+    event: DeleteEvent,
+) -> Result<Option<Tombstone>> {
+    let mut tombstone = Tombstone {
+        id,
+        thread_id: thread,
+        deleted_at: now,
+        deleted_by: removal.deleted_by(author),
+        reason: removal.reason().map(str::to_owned),
+        seq: 0,
+        rev: 0,
+    };
+    let event = event(&tombstone);
+    let now_dt = now.to_datetime();
+    let time = event.time.to_datetime();
+    let deleted_by = tombstone.deleted_by.map(|u| *u.as_uuid());
+    let row = client
+        .query_opt(
+            stmt,
+            &[
+                thread.as_uuid(),
+                id.as_uuid(),
+                author.as_uuid(),
+                &now_dt,
+                &event.id,
+                &event.kind,
+                &time,
+                &event.open_payload,
+                &deleted_by,
+                &tombstone.reason,
+            ],
+        )
+        .await
+        .map_err(db("delete message"))?;
+    match row {
+        Some(row) => {
+            tombstone.seq = row.try_get(0).map_err(decode)?;
+            tombstone.rev = row.try_get(1).map_err(decode)?;
+            Ok(Some(tombstone))
+        }
+        None => Ok(None),
+    }
+}
+
 /// What a reaction attempt came to.
 enum Attempt {
     /// Written (the new state, to remember once committed), or already as asked.
@@ -611,47 +665,65 @@ impl MessageStore for PostgresStore {
             } else {
                 removal.by()
             };
-            let mut tombstone = Tombstone {
-                id,
-                thread_id: thread,
-                deleted_at: now,
-                deleted_by: removal.deleted_by(author),
-                reason: removal.reason().map(str::to_owned),
-                seq: 0,
-                rev: 0,
-            };
-            let event = event(&tombstone);
             let stmt = client.prepare_cached(DELETE).await.map_err(db("prepare"))?;
-            let now_dt = now.to_datetime();
-            let time = event.time.to_datetime();
-            let deleted_by = tombstone.deleted_by.map(|u| *u.as_uuid());
-            let row = client
-                .query_opt(
-                    &stmt,
-                    &[
-                        thread.as_uuid(),
-                        id.as_uuid(),
-                        author.as_uuid(),
-                        &now_dt,
-                        &event.id,
-                        &event.kind,
-                        &time,
-                        &event.open_payload,
-                        &deleted_by,
-                        &tombstone.reason,
-                    ],
-                )
-                .await
-                .map_err(db("delete message"))?;
+            let deleted = run_delete(&client, &stmt, thread, id, author, removal, now, event).await;
             self.recent.forget(thread, id);
-            match row {
-                Some(row) => {
-                    tombstone.seq = row.try_get(0).map_err(decode)?;
-                    tombstone.rev = row.try_get(1).map_err(decode)?;
-                    Ok(tombstone)
-                }
+            match deleted? {
+                Some(tombstone) => Ok(tombstone),
                 None => Err(self.diagnose(&client, thread, id).await),
             }
+        })
+        .await
+    }
+
+    async fn delete_many(
+        &self,
+        thread: ThreadId,
+        ids: &[MessageId],
+        removal: &Removal,
+        now: Timestamp,
+        event: DeleteEvent,
+    ) -> Result<Vec<Tombstone>> {
+        self.timed("delete many", async {
+            let mut client = self.client().await?;
+            let lock = client
+                .prepare_cached(LOCK_LIVE_MANY)
+                .await
+                .map_err(db("prepare"))?;
+            let stmt = client.prepare_cached(DELETE).await.map_err(db("prepare"))?;
+            let tx = client.transaction().await.map_err(db("begin"))?;
+            let wanted: Vec<uuid::Uuid> = ids.iter().map(|id| *id.as_uuid()).collect();
+            // The live ones, locked in id order (two removals of overlapping sets take their
+            // locks in one order), before any change: all of them or none.
+            let rows = tx
+                .query(&lock, &[thread.as_uuid(), &wanted])
+                .await
+                .map_err(db("delete many"))?;
+            let mut authors = std::collections::HashMap::with_capacity(rows.len());
+            for row in &rows {
+                let id: uuid::Uuid = row.try_get(0).map_err(decode)?;
+                let author: uuid::Uuid = row.try_get(1).map_err(decode)?;
+                authors.insert(id, UserId::from_uuid(author));
+            }
+            let mut tombstones = Vec::with_capacity(ids.len());
+            for &id in ids {
+                let author = *authors.get(id.as_uuid()).ok_or(Error::RefusedId {
+                    id,
+                    why: "is not a live message of this thread",
+                })?;
+                if !removal.may_remove(author) {
+                    return Err(Error::Forbidden);
+                }
+                let tombstone = run_delete(&tx, &stmt, thread, id, author, removal, now, event)
+                    .await?
+                    .ok_or_else(|| Error::internal("delete many", "a locked message went away"))?;
+                tombstones.push(tombstone);
+            }
+            tx.commit().await.map_err(db("commit"))?;
+            for id in ids {
+                self.recent.forget(thread, *id);
+            }
+            Ok(tombstones)
         })
         .await
     }

@@ -345,6 +345,14 @@ pub(super) const AUTHOR: &str = r#"
 SELECT user_id FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
 
+/// The live messages of thread $1 among the ids $2, with their authors, locked in id order.
+pub(super) const LOCK_LIVE_MANY: &str = r#"
+SELECT id, user_id FROM messages
+WHERE thread_id = $1 AND id = ANY($2) AND deleted_at IS NULL
+ORDER BY id
+FOR UPDATE
+"#;
+
 pub(super) const LOCATE: &str = "SELECT seq FROM messages WHERE thread_id = $1 AND id = $2";
 
 pub(super) const HEAD: &str = "SELECT head FROM threads WHERE thread_id = $1";

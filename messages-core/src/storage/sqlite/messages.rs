@@ -105,6 +105,57 @@ fn read_state(
         })
 }
 
+/// Deletes `message` (live) if `removal` may: numbered, its history and reactions forgotten,
+/// its event written.
+fn remove(
+    conn: &Connection,
+    message: &Message,
+    removal: &Removal,
+    now: Timestamp,
+    event: DeleteEvent,
+) -> Result<Tombstone> {
+    if !removal.may_remove(message.user_id) {
+        return Err(Error::Forbidden);
+    }
+    let (thread, id) = (message.thread_id, message.id);
+    let deleted_by = removal.deleted_by(message.user_id);
+    let rev = bump(conn, thread)?;
+    conn.prepare_cached(
+        "UPDATE messages SET deleted_at = ?3, rev = ?4, deleted_by = ?5, delete_reason = ?6 \
+         WHERE thread_id = ?1 AND id = ?2",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            thread.as_uuid(),
+            id.as_uuid(),
+            now.as_micros(),
+            rev,
+            deleted_by.map(|u| *u.as_uuid()),
+            removal.reason(),
+        ])
+    })
+    .map_err(db("delete message"))?;
+    for forget in [
+        "DELETE FROM message_edits WHERE thread_id = ?1 AND message_id = ?2",
+        "DELETE FROM reactions WHERE thread_id = ?1 AND message_id = ?2",
+    ] {
+        conn.prepare_cached(forget)
+            .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), id.as_uuid()]))
+            .map_err(db("delete message"))?;
+    }
+    let tombstone = Tombstone {
+        id,
+        thread_id: thread,
+        deleted_at: now,
+        deleted_by,
+        reason: removal.reason().map(str::to_owned),
+        seq: message.seq,
+        rev,
+    };
+    push_event(conn, &event(&tombstone), message.seq, rev)?;
+    Ok(tombstone)
+}
+
 /// A message of the thread, deleted or not, with its deletion time.
 fn find(
     conn: &Connection,
@@ -464,45 +515,40 @@ impl MessageStore for SqliteStore {
                 Some((message, None)) => message,
                 _ => return Err(Error::NotFound),
             };
-            if !removal.may_remove(message.user_id) {
-                return Err(Error::Forbidden);
+            remove(conn, &message, &removal, now, event)
+        })
+        .await
+    }
+
+    async fn delete_many(
+        &self,
+        thread: ThreadId,
+        ids: &[MessageId],
+        removal: &Removal,
+        now: Timestamp,
+        event: DeleteEvent,
+    ) -> Result<Vec<Tombstone>> {
+        let removal = removal.clone();
+        let ids = ids.to_vec();
+        // One closure on the writer, in a savepoint of its own: an error undoes every
+        // deletion it made.
+        self.write("delete many", move |conn| {
+            let mut messages = Vec::with_capacity(ids.len());
+            for &id in &ids {
+                match find(conn, thread, id)? {
+                    Some((message, None)) => messages.push(message),
+                    _ => {
+                        return Err(Error::RefusedId {
+                            id,
+                            why: "is not a live message of this thread",
+                        });
+                    }
+                }
             }
-            let deleted_by = removal.deleted_by(message.user_id);
-            let rev = bump(conn, thread)?;
-            conn.prepare_cached(
-                "UPDATE messages SET deleted_at = ?3, rev = ?4, deleted_by = ?5, delete_reason = ?6 \
-                 WHERE thread_id = ?1 AND id = ?2",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    thread.as_uuid(),
-                    id.as_uuid(),
-                    now.as_micros(),
-                    rev,
-                    deleted_by.map(|u| *u.as_uuid()),
-                    removal.reason(),
-                ])
-            })
-            .map_err(db("delete message"))?;
-            for forget in [
-                "DELETE FROM message_edits WHERE thread_id = ?1 AND message_id = ?2",
-                "DELETE FROM reactions WHERE thread_id = ?1 AND message_id = ?2",
-            ] {
-                conn.prepare_cached(forget)
-                    .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), id.as_uuid()]))
-                    .map_err(db("delete message"))?;
-            }
-            let tombstone = Tombstone {
-                id,
-                thread_id: thread,
-                deleted_at: now,
-                deleted_by,
-                reason: removal.reason().map(str::to_owned),
-                seq: message.seq,
-                rev,
-            };
-            push_event(conn, &event(&tombstone), message.seq, rev)?;
-            Ok(tombstone)
+            messages
+                .iter()
+                .map(|message| remove(conn, message, &removal, now, event))
+                .collect()
         })
         .await
     }

@@ -103,6 +103,7 @@ macro_rules! storage_contract {
                 only_the_author_changes_a_message,
                 a_blank_edit_is_refused,
                 a_moderator_removes_any_message_with_a_reason,
+                a_bulk_removal_is_all_or_nothing,
                 idempotent_creates,
                 an_idempotent_replay_takes_no_number,
                 every_write_leaves_one_event,

@@ -265,3 +265,116 @@ pub async fn a_moderator_removes_any_message_with_a_reason(subject: &Subject) {
         ]
     );
 }
+
+/// A bulk removal deletes every id or none: each deletion numbered in the order given and
+/// evented of its own; one id that is not live in the thread refuses the whole request.
+pub async fn a_bulk_removal_is_all_or_nothing(subject: &Subject) {
+    use crate::changes::Change;
+    use crate::removal::Removal;
+
+    let store = subject.store.as_ref();
+    super::outbox::drain(subject.outbox.as_ref()).await;
+    let t = thread();
+    let all = fill(store, t, 100).await;
+    let moderator = Removal::new(user(), true, Some("raid".into())).unwrap();
+    let now = Timestamp::from_micros(T0 + 500);
+
+    // One gone, one unknown, one of another thread: nothing deleted, the id named.
+    delete(store, &all[0]).await;
+    let elsewhere = fill(store, thread(), 1).await;
+    for bad in [all[0].id, MessageId::new_v7(), elsewhere[0].id] {
+        let ids = [all[5].id, bad, all[6].id];
+        match store
+            .delete_many(t, &ids, &moderator, now, codec::deleted)
+            .await
+        {
+            Err(Error::RefusedId { id, .. }) => assert_eq!(id, bad),
+            other => panic!("expected the refused id {bad}, got {other:?}"),
+        }
+    }
+    // Not a moderator, and one message is another's: forbidden, nothing deleted.
+    let stranger = Removal::by_author(user());
+    assert!(matches!(
+        store
+            .delete_many(t, &[all[1].id], &stranger, now, codec::deleted)
+            .await,
+        Err(Error::Forbidden)
+    ));
+    assert_eq!(
+        store.head(t).await.ok(),
+        Some(101),
+        "no refused removal took a number"
+    );
+    assert_eq!(
+        store
+            .page(t, PageQuery::Newest, size(200))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        99
+    );
+    let events = subject
+        .outbox
+        .claim(1_000, std::time::Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    subject.outbox.ack(&positions).await.expect("ack");
+
+    // The other 99, newest first, at once: numbered in the order given.
+    let ids: Vec<MessageId> = all[1..].iter().rev().map(|m| m.id).collect();
+    let tombstones = store
+        .delete_many(t, &ids, &moderator, now, codec::deleted)
+        .await
+        .expect("a bulk removal");
+    assert_eq!(
+        tombstones.iter().map(|d| d.id).collect::<Vec<_>>(),
+        ids,
+        "in the order given"
+    );
+    assert_eq!(
+        tombstones.iter().map(|d| d.rev).collect::<Vec<_>>(),
+        (102..=200).collect::<Vec<i64>>()
+    );
+    assert!(
+        tombstones
+            .iter()
+            .all(|d| d.deleted_by == Some(moderator.by()) && d.reason.as_deref() == Some("raid"))
+    );
+    let page = store.page(t, PageQuery::Newest, size(200)).await.unwrap();
+    assert!(page.items.is_empty());
+    let changes = store.changes(t, 101, limit("1000")).await.expect("changes");
+    assert!(
+        changes
+            .changes
+            .iter()
+            .all(|c| matches!(c, Change::Deleted(_)))
+    );
+    assert_eq!(changes.changes.len(), 99);
+    let events = subject
+        .outbox
+        .claim(1_000, std::time::Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(
+        sequences,
+        (102..=200).collect::<Vec<i64>>(),
+        "an event each"
+    );
+    assert!(events.iter().all(|e| e.kind == codec::DELETED));
+    // The author alone may bulk-remove their own in the store (the service asks for a
+    // moderator; the store checks each message's author).
+    let mine = fill(store, t, 2).await;
+    let own = Removal::by_author(mine[0].user_id);
+    let ids = [mine[1].id, mine[0].id];
+    assert_eq!(
+        store
+            .delete_many(t, &ids, &own, now, codec::deleted)
+            .await
+            .expect("their own")
+            .len(),
+        2
+    );
+}

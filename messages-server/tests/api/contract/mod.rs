@@ -55,6 +55,7 @@ messages_core::every_backend!([
     read_state_refuses_bad_input,
     a_moderator_removes_any_message_with_a_reason,
     a_removal_reason_is_checked,
+    a_bulk_delete_is_for_moderators_and_all_or_nothing,
 ] on
     memory => async { Some(spawn_app(Backend::Memory).await.expect("memory backend")) },
     sqlite => async { Some(spawn_app(Backend::Sqlite).await.expect("SQLite backend")) },

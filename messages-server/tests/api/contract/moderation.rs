@@ -212,3 +212,139 @@ pub(super) async fn a_removal_reason_is_checked(app: &TestApp) {
     let changes = app.changes(&thread, "").await;
     assert_eq!(changes["changes"][0]["reason"], json!(most));
 }
+
+async fn bulk(app: &TestApp, thread: &str, user: &str, roles: &str, body: Value) -> TestResponse {
+    app.request(
+        Method::POST,
+        &format!("/threads/{thread}/messages/bulk-delete"),
+        &[
+            ("x-user-id", user),
+            ("x-user-roles", roles),
+            ("content-type", "application/json"),
+        ],
+        Some(body.to_string().into_bytes()),
+    )
+    .await
+}
+
+/// A bulk delete is for moderators, removes every id or none (an id named twice or not live
+/// in the thread is a 422 naming it), and answers the tombstones in the order given.
+pub(super) async fn a_bulk_delete_is_for_moderators_and_all_or_nothing(app: &TestApp) {
+    let (thread, author, moderator) = (new_id(), new_id(), new_id());
+    let mut messages = Vec::new();
+    for i in 0..3 {
+        messages.push(app.post_text(&thread, &author, &format!("m{i}")).await);
+    }
+    let ids: Vec<String> = messages.iter().map(id_of).collect();
+    let head = messages[2]["rev"].as_i64().unwrap_or_default();
+
+    let r = bulk(app, &thread, &author, "", json!({"ids": [ids[0]]})).await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let unknown = new_id();
+    for (body, status, code, named) in [
+        (
+            json!({"ids": [ids[0], ids[0]]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_ids",
+            Some(&ids[0]),
+        ),
+        (
+            json!({"ids": [ids[1], unknown]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_ids",
+            Some(&unknown),
+        ),
+        (
+            json!({"ids": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            None,
+        ),
+        (
+            json!({"ids": vec![ids[0].clone(); 101]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            None,
+        ),
+        (
+            json!({"ids": ["nope"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            None,
+        ),
+        (
+            json!({"ids": [ids[0]], "why": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            None,
+        ),
+    ] {
+        let r = bulk(app, &thread, &moderator, "moderator", body.clone()).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (status, code),
+            "{body}"
+        );
+        if let Some(id) = named {
+            let message = r.json()["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(message.contains(id.as_str()), "{message} names {id}");
+        }
+    }
+    assert_eq!(
+        app.changes(&thread, &format!("?since={head}")).await["changes"],
+        json!([]),
+        "nothing was deleted by a refused bulk delete"
+    );
+
+    let r = bulk(
+        app,
+        &thread,
+        &moderator,
+        "moderator",
+        json!({"ids": [ids[2], ids[0]], "reason": "raid"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let deleted = r.json()["deleted"].clone();
+    let got: Vec<(Value, Value, Value, Value)> = deleted
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|d| {
+                    (
+                        d["id"].clone(),
+                        d["rev"].clone(),
+                        d["deleted_by"].clone(),
+                        d["reason"].clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        got,
+        vec![
+            (
+                json!(ids[2]),
+                json!(head + 1),
+                json!(moderator),
+                json!("raid")
+            ),
+            (
+                json!(ids[0]),
+                json!(head + 2),
+                json!(moderator),
+                json!("raid")
+            ),
+        ]
+    );
+    let page = app.page(&thread, "").await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["items"][0]["id"], json!(ids[1]));
+}
