@@ -31,14 +31,30 @@ pub async fn add(
 }
 
 /// `DELETE /threads/{thread_id}/messages/{message_id}/reactions/{emoji}`: 204 whether or not
-/// the caller held the reaction.
+/// the user held the reaction. The caller's own, or with `?user=<id>` a moderator removes
+/// another user's.
 pub async fn remove(
     state: &AppState,
     mut ids: PathIds,
     request: &Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
-    let user = state.auth.user(request.headers())?;
+    let caller = state.auth.caller(request.headers())?;
+    let mut user = caller.user;
+    for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
+        if name == "user" {
+            user = UserId::parse(&value).map_err(|_| {
+                ApiError::bad_request("invalid_user_id", "user must be a user id (UUID)")
+            })?;
+        }
+    }
+    if user != caller.user && !caller.moderator {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only a moderator may remove another user's reaction",
+        ));
+    }
     let emoji = ids.emoji()?;
     state
         .service

@@ -56,6 +56,7 @@ messages_core::every_backend!([
     a_moderator_removes_any_message_with_a_reason,
     a_removal_reason_is_checked,
     a_bulk_delete_is_for_moderators_and_all_or_nothing,
+    a_moderator_removes_anyones_reaction,
 ] on
     memory => async { Some(spawn_app(Backend::Memory).await.expect("memory backend")) },
     sqlite => async { Some(spawn_app(Backend::Sqlite).await.expect("SQLite backend")) },

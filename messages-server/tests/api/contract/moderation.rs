@@ -348,3 +348,59 @@ pub(super) async fn a_bulk_delete_is_for_moderators_and_all_or_nothing(app: &Tes
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(page["items"][0]["id"], json!(ids[1]));
 }
+
+/// A moderator removes another user's reaction (`?user=`); nobody else may.
+pub(super) async fn a_moderator_removes_anyones_reaction(app: &TestApp) {
+    let (thread, author, reader, moderator) = (new_id(), new_id(), new_id(), new_id());
+    let m = app.post_text(&thread, &author, "react to me").await;
+    let thumbs = "%F0%9F%91%8D";
+    let r = app
+        .react(Method::PUT, &thread, &id_of(&m), &reader, thumbs)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let path = format!(
+        "/threads/{thread}/messages/{}/reactions/{thumbs}?user={reader}",
+        id_of(&m)
+    );
+    let r = app
+        .request(Method::DELETE, &path, &[("x-user-id", &author)], None)
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let r = app
+        .request(
+            Method::DELETE,
+            &path,
+            &[("x-user-id", &moderator), ("x-user-roles", "moderator")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = app
+        .request(
+            Method::GET,
+            &format!("/threads/{thread}/messages/{}", id_of(&m)),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json()["reactions"],
+        json!([]),
+        "the reader's reaction is gone"
+    );
+    let bad = app
+        .request(
+            Method::DELETE,
+            &format!(
+                "/threads/{thread}/messages/{}/reactions/{thumbs}?user=nope",
+                id_of(&m)
+            ),
+            &[("x-user-id", &moderator), ("x-user-roles", "moderator")],
+            None,
+        )
+        .await;
+    assert_eq!(bad.error_code(), "invalid_user_id");
+}
