@@ -16,7 +16,8 @@ pub enum Error {
     /// The message does not exist, was deleted, or belongs to another thread.
     #[error("message not found")]
     NotFound,
-    /// The message exists but the caller is not its author.
+    /// The message exists but the caller may not change it: not its author (nor, for a
+    /// removal, a moderator).
     #[error("only the author may change this message")]
     Forbidden,
     /// A field failed validation; `field` names it as the API spells it.
@@ -41,8 +42,9 @@ pub enum Error {
     /// not a live message of the thread, or named twice. Nothing was done.
     #[error("ids: {id} {why}")]
     RefusedId {
-        /// The id refused.
-        id: crate::message::MessageId,
+        /// The id refused (a message id; a plain UUID here, as the error type is below the
+        /// model).
+        id: uuid::Uuid,
         /// Why, as a sentence's end ("is named twice").
         why: &'static str,
     },

@@ -175,7 +175,8 @@ impl MessageService {
         Ok(message)
     }
 
-    /// Soft-deletes a message; only its author may. Returns what is left of it.
+    /// Soft-deletes a message as its author (see [`MessageService::remove`] for a
+    /// moderator). Returns what is left of it.
     pub async fn delete(&self, thread: ThreadId, id: MessageId, user: UserId) -> Result<Tombstone> {
         self.remove(thread, id, &Removal::by_author(user)).await
     }
@@ -220,7 +221,7 @@ impl MessageService {
         let mut seen = std::collections::HashSet::with_capacity(ids.len());
         if let Some(&id) = ids.iter().find(|id| !seen.insert(**id)) {
             return Err(Error::RefusedId {
-                id,
+                id: *id.as_uuid(),
                 why: "is named twice",
             });
         }

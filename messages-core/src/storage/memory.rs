@@ -426,8 +426,8 @@ impl MessageStore for MemoryStore {
         event: DeleteEvent,
     ) -> Result<Vec<Tombstone>> {
         let mut threads = locks::write(&self.threads);
-        let refused = |id| Error::RefusedId {
-            id,
+        let refused = |id: MessageId| Error::RefusedId {
+            id: *id.as_uuid(),
             why: "is not a live message of this thread",
         };
         let Some(thread) = threads.get_mut(&thread_id) else {

@@ -708,7 +708,7 @@ impl MessageStore for PostgresStore {
             let mut tombstones = Vec::with_capacity(ids.len());
             for &id in ids {
                 let author = *authors.get(id.as_uuid()).ok_or(Error::RefusedId {
-                    id,
+                    id: *id.as_uuid(),
                     why: "is not a live message of this thread",
                 })?;
                 if !removal.may_remove(author) {

@@ -539,7 +539,7 @@ impl MessageStore for SqliteStore {
                     Some((message, None)) => messages.push(message),
                     _ => {
                         return Err(Error::RefusedId {
-                            id,
+                            id: *id.as_uuid(),
                             why: "is not a live message of this thread",
                         });
                     }
