@@ -65,7 +65,8 @@ pub use message::{
 pub use page::{Around, Page, PageJson, PageQuery, PageSize, write_page_json};
 pub use reaction::{
     REACTORS_DEFAULT, REACTORS_MAX, Reacted, ReactionChange, ReactionEvent, ReactionLimits,
-    Reactors, add_to_summary, listed, remove_from_summary, summary_from_json, summary_to_json,
+    ReactionsCleared, Reactors, add_to_summary, listed, remove_from_summary, summary_from_json,
+    summary_to_json,
 };
 pub use read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax, states_to_json};
 pub use removal::{REASON_MAX_CHARS, Removal};

@@ -143,6 +143,20 @@ pub fn summary_from_json(text: &str) -> Result<Vec<Reaction>> {
     serde_json::from_str(text).map_err(|e| Error::internal("decode reactions", e))
 }
 
+/// A moderator clearing every reaction of a message, as its event announces it before the
+/// store numbers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionsCleared {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its thread.
+    pub thread_id: ThreadId,
+    /// The moderator.
+    pub cleared_by: UserId,
+    /// When.
+    pub cleared_at: Timestamp,
+}
+
 /// A reaction change as its event announces it, before the store numbers it: who, which
 /// emoji, on which message, and the emoji's count after the change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ use crate::message::{
     RequestFingerprint, ThreadId, Tombstone, UserId,
 };
 use crate::page::{Page, PageJson, PageQuery, PageSize};
-use crate::reaction::{Reacted, ReactionChange, ReactionLimits, Reactors};
+use crate::reaction::{Reacted, ReactionChange, ReactionLimits, ReactionsCleared, Reactors};
 use crate::read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax};
 use crate::removal::Removal;
 use crate::storage::{Created, Idempotency, MessageStore, ReactionRequest};
@@ -257,6 +257,31 @@ impl MessageService {
             limits: self.config.reactions,
         };
         let reacted = self.store.react(request, codec::reaction).await?;
+        if reacted.changed {
+            self.after_write(thread, reacted.message.rev).await;
+        }
+        Ok(reacted)
+    }
+
+    /// A moderator clears every reaction of a live message: one change, numbered, cached,
+    /// pushed (`message.updated` on the stream) and sent as a `reaction.cleared` event.
+    /// `Forbidden` for a remover who is no moderator; nothing to clear changes nothing.
+    pub async fn clear_reactions(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        removal: &Removal,
+    ) -> Result<Reacted> {
+        if !removal.is_moderator() {
+            return Err(Error::Forbidden);
+        }
+        let event = codec::cleared(&ReactionsCleared {
+            message_id: id,
+            thread_id: thread,
+            cleared_by: removal.by(),
+            cleared_at: self.clock.now(),
+        });
+        let reacted = self.store.clear_reactions(thread, id, event).await?;
         if reacted.changed {
             self.after_write(thread, reacted.message.rev).await;
         }

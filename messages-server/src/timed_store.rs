@@ -32,10 +32,11 @@ enum Operation {
     MarkRead,
     ReadStates,
     DeleteMany,
+    ClearReactions,
 }
 
 impl Operation {
-    const ALL: [Operation; 16] = [
+    const ALL: [Operation; 17] = [
         Operation::Create,
         Operation::Get,
         Operation::Update,
@@ -52,6 +53,7 @@ impl Operation {
         Operation::MarkRead,
         Operation::ReadStates,
         Operation::DeleteMany,
+        Operation::ClearReactions,
     ];
 
     fn label(self) -> &'static str {
@@ -70,6 +72,7 @@ impl Operation {
             Operation::MarkRead => "mark_read",
             Operation::ReadStates => "read_states",
             Operation::DeleteMany => "delete_many",
+            Operation::ClearReactions => "clear_reactions",
             Operation::Reactors => "reactors",
             Operation::History => "history",
         }
@@ -219,6 +222,16 @@ impl MessageStore for TimedStore {
     ) -> Result<Reacted> {
         let reacted = self.inner.react(request, event);
         self.timed(Operation::React, reacted).await
+    }
+
+    async fn clear_reactions(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        event: OutboxEvent,
+    ) -> Result<Reacted> {
+        let cleared = self.inner.clear_reactions(thread, id, event);
+        self.timed(Operation::ClearReactions, cleared).await
     }
 
     async fn reactors(

@@ -6,7 +6,8 @@
 //! (`reaction.added`, `reaction.removed`) carries `{"message_id", "thread_id", "user_id",
 //! "emoji", "count", "reacted_at", "seq", "rev"}`, where `count` is how many users hold the
 //! emoji after the change, `seq` the message's and `rev` the change's number, so a consumer
-//! that indexes content can tell a reaction from an edit. The service
+//! that indexes content can tell a reaction from an edit; `reaction.cleared` carries
+//! `{"message_id", "thread_id", "cleared_by", "cleared_at", "seq", "rev"}`. The service
 //! encodes a body up to its numbers; the store closes it once it has numbered the change.
 
 use uuid::Uuid;
@@ -15,7 +16,7 @@ pub use crate::changes::{CREATED, DELETED, UPDATED};
 use crate::error::{Error, Result};
 use crate::json::write_open;
 use crate::message::{Emoji, Message, MessageId, ThreadId, Timestamp, Tombstone, UserId};
-use crate::reaction::{ReactionChange, ReactionEvent};
+use crate::reaction::{ReactionChange, ReactionEvent, ReactionsCleared};
 use crate::storage::{OutboxEvent, StoredEvent};
 
 /// The body of a deleted event: the tombstone.
@@ -25,6 +26,39 @@ pub type Deleted = Tombstone;
 pub const REACTION_ADDED: &str = "reaction.added";
 /// Event type of a reaction removed.
 pub const REACTION_REMOVED: &str = "reaction.removed";
+
+/// Event type of every reaction of a message cleared by a moderator.
+pub const REACTIONS_CLEARED: &str = "reaction.cleared";
+
+/// The body of a `reaction.cleared` event, as a consumer decodes it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct ClearedBody {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its thread.
+    pub thread_id: ThreadId,
+    /// The moderator who cleared them.
+    pub cleared_by: UserId,
+    /// When.
+    pub cleared_at: Timestamp,
+    /// The message's `seq`.
+    pub seq: i64,
+    /// The change's number, as `cloudEvents:sequence`.
+    pub rev: i64,
+}
+
+/// The event announcing that a moderator cleared a message's reactions, not yet numbered.
+pub fn cleared(event: &ReactionsCleared) -> OutboxEvent {
+    let mut open_payload = Vec::with_capacity(192);
+    write_open(event, &mut open_payload);
+    OutboxEvent {
+        id: Uuid::now_v7(),
+        kind: REACTIONS_CLEARED,
+        thread_id: event.thread_id,
+        time: event.cleared_at,
+        open_payload,
+    }
+}
 
 /// The body of a reaction event, as a consumer decodes it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -190,6 +224,8 @@ pub enum EventBody {
     ReactionAdded(ReactionBody),
     /// A reaction removed.
     ReactionRemoved(ReactionBody),
+    /// Every reaction of a message cleared by a moderator.
+    ReactionsCleared(ClearedBody),
 }
 
 /// Decodes a body given the event's type, for consumers and tests.
@@ -210,6 +246,9 @@ pub fn decode(kind: &str, payload: &[u8]) -> Result<EventBody> {
             .map_err(bad),
         REACTION_REMOVED => serde_json::from_slice(payload)
             .map(EventBody::ReactionRemoved)
+            .map_err(bad),
+        REACTIONS_CLEARED => serde_json::from_slice(payload)
+            .map(EventBody::ReactionsCleared)
             .map_err(bad),
         other => Err(Error::invalid("event", format!("unknown type {other}"))),
     }
@@ -269,6 +308,22 @@ mod tests {
             (
                 reaction(&reacted, ReactionChange::Remove),
                 EventBody::ReactionRemoved(reaction_body),
+            ),
+            (
+                cleared(&ReactionsCleared {
+                    message_id: message.id,
+                    thread_id: message.thread_id,
+                    cleared_by: removed.deleted_by.unwrap_or(message.user_id),
+                    cleared_at: message.created_at,
+                }),
+                EventBody::ReactionsCleared(ClearedBody {
+                    message_id: message.id,
+                    thread_id: message.thread_id,
+                    cleared_by: removed.deleted_by.unwrap_or(message.user_id),
+                    cleared_at: message.created_at,
+                    seq: 41,
+                    rev: 42,
+                }),
             ),
             (created(&message), EventBody::Created(message.clone())),
             (updated(&message), EventBody::Updated(message.clone())),

@@ -347,6 +347,33 @@ impl MessageStore for MemoryStore {
         })
     }
 
+    async fn clear_reactions(
+        &self,
+        thread_id: ThreadId,
+        id: MessageId,
+        event: OutboxEvent,
+    ) -> Result<Reacted> {
+        let mut threads = locks::write(&self.threads);
+        let thread = threads.get_mut(&thread_id).ok_or(Error::NotFound)?;
+        let current = thread.live_entry(id)?;
+        if current.message.reactions.is_empty() {
+            return Ok(Reacted {
+                message: current.message.clone(),
+                changed: false,
+            });
+        }
+        let seq = *thread.by_id.get(&id).ok_or(Error::NotFound)?;
+        let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
+        entry.holders.clear();
+        entry.message.reactions.clear();
+        let message = entry.message.clone();
+        locks::lock(&self.outbox).push(&event, seq, message.rev);
+        Ok(Reacted {
+            message,
+            changed: true,
+        })
+    }
+
     async fn reactors(
         &self,
         thread: ThreadId,

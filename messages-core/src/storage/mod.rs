@@ -144,6 +144,17 @@ pub trait MessageStore: Send + Sync + 'static {
     async fn react(&self, request: ReactionRequest, event: ReactionEventBuilder)
     -> Result<Reacted>;
 
+    /// Removes every reaction of a live message (a moderator's act): one change, numbered as
+    /// the message's `rev`, with `event` stored beside it; a message without reactions
+    /// changes nothing and takes no number (`Reacted::changed` false). `NotFound` as for
+    /// [`MessageStore::get`].
+    async fn clear_reactions(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        event: OutboxEvent,
+    ) -> Result<Reacted>;
+
     /// The users who hold `emoji` on a live message, by user id after `after`, at most
     /// `limit` (1 to [`REACTORS_MAX`](crate::reaction::REACTORS_MAX)). `NotFound` as for
     /// [`MessageStore::get`]; an emoji no one holds is an empty page.

@@ -86,6 +86,9 @@ impl MessageStore for GatedStore {
     ) -> Result<Vec<Tombstone>> {
         self.inner.delete_many(t, ids, r, now, e).await
     }
+    async fn clear_reactions(&self, t: ThreadId, id: MessageId, e: OutboxEvent) -> Result<Reacted> {
+        self.inner.clear_reactions(t, id, e).await
+    }
     async fn react(&self, r: ReactionRequest, e: ReactionEventBuilder) -> Result<Reacted> {
         self.inner.react(r, e).await
     }

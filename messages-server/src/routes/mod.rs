@@ -34,6 +34,7 @@ enum Route {
     ThreadMessages,
     Message,
     BulkDelete,
+    Reactions,
     Reaction,
     Edits,
     ThreadChanges,
@@ -51,7 +52,7 @@ enum Route {
 /// Every route: its path (which is also its label in metrics, a fixed name so ids do not
 /// multiply series), the methods it takes, and whether it is part of the API contract (the
 /// chat page is not). The router, the metrics and the OpenAPI check all read this one list.
-const ROUTES: [(Route, &str, &str, bool); 15] = [
+const ROUTES: [(Route, &str, &str, bool); 16] = [
     (
         Route::ThreadMessages,
         "/threads/{thread_id}/messages",
@@ -68,6 +69,12 @@ const ROUTES: [(Route, &str, &str, bool); 15] = [
         Route::BulkDelete,
         "/threads/{thread_id}/messages/bulk-delete",
         "POST",
+        true,
+    ),
+    (
+        Route::Reactions,
+        "/threads/{thread_id}/messages/{message_id}/reactions",
+        "DELETE",
         true,
     ),
     (
@@ -355,6 +362,9 @@ async fn dispatch(
         (Route::Message, &Method::DELETE) => Box::pin(messages::delete(state, ids?, request)).await,
         (Route::BulkDelete, &Method::POST) => {
             Box::pin(messages::bulk_delete(state, ids?, request)).await
+        }
+        (Route::Reactions, &Method::DELETE) => {
+            Box::pin(reactions::clear(state, ids?, &request)).await
         }
         (Route::Reaction, &Method::PUT) => Box::pin(reactions::add(state, ids?, &request)).await,
         (Route::Reaction, &Method::DELETE) => {

@@ -2,7 +2,7 @@
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
-use messages_core::{REACTORS_DEFAULT, REACTORS_MAX, ReactionChange, UserId};
+use messages_core::{REACTORS_DEFAULT, REACTORS_MAX, ReactionChange, Removal, UserId};
 
 use super::path::PathIds;
 use super::{AppState, HttpResponse, json};
@@ -59,6 +59,32 @@ pub async fn remove(
     state
         .service
         .react(ids.thread(), id, user, emoji, ReactionChange::Remove)
+        .await?;
+    let mut response = HttpResponse::default();
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+/// `DELETE /threads/{thread_id}/messages/{message_id}/reactions`: a moderator clears every
+/// reaction of the message; 204 whether or not it had any.
+pub async fn clear(
+    state: &AppState,
+    ids: PathIds,
+    request: &Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ids.message()?;
+    let caller = state.auth.caller(request.headers())?;
+    if !caller.moderator {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only a moderator may clear a message's reactions",
+        ));
+    }
+    let removal = Removal::new(caller.user, true, None)?;
+    state
+        .service
+        .clear_reactions(ids.thread(), id, &removal)
         .await?;
     let mut response = HttpResponse::default();
     *response.status_mut() = StatusCode::NO_CONTENT;

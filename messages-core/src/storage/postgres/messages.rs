@@ -570,6 +570,51 @@ impl MessageStore for PostgresStore {
         .await
     }
 
+    async fn clear_reactions(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        event: OutboxEvent,
+    ) -> Result<Reacted> {
+        self.timed("clear reactions", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(CLEAR_REACTIONS)
+                .await
+                .map_err(db("prepare"))?;
+            let time = event.time.to_datetime();
+            let cleared = client
+                .query_opt(
+                    &stmt,
+                    &[
+                        thread.as_uuid(),
+                        id.as_uuid(),
+                        &event.id,
+                        &event.kind,
+                        &time,
+                        &event.open_payload,
+                    ],
+                )
+                .await
+                .map_err(db("clear reactions"))?;
+            // The message as it is now: cleared by this statement, or as it was (none to
+            // clear); a message gone is a 404.
+            let get = client.prepare_cached(GET).await.map_err(db("prepare"))?;
+            let row = client
+                .query_opt(&get, &[thread.as_uuid(), id.as_uuid()])
+                .await
+                .map_err(db("clear reactions"))?
+                .ok_or(Error::NotFound)?;
+            let message = message_from_row(&row, 0)?;
+            self.recent.forget(thread, id);
+            Ok(Reacted {
+                message,
+                changed: cleared.is_some(),
+            })
+        })
+        .await
+    }
+
     async fn reactors(
         &self,
         thread: ThreadId,

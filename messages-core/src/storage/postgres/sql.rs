@@ -234,6 +234,30 @@ WITH cur AS (
 ) SELECT (SELECT rev FROM upd), EXISTS (SELECT 1 FROM cur)
 "#;
 
+/// Every reaction of a live message that has some, cleared as one change: the holders'
+/// rows deleted, the summary emptied and numbered, the event ($3..$6) written. No row when
+/// the message is not live or has no reaction.
+pub(super) const CLEAR_REACTIONS: &str = r#"
+WITH cur AS (
+    SELECT seq FROM messages
+    WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL AND reactions <> '[]'
+    FOR UPDATE
+), gone AS (
+    DELETE FROM reactions
+    WHERE thread_id = $1 AND message_id = $2 AND EXISTS (SELECT 1 FROM cur)
+), bump AS (
+    INSERT INTO threads AS t (thread_id, head) SELECT $1, 1 WHERE EXISTS (SELECT 1 FROM cur)
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
+    RETURNING head
+), upd AS (
+    UPDATE messages m SET reactions = '[]', rev = bump.head FROM bump
+    WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev
+), ob AS (
+    INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
+    SELECT $3, $4, $1, $5, $6, seq, rev FROM upd
+) SELECT rev FROM upd
+"#;
+
 /// The holders of an emoji after a user id ($4), by id, at most $5, beside the message's
 /// summary; no row for a message that is not live.
 pub(super) const REACTORS: &str = r#"

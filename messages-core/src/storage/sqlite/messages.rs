@@ -562,6 +562,43 @@ impl MessageStore for SqliteStore {
             .await
     }
 
+    async fn clear_reactions(
+        &self,
+        thread: ThreadId,
+        id: MessageId,
+        event: OutboxEvent,
+    ) -> Result<Reacted> {
+        self.write("clear reactions", move |conn| {
+            let mut message = match find(conn, thread, id)? {
+                Some((message, None)) => message,
+                _ => return Err(Error::NotFound),
+            };
+            if message.reactions.is_empty() {
+                return Ok(Reacted {
+                    message,
+                    changed: false,
+                });
+            }
+            let rev = bump(conn, thread)?;
+            conn.prepare_cached(
+                "UPDATE messages SET reactions = '[]', rev = ?3 WHERE thread_id = ?1 AND id = ?2",
+            )
+            .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), id.as_uuid(), rev]))
+            .map_err(db("clear reactions"))?;
+            conn.prepare_cached("DELETE FROM reactions WHERE thread_id = ?1 AND message_id = ?2")
+                .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), id.as_uuid()]))
+                .map_err(db("clear reactions"))?;
+            push_event(conn, &event, message.seq, rev)?;
+            message.reactions.clear();
+            message.rev = rev;
+            Ok(Reacted {
+                message,
+                changed: true,
+            })
+        })
+        .await
+    }
+
     async fn reactors(
         &self,
         thread: ThreadId,

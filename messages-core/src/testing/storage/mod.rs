@@ -124,6 +124,7 @@ macro_rules! storage_contract {
                 reactions_reach_the_changes_feed_like_edits,
                 an_edit_keeps_the_version_it_replaced,
                 racing_reactions_keep_counts_exact,
+                clearing_reactions_is_one_numbered_change,
                 a_thread_never_read_counts_everything,
                 reading_moves_forward_only_and_stops_at_the_head,
                 mark_as_unread_moves_back,

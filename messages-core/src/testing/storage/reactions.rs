@@ -511,3 +511,85 @@ pub async fn racing_reactions_keep_counts_exact(subject: &Subject) {
     let feed = store.changes(t, 0, limit("100")).await.unwrap();
     assert_eq!(feed.changes, [crate::Change::Message(now)]);
 }
+
+/// Clearing a message's reactions (a moderator's act) is one numbered change with its event;
+/// a message without reactions changes nothing; the holders are gone, so each may react again.
+pub async fn clearing_reactions_is_one_numbered_change(subject: &Subject) {
+    use crate::reaction::ReactionsCleared;
+
+    let store = subject.store.as_ref();
+    super::outbox::drain(subject.outbox.as_ref()).await;
+    let t = thread();
+    let m = insert(store, &message(t, user(), T0, "popular")).await;
+    let (a, b) = (user(), user());
+    react(store, &m, a, "👍", ReactionChange::Add).await;
+    react(store, &m, b, "👍", ReactionChange::Add).await;
+    react(store, &m, a, "🎉", ReactionChange::Add).await;
+    let head = store.head(t).await.expect("head");
+    let event = || {
+        codec::cleared(&ReactionsCleared {
+            message_id: m.id,
+            thread_id: t,
+            cleared_by: user(),
+            cleared_at: Timestamp::from_micros(T0 + 9),
+        })
+    };
+    super::outbox::drain(subject.outbox.as_ref()).await;
+    let cleared = store
+        .clear_reactions(t, m.id, event())
+        .await
+        .expect("clear");
+    assert!(cleared.changed);
+    assert!(cleared.message.reactions.is_empty());
+    assert_eq!(
+        cleared.message.rev,
+        head + 1,
+        "one number for the whole clear"
+    );
+    assert_eq!(store.head(t).await.ok(), Some(head + 1));
+    assert_eq!(
+        store.get(t, m.id).await.expect("get").reactions,
+        Vec::new(),
+        "stored"
+    );
+    let reactors = store
+        .reactors(t, m.id, &emoji("👍"), None, 100)
+        .await
+        .expect("reactors");
+    assert_eq!(reactors.count, 0);
+    assert!(reactors.users.is_empty());
+    let events = subject
+        .outbox
+        .claim(100, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.kind.as_str(), e.sequence))
+            .collect::<Vec<_>>(),
+        vec![(codec::REACTIONS_CLEARED, head + 1)]
+    );
+    match codec::decode(&events[0].kind, &events[0].payload) {
+        Ok(codec::EventBody::ReactionsCleared(c)) => {
+            assert_eq!((c.message_id, c.seq, c.rev), (m.id, m.seq, head + 1));
+        }
+        other => panic!("a cleared event: {other:?}"),
+    }
+
+    let again = store
+        .clear_reactions(t, m.id, event())
+        .await
+        .expect("clear again");
+    assert!(!again.changed, "nothing to clear, nothing numbered");
+    assert_eq!(store.head(t).await.ok(), Some(head + 1));
+    let back = react(store, &m, a, "👍", ReactionChange::Add).await;
+    assert!(back.changed, "a holder cleared away may react again");
+    assert_eq!(back.message.reactions[0].count, 1);
+
+    delete(store, &m).await;
+    assert!(matches!(
+        store.clear_reactions(t, m.id, event()).await,
+        Err(Error::NotFound)
+    ));
+}

@@ -57,6 +57,7 @@ messages_core::every_backend!([
     a_removal_reason_is_checked,
     a_bulk_delete_is_for_moderators_and_all_or_nothing,
     a_moderator_removes_anyones_reaction,
+    a_moderator_clears_a_messages_reactions,
 ] on
     memory => async { Some(spawn_app(Backend::Memory).await.expect("memory backend")) },
     sqlite => async { Some(spawn_app(Backend::Sqlite).await.expect("SQLite backend")) },

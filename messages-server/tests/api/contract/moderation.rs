@@ -404,3 +404,49 @@ pub(super) async fn a_moderator_removes_anyones_reaction(app: &TestApp) {
         .await;
     assert_eq!(bad.error_code(), "invalid_user_id");
 }
+
+/// A moderator clears every reaction of a message (one change, seen in the changes feed);
+/// nobody else may.
+pub(super) async fn a_moderator_clears_a_messages_reactions(app: &TestApp) {
+    let (thread, author, moderator) = (new_id(), new_id(), new_id());
+    let m = app.post_text(&thread, &author, "too popular").await;
+    for (user, emoji) in [(new_id(), "%F0%9F%91%8D"), (new_id(), "%F0%9F%8E%89")] {
+        let r = app
+            .react(Method::PUT, &thread, &id_of(&m), &user, emoji)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let path = format!("/threads/{thread}/messages/{}/reactions", id_of(&m));
+    let r = app
+        .request(Method::DELETE, &path, &[("x-user-id", &author)], None)
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let before = app.changes(&thread, "").await["next"]
+        .as_i64()
+        .unwrap_or_default();
+    let moderator_headers = [
+        ("x-user-id", moderator.as_str()),
+        ("x-user-roles", "moderator"),
+    ];
+    let r = app
+        .request(Method::DELETE, &path, &moderator_headers, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let changes = app.changes(&thread, &format!("?since={before}")).await;
+    assert_eq!(
+        changes["changes"].as_array().map(Vec::len),
+        Some(1),
+        "{changes}"
+    );
+    assert_eq!(changes["changes"][0]["reactions"], json!([]));
+    assert_eq!(changes["changes"][0]["rev"], json!(before + 1));
+    // Nothing left to clear: 204, and no number taken.
+    let r = app
+        .request(Method::DELETE, &path, &moderator_headers, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.changes(&thread, "").await["next"], json!(before + 1));
+}
