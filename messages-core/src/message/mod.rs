@@ -213,6 +213,20 @@ impl Tombstone {
     }
 }
 
+/// A valid text message for unit tests: a new id, nil thread and author, time 1 µs.
+#[cfg(test)]
+pub(crate) fn sample_text(text: &str) -> Message {
+    let new = NewMessage::new(MessageKind::Text, text.into(), vec![], &Limits::default())
+        .expect("a valid text");
+    Message::from_new(
+        MessageId::new_v7(),
+        ThreadId::from_uuid(uuid::Uuid::nil()),
+        UserId::from_uuid(uuid::Uuid::nil()),
+        new,
+        Timestamp::from_micros(1),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

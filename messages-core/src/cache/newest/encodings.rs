@@ -78,20 +78,8 @@ impl Encodings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Limits, MessageKind, NewMessage, ThreadId, UserId};
+    use crate::message::sample_text as message;
     use crate::page::PageSize;
-
-    fn message(text: &str) -> Message {
-        let new = NewMessage::new(MessageKind::Text, text.into(), vec![], &Limits::default())
-            .expect("a valid text");
-        Message::from_new(
-            MessageId::new_v7(),
-            ThreadId::from_uuid(uuid::Uuid::nil()),
-            UserId::from_uuid(uuid::Uuid::nil()),
-            new,
-            Timestamp::from_micros(1),
-        )
-    }
 
     fn page(items: Vec<Message>) -> Page {
         Page {

@@ -259,10 +259,8 @@ impl PostgresStore {
         thread: ThreadId,
         id: MessageId,
     ) -> Error {
-        const SQL: &str = "SELECT user_id FROM messages \
-                           WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL";
         let found = async {
-            let stmt = client.prepare_cached(SQL).await?;
+            let stmt = client.prepare_cached(sql::AUTHOR).await?;
             client
                 .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
                 .await

@@ -74,19 +74,7 @@ impl Recent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Limits, MessageKind, NewMessage, Timestamp, UserId};
-
-    fn message(text: &str) -> Message {
-        let new = NewMessage::new(MessageKind::Text, text.into(), vec![], &Limits::default())
-            .expect("a valid text");
-        Message::from_new(
-            MessageId::new_v7(),
-            ThreadId::from_uuid(uuid::Uuid::now_v7()),
-            UserId::from_uuid(uuid::Uuid::now_v7()),
-            new,
-            Timestamp::from_micros(1),
-        )
-    }
+    use crate::message::sample_text as message;
 
     #[test]
     fn it_keeps_the_latest_state_and_stays_within_its_bytes() {
