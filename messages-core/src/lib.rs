@@ -27,6 +27,8 @@
 //! - `cache`: the `PageCache` trait, the `Window` every cache keeps, the `newest` front the
 //!   service reads through (shared loads, reused encodings, unconfirmed invalidations,
 //!   counters); `memory` and `redis` backends, and a circuit `breaker`.
+//! - `limit`: per-user write rate limits, a token bucket per user in this process (`memory`)
+//!   or shared in Redis (`redis`), failing open behind the cache's breaker.
 //! - `events`: event encoding (`codec`), the outbox relay (`outbox`), publishers (`memory`,
 //!   `amqp`).
 //! - `live`: changes pushed to followers as they commit (`Hub`, `Follower`), across replicas
@@ -49,6 +51,7 @@ mod service;
 
 pub mod cache;
 pub mod events;
+pub mod limit;
 pub mod live;
 pub mod storage;
 #[cfg(feature = "testing")]

@@ -131,6 +131,12 @@ impl MessageService {
         Arc::clone(&self.hub)
     }
 
+    /// The circuit breaker in front of the cache (`None` for a cache in this process), to
+    /// guard other users of the same service with: the Redis rate limiter shares it.
+    pub fn cache_breaker(&self) -> Option<Arc<crate::cache::breaker::Breaker>> {
+        self.newest.breaker()
+    }
+
     /// What the cache did so far.
     pub fn cache_stats(&self) -> CacheStats {
         self.newest.stats()

@@ -1,6 +1,7 @@
-//! A circuit breaker in front of a cache: after a few consecutive failures the cache is
-//! skipped for a short, growing interval while a background probe checks whether it is back,
-//! so an outage costs requests at most one timeout per interval instead of one each.
+//! A circuit breaker in front of a service (the cache, and the rate limiter on the same Redis):
+//! after a few consecutive failures the service is skipped for a short, growing interval while
+//! a background probe checks whether it is back, so an outage costs requests at most one
+//! timeout per interval instead of one each.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -33,8 +34,21 @@ impl Default for BreakerConfig {
     }
 }
 
-/// The breaker's state in atomics: the hit path reads one of them.
-struct State {
+/// What a breaker calls, in the background, to learn whether its service is back.
+pub type Probe = Box<dyn Fn() -> BoxFuture<'static, Result<()>> + Send + Sync>;
+
+/// A boxed future, as a [`Probe`] returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A circuit breaker: counts consecutive failures of the calls it guards and, past a
+/// threshold, fails them at once for a growing interval while a background probe checks
+/// whether the service is back.
+///
+/// One breaker may guard several users of one service (the Redis cache and the Redis rate
+/// limiter share one): a failure of either opens it for both, and one probe closes it.
+pub struct Breaker {
+    /// What the log lines call the service.
+    name: &'static str,
     config: BreakerConfig,
     /// Instants are kept as nanoseconds since this one.
     epoch: Instant,
@@ -44,9 +58,24 @@ struct State {
     /// The current interval, in nanoseconds.
     interval: AtomicU64,
     probing: AtomicBool,
+    probe: Probe,
 }
 
-impl State {
+impl Breaker {
+    /// A closed breaker for the service `name`, probed with `probe` while open.
+    pub fn new(name: &'static str, config: BreakerConfig, probe: Probe) -> Arc<Self> {
+        Arc::new(Breaker {
+            name,
+            config,
+            epoch: Instant::now(),
+            failures: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+            interval: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+            probe,
+        })
+    }
+
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
@@ -54,7 +83,7 @@ impl State {
     fn close(&self) {
         self.failures.store(0, Ordering::Relaxed);
         if self.open_until.swap(0, Ordering::AcqRel) != 0 {
-            tracing::info!("cache answers again; using it");
+            tracing::info!(service = self.name, "answers again; using it");
         }
     }
 
@@ -66,6 +95,64 @@ impl State {
         let until = (self.now() + interval.as_nanos() as u64).max(1);
         self.open_until.store(until, Ordering::Release);
     }
+
+    /// Whether calls go through now.
+    pub fn is_closed(&self) -> bool {
+        self.open_until.load(Ordering::Acquire) == 0
+    }
+
+    /// `Ok` when a call may go through; otherwise the error to fail it with, after starting a
+    /// background probe if one is due.
+    pub fn admit(self: &Arc<Self>) -> Result<()> {
+        let until = self.open_until.load(Ordering::Acquire);
+        if until == 0 {
+            return Ok(());
+        }
+        if self.now() >= until && !self.probing.swap(true, Ordering::AcqRel) {
+            let breaker = Arc::clone(self);
+            tokio::spawn(async move {
+                match (breaker.probe)().await {
+                    Ok(()) => breaker.close(),
+                    Err(error) => {
+                        let next =
+                            Duration::from_nanos(breaker.interval.load(Ordering::Relaxed)) * 2;
+                        tracing::debug!(service = breaker.name, error = %error, next_probe_ms = next.as_millis() as u64, "probe failed");
+                        breaker.open(next);
+                    }
+                }
+                breaker.probing.store(false, Ordering::Release);
+            });
+        }
+        Err(Error::unavailable(
+            self.name,
+            "skipped after consecutive failures; a background probe checks when it is back",
+        ))
+    }
+
+    /// Counts the outcome of a call that [`Breaker::admit`] let through, and passes it on.
+    pub fn record<T>(&self, result: Result<T>) -> Result<T> {
+        match &result {
+            Ok(_) => {
+                if self.failures.load(Ordering::Relaxed) != 0 {
+                    self.failures.store(0, Ordering::Relaxed);
+                }
+            }
+            Err(error) => {
+                let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if failures == self.config.threshold {
+                    tracing::warn!(
+                        service = self.name,
+                        failures,
+                        error = %error,
+                        skip_ms = self.config.first_interval.as_millis() as u64,
+                        "keeps failing; skipping it until a background probe succeeds"
+                    );
+                    self.open(self.config.first_interval);
+                }
+            }
+        }
+        result
+    }
 }
 
 /// A [`PageCache`] that stops calling a failing cache for a while.
@@ -75,97 +162,50 @@ impl State {
 /// confirmed keeps its thread off the cache until it is. Nothing about staleness changes.
 pub struct CircuitBreaker {
     inner: Arc<dyn PageCache>,
-    state: Arc<State>,
+    breaker: Arc<Breaker>,
 }
 
 impl CircuitBreaker {
-    /// Wraps `inner`.
+    /// Wraps `inner`, probing it with its own [`PageCache::ping`].
     pub fn new(inner: Arc<dyn PageCache>, config: BreakerConfig) -> Self {
+        let probed = Arc::clone(&inner);
+        let probe: Probe = Box::new(move || {
+            let cache = Arc::clone(&probed);
+            Box::pin(async move { cache.ping().await })
+        });
         CircuitBreaker {
             inner,
-            state: Arc::new(State {
-                config,
-                epoch: Instant::now(),
-                failures: AtomicU32::new(0),
-                open_until: AtomicU64::new(0),
-                interval: AtomicU64::new(0),
-                probing: AtomicBool::new(false),
-            }),
+            breaker: Breaker::new("cache", config, probe),
         }
     }
 
     /// Whether calls go through now.
     pub fn is_closed(&self) -> bool {
-        self.state.open_until.load(Ordering::Acquire) == 0
+        self.breaker.is_closed()
     }
 
-    /// `Ok` when a call may go through; otherwise the error to fail it with, after starting a
-    /// background probe if one is due.
-    fn admit(&self) -> Result<()> {
-        let until = self.state.open_until.load(Ordering::Acquire);
-        if until == 0 {
-            return Ok(());
-        }
-        if self.state.now() >= until && !self.state.probing.swap(true, Ordering::AcqRel) {
-            let inner = Arc::clone(&self.inner);
-            let state = Arc::clone(&self.state);
-            tokio::spawn(async move {
-                match inner.ping().await {
-                    Ok(()) => state.close(),
-                    Err(error) => {
-                        let next = Duration::from_nanos(state.interval.load(Ordering::Relaxed)) * 2;
-                        tracing::debug!(error = %error, next_probe_ms = next.as_millis() as u64, "cache probe failed");
-                        state.open(next);
-                    }
-                }
-                state.probing.store(false, Ordering::Release);
-            });
-        }
-        Err(Error::unavailable(
-            "cache",
-            "skipped after consecutive failures; a background probe checks when it is back",
-        ))
-    }
-
-    fn record<T>(&self, result: Result<T>) -> Result<T> {
-        match &result {
-            Ok(_) => {
-                if self.state.failures.load(Ordering::Relaxed) != 0 {
-                    self.state.failures.store(0, Ordering::Relaxed);
-                }
-            }
-            Err(error) => {
-                let failures = self.state.failures.fetch_add(1, Ordering::Relaxed) + 1;
-                if failures == self.state.config.threshold {
-                    tracing::warn!(
-                        failures,
-                        error = %error,
-                        skip_ms = self.state.config.first_interval.as_millis() as u64,
-                        "cache keeps failing; skipping it until a background probe succeeds"
-                    );
-                    self.state.open(self.state.config.first_interval);
-                }
-            }
-        }
-        result
+    /// The breaker, to guard other users of the same service with.
+    pub fn breaker(&self) -> Arc<Breaker> {
+        Arc::clone(&self.breaker)
     }
 }
 
 #[async_trait]
 impl PageCache for CircuitBreaker {
     async fn lookup(&self, thread: ThreadId) -> Result<Lookup> {
-        self.admit()?;
-        self.record(self.inner.lookup(thread).await)
+        self.breaker.admit()?;
+        self.breaker.record(self.inner.lookup(thread).await)
     }
 
     async fn fill(&self, thread: ThreadId, seen: Generation, window: Arc<Window>) -> Result<bool> {
-        self.admit()?;
-        self.record(self.inner.fill(thread, seen, window).await)
+        self.breaker.admit()?;
+        self.breaker
+            .record(self.inner.fill(thread, seen, window).await)
     }
 
     async fn invalidate(&self, thread: ThreadId) -> Result<()> {
-        self.admit()?;
-        self.record(self.inner.invalidate(thread).await)
+        self.breaker.admit()?;
+        self.breaker.record(self.inner.invalidate(thread).await)
     }
 
     async fn ping(&self) -> Result<()> {

@@ -110,7 +110,7 @@ struct Local {
     touched: Instant,
 }
 
-fn unavailable(e: impl Into<crate::error::BoxError>) -> Error {
+pub(crate) fn unavailable(e: impl Into<crate::error::BoxError>) -> Error {
     Error::unavailable("redis", e)
 }
 
@@ -120,19 +120,24 @@ fn fresh_generation() -> Generation {
     (uuid::Uuid::new_v4().as_u64_pair().0 >> 1).max(1)
 }
 
+/// A connection to `url` that opens on first use and re-opens after failures, each call
+/// bounded by `timeout`; shared by the cache and the rate limiter.
+pub(crate) fn connection(url: &SecretString, timeout: Duration) -> Result<ConnectionManager> {
+    let client = redis::Client::open(url.expose_secret())
+        .map_err(|e| Error::invalid("redis url", e.to_string()))?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_secs(1));
+    ConnectionManager::new_lazy_with_config(client, manager_config).map_err(unavailable)
+}
+
 impl RedisCache {
     /// Builds the cache. The connection is opened on first use and re-opened after failures,
     /// so a Redis that is down at start delays nothing: calls fail fast and fall back.
     pub fn new(config: RedisCacheConfig) -> Result<Self> {
-        let client = redis::Client::open(config.url.expose_secret())
-            .map_err(|e| Error::invalid("redis url", e.to_string()))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, manager_config).map_err(unavailable)?;
+        let connection = connection(&config.url, config.timeout)?;
         Ok(RedisCache {
             connection,
             config,

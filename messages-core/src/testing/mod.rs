@@ -13,6 +13,7 @@ use std::fmt::Display;
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod cache;
+pub mod limit;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod proxy;

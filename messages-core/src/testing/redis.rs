@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::cache::redis::{RedisCache, RedisCacheConfig};
+use crate::limit::redis::RedisLimiter;
 
 /// The `REDIS_URL` to test against, or `None` (skip); see [`super::backend_url`].
 pub fn redis_url() -> Option<String> {
@@ -35,4 +36,34 @@ pub async fn cache_at(url: &str, prefix: &str) -> Option<RedisCache> {
 pub async fn test_cache() -> Option<RedisCache> {
     let url = redis_url()?;
     cache_at(&url, &unique_prefix()).await
+}
+
+/// A rate limiter on `url` under `prefix`.
+pub fn limiter_at(url: &str, prefix: &str, rate: crate::limit::Rate) -> RedisLimiter {
+    RedisLimiter::new(
+        &secrecy::SecretString::from(url.to_owned()),
+        prefix,
+        Duration::from_millis(500),
+        rate,
+    )
+    .expect("redis limiter")
+}
+
+/// Makes limiters on `REDIS_URL`, each under a fresh prefix, once Redis answered a ping;
+/// `None` means skip.
+pub async fn limiters() -> Option<super::limit::Subject> {
+    let url = redis_url()?;
+    let probe = limiter_at(
+        &url,
+        &unique_prefix(),
+        crate::limit::Rate::new(1.0, 1).unwrap(),
+    );
+    if let Err(e) = crate::limit::RateLimiter::ping(&probe).await {
+        super::unreachable("Redis", e)?;
+        return None;
+    }
+    Some(std::sync::Arc::new(move |rate| {
+        std::sync::Arc::new(limiter_at(&url, &unique_prefix(), rate))
+            as std::sync::Arc<dyn crate::limit::RateLimiter>
+    }))
 }

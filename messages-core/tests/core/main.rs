@@ -5,6 +5,7 @@
 
 mod cache;
 mod events;
+mod limit;
 mod service;
 mod sqlite;
 mod storage;

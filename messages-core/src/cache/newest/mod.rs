@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::cache::breaker::{BreakerConfig, CircuitBreaker};
+use crate::cache::breaker::{Breaker, BreakerConfig, CircuitBreaker};
 use crate::cache::{CacheStats, Generation, PageCache, Window};
 use crate::error::Result;
 use crate::message::ThreadId;
@@ -31,6 +31,8 @@ use unconfirmed::Unconfirmed;
 pub(crate) struct NewestPages {
     /// The cache, behind a circuit breaker unless it lives in this process.
     cache: Arc<dyn PageCache>,
+    /// The breaker in front of the cache, when there is one.
+    breaker: Option<Arc<Breaker>>,
     window: PageSize,
     /// Whether every hit is checked against the thread's position in the store: when the
     /// store is shared with other processes but the cache is not, this process's cache
@@ -52,13 +54,16 @@ impl NewestPages {
         breaker: BreakerConfig,
         check_hits: bool,
     ) -> Self {
-        let cache = if cache.is_local() {
-            cache
+        let (cache, breaker) = if cache.is_local() {
+            (cache, None)
         } else {
-            Arc::new(CircuitBreaker::new(cache, breaker))
+            let guarded = CircuitBreaker::new(cache, breaker);
+            let breaker = guarded.breaker();
+            (Arc::new(guarded) as Arc<dyn PageCache>, Some(breaker))
         };
         NewestPages {
             cache,
+            breaker,
             window,
             check_hits,
             loads: SharedLoads::default(),
@@ -71,6 +76,11 @@ impl NewestPages {
     /// Whether a newest page of `size` is answered here rather than by the store.
     pub(crate) fn serves(&self, size: PageSize) -> bool {
         size <= self.window
+    }
+
+    /// The circuit breaker in front of the cache; `None` for a cache in this process.
+    pub(crate) fn breaker(&self) -> Option<Arc<Breaker>> {
+        self.breaker.clone()
     }
 
     /// What the cache did so far.
