@@ -1,7 +1,8 @@
 //! Authentication of writes: either trust `X-User-Id` (and `X-User-Roles`) as the gateway
 //! sets them, or verify a bearer JWT (HS256, RS256 or ES256) whose `sub` is the user id and
-//! whose roles claim lists the caller's roles. The one role the service knows is `moderator`:
-//! it may remove anyone's message.
+//! whose roles claim lists the caller's roles. The service knows two roles: `moderator` may
+//! remove anyone's message, and `service` marks another service's token; by default neither
+//! is rate limited (`RATE_LIMIT_EXEMPT_ROLES`).
 
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -30,6 +31,9 @@ pub enum Auth {
 /// The role that may remove anyone's message.
 pub const MODERATOR: &str = "moderator";
 
+/// The role of another service's token.
+pub const SERVICE: &str = "service";
+
 /// Who a request acts as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caller {
@@ -37,6 +41,27 @@ pub struct Caller {
     pub user: UserId,
     /// Whether the caller holds the `moderator` role.
     pub moderator: bool,
+    /// Whether the caller holds the `service` role.
+    pub service: bool,
+}
+
+impl Caller {
+    /// A caller with the roles among `roles`.
+    fn with_roles<'a>(user: UserId, roles: impl Iterator<Item = &'a str>) -> Self {
+        let mut caller = Caller {
+            user,
+            moderator: false,
+            service: false,
+        };
+        for role in roles {
+            match role.trim() {
+                MODERATOR => caller.moderator = true,
+                SERVICE => caller.service = true,
+                _ => {}
+            }
+        }
+        caller
+    }
 }
 
 #[derive(Deserialize)]
@@ -46,15 +71,17 @@ struct Claims {
     rest: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Whether a roles claim grants `moderator`: a list of strings, or one string of roles
-/// separated by spaces or commas (as OAuth scopes are).
-fn grants_moderator(roles: Option<&serde_json::Value>) -> bool {
+/// The roles a roles claim lists: a list of strings, or one string of roles separated by
+/// spaces or commas (as OAuth scopes are).
+fn claimed_roles(roles: Option<&serde_json::Value>) -> Vec<&str> {
     match roles {
-        Some(serde_json::Value::Array(list)) => list.iter().any(|r| r.as_str() == Some(MODERATOR)),
+        Some(serde_json::Value::Array(list)) => {
+            list.iter().filter_map(serde_json::Value::as_str).collect()
+        }
         Some(serde_json::Value::String(list)) => list
             .split(|c: char| c == ',' || c.is_whitespace())
-            .any(|r| r == MODERATOR),
-        _ => false,
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -117,15 +144,14 @@ impl Auth {
     /// The user a request acts as, and their roles.
     pub fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         match self {
-            Auth::TrustGateway => Ok(Caller {
-                user: user_from_header(headers)?,
-                moderator: headers
+            Auth::TrustGateway => Ok(Caller::with_roles(
+                user_from_header(headers)?,
+                headers
                     .get_all("x-user-roles")
                     .iter()
                     .filter_map(|v| v.to_str().ok())
-                    .flat_map(|v| v.split(','))
-                    .any(|role| role.trim() == MODERATOR),
-            }),
+                    .flat_map(|v| v.split(',')),
+            )),
             Auth::Jwt {
                 key,
                 validation,
@@ -144,10 +170,10 @@ impl Auth {
                 let user = UserId::parse(&data.claims.sub).map_err(|_| {
                     ApiError::unauthorized("the token's sub is not a user id (UUID)")
                 })?;
-                Ok(Caller {
+                Ok(Caller::with_roles(
                     user,
-                    moderator: grants_moderator(data.claims.rest.get(roles_claim.as_str())),
-                })
+                    claimed_roles(data.claims.rest.get(roles_claim.as_str())).into_iter(),
+                ))
             }
         }
     }

@@ -12,6 +12,10 @@ pub struct ApiError {
     message: String,
     allow: Option<&'static str>,
     retry_after: Option<u32>,
+    /// For a write the rate limits counted: the user's bucket, for the `X-RateLimit-*`
+    /// headers.
+    /// Boxed: it is rare, and every `Result` carrying an `ApiError` would grow by its size.
+    rate: Option<Box<messages_core::limit::Decision>>,
     /// For a 5xx: what went wrong, with its causes, for the log line the request handler
     /// writes. Never sent to the client.
     cause: Option<String>,
@@ -38,8 +42,33 @@ impl ApiError {
             message: message.into(),
             allow: None,
             retry_after: None,
+            rate: None,
             cause: None,
         }
+    }
+
+    /// 429 `rate_limited` for a write past the user's limit, with `Retry-After` and the
+    /// bucket's headers; `per_second` is the rate, for the message.
+    pub fn rate_limited(decision: messages_core::limit::Decision, per_second: f64) -> Self {
+        let seconds = crate::limits::retry_after_seconds(&decision);
+        ApiError {
+            retry_after: Some(seconds),
+            rate: Some(Box::new(decision)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many writes: up to {} at once, then {per_second} a second; retry after {seconds} s",
+                    decision.limit
+                ),
+            )
+        }
+    }
+
+    /// This error with the `X-RateLimit-*` headers of the write's bucket.
+    pub fn with_rate(mut self, decision: messages_core::limit::Decision) -> Self {
+        self.rate = Some(Box::new(decision));
+        self
     }
 
     /// 503 with `Retry-After`, for a limit that frees up by itself (too many open streams).
@@ -122,6 +151,9 @@ impl ApiError {
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(decision) = &self.rate {
+            crate::limits::write_headers(headers, decision);
         }
         response
     }

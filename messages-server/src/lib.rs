@@ -11,6 +11,7 @@
 //! - `startup`: builds the application (backends, service, relay) and runs it.
 //! - `listener`: accepts connections, serves each, and drains them at a stop.
 //! - `shutdown`: turns SIGTERM and Ctrl-C into one future.
+//! - `limits`: per-user write rate limits: the 429, the `X-RateLimit-*` headers.
 //! - `error`: the one mapping from core errors to HTTP statuses and JSON bodies.
 //! - `routes`: the route table (`mod`), the path's ids, message, changes, event-stream,
 //!   health and page routes.
@@ -23,6 +24,7 @@ pub mod backends;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod limits;
 mod listener;
 pub mod metrics;
 pub mod routes;

@@ -78,11 +78,12 @@ impl Application {
         } else {
             tracing::info!("live: in process");
         }
+        let limits = crate::limits::WriteLimits::open(&config, &service)?;
         let state = Arc::new(AppState::new(
             service,
             (config.max_body_bytes, config.http.body_read_timeout),
             sources,
-            auth,
+            (auth, limits),
             config.streams,
         ));
         Ok(Application {

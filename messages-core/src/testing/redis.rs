@@ -67,3 +67,68 @@ pub async fn limiters() -> Option<super::limit::Subject> {
             as std::sync::Arc<dyn crate::limit::RateLimiter>
     }))
 }
+
+/// A `redis-server` of a test's own on a free loopback port, killed with `SIGKILL` by
+/// [`RedisProcess::kill`] or when dropped: for tests of what happens when Redis dies.
+pub struct RedisProcess {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisProcess {
+    /// Starts one and waits until it answers; `None` (skip) when `redis-server` is not
+    /// installed, except under `CI=true`.
+    ///
+    /// # Panics
+    /// Under `CI=true` when it cannot start.
+    pub async fn start() -> Option<RedisProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let spawned = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                super::unreachable("redis-server", e)?;
+                return None;
+            }
+        };
+        let process = RedisProcess { child, port };
+        let client = redis::Client::open(process.url()).expect("redis url");
+        for _ in 0..100 {
+            if let Ok(mut connection) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<()>(&mut connection)
+                    .await
+                    .is_ok()
+            {
+                return Some(process);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        super::unreachable("redis-server", "it did not answer within 5 s")?;
+        None
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills it with `SIGKILL` and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -14,6 +14,7 @@ use messages_core::cache::memory::MemoryCacheConfig;
 use messages_core::cache::redis::RedisCacheConfig;
 use messages_core::events::amqp::AmqpConfig;
 use messages_core::events::outbox::RelayConfig;
+use messages_core::limit::Rate;
 use messages_core::storage::postgres::PostgresConfig;
 use messages_core::storage::sqlite::SqliteConfig;
 use messages_core::{PageSize, ServiceConfig, UnreadMax};
@@ -214,6 +215,44 @@ impl Default for StreamSettings {
     }
 }
 
+/// Per-user write rate limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Writes a second and burst of each user's bucket (`RATE_LIMIT_WRITES_PER_SECOND`,
+    /// default 10, a fraction allowed; `RATE_LIMIT_BURST`, default 30); `None` when the
+    /// rate is 0, which turns the limits off.
+    pub rate: Option<Rate>,
+    /// Whether callers with the `moderator` role are left unlimited
+    /// (`RATE_LIMIT_EXEMPT_ROLES`, a comma list, default `moderator,service`; `none` limits
+    /// everyone).
+    pub exempt_moderators: bool,
+    /// Whether callers with the `service` role are left unlimited.
+    pub exempt_services: bool,
+}
+
+impl RateLimitSettings {
+    /// Default writes a second.
+    pub const DEFAULT_PER_SECOND: f64 = 10.0;
+    /// Default burst.
+    pub const DEFAULT_BURST: u32 = 30;
+
+    /// No limits.
+    pub const OFF: RateLimitSettings = RateLimitSettings {
+        rate: None,
+        exempt_moderators: true,
+        exempt_services: true,
+    };
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            rate: Rate::new(Self::DEFAULT_PER_SECOND, Self::DEFAULT_BURST).ok(),
+            ..Self::OFF
+        }
+    }
+}
+
 /// The server's configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -243,6 +282,8 @@ pub struct Config {
     pub events: EventSettings,
     /// Authentication of writes.
     pub auth: AuthSettings,
+    /// Per-user write rate limits.
+    pub rate_limit: RateLimitSettings,
 }
 
 impl Default for Config {
@@ -262,6 +303,7 @@ impl Default for Config {
                 relay: RelayConfig::default(),
             },
             auth: AuthSettings::TrustGateway,
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }
@@ -376,6 +418,57 @@ impl Config {
             redis: backends::redis(&env, lifetime)?,
             events: backends::events(&env)?,
             auth: backends::auth(&env)?,
+            rate_limit: rate_limit(&env)?,
         })
     }
+}
+
+/// `RATE_LIMIT_WRITES_PER_SECOND`, `RATE_LIMIT_BURST`, `RATE_LIMIT_EXEMPT_ROLES`.
+fn rate_limit<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<RateLimitSettings, ConfigError> {
+    const PER_SECOND: &str = "RATE_LIMIT_WRITES_PER_SECOND";
+    let per_second: f64 = env.parse(
+        PER_SECOND,
+        RateLimitSettings::DEFAULT_PER_SECOND,
+        "a number of writes a second (0 turns limits off)",
+    )?;
+    let burst = env.range(
+        "RATE_LIMIT_BURST",
+        u64::from(RateLimitSettings::DEFAULT_BURST),
+        1,
+        u64::from(Rate::MAX_BURST),
+    )? as u32;
+    let rate = if per_second == 0.0 {
+        None
+    } else {
+        Some(Rate::new(per_second, burst).map_err(|e| ConfigError {
+            var: PER_SECOND,
+            reason: e.to_string(),
+        })?)
+    };
+    let mut settings = RateLimitSettings {
+        rate,
+        exempt_moderators: false,
+        exempt_services: false,
+    };
+    let roles = env
+        .get("RATE_LIMIT_EXEMPT_ROLES")
+        .unwrap_or_else(|| format!("{},{}", crate::auth::MODERATOR, crate::auth::SERVICE));
+    for role in roles.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        match role {
+            crate::auth::MODERATOR => settings.exempt_moderators = true,
+            crate::auth::SERVICE => settings.exempt_services = true,
+            "none" => {}
+            other => {
+                return Err(ConfigError {
+                    var: "RATE_LIMIT_EXEMPT_ROLES",
+                    reason: format!(
+                        "expected a comma list of moderator and service, or none; got {other:?}"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(settings)
 }

@@ -33,6 +33,26 @@ fn defaults_without_environment_are_the_core_defaults() {
         other => panic!("the default store is SQLite, got {other:?}"),
     }
     assert!(matches!(c.auth, AuthSettings::TrustGateway));
+    let limits = c.rate_limit;
+    assert_eq!(limits, RateLimitSettings::default());
+    assert_eq!(limits.rate, Some(Rate::new(10.0, 30).unwrap()));
+    assert!(limits.exempt_moderators && limits.exempt_services);
+}
+
+#[test]
+fn rate_limits_are_read_and_zero_turns_them_off() {
+    let c = config(&[
+        ("RATE_LIMIT_WRITES_PER_SECOND", "0.5"),
+        ("RATE_LIMIT_BURST", "4"),
+        ("RATE_LIMIT_EXEMPT_ROLES", "service"),
+    ])
+    .unwrap();
+    assert_eq!(c.rate_limit.rate, Some(Rate::new(0.5, 4).unwrap()));
+    assert!(!c.rate_limit.exempt_moderators && c.rate_limit.exempt_services);
+    let off = config(&[("RATE_LIMIT_WRITES_PER_SECOND", "0")]).unwrap();
+    assert_eq!(off.rate_limit.rate, None);
+    let everyone = config(&[("RATE_LIMIT_EXEMPT_ROLES", "none")]).unwrap();
+    assert!(!everyone.rate_limit.exempt_moderators && !everyone.rate_limit.exempt_services);
 }
 
 #[test]
@@ -250,6 +270,12 @@ fn errors_name_the_variable() {
         ("UNREAD_MAX", "0"),
         ("AUTH_JWT_ROLES_CLAIM", "bad claim"),
         ("UNREAD_MAX", "100001"),
+        ("RATE_LIMIT_WRITES_PER_SECOND", "-1"),
+        ("RATE_LIMIT_WRITES_PER_SECOND", "NaN"),
+        ("RATE_LIMIT_WRITES_PER_SECOND", "fast"),
+        ("RATE_LIMIT_WRITES_PER_SECOND", "2000000"),
+        ("RATE_LIMIT_BURST", "0"),
+        ("RATE_LIMIT_EXEMPT_ROLES", "admin"),
     ] {
         let vars: Vec<(&str, &str)> = if var.starts_with("DB_") || var == "MIGRATE_ON_START" {
             vec![("DB_HOST", "db"), (var, value)]

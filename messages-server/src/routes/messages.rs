@@ -12,6 +12,7 @@ use serde_json::error::Category;
 
 use super::path::PathIds;
 use super::{AppState, HttpResponse, json, read_body};
+use crate::auth::Caller;
 use crate::body::Body;
 use crate::error::ApiError;
 
@@ -63,9 +64,10 @@ struct UpdateBody {
 pub async fn create(
     state: &AppState,
     ids: PathIds,
+    caller: Caller,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state.auth.user(request.headers())?;
+    let user = caller.user;
     let key = idempotency_key(request.headers())?;
     let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
     let body: CreateBody = parse_json(&body)?;
@@ -80,7 +82,7 @@ pub async fn create(
     let mut response = json(StatusCode::CREATED, created.message().to_json());
     if let Created::Replayed(_) = created {
         response.headers_mut().insert(
-            "idempotent-replayed",
+            super::IDEMPOTENT_REPLAYED,
             http::HeaderValue::from_static("true"),
         );
     }
@@ -105,10 +107,11 @@ pub async fn edits(state: &AppState, ids: PathIds) -> Result<HttpResponse, ApiEr
 pub async fn update(
     state: &AppState,
     ids: PathIds,
+    caller: Caller,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
-    let user = state.auth.user(request.headers())?;
+    let user = caller.user;
     let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
     let body: UpdateBody = parse_json(&body)?;
     let patch = MessagePatch::new(body.content, body.paths, state.service.limits())?;
@@ -129,10 +132,10 @@ struct RemoveBody {
 pub async fn delete(
     state: &AppState,
     ids: PathIds,
+    caller: Caller,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
-    let caller = state.auth.caller(request.headers())?;
     let mut reason = None;
     for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
         if name == "reason" {
@@ -172,9 +175,9 @@ struct BulkDeleteBody {
 pub async fn bulk_delete(
     state: &AppState,
     ids: PathIds,
+    caller: Caller,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = state.auth.caller(request.headers())?;
     if !caller.moderator {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -148,6 +148,8 @@ pub struct AppState {
     pub auth: crate::auth::Auth,
     /// The open event streams.
     pub streams: events::Streams,
+    /// Per-user write rate limits.
+    pub limits: crate::limits::WriteLimits,
 }
 
 impl AppState {
@@ -156,7 +158,7 @@ impl AppState {
         service: Arc<MessageService>,
         (max_body_bytes, body_read_timeout): (usize, std::time::Duration),
         sources: crate::metrics::Sources,
-        auth: crate::auth::Auth,
+        (auth, limits): (crate::auth::Auth, crate::limits::WriteLimits),
         streams: crate::config::StreamSettings,
     ) -> Self {
         let mut router = matchit::Router::new();
@@ -176,6 +178,7 @@ impl AppState {
             openapi: openapi_json(),
             auth,
             streams: events::Streams::new(streams),
+            limits,
         }
     }
 }
@@ -268,6 +271,10 @@ pub fn route_table() -> Vec<(&'static str, Vec<&'static str>)> {
         .collect()
 }
 
+/// `Idempotent-Replayed: true` marks the answer of a create that replayed an earlier one.
+pub const IDEMPOTENT_REPLAYED: http::HeaderName =
+    http::HeaderName::from_static("idempotent-replayed");
+
 /// `X-Request-Id`, named once: a header name given as a string is parsed on every use.
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
@@ -352,24 +359,12 @@ async fn dispatch(
     // Every handler but the cached read is boxed: their futures are large (a body being read,
     // a store call), and without the box each request would move that much through every
     // wrapper on its way into hyper. The cached read stays inline.
+    if let Some(write) = Write::of(route, request.method()) {
+        return Box::pin(write_through_limits(state, route, write, ids?, request)).await;
+    }
     match (route, request.method()) {
         (Route::ThreadMessages, &Method::GET) => messages::list(state, ids?, &request).await,
-        (Route::ThreadMessages, &Method::POST) => {
-            Box::pin(messages::create(state, ids?, request)).await
-        }
         (Route::Message, &Method::GET) => Box::pin(messages::get(state, ids?)).await,
-        (Route::Message, &Method::PUT) => Box::pin(messages::update(state, ids?, request)).await,
-        (Route::Message, &Method::DELETE) => Box::pin(messages::delete(state, ids?, request)).await,
-        (Route::BulkDelete, &Method::POST) => {
-            Box::pin(messages::bulk_delete(state, ids?, request)).await
-        }
-        (Route::Reactions, &Method::DELETE) => {
-            Box::pin(reactions::clear(state, ids?, &request)).await
-        }
-        (Route::Reaction, &Method::PUT) => Box::pin(reactions::add(state, ids?, &request)).await,
-        (Route::Reaction, &Method::DELETE) => {
-            Box::pin(reactions::remove(state, ids?, &request)).await
-        }
         (Route::Reaction, &Method::GET) => Box::pin(reactions::list(state, ids?, &request)).await,
         (Route::Edits, &Method::GET) => Box::pin(messages::edits(state, ids?)).await,
         (Route::ThreadChanges, &Method::GET) => {
@@ -403,6 +398,56 @@ async fn dispatch(
         }
         (route, _) => Err(ApiError::method_not_allowed(route.allow())),
     }
+}
+
+/// The writes the rate limits count.
+#[derive(Clone, Copy)]
+enum Write {
+    Create,
+    Edit,
+    Delete,
+    BulkDelete,
+    React,
+    Unreact,
+    ClearReactions,
+}
+
+impl Write {
+    fn of(route: Route, method: &Method) -> Option<Write> {
+        Some(match (route, method) {
+            (Route::ThreadMessages, &Method::POST) => Write::Create,
+            (Route::Message, &Method::PUT) => Write::Edit,
+            (Route::Message, &Method::DELETE) => Write::Delete,
+            (Route::BulkDelete, &Method::POST) => Write::BulkDelete,
+            (Route::Reaction, &Method::PUT) => Write::React,
+            (Route::Reaction, &Method::DELETE) => Write::Unreact,
+            (Route::Reactions, &Method::DELETE) => Write::ClearReactions,
+            _ => return None,
+        })
+    }
+}
+
+/// A write: who makes it, a token from their bucket (a 429 when there is none, before
+/// anything is read or stored), the handler, then the bucket's headers on the answer.
+async fn write_through_limits(
+    state: &AppState,
+    route: Route,
+    write: Write,
+    ids: path::PathIds,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = state.auth.caller(request.headers())?;
+    let grant = state.limits.take(&caller, route.label()).await?;
+    let result = match write {
+        Write::Create => messages::create(state, ids, caller, request).await,
+        Write::Edit => messages::update(state, ids, caller, request).await,
+        Write::Delete => messages::delete(state, ids, caller, request).await,
+        Write::BulkDelete => messages::bulk_delete(state, ids, caller, request).await,
+        Write::React => reactions::add(state, ids, caller).await,
+        Write::Unreact => reactions::remove(state, ids, caller, &request).await,
+        Write::ClearReactions => reactions::clear(state, ids, caller).await,
+    };
+    state.limits.settle(grant, result).await
 }
 
 /// Past the limit, how much of a body is still read and thrown away so that the 413 reaches

@@ -6,6 +6,7 @@ use messages_core::{REACTORS_DEFAULT, REACTORS_MAX, ReactionChange, Removal, Use
 
 use super::path::PathIds;
 use super::{AppState, HttpResponse, json};
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// `PUT /threads/{thread_id}/messages/{message_id}/reactions/{emoji}`: 201 with the message
@@ -13,10 +14,10 @@ use crate::error::ApiError;
 pub async fn add(
     state: &AppState,
     mut ids: PathIds,
-    request: &Request<Incoming>,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
-    let user = state.auth.user(request.headers())?;
+    let user = caller.user;
     let emoji = ids.emoji()?;
     let reacted = state
         .service
@@ -36,10 +37,10 @@ pub async fn add(
 pub async fn remove(
     state: &AppState,
     mut ids: PathIds,
+    caller: Caller,
     request: &Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
-    let caller = state.auth.caller(request.headers())?;
     let mut user = caller.user;
     for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
         if name == "user" {
@@ -70,10 +71,9 @@ pub async fn remove(
 pub async fn clear(
     state: &AppState,
     ids: PathIds,
-    request: &Request<Incoming>,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
-    let caller = state.auth.caller(request.headers())?;
     if !caller.moderator {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

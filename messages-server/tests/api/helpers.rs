@@ -19,7 +19,7 @@ use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::sqlite::TempDir;
 use messages_server::Application;
 use messages_server::config::{
-    Config, DatabaseSettings, HttpSettings, SqliteSettings, StoreSettings,
+    Config, DatabaseSettings, HttpSettings, RateLimitSettings, SqliteSettings, StoreSettings,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -86,9 +86,11 @@ impl TestResponse {
     }
 }
 
-/// A configuration for a server in a test: port 0, the in-memory store, a short drain.
+/// A configuration for a server in a test: port 0, the in-memory store, a short drain, no
+/// rate limits (tests write far faster than people; the limits' own tests turn them on).
 pub fn test_config() -> Config {
     Config {
+        rate_limit: RateLimitSettings::OFF,
         bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         store: StoreSettings::Memory,
         http: HttpSettings {
@@ -528,8 +530,8 @@ pub fn send_signal(child: &std::process::Child, signal: &str) {
 }
 
 /// The server binary with none of the test's backend variables, on the in-memory store
-/// (`STORE=memory`, so no test writes a data directory it did not ask for): a test sets what
-/// it needs.
+/// (`STORE=memory`, so no test writes a data directory it did not ask for), without rate
+/// limits: a test sets what it needs.
 pub fn server_command() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_messages-server"));
     for var in [
@@ -544,6 +546,7 @@ pub fn server_command() -> std::process::Command {
         command.env_remove(var);
     }
     command.env("STORE", "memory");
+    command.env("RATE_LIMIT_WRITES_PER_SECOND", "0");
     if std::env::var_os("TEST_LOG").is_none() {
         command.env("RUST_LOG", "warn");
     }

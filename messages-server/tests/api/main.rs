@@ -13,5 +13,6 @@ mod contract;
 mod embedded;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod live;
 mod memory;

@@ -1,0 +1,181 @@
+//! Per-user write rate limits at the HTTP edge: who is limited, the 429 with `Retry-After`,
+//! the `X-RateLimit-*` headers on every limited write, and the token handed back when a write
+//! turns out to be an idempotent replay.
+//!
+//! Limited: creates, edits, deletes (one token for a bulk delete) and reaction changes.
+//! Read-state updates are not: they take no number, send no event and move one private row,
+//! and a client sends one each time its reader reaches the bottom of a thread.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use messages_core::MessageService;
+use messages_core::limit::memory::MemoryLimiter;
+use messages_core::limit::redis::RedisLimiter;
+use messages_core::limit::{Decision, FailOpen, RateLimiter};
+
+use crate::auth::Caller;
+use crate::config::{Config, RateLimitSettings};
+use crate::error::ApiError;
+use crate::routes::HttpResponse;
+
+/// `X-RateLimit-Limit`: the bucket's size.
+pub const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// `X-RateLimit-Remaining`: writes left now.
+pub const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+/// `X-RateLimit-Reset`: Unix time, in whole seconds rounded up, at which the bucket is full.
+pub const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// The limits of this process.
+pub struct WriteLimits {
+    limiter: Option<FailOpen>,
+    settings: RateLimitSettings,
+}
+
+/// What the limiter said to a write that goes ahead.
+pub enum Grant {
+    /// Not limited: limits are off, or the caller's role is exempt.
+    Unlimited,
+    /// The limiter could not answer; the write goes ahead unchecked.
+    Unchecked,
+    /// A token was taken from the user's bucket.
+    Taken {
+        /// Whose.
+        caller: Caller,
+        /// The bucket after it.
+        decision: Decision,
+    },
+}
+
+impl WriteLimits {
+    /// The limits the configuration names: shared in Redis when there is one (behind the
+    /// cache's breaker), else in this process; none when the rate is 0.
+    pub fn open(config: &Config, service: &MessageService) -> anyhow::Result<Self> {
+        let settings = config.rate_limit;
+        let Some(rate) = settings.rate else {
+            tracing::info!("rate limits: off (RATE_LIMIT_WRITES_PER_SECOND=0)");
+            return Ok(WriteLimits {
+                limiter: None,
+                settings,
+            });
+        };
+        let per_second = 1.0 / rate.interval().as_secs_f64();
+        let limiter = match &config.redis {
+            Some(redis) => {
+                let limiter = RedisLimiter::new(&redis.url, &redis.key_prefix, redis.timeout, rate)
+                    .map_err(|e| anyhow::anyhow!("invalid Redis settings (REDIS_URL): {e}"))?;
+                tracing::info!(
+                    per_second,
+                    burst = rate.burst(),
+                    "rate limits: per user, shared by every replica in Redis; writes go unchecked while Redis is unreachable"
+                );
+                FailOpen::new(
+                    Arc::new(limiter) as Arc<dyn RateLimiter>,
+                    service.cache_breaker(),
+                )
+            }
+            None => {
+                tracing::info!(
+                    per_second,
+                    burst = rate.burst(),
+                    "rate limits: per user, in this process"
+                );
+                FailOpen::new(Arc::new(MemoryLimiter::new(rate)), None)
+            }
+        };
+        Ok(WriteLimits {
+            limiter: Some(limiter),
+            settings,
+        })
+    }
+
+    fn exempt(&self, caller: &Caller) -> bool {
+        (caller.moderator && self.settings.exempt_moderators)
+            || (caller.service && self.settings.exempt_services)
+    }
+
+    /// Takes a token for `caller`'s write on `route`: a 429 `rate_limited` when the bucket is
+    /// empty (nothing else happens for that request).
+    pub async fn take(&self, caller: &Caller, route: &'static str) -> Result<Grant, ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(Grant::Unlimited);
+        };
+        if self.exempt(caller) {
+            return Ok(Grant::Unlimited);
+        }
+        match limiter.take(caller.user).await {
+            None => {
+                metrics::counter!("rate_limit_unchecked_total").increment(1);
+                Ok(Grant::Unchecked)
+            }
+            Some(decision) if decision.allowed => Ok(Grant::Taken {
+                caller: *caller,
+                decision,
+            }),
+            Some(decision) => {
+                metrics::counter!("http_rate_limited_total", "route" => route).increment(1);
+                tracing::info!(
+                    user = %caller.user,
+                    route,
+                    retry_after_ms = decision.retry_after.as_millis() as u64,
+                    "write rate limited"
+                );
+                Err(ApiError::rate_limited(
+                    decision,
+                    1.0 / limiter.rate().interval().as_secs_f64(),
+                ))
+            }
+        }
+    }
+
+    /// After the write: the headers on its answer, and the token back when the answer is an
+    /// idempotent replay (which stored nothing and does not count).
+    pub async fn settle(
+        &self,
+        grant: Grant,
+        result: Result<HttpResponse, ApiError>,
+    ) -> Result<HttpResponse, ApiError> {
+        let Grant::Taken {
+            caller,
+            mut decision,
+        } = grant
+        else {
+            return result;
+        };
+        match result {
+            Ok(mut response) => {
+                if response
+                    .headers()
+                    .contains_key(crate::routes::IDEMPOTENT_REPLAYED)
+                    && let Some(limiter) = &self.limiter
+                {
+                    limiter.give_back(caller.user).await;
+                    decision.remaining = (decision.remaining + 1).min(decision.limit);
+                }
+                write_headers(response.headers_mut(), &decision);
+                Ok(response)
+            }
+            Err(error) => Err(error.with_rate(decision)),
+        }
+    }
+}
+
+/// The `X-RateLimit-*` headers of `decision`.
+pub fn write_headers(headers: &mut HeaderMap, decision: &Decision) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let full = now + decision.reset_after;
+    let reset = full.as_secs() + u64::from(full.subsec_nanos() > 0);
+    headers.insert(LIMIT, HeaderValue::from(decision.limit));
+    headers.insert(REMAINING, HeaderValue::from(decision.remaining));
+    headers.insert(RESET, HeaderValue::from(reset));
+}
+
+/// Whole seconds to wait, rounded up, at least 1: what `Retry-After` says.
+pub fn retry_after_seconds(decision: &Decision) -> u32 {
+    let wait = decision.retry_after;
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.clamp(1, u64::from(u32::MAX)) as u32
+}
