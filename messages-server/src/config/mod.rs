@@ -427,9 +427,8 @@ impl Config {
 fn rate_limit<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
 ) -> Result<RateLimitSettings, ConfigError> {
-    const PER_SECOND: &str = "RATE_LIMIT_WRITES_PER_SECOND";
     let per_second: f64 = env.parse(
-        PER_SECOND,
+        "RATE_LIMIT_WRITES_PER_SECOND",
         RateLimitSettings::DEFAULT_PER_SECOND,
         "a number of writes a second (0 turns limits off)",
     )?;
@@ -443,7 +442,7 @@ fn rate_limit<F: Fn(&str) -> Option<String>>(
         None
     } else {
         Some(Rate::new(per_second, burst).map_err(|e| ConfigError {
-            var: PER_SECOND,
+            var: "RATE_LIMIT_WRITES_PER_SECOND",
             reason: e.to_string(),
         })?)
     };

@@ -93,11 +93,16 @@ export function authHeaders(write) {
   return write ? { "X-User-Id": identity.userId } : {};
 }
 
-export function explain(status, body, fallback) {
+export function explain(status, body, fallback, retryAfter = null) {
   const message = body?.error?.message || fallback;
   if (status === 503) return `The service is unavailable right now (${message}). Try again in a moment.`;
   if (status === 401) return `Sign-in needed: ${message}. Paste a bearer token under Change.`;
-  if (status === 429) return "Too many requests: wait a moment and try again.";
+  if (status === 429) {
+    const seconds = Number.parseInt(retryAfter ?? "", 10);
+    return Number.isFinite(seconds)
+      ? `You are sending too fast: try again in ${seconds} s.`
+      : "Too many requests: wait a moment and try again.";
+  }
   return message;
 }
 
@@ -124,7 +129,12 @@ export async function request(method, path, body, extraHeaders = {}) {
   if (!response.ok) {
     if (response.status === 401) onUnauthorized();
     throw new ApiError(
-      explain(response.status, data, response.statusText || `HTTP ${response.status}`),
+      explain(
+        response.status,
+        data,
+        response.statusText || `HTTP ${response.status}`,
+        response.headers.get("Retry-After"),
+      ),
       response.status,
       data?.error?.code,
     );
