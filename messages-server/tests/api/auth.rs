@@ -261,3 +261,54 @@ async fn a_tokens_roles_claim_grants_moderator() {
         assert_eq!(changes["changes"][1]["deleted_by"], moderator.as_str());
     }
 }
+
+/// A token whose roles claim lists `service` is not rate limited; the same user with a token
+/// without it is, and an `X-User-Roles` header claiming it counts for nothing when the server
+/// verifies tokens itself.
+#[tokio::test]
+async fn a_service_token_is_not_rate_limited() {
+    let mut config = test_config();
+    config.auth = AuthSettings::Hs256 {
+        secret: SECRET.into(),
+        issuer: None,
+        audience: None,
+        roles_claim: "roles".into(),
+    };
+    config.rate_limit = messages_server::config::RateLimitSettings {
+        rate: Some(messages_core::limit::Rate::new(0.5, 1).expect("rate")),
+        ..Default::default()
+    };
+    let app = start(config).await;
+    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let (thread, bot) = (new_id(), new_id());
+    let service = format!(
+        "Bearer {}",
+        token_with(
+            Algorithm::HS256,
+            &key,
+            &bot,
+            serde_json::json!({"roles": ["service"]})
+        )
+    );
+    for _ in 0..3 {
+        let r = post(&app, &thread, &[("authorization", &service)]).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        assert!(r.headers.get("x-ratelimit-limit").is_none());
+    }
+    let plain = format!(
+        "Bearer {}",
+        token_with(Algorithm::HS256, &key, &bot, serde_json::json!({}))
+    );
+    let headers = [
+        ("authorization", plain.as_str()),
+        ("x-user-roles", "service"),
+    ];
+    assert_eq!(
+        post(&app, &thread, &headers).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post(&app, &thread, &headers).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
