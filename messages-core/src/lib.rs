@@ -31,6 +31,7 @@
 //!   or shared in Redis (`redis`), failing open behind the cache's breaker.
 //! - `events`: event encoding (`codec`), the outbox relay (`outbox`), publishers (`memory`,
 //!   `amqp`).
+//! - `redis_server`: where Redis is (one node or a cluster) and the connection over either.
 //! - `live`: changes pushed to followers as they commit (`Hub`, `Follower`), across replicas
 //!   through a transport (`postgres`).
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -53,6 +54,8 @@ pub mod cache;
 pub mod events;
 pub mod limit;
 pub mod live;
+#[cfg(feature = "redis")]
+pub mod redis_server;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;

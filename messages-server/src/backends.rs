@@ -175,7 +175,9 @@ pub async fn cache(config: &Config) -> anyhow::Result<Arc<dyn PageCache>> {
             let cache =
                 RedisCache::new(redis.clone()).context("invalid Redis settings (REDIS_URL)")?;
             match cache.ping().await {
-                Ok(()) => tracing::info!(prefix = %redis.key_prefix, "cache: Redis"),
+                Ok(()) => {
+                    tracing::info!(prefix = %redis.key_prefix, redis = %redis.server.describe(), "cache: Redis")
+                }
                 Err(error) => tracing::warn!(
                     error = %error_chain(&error),
                     "cache: Redis is unreachable; reading the store until it answers"

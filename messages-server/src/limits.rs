@@ -63,8 +63,9 @@ impl WriteLimits {
         let per_second = 1.0 / rate.interval().as_secs_f64();
         let limiter = match &config.redis {
             Some(redis) => {
-                let limiter = RedisLimiter::new(&redis.url, &redis.key_prefix, redis.timeout, rate)
-                    .map_err(|e| anyhow::anyhow!("invalid Redis settings (REDIS_URL): {e}"))?;
+                let limiter =
+                    RedisLimiter::new(&redis.server, &redis.key_prefix, redis.timeout, rate)
+                        .map_err(|e| anyhow::anyhow!("invalid Redis settings (REDIS_URL): {e}"))?;
                 tracing::info!(
                     per_second,
                     burst = rate.burst(),

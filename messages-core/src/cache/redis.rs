@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
-use secrecy::{ExposeSecret, SecretString};
 
 use super::window::Closes;
 use super::{Generation, Lifetime, Lookup, PageCache, Window};
@@ -22,12 +20,13 @@ use crate::cursor::{Cursor, EncodedCursor};
 use crate::error::{Error, Result};
 use crate::locks;
 use crate::message::ThreadId;
+use crate::redis_server::{Connection, RedisServer};
 
 /// Settings of the Redis cache.
 #[derive(Clone, Debug)]
 pub struct RedisCacheConfig {
-    /// A `redis://` URL; it may hold a password, so it never prints.
-    pub url: SecretString,
+    /// Where Redis is: one node or a cluster.
+    pub server: RedisServer,
     /// Prefix of every key, so several deployments can share one Redis. Default `messages`.
     pub key_prefix: String,
     /// How long a window lives. Default: [`Lifetime::default`].
@@ -40,10 +39,15 @@ pub struct RedisCacheConfig {
 }
 
 impl RedisCacheConfig {
-    /// Defaults for everything but the URL.
+    /// Defaults for everything but the URL of the one node.
     pub fn new(url: impl Into<String>) -> Self {
+        Self::on(RedisServer::node(url))
+    }
+
+    /// Defaults for everything but where Redis is.
+    pub fn on(server: RedisServer) -> Self {
         RedisCacheConfig {
-            url: SecretString::from(url.into()),
+            server,
             key_prefix: "messages".into(),
             lifetime: Lifetime::default(),
             timeout: Duration::from_millis(250),
@@ -90,7 +94,7 @@ return 1
 
 /// Windows in Redis.
 pub struct RedisCache {
-    connection: ConnectionManager,
+    connection: Connection,
     config: RedisCacheConfig,
     lookup: Script,
     fill: Script,
@@ -120,24 +124,11 @@ fn fresh_generation() -> Generation {
     (uuid::Uuid::new_v4().as_u64_pair().0 >> 1).max(1)
 }
 
-/// A connection to `url` that opens on first use and re-opens after failures, each call
-/// bounded by `timeout`; shared by the cache and the rate limiter.
-pub(crate) fn connection(url: &SecretString, timeout: Duration) -> Result<ConnectionManager> {
-    let client = redis::Client::open(url.expose_secret())
-        .map_err(|e| Error::invalid("redis url", e.to_string()))?;
-    let manager_config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_secs(1));
-    ConnectionManager::new_lazy_with_config(client, manager_config).map_err(unavailable)
-}
-
 impl RedisCache {
     /// Builds the cache. The connection is opened on first use and re-opened after failures,
     /// so a Redis that is down at start delays nothing: calls fail fast and fall back.
     pub fn new(config: RedisCacheConfig) -> Result<Self> {
-        let connection = connection(&config.url, config.timeout)?;
+        let connection = Connection::open(&config.server, config.timeout)?;
         Ok(RedisCache {
             connection,
             config,

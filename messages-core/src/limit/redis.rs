@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
-use redis::aio::ConnectionManager;
-use secrecy::SecretString;
 
 use super::{Decision, Rate, RateLimiter};
-use crate::cache::redis::{connection, unavailable};
+use crate::cache::redis::unavailable;
 use crate::error::Result;
 use crate::message::UserId;
+use crate::redis_server::{Connection, RedisServer};
 
 /// [`super::Bucket::take`] and [`super::Bucket::give_back`] in Lua, on whole microseconds
 /// (exact in Lua's doubles below 2^53). `KEYS`: the bucket, holding when it is full again.
@@ -49,7 +48,7 @@ return {1, after, 0}
 
 /// Per-user buckets in Redis.
 pub struct RedisLimiter {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: String,
     timeout: Duration,
     rate: Rate,
@@ -57,17 +56,17 @@ pub struct RedisLimiter {
 }
 
 impl RedisLimiter {
-    /// Buckets of `rate` on the Redis at `url`, under `key_prefix` (the cache's, so one
+    /// Buckets of `rate` on `server`, under `key_prefix` (the cache's, so one
     /// deployment's keys share one prefix), each call bounded by `timeout`. The connection
     /// opens on first use, so a Redis that is down at start delays nothing.
     pub fn new(
-        url: &SecretString,
+        server: &RedisServer,
         key_prefix: &str,
         timeout: Duration,
         rate: Rate,
     ) -> Result<Self> {
         Ok(RedisLimiter {
-            connection: connection(url, timeout)?,
+            connection: Connection::open(server, timeout)?,
             prefix: key_prefix.to_owned(),
             timeout,
             rate,

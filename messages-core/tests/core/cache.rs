@@ -1,5 +1,5 @@
-//! The cache contract on every cache: in process always, Redis when `REDIS_URL` is set
-//! (required under `CI=true`).
+//! The cache contract on every cache: in process always, Redis when `REDIS_URL` is set, a Redis
+//! Cluster when `REDIS_CLUSTER_NODES` is (both required under `CI=true`).
 
 use std::sync::Arc;
 
@@ -10,6 +10,10 @@ messages_core::cache_contract!(
     memory => async { Some(Arc::new(MemoryCache::default()) as Arc<dyn PageCache>) },
     redis => async {
         let cache = messages_core::testing::redis::test_cache().await?;
+        Some(Arc::new(cache) as Arc<dyn PageCache>)
+    },
+    redis_cluster => async {
+        let cache = messages_core::testing::redis::test_cluster_cache().await?;
         Some(Arc::new(cache) as Arc<dyn PageCache>)
     },
 );

@@ -1,5 +1,5 @@
 //! The rate limiter contract on every limiter: in process always, Redis when `REDIS_URL` is
-//! set (required under `CI=true`); buckets shared between processes through Redis; and a
+//! set, a Redis Cluster when `REDIS_CLUSTER_NODES` is (both required under `CI=true`); buckets shared between processes through Redis; and a
 //! limiter that cannot answer letting writes through.
 
 use std::sync::Arc;
@@ -18,6 +18,7 @@ messages_core::limit_contract!(
         Some(Arc::new(|rate| Arc::new(MemoryLimiter::new(rate)) as Arc<dyn RateLimiter>) as Subject)
     },
     redis => limiters(),
+    redis_cluster => messages_core::testing::redis::cluster_limiters(),
 );
 
 fn user() -> UserId {

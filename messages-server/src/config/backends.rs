@@ -5,6 +5,7 @@ use messages_core::cache::Lifetime;
 use messages_core::cache::redis::RedisCacheConfig;
 use messages_core::events::amqp::AmqpConfig;
 use messages_core::events::outbox::RelayConfig;
+use messages_core::redis_server::RedisServer;
 use messages_core::storage::postgres::PostgresConfig;
 use messages_core::storage::sqlite::Synchronous;
 use secrecy::SecretString;
@@ -115,6 +116,21 @@ pub(super) fn redis<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
     lifetime: Lifetime,
 ) -> Result<Option<RedisCacheConfig>, ConfigError> {
+    if let Some(nodes) = env.get("REDIS_CLUSTER_NODES") {
+        if env.get("REDIS_URL").is_some() || env.get("REDIS_HOST").is_some() {
+            return Err(ConfigError {
+                var: "REDIS_CLUSTER_NODES",
+                reason: "set either REDIS_CLUSTER_NODES (a cluster) or REDIS_URL / REDIS_HOST \
+                         (one node), not both"
+                    .into(),
+            });
+        }
+        let server = RedisServer::Cluster {
+            nodes: cluster_nodes(&nodes)?,
+            password: env.get("REDIS_PASSWORD").map(SecretString::from),
+        };
+        return redis_settings(env, RedisCacheConfig::on(server), lifetime).map(Some);
+    }
     let url = match (env.get("REDIS_URL"), env.get("REDIS_HOST")) {
         (Some(url), _) => {
             if !(url.starts_with("redis://")
@@ -144,7 +160,43 @@ pub(super) fn redis<F: Fn(&str) -> Option<String>>(
         }
         (None, None) => return Ok(None),
     };
-    let mut redis = RedisCacheConfig::new(url);
+    redis_settings(env, RedisCacheConfig::new(url), lifetime).map(Some)
+}
+
+/// The seeds of `REDIS_CLUSTER_NODES`: a comma list of `host:port`.
+fn cluster_nodes(list: &str) -> Result<Vec<String>, ConfigError> {
+    let bad = |reason: String| ConfigError {
+        var: "REDIS_CLUSTER_NODES",
+        reason,
+    };
+    let nodes: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if nodes.is_empty() {
+        return Err(bad("expected a comma list of host:port".into()));
+    }
+    for node in &nodes {
+        let valid = node.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.contains(['/', '@', ' '])
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !valid {
+            return Err(bad(format!("expected host:port, got {node:?}")));
+        }
+    }
+    Ok(nodes)
+}
+
+/// The settings every Redis shares: `CACHE_KEY_PREFIX`, `REDIS_TIMEOUT_MS`, the lifetime.
+fn redis_settings<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    mut redis: RedisCacheConfig,
+    lifetime: Lifetime,
+) -> Result<RedisCacheConfig, ConfigError> {
     redis.lifetime = lifetime;
     if let Some(prefix) = env.get("CACHE_KEY_PREFIX") {
         if prefix.contains(['{', '}']) || prefix.chars().any(char::is_whitespace) {
@@ -156,7 +208,7 @@ pub(super) fn redis<F: Fn(&str) -> Option<String>>(
         redis.key_prefix = prefix;
     }
     redis.timeout = env.millis("REDIS_TIMEOUT_MS", redis.timeout, 1, 60_000)?;
-    Ok(Some(redis))
+    Ok(redis)
 }
 
 pub(super) fn events<F: Fn(&str) -> Option<String>>(

@@ -4,6 +4,7 @@ use messages_core::storage::sqlite::Synchronous;
 use secrecy::ExposeSecret;
 
 use super::*;
+use messages_core::redis_server::RedisServer;
 
 fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let map: HashMap<String, String> = vars
@@ -177,7 +178,7 @@ fn redis_from_url_or_parts() {
     .unwrap()
     .redis
     .unwrap();
-    assert_eq!(r.url.expose_secret(), "redis://127.0.0.1:6379/2");
+    assert_eq!(node_url(&r.server), "redis://127.0.0.1:6379/2");
     assert_eq!(r.key_prefix, "messages");
     assert_eq!(
         r.lifetime.ttl,
@@ -192,7 +193,7 @@ fn redis_from_url_or_parts() {
     .unwrap()
     .redis
     .unwrap();
-    assert_eq!(r.url.expose_secret(), "redis://:p%40ss%20word@cache:6379/3");
+    assert_eq!(node_url(&r.server), "redis://:p%40ss%20word@cache:6379/3");
     assert!(!format!("{r:?}").contains("p%40ss"));
     for (var, value) in [
         ("REDIS_URL", "http://x"),
@@ -285,5 +286,58 @@ fn errors_name_the_variable() {
         let err = config(&vars).unwrap_err();
         assert_eq!(err.var, var);
         assert!(err.to_string().starts_with(var));
+    }
+}
+
+fn node_url(server: &RedisServer) -> String {
+    match server {
+        RedisServer::Node(url) => url.expose_secret().to_owned(),
+        other => panic!("expected one node, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_redis_cluster_from_its_seed_nodes() {
+    let c = config(&[
+        (
+            "REDIS_CLUSTER_NODES",
+            "10.0.0.1:7001, redis-1.cache:7002,[::1]:7003",
+        ),
+        ("REDIS_PASSWORD", "s3cret"),
+        ("CACHE_KEY_PREFIX", "chat"),
+    ])
+    .unwrap();
+    let redis = c.redis.expect("redis");
+    assert_eq!(redis.key_prefix, "chat");
+    match redis.server {
+        RedisServer::Cluster { nodes, password } => {
+            assert_eq!(nodes, ["10.0.0.1:7001", "redis-1.cache:7002", "[::1]:7003"]);
+            assert_eq!(
+                password.map(|p| p.expose_secret().to_owned()).as_deref(),
+                Some("s3cret")
+            );
+        }
+        other => panic!("expected a cluster, got {other:?}"),
+    }
+    for (vars, var) in [
+        (
+            vec![
+                ("REDIS_CLUSTER_NODES", "a:1"),
+                ("REDIS_URL", "redis://x:6379"),
+            ],
+            "REDIS_CLUSTER_NODES",
+        ),
+        (
+            vec![("REDIS_CLUSTER_NODES", "nohost")],
+            "REDIS_CLUSTER_NODES",
+        ),
+        (vec![("REDIS_CLUSTER_NODES", "h:0")], "REDIS_CLUSTER_NODES"),
+        (
+            vec![("REDIS_CLUSTER_NODES", ":7001")],
+            "REDIS_CLUSTER_NODES",
+        ),
+        (vec![("REDIS_CLUSTER_NODES", ",")], "REDIS_CLUSTER_NODES"),
+    ] {
+        assert_eq!(config(&vars).unwrap_err().var, var, "{vars:?}");
     }
 }

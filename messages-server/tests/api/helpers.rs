@@ -36,6 +36,9 @@ pub enum Backend {
     Postgres,
     /// PostgreSQL and Redis (`REDIS_URL`), with a key prefix of the test's own.
     PostgresRedis,
+    /// PostgreSQL and a Redis Cluster (`REDIS_CLUSTER_NODES`), with a key prefix of the
+    /// test's own.
+    PostgresRedisCluster,
     /// The embedded default behind nginx configured like the Kong route: the API under
     /// `/messages`, the prefix stripped, `X-Request-Id` added.
     SqliteBehindGateway,
@@ -129,7 +132,7 @@ pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<Test
             data = Some(dir);
             None
         }
-        Backend::Postgres | Backend::PostgresRedis => {
+        Backend::Postgres | Backend::PostgresRedis | Backend::PostgresRedisCluster => {
             let db = TestDatabase::create().await?;
             config.store = StoreSettings::Postgres(database_settings(db.url()));
             Some(db)
@@ -141,6 +144,12 @@ pub async fn spawn_app_with(backend: Backend, mut config: Config) -> Option<Test
             &url,
             &messages_core::testing::redis::unique_prefix(),
         ));
+    }
+    if let Backend::PostgresRedisCluster = backend {
+        let nodes = messages_core::testing::redis::cluster_nodes()?;
+        let mut redis = RedisCacheConfig::on(messages_core::testing::redis::cluster(nodes));
+        redis.key_prefix = messages_core::testing::redis::unique_prefix();
+        config.redis = Some(redis);
     }
     let mut app = start(config).await;
     app.db = db;

@@ -8,6 +8,7 @@
 
 mod auth;
 mod backends;
+mod cluster;
 mod commands;
 mod contract;
 mod embedded;

@@ -64,4 +64,5 @@ messages_core::every_backend!([
     postgres => spawn_app(Backend::Postgres),
     behind_gateway => spawn_app(Backend::SqliteBehindGateway),
     postgres_redis => spawn_app(Backend::PostgresRedis),
+    postgres_redis_cluster => spawn_app(Backend::PostgresRedisCluster),
 );

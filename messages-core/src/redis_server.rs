@@ -1,0 +1,126 @@
+//! Where Redis is, one node or a Redis Cluster, and the one connection type the cache and the
+//! rate limiter use over either. Every key they use carries a hash tag (`{thread}`,
+//! `{user}`) and every script and pipeline touches one tag, so each call goes to one slot's
+//! master on a cluster, as it goes to the one node otherwise.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+
+/// Where Redis is.
+#[derive(Clone, Debug)]
+pub enum RedisServer {
+    /// One node, by `redis://` URL (it may hold a password, so it never prints).
+    Node(SecretString),
+    /// A Redis Cluster: seed nodes as `host:port` (any of its nodes; the client learns the
+    /// rest and follows the slots as they move), and the password every node asks, if any.
+    Cluster {
+        /// Seed nodes.
+        nodes: Vec<String>,
+        /// The password.
+        password: Option<SecretString>,
+    },
+}
+
+impl RedisServer {
+    /// One node at `url`.
+    pub fn node(url: impl Into<String>) -> Self {
+        RedisServer::Node(SecretString::from(url.into()))
+    }
+
+    /// What the server is, without secrets, for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            RedisServer::Node(_) => "one node".into(),
+            RedisServer::Cluster { nodes, .. } => {
+                format!("a cluster, seeds {}", nodes.join(","))
+            }
+        }
+    }
+}
+
+/// A connection to one node or to a cluster: opened on first use, re-opened after failures,
+/// each call bounded by the timeout it was opened with. Cheap to clone: clones share it.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+fn unavailable(e: impl Into<crate::error::BoxError>) -> Error {
+    Error::unavailable("redis", e)
+}
+
+impl Connection {
+    /// A connection to `server` that connects in the background; a Redis that is down at
+    /// start delays nothing, and calls fail fast until it answers.
+    pub(crate) fn open(server: &RedisServer, timeout: Duration) -> Result<Self> {
+        match server {
+            RedisServer::Node(url) => {
+                let client = redis::Client::open(url.expose_secret())
+                    .map_err(|e| Error::invalid("redis url", e.to_string()))?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(1));
+                ConnectionManager::new_lazy_with_config(client, config)
+                    .map(Connection::Node)
+                    .map_err(unavailable)
+            }
+            RedisServer::Cluster { nodes, password } => {
+                let mut builder =
+                    ClusterClientBuilder::new(nodes.iter().map(|node| format!("redis://{node}")))
+                        .retries(2)
+                        .min_retry_wait(10)
+                        .max_retry_wait(250);
+                if let Some(password) = password {
+                    builder = builder.password(password.expose_secret());
+                }
+                let client = builder
+                    .build()
+                    .map_err(|e| Error::invalid("redis cluster nodes", e.to_string()))?;
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                Ok(Connection::Cluster(
+                    client.get_pending_async_connection_with_config(config),
+                ))
+            }
+        }
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Node(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Node(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}

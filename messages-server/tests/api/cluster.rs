@@ -1,0 +1,126 @@
+//! The service on a Redis Cluster of the test's own while a master fails over, gracefully
+//! (`CLUSTER FAILOVER` on its replica) and hard (the master killed): under steady writes and
+//! reads, no request fails, no read misses a write acknowledged before it, and once the cluster
+//! settles the cache is used again.
+
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use messages_core::cache::redis::RedisCacheConfig;
+use messages_core::testing::redis::{ClusterProcess, unique_prefix};
+
+use crate::helpers::{TestApp, item_ids, new_id, start, test_config};
+
+/// Writes then reads the newest page twice (a miss that fills, then a hit), `rounds` times:
+/// every answer a success, every page holding every write acknowledged so far, newest first.
+async fn write_and_read(
+    app: &TestApp,
+    thread: &str,
+    user: &str,
+    written: &mut Vec<String>,
+    rounds: usize,
+) {
+    for _ in 0..rounds {
+        let r = app
+            .create(
+                thread,
+                user,
+                serde_json::json!({"content": format!("m{}", written.len())}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "a write failed: {:?}",
+            r.body
+        );
+        written.insert(0, r.json()["id"].as_str().unwrap_or_default().to_owned());
+        let mut expected = written.clone();
+        expected.truncate(200);
+        for _ in 0..2 {
+            let page = app.list(thread, "?limit=200").await;
+            assert_eq!(
+                page.status,
+                StatusCode::OK,
+                "a read failed: {:?}",
+                page.body
+            );
+            assert_eq!(
+                item_ids(&page.json()),
+                expected,
+                "a stale page after {} writes",
+                written.len()
+            );
+        }
+    }
+}
+
+async fn a_failover_fails_no_request(kill: bool) {
+    let Some(mut cluster) = ClusterProcess::start().await else {
+        return;
+    };
+    let mut config = test_config();
+    let mut redis = RedisCacheConfig::on(cluster.server());
+    redis.key_prefix = unique_prefix();
+    config.redis = Some(redis);
+    let app = start(config).await;
+    let (thread, user) = (new_id(), new_id());
+    let mut written = Vec::new();
+    write_and_read(&app, &thread, &user, &mut written, 20).await;
+    assert!(
+        app.service.cache_stats().hits > 0,
+        "the cluster's cache is used"
+    );
+
+    let (master, replica) = cluster
+        .master_and_replica_of(&format!("{{{thread}}}"))
+        .await;
+    if kill {
+        cluster.kill(master);
+    } else {
+        cluster.failover(replica).await;
+    }
+    // Steady load through the failover until the replica serves the thread's slot and the
+    // cluster has settled.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        write_and_read(&app, &thread, &user, &mut written, 5).await;
+        let master_now = cluster.master_of(&format!("{{{thread}}}")).await;
+        if master_now == Some(replica) && cluster.settled().await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica did not take over in 30 s (master {master_now:?}):\n{}",
+            cluster.cluster_nodes().await.unwrap_or_default()
+        );
+    }
+    // Once settled (and the breaker's probe has seen it), reads are hits again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        write_and_read(&app, &thread, &user, &mut written, 1).await;
+        let before = app.service.cache_stats().hits;
+        for _ in 0..5 {
+            assert_eq!(app.list(&thread, "?limit=200").await.status, StatusCode::OK);
+        }
+        if app.service.cache_stats().hits > before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cache was not used again within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    write_and_read(&app, &thread, &user, &mut written, 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_failover_fails_no_request_and_serves_no_stale_page() {
+    a_failover_fails_no_request(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_master_fails_no_request_and_serves_no_stale_page() {
+    a_failover_fails_no_request(true).await;
+}
