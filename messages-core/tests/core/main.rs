@@ -4,6 +4,7 @@
 //! are required under `CI=true`.
 
 mod cache;
+mod distribution;
 mod events;
 mod limit;
 mod service;
