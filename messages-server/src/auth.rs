@@ -28,11 +28,7 @@ pub enum Auth {
     },
 }
 
-/// The role that may remove anyone's message.
-pub const MODERATOR: &str = "moderator";
-
-/// The role of another service's token.
-pub const SERVICE: &str = "service";
+pub use crate::roles::{MODERATOR, SERVICE};
 
 /// Who a request acts as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

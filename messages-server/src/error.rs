@@ -3,6 +3,7 @@
 
 use http::{HeaderValue, Response, StatusCode, header};
 use messages_core::Error;
+use messages_core::limit::Decision;
 
 /// An error ready to be sent.
 #[derive(Debug)]
@@ -15,7 +16,7 @@ pub struct ApiError {
     /// For a write the rate limits counted: the user's bucket, for the `X-RateLimit-*`
     /// headers.
     /// Boxed: it is rare, and every `Result` carrying an `ApiError` would grow by its size.
-    rate: Option<Box<messages_core::limit::Decision>>,
+    rate: Option<Box<Decision>>,
     /// For a 5xx: what went wrong, with its causes, for the log line the request handler
     /// writes. Never sent to the client.
     cause: Option<String>,
@@ -49,8 +50,8 @@ impl ApiError {
 
     /// 429 `rate_limited` for a write past the user's limit, with `Retry-After` and the
     /// bucket's headers; `per_second` is the rate, for the message.
-    pub fn rate_limited(decision: messages_core::limit::Decision, per_second: f64) -> Self {
-        let seconds = crate::limits::retry_after_seconds(&decision);
+    pub fn rate_limited(decision: Decision, per_second: f64) -> Self {
+        let seconds = retry_after_seconds(&decision);
         ApiError {
             retry_after: Some(seconds),
             rate: Some(Box::new(decision)),
@@ -66,7 +67,7 @@ impl ApiError {
     }
 
     /// This error with the `X-RateLimit-*` headers of the write's bucket.
-    pub fn with_rate(mut self, decision: messages_core::limit::Decision) -> Self {
+    pub fn with_rate(mut self, decision: Decision) -> Self {
         self.rate = Some(Box::new(decision));
         self
     }
@@ -153,7 +154,7 @@ impl ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(decision) = &self.rate {
-            crate::limits::write_headers(headers, decision);
+            write_rate_headers(headers, decision);
         }
         response
     }
@@ -213,4 +214,30 @@ impl From<Error> for ApiError {
             },
         }
     }
+}
+
+/// `X-RateLimit-Limit`: the bucket's size.
+pub const RATE_LIMIT: http::HeaderName = http::HeaderName::from_static("x-ratelimit-limit");
+/// `X-RateLimit-Remaining`: writes left now.
+pub const RATE_REMAINING: http::HeaderName = http::HeaderName::from_static("x-ratelimit-remaining");
+/// `X-RateLimit-Reset`: Unix time, in whole seconds rounded up, at which the bucket is full.
+pub const RATE_RESET: http::HeaderName = http::HeaderName::from_static("x-ratelimit-reset");
+
+/// The `X-RateLimit-*` headers of `decision`.
+pub fn write_rate_headers(headers: &mut http::HeaderMap, decision: &Decision) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let full = now + decision.reset_after;
+    let reset = full.as_secs() + u64::from(full.subsec_nanos() > 0);
+    headers.insert(RATE_LIMIT, HeaderValue::from(decision.limit));
+    headers.insert(RATE_REMAINING, HeaderValue::from(decision.remaining));
+    headers.insert(RATE_RESET, HeaderValue::from(reset));
+}
+
+/// Whole seconds to wait, rounded up, at least 1: what `Retry-After` says.
+pub fn retry_after_seconds(decision: &Decision) -> u32 {
+    let wait = decision.retry_after;
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.clamp(1, u64::from(u32::MAX)) as u32
 }

@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //!
+//! - `roles`: the roles the service knows, by name.
 //! - `auth`: who a write acts as: `X-User-Id` from the gateway, or a verified JWT.
 //! - `body`: response bodies, sent in parts without copying them together.
 //! - `config`: every environment variable, read once and validated.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod limits;
 mod listener;
 pub mod metrics;
+pub mod roles;
 pub mod routes;
 pub mod shutdown;
 pub mod startup;

@@ -6,26 +6,23 @@
 //! Read-state updates are not: they take no number, send no event and move one private row,
 //! and a client sends one each time its reader reaches the bottom of a thread.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderName;
 use messages_core::MessageService;
 use messages_core::limit::memory::MemoryLimiter;
 use messages_core::limit::redis::RedisLimiter;
 use messages_core::limit::{Decision, FailOpen, RateLimiter};
+use std::sync::Arc;
 
 use crate::auth::Caller;
 use crate::config::{Config, RateLimitSettings};
 use crate::error::ApiError;
-use crate::routes::HttpResponse;
 
-/// `X-RateLimit-Limit`: the bucket's size.
-pub const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-/// `X-RateLimit-Remaining`: writes left now.
-pub const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-/// `X-RateLimit-Reset`: Unix time, in whole seconds rounded up, at which the bucket is full.
-pub const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+/// A response with a complete body (as the routes answer).
+type HttpResponse = http::Response<crate::body::Body>;
+
+/// `Idempotent-Replayed: true` marks the answer of a create that replayed an earlier one; a
+/// write answered with it gives its token back.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The limits of this process.
 pub struct WriteLimits {
@@ -146,37 +143,16 @@ impl WriteLimits {
         };
         match result {
             Ok(mut response) => {
-                if response
-                    .headers()
-                    .contains_key(crate::routes::IDEMPOTENT_REPLAYED)
+                if response.headers().contains_key(IDEMPOTENT_REPLAYED)
                     && let Some(limiter) = &self.limiter
                 {
                     limiter.give_back(caller.user).await;
                     decision.remaining = (decision.remaining + 1).min(decision.limit);
                 }
-                write_headers(response.headers_mut(), &decision);
+                crate::error::write_rate_headers(response.headers_mut(), &decision);
                 Ok(response)
             }
             Err(error) => Err(error.with_rate(decision)),
         }
     }
-}
-
-/// The `X-RateLimit-*` headers of `decision`.
-pub fn write_headers(headers: &mut HeaderMap, decision: &Decision) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    let full = now + decision.reset_after;
-    let reset = full.as_secs() + u64::from(full.subsec_nanos() > 0);
-    headers.insert(LIMIT, HeaderValue::from(decision.limit));
-    headers.insert(REMAINING, HeaderValue::from(decision.remaining));
-    headers.insert(RESET, HeaderValue::from(reset));
-}
-
-/// Whole seconds to wait, rounded up, at least 1: what `Retry-After` says.
-pub fn retry_after_seconds(decision: &Decision) -> u32 {
-    let wait = decision.retry_after;
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    seconds.clamp(1, u64::from(u32::MAX)) as u32
 }

@@ -453,11 +453,11 @@ fn rate_limit<F: Fn(&str) -> Option<String>>(
     };
     let roles = env
         .get("RATE_LIMIT_EXEMPT_ROLES")
-        .unwrap_or_else(|| format!("{},{}", crate::auth::MODERATOR, crate::auth::SERVICE));
+        .unwrap_or_else(|| format!("{},{}", crate::roles::MODERATOR, crate::roles::SERVICE));
     for role in roles.split(',').map(str::trim).filter(|r| !r.is_empty()) {
         match role {
-            crate::auth::MODERATOR => settings.exempt_moderators = true,
-            crate::auth::SERVICE => settings.exempt_services = true,
+            crate::roles::MODERATOR => settings.exempt_moderators = true,
+            crate::roles::SERVICE => settings.exempt_services = true,
             "none" => {}
             other => {
                 return Err(ConfigError {

@@ -82,7 +82,7 @@ pub async fn create(
     let mut response = json(StatusCode::CREATED, created.message().to_json());
     if let Created::Replayed(_) = created {
         response.headers_mut().insert(
-            super::IDEMPOTENT_REPLAYED,
+            crate::limits::IDEMPOTENT_REPLAYED,
             http::HeaderValue::from_static("true"),
         );
     }

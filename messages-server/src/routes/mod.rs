@@ -271,10 +271,6 @@ pub fn route_table() -> Vec<(&'static str, Vec<&'static str>)> {
         .collect()
 }
 
-/// `Idempotent-Replayed: true` marks the answer of a create that replayed an earlier one.
-pub const IDEMPOTENT_REPLAYED: http::HeaderName =
-    http::HeaderName::from_static("idempotent-replayed");
-
 /// `X-Request-Id`, named once: a header name given as a string is parsed on every use.
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
