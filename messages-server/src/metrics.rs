@@ -42,6 +42,7 @@ pub fn install() -> Option<PrometheusHandle> {
                 .and_then(|b| b.install_recorder());
             match built {
                 Ok(handle) => {
+                    describe();
                     // Histograms buffer their samples until upkeep folds them into buckets;
                     // without it memory grows with every request when nobody scrapes.
                     let upkeep = handle.clone();
@@ -63,6 +64,112 @@ pub fn install() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// Every metric this server records, with its `# HELP` text (Prometheus's linter,
+/// `promtool check metrics`, asks one of every family; the operations contract test checks
+/// that none is missing).
+const DESCRIPTIONS: &[(&str, &str)] = &[
+    (
+        "http_requests_total",
+        "Requests answered, by route pattern, method and status.",
+    ),
+    (
+        "http_request_duration_seconds",
+        "Time to answer a request, by route pattern, method and status.",
+    ),
+    (
+        "http_rate_limited_total",
+        "Writes refused with a 429 by the per-user rate limits, by route.",
+    ),
+    (
+        "rate_limit_unchecked_total",
+        "Writes let through unchecked because the rate limiter (Redis) did not answer.",
+    ),
+    (
+        "cache_hits_total",
+        "Newest-page reads answered from the cache.",
+    ),
+    (
+        "cache_misses_total",
+        "Newest-page reads the cache could not answer.",
+    ),
+    ("cache_fills_total", "Pages stored in the cache."),
+    (
+        "cache_rejected_fills_total",
+        "Pages refused by the cache because a write happened while they were read.",
+    ),
+    (
+        "cache_errors_total",
+        "Cache calls that failed; the request read the store.",
+    ),
+    (
+        "cache_stale_total",
+        "Cached pages found behind the store's position and read again.",
+    ),
+    (
+        "events_published_total",
+        "Events the outbox relay delivered.",
+    ),
+    (
+        "events_failed_total",
+        "Delivery attempts of the outbox relay that failed (retried).",
+    ),
+    (
+        "outbox_pending_events",
+        "Events written and not yet delivered.",
+    ),
+    (
+        "outbox_oldest_event_age_seconds",
+        "How long the oldest undelivered event has waited.",
+    ),
+    (
+        "store_operation_duration_seconds",
+        "Time of a store operation, by operation and outcome.",
+    ),
+    (
+        "store_pool_connections",
+        "Connections in the PostgreSQL pool.",
+    ),
+    (
+        "store_pool_available",
+        "Idle connections in the PostgreSQL pool.",
+    ),
+    (
+        "store_pool_waiting",
+        "Callers waiting for a PostgreSQL connection.",
+    ),
+    (
+        "store_up",
+        "1 when the store answered the scrape's outbox query, else 0.",
+    ),
+    ("live_streams_open", "Event streams open in this process."),
+    ("live_events_sent_total", "Events written to event streams."),
+    (
+        "live_slow_readers_closed_total",
+        "Event streams closed because their reader fell behind.",
+    ),
+    (
+        "live_stream_buffered_bytes",
+        "Bytes queued for event streams' readers and not yet taken.",
+    ),
+    (
+        "live_notification_lag_seconds",
+        "From a write's commit on any replica to this replica hearing of it.",
+    ),
+];
+
+/// Gives every metric its help text.
+fn describe() {
+    for &(name, help) in DESCRIPTIONS {
+        if name.ends_with("_seconds") && !name.starts_with("outbox_") {
+            metrics::describe_histogram!(name, metrics::Unit::Seconds, help);
+        } else if name.ends_with("_total") {
+            metrics::describe_counter!(name, help);
+        } else {
+            metrics::describe_gauge!(name, help);
+        }
+    }
 }
 
 /// A request series: route, method, status.

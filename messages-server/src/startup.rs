@@ -64,6 +64,13 @@ impl Application {
         };
         let auth = crate::auth::Auth::new(&config.auth).context("AUTH_JWT_* settings")?;
         match &config.auth {
+            crate::config::AuthSettings::TrustGateway if config.bind_addr.ip().is_loopback() => {
+                tracing::info!(
+                    addr = %config.bind_addr,
+                    "auth: X-User-Id is trusted as set by a gateway; listening on loopback only \
+                     (behind a gateway, set BIND_ADDR=0.0.0.0:3000)"
+                )
+            }
             crate::config::AuthSettings::TrustGateway => tracing::info!(
                 "auth: X-User-Id is trusted as set by the gateway; do not expose this server without one"
             ),

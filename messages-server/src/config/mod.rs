@@ -256,7 +256,9 @@ impl Default for RateLimitSettings {
 /// The server's configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Where to listen (`BIND_ADDR`, default `0.0.0.0:3000`).
+    /// Where to listen (`BIND_ADDR`; default `127.0.0.1:3000` in trusted-header mode, where
+    /// anyone who reaches the port may write as any user, and `0.0.0.0:3000` with JWT
+    /// authentication on). Deployments set it explicitly.
     pub bind_addr: SocketAddr,
     /// Largest accepted request body (`MAX_BODY_BYTES`, default 65536).
     pub max_body_bytes: usize,
@@ -289,7 +291,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            bind_addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            bind_addr: Config::LOOPBACK,
             max_body_bytes: 64 * 1024,
             http: HttpSettings::default(),
             streams: StreamSettings::default(),
@@ -309,6 +311,13 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Where a server in trusted-header mode listens without `BIND_ADDR`.
+    pub const LOOPBACK: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 3000);
+    /// Where a server that verifies tokens itself listens without `BIND_ADDR`.
+    pub const EVERYWHERE: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 3000);
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|var| std::env::var(var).ok())
@@ -318,7 +327,12 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env { lookup };
         let d = Config::default();
-        let bind_addr = env.parse("BIND_ADDR", d.bind_addr, "an address like 0.0.0.0:3000")?;
+        let auth = backends::auth(&env)?;
+        let default_bind = match auth {
+            AuthSettings::TrustGateway => Config::LOOPBACK,
+            _ => Config::EVERYWHERE,
+        };
+        let bind_addr = env.parse("BIND_ADDR", default_bind, "an address like 0.0.0.0:3000")?;
         let max_body_bytes = env.count("MAX_BODY_BYTES", d.max_body_bytes, 1024, 16 << 20)?;
         let http = HttpSettings {
             header_read_timeout: env.seconds(
@@ -417,7 +431,7 @@ impl Config {
             store: backends::store(&env)?,
             redis: backends::redis(&env, lifetime)?,
             events: backends::events(&env)?,
-            auth: backends::auth(&env)?,
+            auth,
             rate_limit: rate_limit(&env)?,
         })
     }

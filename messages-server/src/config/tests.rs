@@ -34,6 +34,11 @@ fn defaults_without_environment_are_the_core_defaults() {
         other => panic!("the default store is SQLite, got {other:?}"),
     }
     assert!(matches!(c.auth, AuthSettings::TrustGateway));
+    assert_eq!(
+        c.bind_addr,
+        Config::LOOPBACK,
+        "trusted headers: loopback only"
+    );
     let limits = c.rate_limit;
     assert_eq!(limits, RateLimitSettings::default());
     assert_eq!(limits.rate, Some(Rate::new(10.0, 30).unwrap()));
@@ -340,4 +345,12 @@ fn a_redis_cluster_from_its_seed_nodes() {
     ] {
         assert_eq!(config(&vars).unwrap_err().var, var, "{vars:?}");
     }
+}
+
+#[test]
+fn with_jwt_authentication_the_default_address_is_every_interface() {
+    let c = config(&[("AUTH_JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes!!")]).unwrap();
+    assert_eq!(c.bind_addr, Config::EVERYWHERE);
+    let set = config(&[("BIND_ADDR", "0.0.0.0:8080")]).unwrap();
+    assert_eq!(set.bind_addr.to_string(), "0.0.0.0:8080");
 }

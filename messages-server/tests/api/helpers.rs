@@ -548,6 +548,8 @@ pub fn server_command() -> std::process::Command {
         "DB_HOST",
         "REDIS_URL",
         "REDIS_HOST",
+        "REDIS_CLUSTER_NODES",
+        "REDIS_PASSWORD",
         "AMQP_URL",
         "QUEUE_HOST",
         "DATA_DIR",

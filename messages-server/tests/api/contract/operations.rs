@@ -147,6 +147,22 @@ async fn metrics_count_requests_by_route_and_report_the_backends() {
         .and_then(|v| v.trim().parse().ok())
         .expect("cache_hits_total value");
     assert!(hits >= 1.0, "the second read was a hit");
+    // Every family has help text, as Prometheus's linter (`promtool check metrics`) asks.
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(families.len() >= 10, "{text}");
+    for family in families {
+        assert!(
+            text.lines().any(|l| l
+                .strip_prefix("# HELP ")
+                .and_then(|l| l.split_whitespace().next())
+                == Some(family)),
+            "{family} has no # HELP line: {text}"
+        );
+    }
 }
 
 #[tokio::test]
