@@ -54,7 +54,7 @@ fn run_script(name: &str, port: u16, base_url: &str) {
             panic!("the browser tests are required under CI=true: {why}")
         }
         Err(why) => {
-            eprintln!("skipped: {why}");
+            messages_core::testing::skipped(&why);
             return;
         }
     };
@@ -90,7 +90,9 @@ fn the_chat_page_works_in_a_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_page_works_behind_the_gateway() {
     if prerequisites().is_err() && !messages_core::testing::required() {
-        eprintln!("skipped: the browser tests need node, Chromium and playwright-core");
+        messages_core::testing::skipped(
+            "the browser tests need node, Chromium and playwright-core",
+        );
         return;
     }
     let port = free_port();

@@ -121,7 +121,7 @@ pub fn backend_url(var: &str) -> Option<String> {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ if required() => panic!("{var} must be set when CI=true"),
         _ => {
-            eprintln!("skipped: {var} is not set");
+            skipped(&format!("{var} is not set"));
             None
         }
     }
@@ -135,6 +135,34 @@ pub fn unreachable(what: &str, error: impl Display) -> Option<std::convert::Infa
     if required() {
         panic!("{what} is unreachable under CI=true: {error}");
     }
-    eprintln!("skipped: {what} is unreachable: {error}");
+    skipped(&format!("{what} is unreachable: {error}"));
     None
+}
+
+/// Says that tests were skipped, and why, where a person running them sees it: once per
+/// reason and test binary, written to the process's stderr directly, past the test harness's
+/// capture (which keeps a passing test's output to itself), so `cargo test` without backends
+/// never passes in silence.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if said.iter().any(|s| s == why) {
+        return;
+    }
+    said.push(why.to_owned());
+    let binary = std::env::args()
+        .next()
+        .and_then(|path| {
+            std::path::Path::new(&path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\nskipped ({binary}): {why}: the tests that need it pass without running (set it, or CI=true to make them fail)"
+    );
 }

@@ -182,7 +182,7 @@ impl Gateway {
             if messages_core::testing::required() {
                 panic!("nginx is required for the gateway tests under CI=true");
             }
-            eprintln!("skipped: nginx is not installed");
+            messages_core::testing::skipped("nginx is not installed (the gateway-shaped tests)");
             return None;
         };
         let temp = TempDir::new();
