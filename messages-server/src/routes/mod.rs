@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::error::ApiError;
 
 mod changes;
+mod docs;
 pub mod events;
 mod health;
 mod messages;
@@ -47,12 +48,15 @@ enum Route {
     OpenApi,
     Page,
     PageAsset,
+    Docs,
+    DocsIndex,
+    DocsFile,
 }
 
 /// Every route: its path (which is also its label in metrics, a fixed name so ids do not
 /// multiply series), the methods it takes, and whether it is part of the API contract (the
 /// chat page is not). The router, the metrics and the OpenAPI check all read this one list.
-const ROUTES: [(Route, &str, &str, bool); 16] = [
+const ROUTES: [(Route, &str, &str, bool); 19] = [
     (
         Route::ThreadMessages,
         "/threads/{thread_id}/messages",
@@ -114,6 +118,9 @@ const ROUTES: [(Route, &str, &str, bool); 16] = [
     (Route::OpenApi, "/openapi.json", "GET", true),
     (Route::Page, "/", "GET", false),
     (Route::PageAsset, "/ui/{asset}", "GET", false),
+    (Route::Docs, "/docs", "GET", false),
+    (Route::DocsIndex, "/docs/", "GET", false),
+    (Route::DocsFile, "/docs/{*file}", "GET", false),
 ];
 
 impl Route {
@@ -379,6 +386,15 @@ async fn dispatch(
         (Route::PageAsset, &Method::GET) => {
             ui::asset(state, request.uri().path().strip_prefix("/ui/"), &request)
         }
+        (Route::Docs, &Method::GET) => Ok(docs::redirect()),
+        (Route::DocsIndex, &Method::GET) => docs::file(""),
+        (Route::DocsFile, &Method::GET) => docs::file(
+            request
+                .uri()
+                .path()
+                .strip_prefix("/docs/")
+                .unwrap_or_default(),
+        ),
         (Route::Metrics, &Method::GET) => {
             let body = Box::pin(crate::metrics::render(
                 state.metrics.as_ref(),

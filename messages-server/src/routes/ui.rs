@@ -89,8 +89,8 @@ static FILES: LazyLock<[(&str, Asset); 11]> = LazyLock::new(|| {
     ]
 });
 
-/// Headers every answer of the page carries.
-fn protect(response: &mut HttpResponse) {
+/// Headers every answer of the page (and of the API docs) carries.
+pub(super) fn protect(response: &mut HttpResponse) {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

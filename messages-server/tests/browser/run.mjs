@@ -532,6 +532,36 @@ await check("a message over the limit shows the server's error and keeps the dra
   await context.close();
 });
 
+await check("the API docs: an operation expanded and tried out against the server", async () => {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(String(error)));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(m.text());
+  });
+  // Without the trailing slash the server redirects to it, where the relative URLs resolve.
+  await page.goto(`${BASE_URL}docs`);
+  assert.ok(page.url().endsWith("/docs/"), `redirected to ${page.url()}`);
+  // Swagger UI breaks paths with zero-width spaces; data-path holds the path as written.
+  const healthz = page
+    .locator(".opblock.opblock-get", { has: page.locator('.opblock-summary-path[data-path="/healthz"]') })
+    .first();
+  await healthz.waitFor({ timeout: 15000 });
+  await healthz.locator(".opblock-summary").first().click();
+  // The docs open operations ready to try; otherwise "Try it out" makes them so.
+  const execute = healthz.locator("button.execute");
+  if (!(await execute.isVisible())) await healthz.locator("button.try-out__btn").click();
+  await execute.click();
+  const status = healthz.locator(".live-responses-table tbody td.response-col_status").first();
+  await status.waitFor({ timeout: 10000 });
+  assert.equal((await status.textContent()).trim(), "200");
+  const body = await healthz.locator(".live-responses-table tbody td.response-col_description").first().textContent();
+  assert.ok(body.includes('"ok"'), `the answer: ${body}`);
+  assert.deepEqual(problems, [], "no script error and nothing the page's policy refused");
+  await context.close();
+});
+
 await check("screenshots at desktop and phone width", async () => {
   const thread = randomUUID();
   const me = randomUUID();
