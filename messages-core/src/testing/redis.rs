@@ -22,15 +22,7 @@ pub fn unique_prefix() -> String {
 /// # Panics
 /// Under `CI=true` when Redis does not answer.
 pub async fn cache_at(url: &str, prefix: &str) -> Option<RedisCache> {
-    let mut config = RedisCacheConfig::new(url);
-    config.key_prefix = prefix.to_owned();
-    config.timeout = Duration::from_millis(500);
-    let cache = RedisCache::new(config).expect("redis cache");
-    if let Err(e) = crate::cache::PageCache::ping(&cache).await {
-        super::unreachable("Redis", e)?;
-        return None;
-    }
-    Some(cache)
+    cache_on(RedisServer::node(url), prefix).await
 }
 
 /// A cache on `REDIS_URL` with a fresh prefix; `None` means skip.

@@ -31,8 +31,8 @@ async fn post(
     .await
 }
 
-#[tokio::test]
-async fn hs256_tokens_name_the_author_and_x_user_id_is_ignored() {
+/// A test configuration verifying HS256 tokens signed with `SECRET`, roles in `roles`.
+fn hs256_config() -> messages_server::Config {
     let mut config = test_config();
     config.auth = AuthSettings::Hs256 {
         secret: SECRET.into(),
@@ -40,6 +40,12 @@ async fn hs256_tokens_name_the_author_and_x_user_id_is_ignored() {
         audience: None,
         roles_claim: "roles".into(),
     };
+    config
+}
+
+#[tokio::test]
+async fn hs256_tokens_name_the_author_and_x_user_id_is_ignored() {
+    let config = hs256_config();
     let app = start(config).await;
     let key = EncodingKey::from_secret(SECRET.as_bytes());
     let thread = new_id();
@@ -267,13 +273,7 @@ async fn a_tokens_roles_claim_grants_moderator() {
 /// verifies tokens itself.
 #[tokio::test]
 async fn a_service_token_is_not_rate_limited() {
-    let mut config = test_config();
-    config.auth = AuthSettings::Hs256 {
-        secret: SECRET.into(),
-        issuer: None,
-        audience: None,
-        roles_claim: "roles".into(),
-    };
+    let mut config = hs256_config();
     config.rate_limit = messages_server::config::RateLimitSettings {
         rate: Some(messages_core::limit::Rate::new(0.5, 1).expect("rate")),
         ..Default::default()
