@@ -97,6 +97,100 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// A connection for sharded pub/sub: RESP3, every push (messages, confirmations, and the
+    /// crate's `Disconnection` when the link drops) handed to `pushes`, and its subscriptions
+    /// renewed by the client after a reconnect or, on a cluster, after the slots move.
+    pub(crate) fn open_subscriber(
+        server: &RedisServer,
+        timeout: Duration,
+        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+    ) -> Result<Self> {
+        match server {
+            RedisServer::Node(url) => {
+                let info = redis::IntoConnectionInfo::into_connection_info(url.expose_secret())
+                    .map_err(|e| Error::invalid("redis url", e.to_string()))?;
+                let settings = info
+                    .redis_settings()
+                    .clone()
+                    .set_protocol(redis::ProtocolVersion::RESP3);
+                let client = redis::Client::open(info.set_redis_settings(settings))
+                    .map_err(|e| Error::invalid("redis url", e.to_string()))?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(1))
+                    .set_push_sender(pushes)
+                    .set_automatic_resubscription();
+                ConnectionManager::new_lazy_with_config(client, config)
+                    .map(Connection::Node)
+                    .map_err(unavailable)
+            }
+            RedisServer::Cluster { nodes, password } => {
+                let mut builder =
+                    ClusterClientBuilder::new(nodes.iter().map(|node| format!("redis://{node}")))
+                        .use_protocol(redis::ProtocolVersion::RESP3)
+                        .push_sender(pushes)
+                        .retries(2)
+                        .min_retry_wait(10)
+                        .max_retry_wait(250);
+                if let Some(password) = password {
+                    builder = builder.password(password.expose_secret());
+                }
+                let client = builder
+                    .build()
+                    .map_err(|e| Error::invalid("redis cluster nodes", e.to_string()))?;
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                Ok(Connection::Cluster(
+                    client.get_pending_async_connection_with_config(config),
+                ))
+            }
+        }
+    }
+
+    /// Subscribes to one sharded channel; answers once the server confirmed it.
+    ///
+    /// On a cluster, a read of the channel's slot goes first. After a failover, the client
+    /// may still take the demoted master for the slot's owner, and that node, now a replica,
+    /// accepts `SSUBSCRIBE` and then hears nothing; the read is answered with a redirection
+    /// instead, which makes the client learn the slots again and subscribe where they are.
+    pub(crate) async fn ssubscribe(&mut self, channel: &str) -> Result<()> {
+        if let Connection::Cluster(c) = self {
+            redis::cmd("EXISTS")
+                .arg(channel)
+                .query_async::<Value>(c)
+                .await
+                .map_err(unavailable)?;
+        }
+        match self {
+            // One channel, so one confirmation, which the connection takes as the answer.
+            Connection::Node(c) => redis::cmd("SSUBSCRIBE")
+                .arg(channel)
+                .query_async::<Value>(c)
+                .await
+                .map(drop),
+            Connection::Cluster(c) => c.ssubscribe(channel).await,
+        }
+        .map_err(unavailable)
+    }
+
+    /// Unsubscribes from one sharded channel.
+    pub(crate) async fn sunsubscribe(&mut self, channel: &str) -> Result<()> {
+        match self {
+            Connection::Node(c) => redis::cmd("SUNSUBSCRIBE")
+                .arg(channel)
+                .query_async::<Value>(c)
+                .await
+                .map(drop),
+            Connection::Cluster(c) => c.sunsubscribe(channel).await,
+        }
+        .map_err(unavailable)
+    }
+}
+
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {

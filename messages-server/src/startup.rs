@@ -16,9 +16,43 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::backends::{self, Storage};
-use crate::config::{Config, HttpSettings, StoreSettings};
+use crate::config::{Config, HttpSettings, LiveTransport, StoreSettings};
 use crate::listener::Listener;
 use crate::routes::AppState;
+
+/// Links this process's live delivery to the other replicas' writes, by the transport
+/// `LIVE_TRANSPORT` names (by default Redis sharded pub/sub with Redis, else `NOTIFY` on
+/// PostgreSQL, else none: one process).
+fn link_replicas(config: &Config, service: &MessageService) -> anyhow::Result<()> {
+    let hub = service.hub();
+    let redis = match (config.streams.transport, &config.redis) {
+        (LiveTransport::None, _) => {
+            tracing::info!("live: in process only (LIVE_TRANSPORT=none)");
+            return Ok(());
+        }
+        (LiveTransport::Postgres, _) => None,
+        (_, redis) => redis.as_ref(),
+    };
+    if let Some(redis) = redis {
+        hub.observe_lag(Box::new(crate::metrics::notification_lag));
+        messages_core::live::redis::RedisTransport::start(
+            &redis.server,
+            &redis.key_prefix,
+            redis.timeout,
+            &hub,
+        )
+        .context("live transport (Redis)")?;
+        tracing::info!(redis = %redis.server.describe(), "live: other replicas' writes arrive through Redis sharded pub/sub, for the threads followed here");
+    } else if let StoreSettings::Postgres(db) = &config.store {
+        hub.observe_lag(Box::new(crate::metrics::notification_lag));
+        messages_core::live::postgres::PgTransport::start(&db.postgres, &hub)
+            .context("live transport (DATABASE_URL)")?;
+        tracing::info!("live: other replicas' writes arrive through PostgreSQL LISTEN/NOTIFY");
+    } else {
+        tracing::info!("live: in process");
+    }
+    Ok(())
+}
 
 /// A built application: bound, with its backends connected, not yet serving.
 pub struct Application {
@@ -76,15 +110,7 @@ impl Application {
             ),
             _ => tracing::info!("auth: writes require a bearer JWT; X-User-Id is ignored"),
         }
-        if let StoreSettings::Postgres(db) = &config.store {
-            let hub = service.hub();
-            hub.observe_lag(Box::new(crate::metrics::notification_lag));
-            messages_core::live::postgres::PgTransport::start(&db.postgres, &hub)
-                .context("live transport (DATABASE_URL)")?;
-            tracing::info!("live: other replicas' writes arrive through PostgreSQL LISTEN/NOTIFY");
-        } else {
-            tracing::info!("live: in process");
-        }
+        link_replicas(&config, &service)?;
         let limits = crate::limits::WriteLimits::open(&config, &service)?;
         let state = Arc::new(AppState::new(
             service,

@@ -9,6 +9,7 @@ use tokio::task::AbortHandle;
 
 use super::LiveConfig;
 use super::frame::Frame;
+use super::hub::Interest;
 use crate::changes::ChangesLimit;
 use crate::message::ThreadId;
 use crate::storage::MessageStore;
@@ -30,6 +31,8 @@ pub(crate) struct Feed {
     batches: broadcast::Sender<Arc<Batch>>,
     head: watch::Sender<i64>,
     task: AbortHandle,
+    /// Dropped after the task stops: the transport stops hearing the thread for this feed.
+    _interest: Option<Interest>,
 }
 
 impl Drop for Feed {
@@ -45,6 +48,7 @@ impl Feed {
         store: Arc<dyn MessageStore>,
         thread: ThreadId,
         config: LiveConfig,
+        interest: Option<Interest>,
     ) -> Arc<Feed> {
         let wake = Arc::new(Notify::new());
         let (batches, _) = broadcast::channel(config.feed_buffer.max(1));
@@ -63,6 +67,7 @@ impl Feed {
             batches,
             head,
             task,
+            _interest: interest,
         })
     }
 

@@ -18,6 +18,34 @@ use crate::storage::MessageStore;
 pub trait Transport: Send + Sync + 'static {
     /// Announces that `thread` moved to `rev`. Never waits.
     fn publish(&self, thread: ThreadId, rev: i64);
+
+    /// This process now has readers of `thread`: hints about it are wanted here. Calls come
+    /// paired with [`Transport::unfollow`] and may overlap (a feed that ends while the next
+    /// one for the same thread starts), so a transport counts them. Never waits. A transport
+    /// that hears every thread's hints anyway (`NOTIFY`) ignores it.
+    fn follow(&self, _thread: ThreadId) {}
+
+    /// One [`Transport::follow`] of `thread` ended.
+    fn unfollow(&self, _thread: ThreadId) {}
+}
+
+/// A feed's interest in its thread's hints: followed while it lives.
+pub(crate) struct Interest {
+    thread: ThreadId,
+    transport: Arc<dyn Transport>,
+}
+
+impl Interest {
+    fn new(thread: ThreadId, transport: Arc<dyn Transport>) -> Self {
+        transport.follow(thread);
+        Interest { thread, transport }
+    }
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        self.transport.unfollow(self.thread);
+    }
 }
 
 /// Called with the lag of each hint from another replica (commit to receipt), for metrics.
@@ -70,7 +98,8 @@ impl Hub {
         }
     }
 
-    /// Another replica committed in `thread`, `lag` ago if it said when.
+    /// Another replica committed in `thread`, `lag` ago if it said when; or, with no lag, the
+    /// transport may have missed hints about `thread` (it subscribed again).
     pub fn hinted(&self, thread: ThreadId, lag: Option<Duration>) {
         if let (Some(lag), Some(observe)) = (lag, self.lag.get()) {
             observe(lag);
@@ -116,7 +145,11 @@ impl Hub {
         if feeds.len() >= 64 && feeds.len().is_power_of_two() {
             feeds.retain(|_, f| f.strong_count() > 0);
         }
-        let feed = Feed::start(Arc::clone(&self.store), thread, self.config);
+        let interest = self
+            .transport
+            .get()
+            .map(|transport| Interest::new(thread, Arc::clone(transport)));
+        let feed = Feed::start(Arc::clone(&self.store), thread, self.config, interest);
         feeds.insert(thread, Arc::downgrade(&feed));
         feed
     }

@@ -13,16 +13,23 @@
 //! - `feed`: one thread's reader and the batches it hands out.
 //! - `follower`: one reader's position, replay, and the seam between replay and the feed.
 //! - `frame`: a change as a server-sent event.
-//! - `postgres`: the transport between replicas, PostgreSQL `LISTEN`/`NOTIFY`.
+//! - `postgres`: a transport between replicas, PostgreSQL `LISTEN`/`NOTIFY`: every replica
+//!   hears every thread.
+//! - `redis`: a transport between replicas, Redis sharded pub/sub: a replica hears only the
+//!   threads its readers follow, from the shard that owns each.
 
 use std::time::Duration;
 
 mod feed;
 mod follower;
 mod frame;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod hint;
 mod hub;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 pub use follower::{FollowError, Follower};
 pub use frame::{Frame, heartbeat, retry_hint};

@@ -22,10 +22,10 @@ use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{Hub, Transport};
+use super::{Hub, Transport, hint};
 use crate::error::{Error, Result};
 use crate::locks;
-use crate::message::{ThreadId, Timestamp};
+use crate::message::ThreadId;
 use crate::storage::postgres::PostgresConfig;
 
 /// The channel every replica of a database listens on.
@@ -72,10 +72,6 @@ impl PgTransport {
     }
 }
 
-fn now_micros() -> i64 {
-    Timestamp::from(chrono::Utc::now()).as_micros()
-}
-
 /// Sends pending hints, all of them in one statement, whenever there are some.
 async fn send(config: tokio_postgres::Config, pending: Arc<Pending>, hub: Weak<Hub>) {
     let mut client: Option<tokio_postgres::Client> = None;
@@ -86,11 +82,11 @@ async fn send(config: tokio_postgres::Config, pending: Arc<Pending>, hub: Weak<H
             return;
         }
         let batch: Vec<String> = {
-            let sent_at = now_micros();
+            let sent_at = hint::now_micros();
             let mut threads = locks::lock(&pending.threads);
             threads
                 .drain()
-                .map(|(thread, rev)| format!("{thread} {rev} {sent_at}"))
+                .map(|(thread, rev)| format!("{thread} {}", hint::encode(rev, sent_at)))
                 .collect()
         };
         if batch.is_empty() {
@@ -141,12 +137,7 @@ async fn send(config: tokio_postgres::Config, pending: Arc<Pending>, hub: Weak<H
 fn parse_hint(payload: &str) -> Option<(ThreadId, Option<Duration>)> {
     let mut parts = payload.split(' ');
     let thread = ThreadId::parse(parts.next()?).ok()?;
-    let _rev: i64 = parts.next()?.parse().ok()?;
-    let sent: i64 = parts.next()?.parse().ok()?;
-    let lag = u64::try_from(now_micros() - sent)
-        .ok()
-        .map(Duration::from_micros);
-    Some((thread, lag))
+    Some((thread, hint::decode(parts)?))
 }
 
 /// Listens for hints and hands them to the hub; reconnects with back-off when the session
@@ -237,7 +228,7 @@ mod tests {
     #[test]
     fn hints_parse_and_carry_their_lag() {
         let thread = ThreadId::from_uuid(uuid::Uuid::now_v7());
-        let sent = now_micros() - 1_500;
+        let sent = hint::now_micros() - 1_500;
         let (got, lag) = parse_hint(&format!("{thread} 42 {sent}")).unwrap();
         assert_eq!(got, thread);
         assert!(lag.is_some_and(|l| l >= Duration::from_micros(1_500)));

@@ -402,6 +402,20 @@ impl ClusterProcess {
             .expect("cluster failover");
     }
 
+    /// How many clients each live node has subscribed to the shard channel `channel`
+    /// (`PUBSUB SHARDNUMSUB`), by node.
+    pub async fn shard_subscribers(&self, channel: &str) -> Vec<(usize, i64)> {
+        let mut counts = Vec::new();
+        for (index, node) in self.nodes.iter().enumerate().filter(|(_, n)| n.alive()) {
+            let answer: redis::RedisResult<(String, i64)> =
+                node.query(&["PUBSUB", "SHARDNUMSUB", channel]).await;
+            if let Ok((_, count)) = answer {
+                counts.push((index, count));
+            }
+        }
+        counts
+    }
+
     /// Kills node `index` with `SIGKILL`.
     pub fn kill(&mut self, index: usize) {
         self.nodes[index].kill();

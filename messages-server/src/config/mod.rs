@@ -195,6 +195,23 @@ pub struct StreamSettings {
     /// The longest a long poll holds its connection, whatever `wait` it asked for
     /// (`LONG_POLL_MAX_SECONDS`, at most 30): lower it behind a proxy with shorter timeouts.
     pub long_poll_max: Duration,
+    /// How replicas tell each other a thread moved (`LIVE_TRANSPORT`).
+    pub transport: LiveTransport,
+}
+
+/// How replicas tell each other that a thread moved, so their streams and long polls wake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveTransport {
+    /// Redis sharded pub/sub when Redis is set, else `NOTIFY` on PostgreSQL, else none (one
+    /// process: SQLite or memory). The default.
+    Auto,
+    /// Redis sharded pub/sub (`redis`): needs Redis.
+    Redis,
+    /// PostgreSQL `LISTEN`/`NOTIFY` (`postgres`): needs the PostgreSQL store.
+    Postgres,
+    /// None (`none`): this process's streams hear this process's writes only; for a single
+    /// replica.
+    None,
 }
 
 impl StreamSettings {
@@ -211,6 +228,7 @@ impl Default for StreamSettings {
             slow_reader: Duration::from_secs(10),
             retry: Duration::from_millis(2_000),
             long_poll_max: Self::MAX_WAIT,
+            transport: LiveTransport::Auto,
         }
     }
 }
@@ -377,6 +395,16 @@ impl Config {
                 0,
                 StreamSettings::MAX_WAIT.as_secs(),
             )?,
+            transport: match env.choice(
+                "LIVE_TRANSPORT",
+                "auto",
+                &["auto", "redis", "postgres", "none"],
+            )? {
+                "redis" => LiveTransport::Redis,
+                "postgres" => LiveTransport::Postgres,
+                "none" => LiveTransport::None,
+                _ => LiveTransport::Auto,
+            },
         };
         let log_format = match env.choice("LOG_FORMAT", "text", &["text", "json"])? {
             "json" => LogFormat::Json,
@@ -420,6 +448,24 @@ impl Config {
             )?,
             max_bytes: env.count("CACHE_MAX_MB", d.memory_cache.max_bytes >> 20, 1, 1 << 20)? << 20,
         };
+        let store = backends::store(&env)?;
+        let redis = backends::redis(&env, lifetime)?;
+        match streams.transport {
+            LiveTransport::Redis if redis.is_none() => {
+                return Err(ConfigError {
+                    var: "LIVE_TRANSPORT",
+                    reason: "redis needs Redis (REDIS_URL, REDIS_HOST or REDIS_CLUSTER_NODES)"
+                        .into(),
+                });
+            }
+            LiveTransport::Postgres if !matches!(store, StoreSettings::Postgres(_)) => {
+                return Err(ConfigError {
+                    var: "LIVE_TRANSPORT",
+                    reason: "postgres needs the PostgreSQL store (DATABASE_URL)".into(),
+                });
+            }
+            _ => {}
+        }
         Ok(Config {
             bind_addr,
             max_body_bytes,
@@ -428,8 +474,8 @@ impl Config {
             log_format,
             service,
             memory_cache,
-            store: backends::store(&env)?,
-            redis: backends::redis(&env, lifetime)?,
+            store,
+            redis,
             events: backends::events(&env)?,
             auth,
             rate_limit: rate_limit(&env)?,

@@ -282,6 +282,10 @@ fn errors_name_the_variable() {
         ("RATE_LIMIT_WRITES_PER_SECOND", "2000000"),
         ("RATE_LIMIT_BURST", "0"),
         ("RATE_LIMIT_EXEMPT_ROLES", "admin"),
+        ("LIVE_TRANSPORT", "kafka"),
+        // Each transport needs its backend.
+        ("LIVE_TRANSPORT", "redis"),
+        ("LIVE_TRANSPORT", "postgres"),
     ] {
         let vars: Vec<(&str, &str)> = if var.starts_with("DB_") || var == "MIGRATE_ON_START" {
             vec![("DB_HOST", "db"), (var, value)]
@@ -353,4 +357,35 @@ fn with_jwt_authentication_the_default_address_is_every_interface() {
     assert_eq!(c.bind_addr, Config::EVERYWHERE);
     let set = config(&[("BIND_ADDR", "0.0.0.0:8080")]).unwrap();
     assert_eq!(set.bind_addr.to_string(), "0.0.0.0:8080");
+}
+
+#[test]
+fn the_live_transport_follows_the_backends_unless_named() {
+    assert_eq!(config(&[]).unwrap().streams.transport, LiveTransport::Auto);
+    let both = [
+        ("DATABASE_URL", "postgres://db/messages"),
+        ("REDIS_URL", "redis://cache:6379/0"),
+    ];
+    for (value, want) in [
+        ("auto", LiveTransport::Auto),
+        ("REDIS", LiveTransport::Redis),
+        ("postgres", LiveTransport::Postgres),
+        ("none", LiveTransport::None),
+    ] {
+        let mut vars = both.to_vec();
+        vars.push(("LIVE_TRANSPORT", value));
+        assert_eq!(config(&vars).unwrap().streams.transport, want, "{value}");
+    }
+    let err = config(&[
+        ("DATABASE_URL", "postgres://db/m"),
+        ("LIVE_TRANSPORT", "redis"),
+    ])
+    .unwrap_err();
+    assert!(err.reason.contains("needs Redis"), "{err}");
+    let err = config(&[
+        ("REDIS_URL", "redis://cache"),
+        ("LIVE_TRANSPORT", "postgres"),
+    ])
+    .unwrap_err();
+    assert!(err.reason.contains("PostgreSQL store"), "{err}");
 }

@@ -1,15 +1,18 @@
 //! The service on a Redis Cluster of the test's own while a master fails over, gracefully
 //! (`CLUSTER FAILOVER` on its replica) and hard (the master killed): under steady writes and
 //! reads, no request fails, no read misses a write acknowledged before it, and once the cluster
-//! settles the cache is used again.
+//! settles the cache is used again. And live hints on the cluster's sharded pub/sub through the
+//! same failovers: a stream on one process misses nothing written on another.
 
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use messages_core::cache::redis::RedisCacheConfig;
+use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::redis::{ClusterProcess, unique_prefix};
+use messages_server::config::StoreSettings;
 
-use crate::helpers::{TestApp, item_ids, new_id, start, test_config};
+use crate::helpers::{TestApp, database_settings, item_ids, new_id, start, test_config};
 
 /// Writes then reads the newest page twice (a miss that fills, then a hit), `rounds` times:
 /// every answer a success, every page holding every write acknowledged so far, newest first.
@@ -123,4 +126,100 @@ async fn a_graceful_failover_fails_no_request_and_serves_no_stale_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_fails_no_request_and_serves_no_stale_page() {
     a_failover_fails_no_request(true).await;
+}
+
+/// A stream on one process, a writer on another, one PostgreSQL, hints on the cluster's
+/// sharded pub/sub. The master owning the thread's slot fails over while the writer writes;
+/// once the cluster has settled nothing more is written, so what was written during the
+/// failover can only arrive through the transport's recovery (the subscription moved to the
+/// new master, the store read on resubscribe, hints kept and sent again). Every change arrives
+/// once, numbered without gaps.
+async fn live_hints_survive_a_failover(kill: bool) {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(mut cluster) = ClusterProcess::start().await else {
+        return;
+    };
+    let prefix = unique_prefix();
+    let config = || {
+        let mut config = test_config();
+        config.store = StoreSettings::Postgres(database_settings(db.url()));
+        let mut redis = RedisCacheConfig::on(cluster.server());
+        redis.key_prefix = prefix.clone();
+        config.redis = Some(redis);
+        config
+    };
+    let reader = start(config()).await;
+    let writer = start(config()).await;
+    let (thread, user) = (new_id(), new_id());
+    let mut stream = reader
+        .events(&thread, "?since=0", &[])
+        .await
+        .unwrap_or_else(|r| panic!("stream: {:?}", r.status));
+    let mut written = 0_i64;
+    let mut received = Vec::new();
+    for _ in 0..5 {
+        writer.post_text(&thread, &user, "before").await;
+        written += 1;
+        received.extend(stream.take(1, Duration::from_secs(5)).await);
+    }
+    assert_eq!(received.len(), 5, "hints arrive before the failover");
+
+    let (master, replica) = cluster
+        .master_and_replica_of(&format!("{{{thread}}}"))
+        .await;
+    if kill {
+        cluster.kill(master);
+    } else {
+        cluster.failover(replica).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        writer.post_text(&thread, &user, "during").await;
+        written += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let master_now = cluster.master_of(&format!("{{{thread}}}")).await;
+        if master_now == Some(replica) && cluster.settled().await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica did not take over in 30 s (master {master_now:?})"
+        );
+    }
+    let missing = usize::try_from(written).unwrap_or_default() - received.len();
+    received.extend(stream.take(missing, Duration::from_secs(20)).await);
+    assert_eq!(
+        received.iter().map(|e| e.id).collect::<Vec<_>>(),
+        (1..=written).collect::<Vec<_>>(),
+        "every change once, in order, after the failover (killed: {kill})"
+    );
+    // The reader's subscription moved to the new master, so the next hint arrives as one.
+    let channel = format!("{prefix}:live:{{{thread}}}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let subscribers = cluster.shard_subscribers(&channel).await;
+        if subscribers.contains(&(replica, 1)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no subscription on the new master {replica}: {subscribers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    writer.post_text(&thread, &user, "after").await;
+    let after = stream.take(1, Duration::from_secs(5)).await;
+    assert_eq!(after.first().map(|e| e.id), Some(written + 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_hints_survive_a_graceful_failover() {
+    live_hints_survive_a_failover(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_hints_survive_a_killed_master() {
+    live_hints_survive_a_failover(true).await;
 }

@@ -9,7 +9,7 @@ use http::StatusCode;
 use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::redis::{redis_url, unique_prefix};
-use messages_server::config::StoreSettings;
+use messages_server::config::{LiveTransport, StoreSettings};
 use serde_json::json;
 
 use crate::helpers::{
@@ -235,30 +235,17 @@ fn assert_exactly_once_in_order(events: &[SseEvent], expected: &[(String, &str)]
     assert_eq!(got, want, "every change, once");
 }
 
-/// A subscriber on one process, writers on another, sharing PostgreSQL and Redis: every
-/// create, edit and delete arrives once, in rev order; then the same with the subscriber's
-/// link to PostgreSQL (and so its notifications) cut and restored mid-run.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_on_one_process_reach_a_stream_on_another_even_across_a_cut() {
-    let Some(db) = TestDatabase::create().await else {
-        return;
-    };
-    let Some(redis) = redis_url() else { return };
-    let prefix = unique_prefix();
-    let proxy = TcpProxy::start(db.upstream().await).await;
-    let mut through_proxy = test_config();
-    through_proxy.store = StoreSettings::Postgres(database_settings(&db.url_through(proxy.addr())));
-    through_proxy.redis = Some(redis_settings(&redis, &prefix));
-    let mut direct = test_config();
-    direct.store = StoreSettings::Postgres(database_settings(db.url()));
-    direct.redis = Some(redis_settings(&redis, &prefix));
-    let reader = start(through_proxy).await;
-    let writer = Arc::new(start(direct).await);
+/// A subscriber on one process, writers on another, sharing PostgreSQL and Redis, over the
+/// transport `LIVE_TRANSPORT` names: every create, edit and delete arrives once, in rev order;
+/// then the same with the reader's link to the transport cut through `proxy` while the writer
+/// goes on, and restored after its last write.
+async fn across_processes_even_across_a_cut(reader: TestApp, writer: TestApp, proxy: &TcpProxy) {
+    let writer = Arc::new(writer);
     let thread = new_id();
     let user = new_id();
 
     // Every create, edit and delete, each waited for before the next: each is its own event,
-    // arriving over the other process's notifications.
+    // arriving over the other process's hints.
     let mut stream = reader
         .events(&thread, "?since=0", &[])
         .await
@@ -295,8 +282,8 @@ async fn writes_on_one_process_reach_a_stream_on_another_even_across_a_cut() {
     );
     let position = received.last().map_or(0, |e| e.id);
     drop(stream);
-    // The cut: the reader's process loses PostgreSQL (its store and its notifications) while
-    // the writer goes on; when the link is back, the reader's stream catches up by itself.
+    // The cut: the reader's process loses its transport while the writer goes on; when the
+    // link is back, the reader's stream catches up by itself.
     let follower = {
         let thread = thread.clone();
         tokio::spawn(async move {
@@ -318,11 +305,11 @@ async fn writes_on_one_process_reach_a_stream_on_another_even_across_a_cut() {
             .post_text(&thread, &user, &format!("during {i}"))
             .await;
         during.push((id_of(&m), "message.created"));
-        if i == 7 {
-            proxy.restore();
-        }
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
+    // Nothing is written after the link is back: only the transport's recovery (the store
+    // read on relink) can bring these.
+    proxy.restore();
     let (reader, events) = follower.await.expect("follower");
     assert_exactly_once_in_order(&events, &during);
     assert!(
@@ -331,6 +318,133 @@ async fn writes_on_one_process_reach_a_stream_on_another_even_across_a_cut() {
     );
     // And the stream resumed on the reader's process, which was cut, not the writer's.
     drop(reader);
+}
+
+/// Over `NOTIFY`: the reader's link to PostgreSQL (its store and its notifications) is cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_on_one_process_reach_a_stream_on_another_over_notify_even_across_a_cut() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(redis) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let proxy = TcpProxy::start(db.upstream().await).await;
+    let mut through_proxy = test_config();
+    through_proxy.store = StoreSettings::Postgres(database_settings(&db.url_through(proxy.addr())));
+    through_proxy.redis = Some(redis_settings(&redis, &prefix));
+    through_proxy.streams.transport = LiveTransport::Postgres;
+    let mut direct = test_config();
+    direct.store = StoreSettings::Postgres(database_settings(db.url()));
+    direct.redis = Some(redis_settings(&redis, &prefix));
+    direct.streams.transport = LiveTransport::Postgres;
+    across_processes_even_across_a_cut(start(through_proxy).await, start(direct).await, &proxy)
+        .await;
+}
+
+/// The address a `redis://host:port/...` URL names.
+async fn redis_addr(url: &str) -> std::net::SocketAddr {
+    let authority = url
+        .trim_start_matches("redis://")
+        .rsplit('@')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    tokio::net::lookup_host(authority)
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("REDIS_URL {url:?} names no address"))
+}
+
+/// Over Redis sharded pub/sub (the default with Redis): the reader's link to Redis (its
+/// cache, its subscriptions) is cut; the store stays reachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_on_one_process_reach_a_stream_on_another_over_redis_even_across_a_cut() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(redis) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let proxy = TcpProxy::start(redis_addr(&redis).await).await;
+    let through = format!("redis://{}/0", proxy.addr());
+    let mut reader = test_config();
+    reader.store = StoreSettings::Postgres(database_settings(db.url()));
+    reader.redis = Some(redis_settings(&through, &prefix));
+    let mut writer = test_config();
+    writer.store = StoreSettings::Postgres(database_settings(db.url()));
+    writer.redis = Some(redis_settings(&redis, &prefix));
+    across_processes_even_across_a_cut(start(reader).await, start(writer).await, &proxy).await;
+}
+
+/// How many subscribers Redis has on a thread's live channel.
+async fn subscribers(redis: &mut redis::aio::MultiplexedConnection, channel: &str) -> i64 {
+    let counts: Vec<redis::Value> = redis::cmd("PUBSUB")
+        .arg("SHARDNUMSUB")
+        .arg(channel)
+        .query_async(redis)
+        .await
+        .expect("PUBSUB SHARDNUMSUB");
+    match counts.get(1) {
+        Some(redis::Value::Int(n)) => *n,
+        other => panic!("PUBSUB SHARDNUMSUB answered {other:?}"),
+    }
+}
+
+/// A replica subscribes to the threads its readers follow, and to no other: the channel of a
+/// followed thread has one subscriber while the stream is open, none once it closes, and a
+/// thread written to but not followed has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_subscribes_only_to_the_threads_its_readers_follow() {
+    let Some(redis) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let mut config = test_config();
+    config.redis = Some(redis_settings(&redis, &prefix));
+    // A closed stream is noticed at its next write.
+    config.streams.heartbeat = Duration::from_secs(1);
+    let app = start(config).await;
+    let mut probe = redis::Client::open(redis.as_str())
+        .expect("REDIS_URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let (followed, other, user) = (new_id(), new_id(), new_id());
+    let channel = |thread: &str| format!("{prefix}:live:{{{thread}}}");
+    let watcher = probe.clone();
+    let settle = |want: i64, thread: String| {
+        let mut probe = watcher.clone();
+        let channel = channel(&thread);
+        async move {
+            let deadline = Instant::now() + SOON;
+            loop {
+                let got = subscribers(&mut probe, &channel).await;
+                if got == want || Instant::now() > deadline {
+                    return got;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert_eq!(subscribers(&mut probe, &channel(&followed)).await, 0);
+    let mut stream = app
+        .events(&followed, "?since=0", &[])
+        .await
+        .unwrap_or_else(|r| panic!("stream: {:?}", r.status));
+    assert_eq!(settle(1, followed.clone()).await, 1, "the followed thread");
+    app.post_text(&other, &user, "not followed").await;
+    app.post_text(&followed, &user, "followed").await;
+    assert_eq!(stream.take(1, SOON).await.len(), 1);
+    assert_eq!(
+        subscribers(&mut probe, &channel(&other)).await,
+        0,
+        "a thread nobody here follows"
+    );
+    drop(stream);
+    assert_eq!(
+        settle(0, followed.clone()).await,
+        0,
+        "unsubscribed once nobody follows"
+    );
 }
 
 /// A reader that stops reading is closed, and the server's memory stays bounded: a child
