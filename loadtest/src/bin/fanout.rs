@@ -4,12 +4,17 @@
 //! event that arrives before its acknowledgement counts as 0), the events delivered a second,
 //! every event lost or received twice, and the server's resident memory.
 //!
-//!   fanout --host URL [--write-host URL] [--subscribers 5000] [--threads 50] [--rate 100]
-//!          [--seconds 30] [--server-pid PID] [--fail-on-loss]
+//!   fanout --host URL[,URL...] [--write-host URL] [--subscribers 5000] [--threads 50]
+//!          [--rate 100] [--seconds 30] [--thread-prefix P] [--server-pid PID] [--fail-on-loss]
 //!
 //! It speaks HTTP only. Every subscriber holds a connection of its own. With `--write-host`
 //! the writes go to another replica (one sharing the store), so every event crosses the
-//! transport between replicas.
+//! transport between replicas; with several `--host` URLs the subscribers of each thread are
+//! spread over them (subscriber `s` follows thread `s % threads` on host
+//! `(s / threads) % hosts`). `--thread-prefix P` names the threads `P%012d` from 1 (as
+//! `tools/bench-http` writes them) instead of ids of the run. `--rate 0` writes nothing: the
+//! streams are held for `--seconds` while something else writes, and every event they receive
+//! is counted. The last line is the run's figures as JSON (`fanout: json {...}`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +33,7 @@ use uuid::Uuid;
 struct Args {
     host: String,
     write_host: Option<String>,
+    thread_prefix: Option<String>,
     subscribers: usize,
     threads: usize,
     rate: u64,
@@ -40,6 +46,7 @@ fn args() -> anyhow::Result<Args> {
     let mut parsed = Args {
         host: "http://127.0.0.1:3000".into(),
         write_host: None,
+        thread_prefix: None,
         subscribers: 5_000,
         threads: 50,
         rate: 100,
@@ -53,6 +60,7 @@ fn args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--host" => parsed.host = value()?,
             "--write-host" => parsed.write_host = Some(value()?),
+            "--thread-prefix" => parsed.thread_prefix = Some(value()?),
             "--subscribers" => parsed.subscribers = value()?.parse()?,
             "--threads" => parsed.threads = value()?.parse()?,
             "--rate" => parsed.rate = value()?.parse()?,
@@ -62,8 +70,8 @@ fn args() -> anyhow::Result<Args> {
             other => bail!("unknown flag {other}"),
         }
     }
-    if parsed.threads == 0 || parsed.subscribers < parsed.threads || parsed.rate == 0 {
-        bail!("need threads >= 1, subscribers >= threads, rate >= 1");
+    if parsed.threads == 0 || parsed.subscribers < parsed.threads {
+        bail!("need threads >= 1 and subscribers >= threads");
     }
     Ok(parsed)
 }
@@ -91,6 +99,8 @@ struct Shared {
     thread_of: Vec<AtomicUsize>,
     writes: AtomicUsize,
     delivered: AtomicU64,
+    /// Every event received, whoever wrote it.
+    events: AtomicU64,
 }
 
 /// What one subscriber saw: each write index it received, and how many times.
@@ -147,6 +157,9 @@ async fn subscribe(
         while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
             let event: Vec<u8> = buffer.drain(..end + 2).collect();
             let at = shared.started.elapsed().as_nanos() as u64;
+            if event.starts_with(b"id:") || event.windows(4).any(|w| w == b"\nid:") {
+                shared.events.fetch_add(1, Ordering::Relaxed);
+            }
             // Only created events carry a write: `"content":"fanout <k>"`.
             let Some(k) = find_write(&event) else {
                 continue;
@@ -250,12 +263,20 @@ fn percentile(sorted: &[u32], q: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let (authority, prefix) = split_host(&args.host)?;
+    let hosts: Vec<(String, String)> = args
+        .host
+        .split(',')
+        .map(split_host)
+        .collect::<anyhow::Result<_>>()?;
+    let first_host = args.host.split(',').next().unwrap_or_default().to_owned();
     let (write_authority, write_prefix) =
-        split_host(args.write_host.as_ref().unwrap_or(&args.host))?;
+        split_host(args.write_host.as_ref().unwrap_or(&first_host))?;
     let run = Uuid::new_v4().simple().to_string();
     let threads: Vec<String> = (0..args.threads)
-        .map(|i| format!("{}-0000-7000-8000-{:012x}", &run[..8], i + 1))
+        .map(|i| match &args.thread_prefix {
+            Some(prefix) => format!("{prefix}{:012}", i + 1),
+            None => format!("{}-0000-7000-8000-{:012x}", &run[..8], i + 1),
+        })
         .collect();
     let capacity = (args.rate * (args.seconds + 5)) as usize;
     let shared = Arc::new(Shared {
@@ -266,6 +287,7 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
         writes: AtomicUsize::new(0),
         delivered: AtomicU64::new(0),
+        events: AtomicU64::new(0),
     });
 
     eprintln!(
@@ -273,13 +295,14 @@ async fn main() -> anyhow::Result<()> {
         args.subscribers,
         args.threads,
         args.host,
-        args.write_host.as_ref().unwrap_or(&args.host)
+        args.write_host.as_ref().unwrap_or(&first_host)
     );
     let ready = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(tokio::sync::Notify::new());
     let mut subscribers = Vec::with_capacity(args.subscribers);
     for s in 0..args.subscribers {
         let thread = s % args.threads;
+        let (authority, prefix) = &hosts[(s / args.threads) % hosts.len()];
         let seen = Arc::new(Mutex::new(Seen::default()));
         let path = format!("{prefix}/threads/{}/events", threads[thread]);
         let task = tokio::spawn(subscribe(
@@ -331,6 +354,26 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let write_start = Instant::now();
     let delivered_before = shared.delivered.load(Ordering::Relaxed);
+    if args.rate == 0 {
+        // Held while something else writes.
+        let events_before = shared.events.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        let events = shared.events.load(Ordering::Relaxed) - events_before;
+        stop.notify_waiters();
+        let failed = subscribers
+            .iter()
+            .filter(|(_, _, t)| t.is_finished())
+            .count();
+        println!(
+            "fanout: {} streams held {} s, {events} events received, {failed} streams ended",
+            args.subscribers, args.seconds
+        );
+        println!(
+            "fanout: json {{\"streams\": {}, \"events\": {events}, \"failed\": {failed}}}",
+            args.subscribers
+        );
+        return Ok(());
+    }
     write(
         write_authority,
         paths,
@@ -406,6 +449,12 @@ async fn main() -> anyhow::Result<()> {
         percentile(&latencies, 1.0)
     );
     println!("fanout: lost {lost}, duplicated {duplicated}, subscribers failed {failed}");
+    println!(
+        "fanout: json {{\"writes\": {writes}, \"delivered\": {delivered}, \"p50_ms\": {:.2}, \"p99_ms\": {:.2}, \"max_ms\": {:.2}, \"lost\": {lost}, \"duplicated\": {duplicated}, \"failed\": {failed}}}",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0)
+    );
     if let (Some(before), Some(pid)) = (rss_before, args.server_pid) {
         println!(
             "fanout: server resident memory {:.1} MiB with the streams open, peak {:.1} MiB, now {:.1} MiB",

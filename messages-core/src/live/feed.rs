@@ -9,7 +9,7 @@ use tokio::task::AbortHandle;
 
 use super::LiveConfig;
 use super::frame::Frame;
-use super::hub::Interest;
+use super::transport::Interest;
 use crate::changes::ChangesLimit;
 use crate::message::ThreadId;
 use crate::storage::MessageStore;

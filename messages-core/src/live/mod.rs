@@ -10,6 +10,7 @@
 //! it; a transport that was cut wakes every feed when it is back.
 //!
 //! - `hub`: the threads followed in this process, and the hints that wake them.
+//! - `transport`: what a transport between replicas does, and a feed's interest in hints.
 //! - `feed`: one thread's reader and the batches it hands out.
 //! - `follower`: one reader's position, replay, and the seam between replay and the feed.
 //! - `frame`: a change as a server-sent event.
@@ -30,10 +31,12 @@ mod hub;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod transport;
 
 pub use follower::{FollowError, Follower};
 pub use frame::{Frame, heartbeat, retry_hint};
-pub use hub::{Hub, LagObserver, Transport};
+pub use hub::{Hub, LagObserver};
+pub use transport::Transport;
 
 /// Settings of live delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -35,10 +35,10 @@ use crate::redis_server::{Connection, RedisServer};
 /// How many subscription or publish calls are in flight at once.
 const CONCURRENCY: usize = 32;
 
-/// `SPUBLISH` from a script that names the channel as its key. A script is a write, so a node
-/// that is not the slot's master answers it with a redirection, where a bare `SPUBLISH` is
-/// accepted by a replica of the slot's shard (a demoted master after a failover, to a client
-/// that has not learnt the slots again) and reaches nobody.
+/// `SPUBLISH` from a script that names the channel as its key, on a cluster. A script is a
+/// write, so a node that is not the slot's master answers it with a redirection, where a bare
+/// `SPUBLISH` is accepted by a replica of the slot's shard (a demoted master after a failover,
+/// to a client that has not learnt the slots again) and reaches nobody.
 const PUBLISH: &str = "return redis.call('SPUBLISH', KEYS[1], ARGV[1])";
 
 /// State shared by the transport's handle and its two tasks.
@@ -179,8 +179,8 @@ fn timed_out() -> redis::RedisError {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "publishing a hint timed out").into()
 }
 
-/// Sends pending hints whenever there are some, `CONCURRENCY` at a time; a hint Redis did not
-/// take stays pending (unless a newer one for its thread came meanwhile) and is sent again.
+/// Sends pending hints whenever there are some; a hint Redis did not take stays pending (unless
+/// a newer one for its thread came meanwhile) and is sent again.
 async fn send(
     connection: Connection,
     script: Arc<redis::Script>,
@@ -197,36 +197,8 @@ async fn send(
             return;
         }
         let batch: Vec<(ThreadId, i64)> = locks::lock(&shared.pending).drain().collect();
-        let sent_at = hint::now_micros();
-        let mut calls = JoinSet::new();
-        let mut unsent = Vec::new();
+        let unsent = publish(&connection, &script, timeout, &channels, batch).await;
         let mut last_error = None;
-        for (thread, rev) in batch {
-            if calls.len() >= CONCURRENCY
-                && let Some(Ok(Err(failed))) = calls.join_next().await
-            {
-                unsent.push(failed);
-            }
-            let mut connection = connection.clone();
-            let script = Arc::clone(&script);
-            let channel = channels.of(thread);
-            calls.spawn(async move {
-                let mut invocation = script.key(channel);
-                invocation.arg(hint::encode(rev, sent_at));
-                let publish = invocation.invoke_async::<i64>(&mut connection);
-                // Bounded here: during a manual failover the old master holds writes until it
-                // has handed over, and the cluster client then waits on it.
-                match tokio::time::timeout(timeout, publish).await {
-                    Ok(published) => published.map_err(|error| (thread, rev, error)),
-                    Err(_) => Err((thread, rev, timed_out())),
-                }
-            });
-        }
-        while let Some(done) = calls.join_next().await {
-            if let Ok(Err(failed)) = done {
-                unsent.push(failed);
-            }
-        }
         if unsent.is_empty() {
             if failing {
                 tracing::info!("live: sending hints through Redis again");
@@ -251,6 +223,72 @@ async fn send(
         backoff = (backoff * 2).min(Duration::from_secs(5));
         shared.ready.notify_one();
     }
+}
+
+/// A hint that Redis did not take, and why.
+type Unsent = (ThreadId, i64, redis::RedisError);
+
+/// Publishes `batch`, each call bounded by `timeout` (during a manual failover the old master
+/// holds writes until it has handed over, and the cluster client waits on it). On one node,
+/// one pipeline of `SPUBLISH` for the whole batch; on a cluster, one script call per hint
+/// (each goes to its slot's master), `CONCURRENCY` at a time.
+async fn publish(
+    connection: &Connection,
+    script: &Arc<redis::Script>,
+    timeout: Duration,
+    channels: &Channels,
+    batch: Vec<(ThreadId, i64)>,
+) -> Vec<Unsent> {
+    let sent_at = hint::now_micros();
+    if let Connection::Node(node) = connection {
+        let mut pipeline = redis::pipe();
+        for &(thread, rev) in &batch {
+            pipeline
+                .cmd("SPUBLISH")
+                .arg(channels.of(thread))
+                .arg(hint::encode(rev, sent_at))
+                .ignore();
+        }
+        let mut node = node.clone();
+        let error = match tokio::time::timeout(timeout, pipeline.exec_async(&mut node)).await {
+            Ok(Ok(())) => return Vec::new(),
+            Ok(Err(error)) => error,
+            Err(_) => timed_out(),
+        };
+        // The error is not `Clone`: each hint of the pipeline carries its text.
+        let error = error.to_string();
+        return batch
+            .into_iter()
+            .map(|(thread, rev)| (thread, rev, std::io::Error::other(error.clone()).into()))
+            .collect();
+    }
+    let mut calls = JoinSet::new();
+    let mut unsent = Vec::new();
+    for (thread, rev) in batch {
+        if calls.len() >= CONCURRENCY
+            && let Some(Ok(Err(failed))) = calls.join_next().await
+        {
+            unsent.push(failed);
+        }
+        let mut connection = connection.clone();
+        let script = Arc::clone(script);
+        let channel = channels.of(thread);
+        calls.spawn(async move {
+            let mut invocation = script.key(channel);
+            invocation.arg(hint::encode(rev, sent_at));
+            let publish = invocation.invoke_async::<i64>(&mut connection);
+            match tokio::time::timeout(timeout, publish).await {
+                Ok(published) => published.map_err(|error| (thread, rev, error)),
+                Err(_) => Err((thread, rev, timed_out())),
+            }
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        if let Ok(Err(failed)) = done {
+            unsent.push(failed);
+        }
+    }
+    unsent
 }
 
 /// Keeps this process subscribed to the channels of the threads it follows, and hands what
