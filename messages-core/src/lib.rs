@@ -4,6 +4,49 @@
 //!
 //! Start with [`MessageService`]; it is the only type most applications need.
 //!
+//! # Start
+//!
+//! A chat kept in a SQLite file: open the store (it creates the file), apply its migrations,
+//! put a cache in front, and every operation of the HTTP API is a method of the service.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use messages_core::cache::memory::{MemoryCache, MemoryCacheConfig};
+//! use messages_core::storage::Schema;
+//! use messages_core::storage::sqlite::{SqliteConfig, SqliteStore};
+//! use messages_core::{
+//!     MessageKind, MessageService, NewMessage, PageQuery, PageSize, ServiceConfig, ThreadId,
+//!     UserId,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> messages_core::Result<()> {
+//! # let dir = std::env::temp_dir().join(format!("messages-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).expect("a temporary directory");
+//! let store = SqliteStore::open(&SqliteConfig::new(dir.join("chat.db"))).await?;
+//! store.migrate().await?;
+//! let cache = MemoryCache::new(MemoryCacheConfig::default());
+//! let service = MessageService::new(Arc::new(store), Arc::new(cache), ServiceConfig::default());
+//!
+//! let room = ThreadId::parse("0193a1a0-0000-7000-8000-0000000000e1")?;
+//! let ada = UserId::parse("0193a1a0-0000-7000-8000-00000000a0da")?;
+//! let hello = NewMessage::new(MessageKind::Text, "hello".into(), vec![], service.limits())?;
+//! let created = service.create(room, ada, hello, None).await?;
+//!
+//! let page = service.page(room, PageQuery::Newest, PageSize::DEFAULT).await?;
+//! assert_eq!(page.items[0].id, created.message().id);
+//! assert_eq!(page.rev, 1); // the thread's position: follow `changes(room, 1, ..)` from here
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The other stores (`storage::memory`, `storage::postgres`) and caches (`cache::redis`) are
+//! opened the same way; `examples/sqlite_chat.rs` goes further (edits, the changes feed).
+//! The stores answer through tokio's timers, so the runtime needs them (`enable_time`, or
+//! `enable_all`).
+//!
 //! # Layout
 //!
 //! - `message`: the model (`Message`, `MessageKind`, ids, validated input, the clock).
@@ -33,7 +76,7 @@
 //!   `amqp`).
 //! - `redis_server`: where Redis is (one node or a cluster) and the connection over either.
 //! - `live`: changes pushed to followers as they commit (`Hub`, `Follower`), across replicas
-//!   through a transport (`postgres`).
+//!   through a transport (`redis`: sharded pub/sub; `postgres`: `LISTEN`/`NOTIFY`).
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod changes;

@@ -104,6 +104,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Cache calls that failed; the request read the store.",
     ),
     (
+        "cache_breaker_open",
+        "1 while the circuit breaker in front of Redis is open (reads go to the store), else 0.",
+    ),
+    (
         "cache_stale_total",
         "Cached pages found behind the store's position and read again.",
     ),
@@ -321,6 +325,10 @@ pub async fn render(handle: Option<&PrometheusHandle>, sources: &Sources) -> Str
             metrics::gauge!("store_up").set(1.0);
         }
         Err(_) => metrics::gauge!("store_up").set(0.0),
+    }
+    if let Some(breaker) = sources.service.cache_breaker() {
+        let open = if breaker.is_closed() { 0.0 } else { 1.0 };
+        metrics::gauge!("cache_breaker_open").set(open);
     }
     if let Some(pool) = &sources.pool {
         let (size, available, waiting) = pool();

@@ -17,3 +17,4 @@ mod lifecycle;
 mod limits;
 mod live;
 mod memory;
+mod monitoring;
