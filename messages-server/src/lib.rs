@@ -36,4 +36,4 @@ pub mod telemetry;
 pub mod timed_store;
 
 pub use config::Config;
-pub use startup::Application;
+pub use startup::{Application, Handler};

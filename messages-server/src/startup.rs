@@ -54,6 +54,67 @@ fn link_replicas(config: &Config, service: &MessageService) -> anyhow::Result<()
     Ok(())
 }
 
+/// The service's routes without this server's listener, for mounting in an application of
+/// another framework (an axum `Router`, a tower stack, a hyper server of its own): every route,
+/// its errors, logs and metrics, as the server answers them. Cheap to clone.
+#[derive(Clone)]
+pub struct Handler {
+    state: Arc<AppState>,
+}
+
+impl Handler {
+    /// Answers one request. The path is the service's own (`/threads/...`): strip any prefix
+    /// it is mounted under first (axum's `nest_service` does).
+    pub async fn handle<B: crate::routes::ReadBody>(
+        &self,
+        request: http::Request<B>,
+    ) -> crate::routes::HttpResponse {
+        crate::routes::handle(Arc::clone(&self.state), request.map(SyncBody::new)).await
+    }
+
+    /// Ends every open event stream (readers reconnect elsewhere); call it when the hosting
+    /// server begins its graceful shutdown, which would otherwise wait for them.
+    pub fn close_streams(&self) {
+        self.state.streams.close_all();
+    }
+}
+
+/// A body that is `Sync` whenever it is `Send`, as the routes need (they hold a request across
+/// awaits, and their futures must be `Send`): another framework's body need not be `Sync`
+/// (axum's is not). Free: it is only ever polled through `&mut`, so the lock is never taken
+/// but to answer `size_hint`.
+struct SyncBody<B>(std::sync::Mutex<B>);
+
+impl<B> SyncBody<B> {
+    fn new(body: B) -> Self {
+        SyncBody(std::sync::Mutex::new(body))
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for SyncBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let body = self
+            .get_mut()
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::pin::Pin::new(body).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .size_hint()
+    }
+}
+
 /// A built application: bound, with its backends connected, not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -148,6 +209,43 @@ impl Application {
     /// The in-process event sink, when events are delivered in process.
     pub fn event_sink(&self) -> Option<Arc<MemorySink>> {
         self.sink.clone()
+    }
+
+    /// For mounting the service in another server: its routes as a [`Handler`], and the work
+    /// that runs beside them, the outbox relay, as a future to spawn. That future ends after
+    /// `shutdown` completes, once the relay has delivered what is pending (within
+    /// `SHUTDOWN_TIMEOUT_SECONDS`) and the store is closed. The listener `build` bound is
+    /// closed: the hosting server listens (build with port 0 to leave the port free).
+    pub fn into_handler(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> (Handler, impl Future<Output = ()> + Send + 'static) {
+        let Application {
+            listener,
+            state,
+            relay,
+            http,
+            storage,
+            ..
+        } = self;
+        drop(listener);
+        let handler = Handler { state };
+        let streams = handler.clone();
+        let background = async move {
+            let (finish_relay, relay_finished) = oneshot::channel::<Instant>();
+            let relay_task = tokio::spawn(
+                relay.run(async move { relay_finished.await.unwrap_or_else(|_| Instant::now()) }),
+            );
+            shutdown.await;
+            streams.close_streams();
+            let _ = finish_relay.send(Instant::now() + http.shutdown_timeout);
+            if let Err(error) = relay_task.await {
+                tracing::error!(%error, "outbox relay task failed");
+            }
+            storage.close().await;
+            tracing::info!("stopped");
+        };
+        (handler, background)
     }
 
     /// Serves until `shutdown` completes. Then, in order: stops accepting; lets in-flight

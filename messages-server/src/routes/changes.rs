@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use messages_core::{ChangesLimit, parse_position};
 
 use super::path::PathIds;
@@ -67,10 +66,10 @@ fn changes_query(query: Option<&str>) -> Result<ChangesQuery, ApiError> {
 }
 
 /// `GET /threads/{thread_id}/changes`
-pub async fn list(
+pub async fn list<B>(
     state: &AppState,
     ids: PathIds,
-    request: &Request<Incoming>,
+    request: &Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let query = changes_query(request.uri().query())?;
     let thread = ids.thread();

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use messages_core::live::{self, FollowError, Follower};
 use messages_core::parse_position;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -61,7 +60,7 @@ impl Streams {
 }
 
 /// Where the reader wants to start: `Last-Event-ID`, else `?since=`, else `None` (now).
-fn start_position(request: &Request<Incoming>) -> Result<Option<i64>, ApiError> {
+fn start_position<B>(request: &Request<B>) -> Result<Option<i64>, ApiError> {
     let invalid = |e| ApiError::refused("invalid_since", e);
     if let Some(last) = request.headers().get("last-event-id") {
         // A header that is not text is refused in the same words as one that is no number.
@@ -86,10 +85,10 @@ fn start_position(request: &Request<Incoming>) -> Result<Option<i64>, ApiError> 
 }
 
 /// `GET /threads/{thread_id}/events`
-pub async fn stream(
+pub async fn stream<B>(
     state: &AppState,
     ids: PathIds,
-    request: &Request<Incoming>,
+    request: &Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let since = start_position(request)?;
     let streams = &state.streams;

@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
-use hyper::body::Incoming;
 use messages_core::{
     Created, Cursor, IdempotencyKey, MessageId, MessageKind, MessagePatch, NewMessage, PageQuery,
     PageSize, Removal, parse_position,
@@ -10,6 +9,7 @@ use messages_core::{
 use serde::Deserialize;
 use serde_json::error::Category;
 
+use super::ReadBody;
 use super::path::PathIds;
 use super::{AppState, HttpResponse, json, read_body};
 use crate::auth::Caller;
@@ -61,11 +61,11 @@ struct UpdateBody {
 }
 
 /// `POST /threads/{thread_id}/messages`
-pub async fn create(
+pub async fn create<B: ReadBody>(
     state: &AppState,
     ids: PathIds,
     caller: Caller,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user;
     let key = idempotency_key(request.headers())?;
@@ -104,11 +104,11 @@ pub async fn edits(state: &AppState, ids: PathIds) -> Result<HttpResponse, ApiEr
 }
 
 /// `PUT /threads/{thread_id}/messages/{message_id}`
-pub async fn update(
+pub async fn update<B: ReadBody>(
     state: &AppState,
     ids: PathIds,
     caller: Caller,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
     let user = caller.user;
@@ -129,11 +129,11 @@ struct RemoveBody {
 
 /// `DELETE /threads/{thread_id}/messages/{message_id}`: the author removes their message; a
 /// moderator removes anyone's. An optional reason, as `?reason=` or a body `{"reason"}`.
-pub async fn delete(
+pub async fn delete<B: ReadBody>(
     state: &AppState,
     ids: PathIds,
     caller: Caller,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
     let mut reason = None;
@@ -172,11 +172,11 @@ struct BulkDeleteBody {
 
 /// `POST /threads/{thread_id}/messages/bulk-delete`: a moderator removes 1 to 100 messages of
 /// the thread at once, all of them or none; 200 with the tombstones in the order given.
-pub async fn bulk_delete(
+pub async fn bulk_delete<B: ReadBody>(
     state: &AppState,
     ids: PathIds,
     caller: Caller,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     if !caller.moderator {
         return Err(ApiError::new(
@@ -272,10 +272,10 @@ fn page_query(query: Option<&str>) -> Result<(Position, PageSize), ApiError> {
 }
 
 /// `GET /threads/{thread_id}/messages`
-pub async fn list(
+pub async fn list<B>(
     state: &AppState,
     ids: PathIds,
-    request: &Request<Incoming>,
+    request: &Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let (position, size) = page_query(request.uri().query())?;
     let service = &state.service;

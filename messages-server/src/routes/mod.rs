@@ -11,7 +11,6 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
 use crate::body::Body;
-use hyper::body::Incoming;
 use messages_core::MessageService;
 use tracing::Instrument;
 
@@ -29,6 +28,19 @@ mod ui;
 
 /// A response with a complete body.
 pub type HttpResponse = Response<Body>;
+
+/// A request body the routes can read: hyper's own, from this server's listener, or another
+/// server's, when the routes are mounted in an application of another framework (see
+/// [`crate::Application::into_handler`]).
+pub trait ReadBody:
+    hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Send + Unpin + 'static
+{
+}
+
+impl<T> ReadBody for T where
+    T: hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Send + Unpin + 'static
+{
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Route {
@@ -191,7 +203,7 @@ impl AppState {
 }
 
 /// Serves one request and logs it.
-pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> HttpResponse {
+pub async fn handle<B: ReadBody>(state: Arc<AppState>, request: Request<B>) -> HttpResponse {
     let started = Instant::now();
     let method = request.method().clone();
     // The path is kept only if the request will be logged. Not a clone of the `Uri`: it
@@ -353,10 +365,10 @@ pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Co
     })
 }
 
-async fn dispatch(
+async fn dispatch<B: ReadBody>(
     state: &AppState,
     target: Option<(Route, Result<path::PathIds, ApiError>)>,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let (route, ids) = target.ok_or_else(ApiError::no_route)?;
     // Every handler but the cached read is boxed: their futures are large (a body being read,
@@ -441,12 +453,12 @@ impl Write {
 
 /// A write: who makes it, a token from their bucket (a 429 when there is none, before
 /// anything is read or stored), the handler, then the bucket's headers on the answer.
-async fn write_through_limits(
+async fn write_through_limits<B: ReadBody>(
     state: &AppState,
     route: Route,
     write: Write,
     ids: path::PathIds,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = state.auth.caller(request.headers())?;
     let grant = state.limits.take(&caller, route.label()).await?;
@@ -470,8 +482,8 @@ const DRAIN_LIMIT: u64 = 1024 * 1024;
 /// Reads the body into memory up to `limit` bytes; past it the answer is 413 and nothing more
 /// is kept. A `Content-Length` over the limit is refused without buffering anything.
 /// The body must arrive within `timeout`, or the answer is a 400 `bad_body`.
-async fn read_body(
-    request: Request<Incoming>,
+async fn read_body<B: ReadBody>(
+    request: Request<B>,
     limit: usize,
     timeout: std::time::Duration,
 ) -> Result<Bytes, ApiError> {

@@ -1,7 +1,6 @@
 //! Reaction routes: the caller adds or removes their reaction, and anyone pages who reacted.
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use messages_core::{REACTORS_DEFAULT, REACTORS_MAX, ReactionChange, Removal, UserId};
 
 use super::path::PathIds;
@@ -34,11 +33,11 @@ pub async fn add(
 /// `DELETE /threads/{thread_id}/messages/{message_id}/reactions/{emoji}`: 204 whether or not
 /// the user held the reaction. The caller's own, or with `?user=<id>` a moderator removes
 /// another user's.
-pub async fn remove(
+pub async fn remove<B>(
     state: &AppState,
     mut ids: PathIds,
     caller: Caller,
-    request: &Request<Incoming>,
+    request: &Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
     let mut user = caller.user;
@@ -93,10 +92,10 @@ pub async fn clear(
 
 /// `GET /threads/{thread_id}/messages/{message_id}/reactions/{emoji}?after=<user id>&limit=`:
 /// everyone who holds the emoji, by user id, `limit` (1 to 1,000, default 100) at a time.
-pub async fn list(
+pub async fn list<B>(
     state: &AppState,
     mut ids: PathIds,
-    request: &Request<Incoming>,
+    request: &Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
     let emoji = ids.emoji()?;

@@ -3,10 +3,10 @@
 //! one can read or move another user's.
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use messages_core::{ReadMark, ThreadId, UNREAD_THREADS_MAX, states_to_json};
 use serde::Deserialize;
 
+use super::ReadBody;
 use super::messages::parse_json;
 use super::path::PathIds;
 use super::{AppState, HttpResponse, json, read_body};
@@ -31,10 +31,10 @@ fn invalid(message: &str) -> ApiError {
 }
 
 /// `PUT /threads/{thread_id}/read`: moves the caller's position; answers it with the count.
-pub async fn mark(
+pub async fn mark<B: ReadBody>(
     state: &AppState,
     ids: PathIds,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let user = state.auth.user(request.headers())?;
     let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
@@ -49,10 +49,10 @@ pub async fn mark(
 }
 
 /// `GET /threads/{thread_id}/read`: the caller's position (0 when never set) and the count.
-pub async fn get(
+pub async fn get<B>(
     state: &AppState,
     ids: PathIds,
-    request: &Request<Incoming>,
+    request: &Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let user = state.auth.user(request.headers())?;
     let mut states = state.service.read_states(user, &[ids.thread()]).await?;
@@ -66,10 +66,7 @@ pub async fn get(
 }
 
 /// `GET /unread?threads=<id>,<id>,...`: the caller's state in each thread, in that order.
-pub async fn unread(
-    state: &AppState,
-    request: &Request<Incoming>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn unread<B>(state: &AppState, request: &Request<B>) -> Result<HttpResponse, ApiError> {
     let user = state.auth.user(request.headers())?;
     let mut threads = None;
     for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {

@@ -9,7 +9,6 @@
 use std::sync::LazyLock;
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
 use super::{AppState, HttpResponse, json};
@@ -106,7 +105,7 @@ pub(super) fn protect(response: &mut HttpResponse) {
     );
 }
 
-fn serve(asset: &Asset, request: &Request<Incoming>) -> HttpResponse {
+fn serve<B>(asset: &Asset, request: &Request<B>) -> HttpResponse {
     let fresh = request
         .headers()
         .get_all(header::IF_NONE_MATCH)
@@ -134,15 +133,15 @@ fn serve(asset: &Asset, request: &Request<Incoming>) -> HttpResponse {
 }
 
 /// `GET /`: the page.
-pub fn page(request: &Request<Incoming>) -> HttpResponse {
+pub fn page<B>(request: &Request<B>) -> HttpResponse {
     serve(&PAGE, request)
 }
 
 /// `GET /ui/{asset}`: the page's script modules, the stylesheet, or the page's settings.
-pub fn asset(
+pub fn asset<B>(
     state: &AppState,
     name: Option<&str>,
-    request: &Request<Incoming>,
+    request: &Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some((_, file)) = FILES.iter().find(|(file, _)| Some(*file) == name) {
         return Ok(serve(file, request));
