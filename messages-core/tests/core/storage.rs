@@ -495,3 +495,42 @@ async fn a_statement_past_the_operation_timeout_is_stopped_in_the_database() {
         "the write given up on did not land later"
     );
 }
+
+/// A run without backends says so where a person sees it: this test binary, run again on one
+/// PostgreSQL test with no `DATABASE_URL`, reports the test passed and writes past the
+/// harness's capture which backend it skipped and why; under `CI=true` the same test fails.
+#[test]
+fn a_run_without_backends_says_what_it_skipped() {
+    let run = |ci: bool| {
+        let mut command = std::process::Command::new(std::env::current_exe().expect("this binary"));
+        command
+            .args([
+                "--exact",
+                "storage::the_schema_is_applied_once_on_postgres",
+                "--test-threads",
+                "1",
+            ])
+            .env_remove("DATABASE_URL")
+            .env_remove("CI");
+        if ci {
+            command.env("CI", "true");
+        }
+        command.output().expect("the test binary runs")
+    };
+    let out = run(false);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    assert!(
+        stderr.contains("skipped (") && stderr.contains("DATABASE_URL is not set"),
+        "the skip is not said: {stderr}"
+    );
+    let out = run(true);
+    assert!(
+        !out.status.success(),
+        "under CI=true a backend test without its URL fails"
+    );
+}
