@@ -63,7 +63,12 @@ impl PgTransport {
         pg.connect_timeout(config.connect_timeout);
         pg.application_name("messages-live");
         let pending = Arc::new(Pending::default());
-        tokio::spawn(send(pg.clone(), Arc::clone(&pending), Arc::downgrade(hub)));
+        // A hint is best effort, so the sender's transactions do not wait for their commit to
+        // reach the disk: NOTIFY holds its database-wide lock from before the commit until
+        // the commit is done, and with a synchronous commit that includes a WAL flush.
+        let mut sender = pg.clone();
+        sender.options("-c synchronous_commit=off");
+        tokio::spawn(send(sender, Arc::clone(&pending), Arc::downgrade(hub)));
         let poll = hub.config().poll_while_unlinked;
         tokio::spawn(listen(pg, Arc::downgrade(hub), poll));
         let transport = Arc::new(PgTransport { pending });
