@@ -132,6 +132,9 @@ impl RedisTransport {
                 poll: hub.config().poll_while_unlinked,
                 subscribed: HashSet::new(),
                 unlinked: false,
+                probes: HashMap::new(),
+                next_probe: 0,
+                script: Arc::new(redis::Script::new(PUBLISH)),
             }
             .run(pushes),
         );
@@ -220,7 +223,9 @@ async fn send(
         }
         failing = true;
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        // Readers elsewhere wait for these hints (their own link is up, so they do not poll):
+        // retry at least every second.
+        backoff = (backoff * 2).min(Duration::from_secs(1));
         shared.ready.notify_one();
     }
 }
@@ -304,6 +309,14 @@ struct Subscriber {
     /// Some followed thread has no subscription because Redis failed: feeds read the store
     /// on a timer until every one is back.
     unlinked: bool,
+    /// On a cluster, the subscriptions not yet proven to hear: each new one publishes a probe
+    /// on its channel (by the script, which reaches the slot's master) and must hear it back
+    /// before the deadline. Right after a failover the client may subscribe on the demoted
+    /// master, which accepts and never delivers; a probe that does not come back ends the
+    /// subscription and it is made again.
+    probes: HashMap<ThreadId, (u64, tokio::time::Instant)>,
+    next_probe: u64,
+    script: Arc<redis::Script>,
 }
 
 impl Subscriber {
@@ -331,8 +344,53 @@ impl Subscriber {
                     let Some(hub) = self.hub.upgrade() else { return };
                     hub.wake_all();
                 }
+                () = tokio::time::sleep_until(self.next_probe_deadline()), if !self.probes.is_empty() => {
+                    let Some(hub) = self.hub.upgrade() else { return };
+                    self.deaf(&hub);
+                }
             }
         }
+    }
+
+    fn next_probe_deadline(&self) -> tokio::time::Instant {
+        self.probes
+            .values()
+            .map(|&(_, deadline)| deadline)
+            .min()
+            .unwrap_or_else(tokio::time::Instant::now)
+    }
+
+    /// Subscriptions whose probe did not come back hear nothing: they are made again, and
+    /// their feeds read the store until then.
+    fn deaf(&mut self, hub: &Hub) {
+        let now = tokio::time::Instant::now();
+        let deaf: Vec<ThreadId> = self
+            .probes
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .map(|(&thread, _)| thread)
+            .collect();
+        for thread in deaf {
+            self.probes.remove(&thread);
+            self.subscribed.remove(&thread);
+            self.unlinked = true;
+            tracing::warn!(%thread, "live: a Redis subscription heard nothing (its slot moved); subscribing again");
+            hub.hinted(thread, None);
+        }
+    }
+
+    /// Publishes a probe on `thread`'s channel, to be heard back before the deadline.
+    async fn probe(&mut self, thread: ThreadId) {
+        self.next_probe += 1;
+        let nonce = self.next_probe;
+        self.probes
+            .insert(thread, (nonce, tokio::time::Instant::now() + self.poll));
+        let mut invocation = self.script.key(self.channels.of(thread));
+        invocation.arg(format!("probe {nonce}"));
+        let mut connection = self.connection.clone();
+        // A probe that cannot be sent is not heard either: the deadline deals with it.
+        let _ =
+            tokio::time::timeout(self.poll, invocation.invoke_async::<i64>(&mut connection)).await;
     }
 
     /// What Redis pushed: a hint, a confirmed subscription, an ended one, or a lost link.
@@ -340,6 +398,22 @@ impl Subscriber {
         match push.kind {
             PushKind::SMessage => {
                 let thread = bulk(push.data.first()).and_then(|c| self.channels.thread(c));
+                let payload = bulk(push.data.get(1)).and_then(|p| std::str::from_utf8(p).ok());
+                if let (Some(thread), Some(probe)) =
+                    (thread, payload.and_then(|p| p.strip_prefix("probe ")))
+                {
+                    // Ours: the subscription hears. Another replica's: nothing to do.
+                    if self
+                        .probes
+                        .get(&thread)
+                        .map(|&(nonce, _)| nonce.to_string())
+                        .as_deref()
+                        == Some(probe)
+                    {
+                        self.probes.remove(&thread);
+                    }
+                    return;
+                }
                 let lag = bulk(push.data.get(1))
                     .and_then(|payload| std::str::from_utf8(payload).ok())
                     .and_then(|payload| hint::decode(payload.split(' ')));
@@ -418,16 +492,24 @@ impl Subscriber {
             }
         }
         let mut failed = None;
+        let mut joined = Vec::new();
         for (thread, joining, result) in outcomes {
             match result {
                 Ok(()) if joining => {
                     self.subscribed.insert(thread);
+                    joined.push(thread);
                     hub.hinted(thread, None);
                 }
                 Ok(()) => {
                     self.subscribed.remove(&thread);
+                    self.probes.remove(&thread);
                 }
                 Err(error) => failed = Some(error),
+            }
+        }
+        if matches!(self.connection, Connection::Cluster(_)) {
+            for thread in joined {
+                self.probe(thread).await;
             }
         }
         match failed {
