@@ -125,6 +125,58 @@ impl fmt::Display for Cursor {
 }
 
 #[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Strings of the cursor's length over the base64url alphabet, and a few characters
+    /// outside it: what a client that edits a cursor sends.
+    fn cursor_like() -> impl Strategy<Value = String> {
+        let char = prop_oneof![
+            20 => proptest::char::ranges(vec!['A'..='Z', 'a'..='z', '0'..='9'].into()),
+            2 => Just('-'),
+            2 => Just('_'),
+            1 => prop_oneof![Just('='), Just('+'), Just('/'), Just('é'), Just(' ')],
+        ];
+        prop_oneof![Just(ENCODED_LEN), Just(LEGACY_ENCODED_LEN), 0usize..40]
+            .prop_flat_map(move |len| proptest::collection::vec(char.clone(), len))
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        /// Every position survives the round trip, in 12 URL-safe characters.
+        #[test]
+        fn every_position_round_trips(seq in 0..=i64::MAX) {
+            let encoded = Cursor::Seq(seq).encode();
+            prop_assert_eq!(encoded.len(), ENCODED_LEN);
+            prop_assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            prop_assert_eq!(Cursor::decode(&encoded).ok(), Some(Cursor::Seq(seq)));
+        }
+
+        /// Whatever a client sends decodes or is refused, never panics; a cursor that decodes
+        /// to a position is exactly the one encoding of it (no two strings name one page).
+        #[test]
+        fn anything_decodes_canonically_or_is_refused(s in cursor_like()) {
+            match Cursor::decode(&s) {
+                Ok(Cursor::Seq(seq)) => {
+                    prop_assert!(seq >= 0);
+                    prop_assert_eq!(Cursor::Seq(seq).encode(), s);
+                }
+                Ok(Cursor::Legacy(_)) => prop_assert_eq!(s.len(), LEGACY_ENCODED_LEN),
+                Err(error) => prop_assert!(matches!(error, Error::InvalidCursor)),
+            }
+        }
+
+        /// Arbitrary bytes, not only characters of the alphabet.
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,40}") {
+            let _ = Cursor::decode(&s);
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

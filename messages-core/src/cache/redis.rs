@@ -393,6 +393,49 @@ const HEADER: usize = 1 + 8 + 4;
 const ENTRY: usize = 4 + std::mem::size_of::<EncodedCursor>();
 
 #[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::cache::window::tests::page;
+
+    proptest! {
+        /// Every window survives Redis's format whole.
+        #[test]
+        fn every_window_round_trips(n in 0usize..60, has_more: bool) {
+            let window = Window::from_page(&page(n, has_more));
+            let bytes = Bytes::from(window_to_bytes(&window));
+            prop_assert_eq!(window_from_bytes(&bytes), Some(window));
+        }
+
+        /// Whatever Redis hands back (another version's value, a truncated or altered one)
+        /// is read as a window or refused, never a panic; one it accepts is exactly the bytes
+        /// that window writes, so a response never carries bytes the service did not make.
+        #[test]
+        fn any_bytes_are_a_window_or_a_miss(
+            n in 0usize..8,
+            has_more: bool,
+            cut in 0usize..4_000,
+            flips in proptest::collection::vec((0usize..4_000, any::<u8>()), 0..4),
+            noise in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut bytes = window_to_bytes(&Window::from_page(&page(n, has_more)));
+            bytes.truncate(cut.min(bytes.len()));
+            for (at, value) in flips {
+                if let Some(b) = bytes.get_mut(at) {
+                    *b = value;
+                }
+            }
+            for candidate in [Bytes::from(bytes), Bytes::from(noise)] {
+                if let Some(window) = window_from_bytes(&candidate) {
+                    prop_assert_eq!(Bytes::from(window_to_bytes(&window)), candidate);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::cache::window::tests::page;

@@ -234,4 +234,74 @@ pub(super) mod tests {
             }
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::page::write_page_json;
+
+        proptest! {
+            /// A newest page of any size answered from a window (as bytes, and as the three
+            /// parts a response is sent in) is byte for byte the page assembled afresh from
+            /// the same thread's newest messages, with `has_more` and `next_cursor` exact.
+            #[test]
+            fn a_page_from_the_window_is_the_page_from_the_messages(
+                thread_len in 0usize..90,
+                window_len in 1usize..=60,
+                size in 1usize..=60,
+            ) {
+                // The thread's newest messages, newest first, as a store reads them.
+                let all = page(thread_len, false);
+                let newest = |k: usize| Page {
+                    items: all.items.iter().take(k).cloned().collect(),
+                    next_cursor: None,
+                    has_more: thread_len > k,
+                    rev: all.rev,
+                };
+                let window = Window::from_page(&newest(window_len));
+                let size_of = PageSize::new(size as u32).expect("a page size");
+                prop_assert_eq!(window.serves(size_of), size <= window_len || thread_len <= window_len);
+                prop_assume!(window.serves(size_of));
+
+                let expected_page = newest(size);
+                let next_cursor = if expected_page.has_more {
+                    expected_page.items.last().map(Cursor::of)
+                } else {
+                    None
+                };
+                let encoded: Vec<Vec<u8>> = expected_page
+                    .items
+                    .iter()
+                    .map(|m| {
+                        let mut out = Vec::new();
+                        m.write_json(&mut out);
+                        out
+                    })
+                    .collect();
+                let mut expected = Vec::new();
+                write_page_json(
+                    &mut expected,
+                    encoded.iter().map(Vec::as_slice),
+                    next_cursor,
+                    expected_page.has_more,
+                    expected_page.rev,
+                );
+
+                let mut written = Vec::new();
+                window.write_page(size_of, &mut written);
+                prop_assert_eq!(&written, &expected);
+                let parts: Vec<u8> = window
+                    .page_json(size_of)
+                    .into_parts()
+                    .iter()
+                    .flat_map(|part| part.iter().copied())
+                    .collect();
+                prop_assert_eq!(&parts, &expected);
+                // And it is JSON a client parses.
+                let parsed: serde_json::Value = serde_json::from_slice(&written).expect("JSON");
+                prop_assert_eq!(parsed["items"].as_array().map(Vec::len), Some(size.min(thread_len)));
+            }
+        }
+    }
 }
