@@ -88,6 +88,7 @@ pub fn shown<'a>(summary: &'a [Reaction], emoji: &Emoji) -> &'a [UserId] {
 }
 
 /// How many users hold `emoji` by `summary` (0 when no one does).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub fn count(summary: &[Reaction], emoji: &Emoji) -> i64 {
     summary
         .iter()
