@@ -61,15 +61,46 @@ impl Connection {
     /// A connection to `server` that connects in the background; a Redis that is down at
     /// start delays nothing, and calls fail fast until it answers.
     pub(crate) fn open(server: &RedisServer, timeout: Duration) -> Result<Self> {
+        Self::connect(server, timeout, None)
+    }
+
+    /// A connection for sharded pub/sub: RESP3, every push (messages, confirmations, and the
+    /// crate's `Disconnection` when the link drops) handed to `pushes`, and its subscriptions
+    /// renewed by the client after a reconnect or, on a cluster, after the slots move.
+    pub(crate) fn open_subscriber(
+        server: &RedisServer,
+        timeout: Duration,
+        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+    ) -> Result<Self> {
+        Self::connect(server, timeout, Some(pushes))
+    }
+
+    fn connect(
+        server: &RedisServer,
+        timeout: Duration,
+        pushes: Option<tokio::sync::mpsc::UnboundedSender<redis::PushInfo>>,
+    ) -> Result<Self> {
         match server {
             RedisServer::Node(url) => {
-                let client = redis::Client::open(url.expose_secret())
-                    .map_err(|e| Error::invalid("redis url", e.to_string()))?;
-                let config = ConnectionManagerConfig::new()
+                let invalid = |e: redis::RedisError| Error::invalid("redis url", e.to_string());
+                let mut info = redis::IntoConnectionInfo::into_connection_info(url.expose_secret())
+                    .map_err(invalid)?;
+                let mut config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_secs(1));
+                if let Some(pushes) = pushes {
+                    let settings = info
+                        .redis_settings()
+                        .clone()
+                        .set_protocol(redis::ProtocolVersion::RESP3);
+                    info = info.set_redis_settings(settings);
+                    config = config
+                        .set_push_sender(pushes)
+                        .set_automatic_resubscription();
+                }
+                let client = redis::Client::open(info).map_err(invalid)?;
                 ConnectionManager::new_lazy_with_config(client, config)
                     .map(Connection::Node)
                     .map_err(unavailable)
@@ -83,60 +114,10 @@ impl Connection {
                 if let Some(password) = password {
                     builder = builder.password(password.expose_secret());
                 }
-                let client = builder
-                    .build()
-                    .map_err(|e| Error::invalid("redis cluster nodes", e.to_string()))?;
-                let config = ClusterConfig::new()
-                    .set_connection_timeout(timeout)
-                    .set_response_timeout(timeout);
-                Ok(Connection::Cluster(
-                    client.get_pending_async_connection_with_config(config),
-                ))
-            }
-        }
-    }
-}
-
-impl Connection {
-    /// A connection for sharded pub/sub: RESP3, every push (messages, confirmations, and the
-    /// crate's `Disconnection` when the link drops) handed to `pushes`, and its subscriptions
-    /// renewed by the client after a reconnect or, on a cluster, after the slots move.
-    pub(crate) fn open_subscriber(
-        server: &RedisServer,
-        timeout: Duration,
-        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
-    ) -> Result<Self> {
-        match server {
-            RedisServer::Node(url) => {
-                let info = redis::IntoConnectionInfo::into_connection_info(url.expose_secret())
-                    .map_err(|e| Error::invalid("redis url", e.to_string()))?;
-                let settings = info
-                    .redis_settings()
-                    .clone()
-                    .set_protocol(redis::ProtocolVersion::RESP3);
-                let client = redis::Client::open(info.set_redis_settings(settings))
-                    .map_err(|e| Error::invalid("redis url", e.to_string()))?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_secs(1))
-                    .set_push_sender(pushes)
-                    .set_automatic_resubscription();
-                ConnectionManager::new_lazy_with_config(client, config)
-                    .map(Connection::Node)
-                    .map_err(unavailable)
-            }
-            RedisServer::Cluster { nodes, password } => {
-                let mut builder =
-                    ClusterClientBuilder::new(nodes.iter().map(|node| format!("redis://{node}")))
+                if let Some(pushes) = pushes {
+                    builder = builder
                         .use_protocol(redis::ProtocolVersion::RESP3)
-                        .push_sender(pushes)
-                        .retries(2)
-                        .min_retry_wait(10)
-                        .max_retry_wait(250);
-                if let Some(password) = password {
-                    builder = builder.password(password.expose_secret());
+                        .push_sender(pushes);
                 }
                 let client = builder
                     .build()

@@ -12,45 +12,31 @@
 //! per `poll_while_unlinked`; when it is back, once more: hints missed meanwhile delay changes,
 //! never lose them.
 
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use super::transport::Outgoing;
 use super::{Hub, Transport, hint};
 use crate::error::{Error, Result};
-use crate::locks;
 use crate::message::ThreadId;
 use crate::storage::postgres::PostgresConfig;
 
 /// The channel every replica of a database listens on.
 pub const CHANNEL: &str = "messages_live";
 
-/// Hints to send, one per thread (the latest), so a burst of writes is one notification per
-/// thread and nothing is dropped however fast writes come.
-#[derive(Default)]
-struct Pending {
-    threads: Mutex<HashMap<ThreadId, i64>>,
-    ready: Notify,
-}
-
 /// Sends and receives hints through PostgreSQL.
 pub struct PgTransport {
-    pending: Arc<Pending>,
+    pending: Arc<Outgoing>,
 }
 
 impl Transport for PgTransport {
     fn publish(&self, thread: ThreadId, rev: i64) {
-        let mut threads = locks::lock(&self.pending.threads);
-        let slot = threads.entry(thread).or_insert(rev);
-        *slot = (*slot).max(rev);
-        drop(threads);
-        self.pending.ready.notify_one();
+        self.pending.put(thread, rev);
     }
 }
 
@@ -62,7 +48,7 @@ impl PgTransport {
             .map_err(|e| Error::invalid("database url", e.to_string()))?;
         pg.connect_timeout(config.connect_timeout);
         pg.application_name("messages-live");
-        let pending = Arc::new(Pending::default());
+        let pending = Arc::new(Outgoing::default());
         // A hint is best effort, so the sender's transactions do not wait for their commit to
         // reach the disk: NOTIFY holds its database-wide lock from before the commit until
         // the commit is done, and with a synchronous commit that includes a WAL flush.
@@ -78,19 +64,19 @@ impl PgTransport {
 }
 
 /// Sends pending hints, all of them in one statement, whenever there are some.
-async fn send(config: tokio_postgres::Config, pending: Arc<Pending>, hub: Weak<Hub>) {
+async fn send(config: tokio_postgres::Config, pending: Arc<Outgoing>, hub: Weak<Hub>) {
     let mut client: Option<tokio_postgres::Client> = None;
     let mut backoff = Duration::from_millis(100);
     loop {
-        pending.ready.notified().await;
+        pending.ready().await;
         if hub.strong_count() == 0 {
             return;
         }
         let batch: Vec<String> = {
             let sent_at = hint::now_micros();
-            let mut threads = locks::lock(&pending.threads);
-            threads
-                .drain()
+            pending
+                .take()
+                .into_iter()
                 .map(|(thread, rev)| format!("{thread} {}", hint::encode(rev, sent_at)))
                 .collect()
         };

@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::task::JoinSet;
 
+use super::transport::Outgoing;
 use super::{Hub, Transport, hint};
 use crate::error::Result;
 use crate::locks;
@@ -44,9 +45,8 @@ const PUBLISH: &str = "return redis.call('SPUBLISH', KEYS[1], ARGV[1])";
 /// State shared by the transport's handle and its two tasks.
 #[derive(Default)]
 struct Shared {
-    /// Hints to send, the latest per thread.
-    pending: Mutex<HashMap<ThreadId, i64>>,
-    ready: Notify,
+    /// Hints to send.
+    pending: Outgoing,
     /// The threads followed here, with how many feeds follow each.
     followed: Mutex<HashMap<ThreadId, usize>>,
     changed: Notify,
@@ -59,11 +59,7 @@ pub struct RedisTransport {
 
 impl Transport for RedisTransport {
     fn publish(&self, thread: ThreadId, rev: i64) {
-        let mut pending = locks::lock(&self.shared.pending);
-        let slot = pending.entry(thread).or_insert(rev);
-        *slot = (*slot).max(rev);
-        drop(pending);
-        self.shared.ready.notify_one();
+        self.shared.pending.put(thread, rev);
     }
 
     fn follow(&self, thread: ThreadId) {
@@ -195,11 +191,11 @@ async fn send(
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
     loop {
-        shared.ready.notified().await;
+        shared.pending.ready().await;
         if hub.strong_count() == 0 {
             return;
         }
-        let batch: Vec<(ThreadId, i64)> = locks::lock(&shared.pending).drain().collect();
+        let batch = shared.pending.take();
         let unsent = publish(&connection, &script, timeout, &channels, batch).await;
         let mut last_error = None;
         if unsent.is_empty() {
@@ -210,14 +206,14 @@ async fn send(
             backoff = Duration::from_millis(100);
             continue;
         }
-        {
-            let mut pending = locks::lock(&shared.pending);
-            for (thread, rev, error) in unsent {
-                let slot = pending.entry(thread).or_insert(rev);
-                *slot = (*slot).max(rev);
+        let kept: Vec<(ThreadId, i64)> = unsent
+            .into_iter()
+            .map(|(thread, rev, error)| {
                 last_error = Some(error);
-            }
-        }
+                (thread, rev)
+            })
+            .collect();
+        shared.pending.keep(kept);
         if !failing && let Some(error) = last_error {
             tracing::warn!(error = %error, "live: cannot send hints through Redis; retrying");
         }
@@ -226,7 +222,7 @@ async fn send(
         // Readers elsewhere wait for these hints (their own link is up, so they do not poll):
         // retry at least every second.
         backoff = (backoff * 2).min(Duration::from_secs(1));
-        shared.ready.notify_one();
+        shared.pending.wake();
     }
 }
 

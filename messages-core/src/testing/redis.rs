@@ -394,6 +394,26 @@ impl ClusterProcess {
         self.index_of(line).filter(|&i| self.nodes[i].alive())
     }
 
+    /// Fails the master of `key`'s slot over: `CLUSTER FAILOVER` on its replica, or, with
+    /// `kill`, the master killed with `SIGKILL`. Returns the replica, which takes over.
+    ///
+    /// # Panics
+    /// When the slot has no master or the master no replica.
+    pub async fn fail_over(&mut self, key: &str, kill: bool) -> usize {
+        let (master, replica) = self.master_and_replica_of(key).await;
+        if kill {
+            self.kill(master);
+        } else {
+            self.failover(replica).await;
+        }
+        replica
+    }
+
+    /// Whether `replica` serves `key`'s slot as master now and the cluster has settled.
+    pub async fn taken_over(&self, key: &str, replica: usize) -> bool {
+        self.master_of(key).await == Some(replica) && self.settled().await
+    }
+
     /// `CLUSTER FAILOVER` on node `replica`: it and its master swap, without losing a write.
     pub async fn failover(&self, replica: usize) {
         let _: String = self.nodes[replica]

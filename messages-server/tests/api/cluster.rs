@@ -75,26 +75,19 @@ async fn a_failover_fails_no_request(kill: bool) {
         "the cluster's cache is used"
     );
 
-    let (master, replica) = cluster
-        .master_and_replica_of(&format!("{{{thread}}}"))
-        .await;
-    if kill {
-        cluster.kill(master);
-    } else {
-        cluster.failover(replica).await;
-    }
+    let slot = format!("{{{thread}}}");
+    let replica = cluster.fail_over(&slot, kill).await;
     // Steady load through the failover until the replica serves the thread's slot and the
     // cluster has settled.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         write_and_read(&app, &thread, &user, &mut written, 5).await;
-        let master_now = cluster.master_of(&format!("{{{thread}}}")).await;
-        if master_now == Some(replica) && cluster.settled().await {
+        if cluster.taken_over(&slot, replica).await {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the replica did not take over in 30 s (master {master_now:?}):\n{}",
+            "the replica did not take over in 30 s:\n{}",
             cluster.cluster_nodes().await.unwrap_or_default()
         );
     }
@@ -166,26 +159,20 @@ async fn live_hints_survive_a_failover(kill: bool) {
     }
     assert_eq!(received.len(), 5, "hints arrive before the failover");
 
-    let (master, replica) = cluster
-        .master_and_replica_of(&format!("{{{thread}}}"))
-        .await;
-    if kill {
-        cluster.kill(master);
-    } else {
-        cluster.failover(replica).await;
-    }
+    let slot = format!("{{{thread}}}");
+    let replica = cluster.fail_over(&slot, kill).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         writer.post_text(&thread, &user, "during").await;
         written += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let master_now = cluster.master_of(&format!("{{{thread}}}")).await;
-        if master_now == Some(replica) && cluster.settled().await {
+        if cluster.taken_over(&slot, replica).await {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the replica did not take over in 30 s (master {master_now:?})"
+            "the replica did not take over in 30 s:\n{}",
+            cluster.cluster_nodes().await.unwrap_or_default()
         );
     }
     let missing = usize::try_from(written).unwrap_or_default() - received.len();
