@@ -1,5 +1,5 @@
-//! The transport between replicas on Redis sharded pub/sub: `SPUBLISH` (from a script) to tell, `SSUBSCRIBE`
-//! to hear, one channel per thread.
+//! The transport between replicas on Redis sharded pub/sub: `SPUBLISH` to tell (from a script
+//! on a cluster), `SSUBSCRIBE` to hear, one channel per thread.
 //!
 //! A thread's channel, `<prefix>:live:{<thread>}`, carries the same hash tag as the thread's
 //! cache keys, so on a Redis Cluster it lives in the thread's slot: a hint goes to the one
@@ -111,9 +111,10 @@ impl RedisTransport {
         let channels = Channels {
             prefix: prefix.to_owned(),
         };
+        let script = Arc::new(redis::Script::new(PUBLISH));
         tokio::spawn(send(
             publisher,
-            Arc::new(redis::Script::new(PUBLISH)),
+            Arc::clone(&script),
             timeout,
             channels.clone(),
             Arc::clone(&shared),
@@ -128,20 +129,16 @@ impl RedisTransport {
                 poll: hub.config().poll_while_unlinked,
                 subscribed: HashSet::new(),
                 unlinked: false,
+                stale: true,
                 probes: HashMap::new(),
                 next_probe: 0,
-                script: Arc::new(redis::Script::new(PUBLISH)),
+                script,
             }
             .run(pushes),
         );
         let transport = Arc::new(RedisTransport { shared });
         hub.link(Arc::clone(&transport) as Arc<dyn Transport>);
         Ok(transport)
-    }
-
-    /// How many threads this process follows (wants hints about).
-    pub fn followed_threads(&self) -> usize {
-        locks::lock(&self.shared.followed).len()
     }
 }
 
@@ -305,6 +302,9 @@ struct Subscriber {
     /// Some followed thread has no subscription because Redis failed: feeds read the store
     /// on a timer until every one is back.
     unlinked: bool,
+    /// The followed threads may differ from the subscribed ones: compare them before waiting
+    /// again (not on every hint, which would walk every followed thread each time).
+    stale: bool,
     /// On a cluster, the subscriptions not yet proven to hear: each new one publishes a probe
     /// on its channel (by the script, which reaches the slot's master) and must hear it back
     /// before the deadline. Right after a failover the client may subscribe on the demoted
@@ -318,14 +318,16 @@ struct Subscriber {
 impl Subscriber {
     async fn run(mut self, mut pushes: UnboundedReceiver<PushInfo>) {
         loop {
-            let Some(hub) = self.hub.upgrade() else {
-                return;
-            };
-            self.reconcile(&hub).await;
-            drop(hub);
+            if self.stale {
+                let Some(hub) = self.hub.upgrade() else {
+                    return;
+                };
+                self.stale = false;
+                self.reconcile(&hub).await;
+            }
             let poll = self.poll;
             tokio::select! {
-                () = self.shared.changed.notified() => {}
+                () = self.shared.changed.notified() => self.stale = true,
                 push = pushes.recv() => match push {
                     Some(push) => {
                         let Some(hub) = self.hub.upgrade() else { return };
@@ -339,6 +341,7 @@ impl Subscriber {
                 () = tokio::time::sleep(poll), if self.unlinked => {
                     let Some(hub) = self.hub.upgrade() else { return };
                     hub.wake_all();
+                    self.stale = true;
                 }
                 () = tokio::time::sleep_until(self.next_probe_deadline()), if !self.probes.is_empty() => {
                     let Some(hub) = self.hub.upgrade() else { return };
@@ -370,6 +373,7 @@ impl Subscriber {
             self.probes.remove(&thread);
             self.subscribed.remove(&thread);
             self.unlinked = true;
+            self.stale = true;
             tracing::warn!(%thread, "live: a Redis subscription heard nothing (its slot moved); subscribing again");
             hub.hinted(thread, None);
         }
@@ -432,6 +436,7 @@ impl Subscriber {
                 if let Some(thread) = bulk(push.data.first()).and_then(|c| self.channels.thread(c))
                 {
                     self.subscribed.remove(&thread);
+                    self.stale = true;
                     hub.hinted(thread, None);
                 }
             }
@@ -443,6 +448,7 @@ impl Subscriber {
                 }
                 self.subscribed.clear();
                 self.unlinked = true;
+                self.stale = true;
                 hub.wake_all();
             }
             _ => {}
