@@ -82,7 +82,12 @@ pub async fn storage(config: &Config) -> anyhow::Result<Storage> {
     match &config.store {
         StoreSettings::Postgres(db) => {
             let store = connect_postgres(db, db.migrate_on_start).await?;
-            tracing::info!(pool_size = db.postgres.pool_size, "storage: PostgreSQL");
+            tracing::info!(
+                pool_size = db.postgres.pool_size,
+                group_max = db.postgres.group_max,
+                group_lanes = db.postgres.group_lanes,
+                "storage: PostgreSQL"
+            );
             let status = store.clone();
             let mut storage = Storage::of(store);
             storage.pool = Some(Box::new(move || {

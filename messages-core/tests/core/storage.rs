@@ -534,3 +534,343 @@ fn a_run_without_backends_says_what_it_skipped() {
         "under CI=true a backend test without its URL fails"
     );
 }
+
+/// A PostgreSQL store with one lane of creates, so that every create queued while one is in
+/// flight joins the next group; a session of its own on the same schema; a thread whose first
+/// create is written.
+async fn one_lane_store(db: &TestDatabase) -> (PostgresStore, tokio_postgres::Client, ThreadId) {
+    let mut config = PostgresConfig::new(db.url());
+    config.group_lanes = 1;
+    let store = PostgresStore::open(&config).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let (other, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let held = ThreadId::from_uuid(Uuid::now_v7());
+    let first =
+        messages_core::testing::text_message(held, UserId::from_uuid(Uuid::now_v7()), 1, "first");
+    store
+        .create(&first, None, codec::created(&first))
+        .await
+        .expect("create");
+    (store, other, held)
+}
+
+/// Holds `held`'s counter row from `other`, starts a create on it (which then waits, in flight,
+/// holding its lane), queues `messages` behind it, lets go, and answers every outcome, the
+/// held thread's first.
+async fn queue_behind_a_held_create(
+    store: &PostgresStore,
+    other: &tokio_postgres::Client,
+    held: ThreadId,
+    messages: Vec<Message>,
+) -> Vec<messages_core::Result<messages_core::storage::Created>> {
+    other
+        .batch_execute(&format!(
+            "BEGIN; SELECT head FROM threads WHERE thread_id = '{held}' FOR UPDATE"
+        ))
+        .await
+        .expect("lock");
+    let blocked =
+        messages_core::testing::text_message(held, UserId::from_uuid(Uuid::now_v7()), 2, "held");
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn({
+        let store = store.clone();
+        async move {
+            (
+                0,
+                store.create(&blocked, None, codec::created(&blocked)).await,
+            )
+        }
+    });
+    // The held create reaches the database before the others queue.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for (i, m) in messages.into_iter().enumerate() {
+        let store = store.clone();
+        tasks.spawn(async move { (i + 1, store.create(&m, None, codec::created(&m)).await) });
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    other.batch_execute("ROLLBACK").await.expect("let go");
+    let mut outcomes: Vec<_> = tasks.join_all().await;
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// Creates of many threads that queue while a create is in flight are written by one
+/// transaction, each thread numbered without a gap in the order its creates queued, each with
+/// its event numbered the same.
+#[tokio::test]
+async fn creates_of_many_threads_that_queue_together_commit_together() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (store, other, held) = one_lane_store(&db).await;
+    // Each message written records the transaction that wrote it.
+    other
+        .batch_execute(
+            "CREATE TABLE writes (id uuid, tx bigint);
+             CREATE FUNCTION note_write() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN INSERT INTO writes VALUES (NEW.id, txid_current()); RETURN NEW; END $$;
+             CREATE TRIGGER note_write AFTER INSERT ON messages
+             FOR EACH ROW EXECUTE FUNCTION note_write();",
+        )
+        .await
+        .expect("trigger");
+    let threads: Vec<ThreadId> = (0..10)
+        .map(|_| ThreadId::from_uuid(Uuid::now_v7()))
+        .collect();
+    let author = UserId::from_uuid(Uuid::now_v7());
+    // Three creates on each of ten threads, interleaved.
+    let queued: Vec<Message> = (0..30)
+        .map(|i| {
+            messages_core::testing::text_message(
+                threads[i % 10],
+                author,
+                10 + i as i64,
+                &format!("m{i}"),
+            )
+        })
+        .collect();
+    let outcomes = queue_behind_a_held_create(&store, &other, held, queued.clone()).await;
+    let mut written = Vec::new();
+    for outcome in outcomes {
+        match outcome.expect("every create is written") {
+            messages_core::storage::Created::New(m) => written.push(m),
+            replayed => panic!("nothing was replayed: {replayed:?}"),
+        }
+    }
+    assert_eq!(written[0].seq, 2, "the held create wrote after the first");
+    for (i, m) in written[1..].iter().enumerate() {
+        assert_eq!(m.id, queued[i].id);
+        assert_eq!(
+            m.seq,
+            (i / 10) as i64 + 1,
+            "numbered in the order its thread's creates queued"
+        );
+        assert_eq!(store.get(m.thread_id, m.id).await.expect("get"), *m);
+    }
+    let transactions: i64 = other
+        .query_one(
+            "SELECT count(DISTINCT tx) FROM writes WHERE id = ANY($1)",
+            &[&queued.iter().map(|m| *m.id.as_uuid()).collect::<Vec<_>>()],
+        )
+        .await
+        .expect("writes")
+        .get(0);
+    assert_eq!(
+        transactions, 1,
+        "thirty creates of ten threads, one transaction"
+    );
+    let events: Vec<(Uuid, i64)> = other
+        .query(
+            "SELECT thread_id, message_seq FROM outbox WHERE kind = 'message.created' \
+             AND thread_id = ANY($1) ORDER BY thread_id, message_seq",
+            &[&threads.iter().map(|t| *t.as_uuid()).collect::<Vec<_>>()],
+        )
+        .await
+        .expect("outbox")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let mut expected: Vec<(Uuid, i64)> = threads
+        .iter()
+        .flat_map(|t| (1..=3).map(move |seq| (*t.as_uuid(), seq)))
+        .collect();
+    expected.sort();
+    assert_eq!(events, expected, "one event per create, numbered like it");
+}
+
+/// A value PostgreSQL refuses in a group fails only its own create: the group goes in one by
+/// one, that create answers 422 as it would alone, its neighbours are written without a gap.
+/// The refusal is injected in the database (a trigger), since input validation stops such
+/// values before the store.
+#[tokio::test]
+async fn a_refused_value_in_a_group_fails_only_its_own_create() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (store, other, held) = one_lane_store(&db).await;
+    other
+        .batch_execute(
+            "CREATE SEQUENCE refusals;
+             CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.content = 'refused by the store' THEN
+                     PERFORM nextval('refusals');
+                     RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON messages
+             FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .await
+        .expect("trigger");
+    let threads: Vec<ThreadId> = (0..4)
+        .map(|_| ThreadId::from_uuid(Uuid::now_v7()))
+        .collect();
+    let author = UserId::from_uuid(Uuid::now_v7());
+    let queued: Vec<Message> = (0..8)
+        .map(|i| {
+            let text = if i == 5 {
+                "refused by the store".to_owned()
+            } else {
+                format!("m{i}")
+            };
+            messages_core::testing::text_message(threads[i % 4], author, 10 + i as i64, &text)
+        })
+        .collect();
+    let outcomes = queue_behind_a_held_create(&store, &other, held, queued.clone()).await;
+    for (i, outcome) in outcomes[1..].iter().enumerate() {
+        match (i, outcome) {
+            (5, Err(messages_core::Error::Invalid { .. })) => {}
+            (5, other) => panic!("the refused create answers as invalid: {other:?}"),
+            (_, Ok(messages_core::storage::Created::New(m))) => assert_eq!(m.id, queued[i].id),
+            (_, other) => panic!("its neighbours are written: {other:?}"),
+        }
+    }
+    let refusals: i64 = other
+        .query_one("SELECT last_value FROM refusals", &[])
+        .await
+        .expect("refusals")
+        .get(0);
+    assert_eq!(refusals, 2, "refused in the group, then alone");
+    for (n, t) in threads.iter().enumerate() {
+        let expected = if n == 1 { 1 } else { 2 };
+        assert_eq!(
+            store.head(*t).await.expect("head"),
+            expected,
+            "no number lost"
+        );
+    }
+}
+
+/// Reactions to one message that queue while one is in flight are applied by one transaction,
+/// each numbered in the order it queued with its own event, the counts exact; one the message's
+/// bounds refuse answers its error while the rest are applied; a repeat takes no number.
+#[tokio::test]
+async fn a_storm_of_reactions_on_one_message_commits_together() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (store, other, _) = one_lane_store(&db).await;
+    other
+        .batch_execute(
+            "CREATE TABLE writes (user_id uuid, tx bigint);
+             CREATE FUNCTION note_write() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN INSERT INTO writes VALUES (NEW.user_id, txid_current()); RETURN NEW; END $$;
+             CREATE TRIGGER note_write AFTER INSERT ON reactions
+             FOR EACH ROW EXECUTE FUNCTION note_write();",
+        )
+        .await
+        .expect("trigger");
+    let thread = ThreadId::from_uuid(Uuid::now_v7());
+    let m = messages_core::testing::text_message(
+        thread,
+        UserId::from_uuid(Uuid::now_v7()),
+        1,
+        "popular",
+    );
+    store
+        .create(&m, None, codec::created(&m))
+        .await
+        .expect("create");
+    let request = |user: UserId, emoji: &str, max_emoji: usize| ReactionRequest {
+        thread,
+        id: m.id,
+        user,
+        emoji: Emoji::parse(emoji).expect("emoji"),
+        change: ReactionChange::Add,
+        now: Timestamp::from_micros(1_764_000_000_000_100),
+        limits: ReactionLimits {
+            max_emoji,
+            ..ReactionLimits::default()
+        },
+    };
+    // Another session holds the message, so the first reaction waits in flight.
+    other
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM messages WHERE thread_id = '{thread}' AND id = '{}' FOR UPDATE",
+            m.id
+        ))
+        .await
+        .expect("lock");
+    let users: Vec<UserId> = (0..24).map(|_| UserId::from_uuid(Uuid::now_v7())).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, user) in users.iter().enumerate() {
+        // Two emoji on the message at most: the third emoji is refused.
+        let emoji = match i {
+            10 => "🎉",
+            _ if i % 2 == 0 => "👍",
+            _ => "❤️",
+        };
+        let (store, r) = (store.clone(), request(*user, emoji, 2));
+        tasks.spawn(async move { (i, store.react(r, codec::reaction).await) });
+        if i == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        tokio::task::yield_now().await;
+    }
+    // A repeat of the first user's reaction, queued behind it: already made, no number.
+    let (repeat_store, repeat) = (store.clone(), request(users[0], "👍", 2));
+    tasks.spawn(async move { (24, repeat_store.react(repeat, codec::reaction).await) });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    other.batch_execute("ROLLBACK").await.expect("let go");
+    let mut outcomes = tasks.join_all().await;
+    outcomes.sort_by_key(|(i, _)| *i);
+    let mut revs = Vec::new();
+    for (i, outcome) in outcomes {
+        match (i, outcome) {
+            (10, Err(messages_core::Error::TooManyReactions { max: 2 })) => {}
+            (24, Ok(reacted)) => assert!(!reacted.changed, "a repeat changes nothing"),
+            (i, Ok(reacted)) if i != 10 && i != 24 => {
+                assert!(reacted.changed);
+                revs.push(reacted.message.rev);
+            }
+            (i, other) => panic!("change {i}: {other:?}"),
+        }
+    }
+    revs.sort_unstable();
+    assert_eq!(
+        revs,
+        (2..=24).collect::<Vec<i64>>(),
+        "23 changes, numbered without a gap"
+    );
+    let stored = store.get(thread, m.id).await.expect("get");
+    let counts: Vec<(String, i64)> = stored
+        .reactions
+        .iter()
+        .map(|r| (r.emoji.as_str().to_owned(), r.count))
+        .collect();
+    assert_eq!(counts, [("👍".to_owned(), 11), ("❤️".to_owned(), 12)]);
+    assert_eq!(stored.rev, 24);
+    let transactions: i64 = other
+        .query_one(
+            "SELECT count(DISTINCT tx) FROM writes WHERE user_id = ANY($1)",
+            &[&users[1..].iter().map(|u| *u.as_uuid()).collect::<Vec<_>>()],
+        )
+        .await
+        .expect("writes")
+        .get(0);
+    assert_eq!(
+        transactions, 1,
+        "the changes queued behind the first, one transaction"
+    );
+    let events: Vec<i64> = other
+        .query(
+            "SELECT rev FROM outbox WHERE thread_id = $1 AND kind <> 'message.created' ORDER BY rev",
+            &[thread.as_uuid()],
+        )
+        .await
+        .expect("outbox")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        events,
+        (2..=24).collect::<Vec<i64>>(),
+        "one event per change"
+    );
+}

@@ -97,6 +97,8 @@ fn database<F: Fn(&str) -> Option<String>>(
     postgres.pool_size = env.count("DB_POOL_SIZE", postgres.pool_size, 1, 1_000)?;
     postgres.operation_timeout =
         env.millis("DB_TIMEOUT_MS", postgres.operation_timeout, 10, 600_000)?;
+    postgres.group_max = env.count("DB_GROUP_MAX", postgres.group_max, 1, 4_096)?;
+    postgres.group_lanes = env.count("DB_GROUP_LANES", postgres.group_lanes, 1, 64)?;
     Ok(Some(DatabaseSettings {
         postgres,
         startup_timeout: env.seconds(

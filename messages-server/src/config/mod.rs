@@ -79,7 +79,8 @@ impl SqliteSettings {
 #[derive(Clone, Debug)]
 pub struct DatabaseSettings {
     /// The store's settings: the connection string (`DATABASE_URL`, or built from `DB_HOST`,
-    /// `DB_PORT`, `DB_USER`, `DB_PASSWORD`, `DB_NAME`), `DB_POOL_SIZE`, `DB_TIMEOUT_MS`.
+    /// `DB_PORT`, `DB_USER`, `DB_PASSWORD`, `DB_NAME`), `DB_POOL_SIZE`, `DB_TIMEOUT_MS`,
+    /// `DB_GROUP_MAX`, `DB_GROUP_LANES`.
     pub postgres: PostgresConfig,
     /// How long to keep retrying an unreachable database at start
     /// (`DB_STARTUP_TIMEOUT_SECONDS`).

@@ -95,6 +95,8 @@ fn database_from_url_or_parts() {
         ("DATABASE_URL", "postgres://u:p@h:5433/d"),
         ("MIGRATE_ON_START", "false"),
         ("DB_POOL_SIZE", "4"),
+        ("DB_GROUP_MAX", "32"),
+        ("DB_GROUP_LANES", "2"),
     ])
     .unwrap()
     .store;
@@ -103,6 +105,7 @@ fn database_from_url_or_parts() {
     };
     assert_eq!(db.postgres.url.expose_secret(), "postgres://u:p@h:5433/d");
     assert_eq!(db.postgres.pool_size, 4);
+    assert_eq!((db.postgres.group_max, db.postgres.group_lanes), (32, 2));
     assert_eq!(
         db.postgres.operation_timeout,
         PostgresConfig::new("x").operation_timeout
@@ -267,6 +270,9 @@ fn errors_name_the_variable() {
         ("HEADER_READ_TIMEOUT_SECONDS", "0"),
         ("DATABASE_URL", "postgres://h:notaport/x"),
         ("DB_PORT", "70000"),
+        ("DB_GROUP_MAX", "0"),
+        ("DB_GROUP_MAX", "5000"),
+        ("DB_GROUP_LANES", "0"),
         ("MIGRATE_ON_START", "sometimes"),
         ("STORE", "mongodb"),
         ("SQLITE_SYNCHRONOUS", "off"),

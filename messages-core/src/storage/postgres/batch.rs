@@ -1,18 +1,27 @@
-//! Creates of one thread committed together.
+//! Creates committed together, whatever their thread (group commit).
 //!
-//! A thread's writes commit one at a time: each holds the thread's counter row from its bump
-//! to its commit (see `messages`), and a commit waits for its WAL to reach the disk. In a busy
-//! room (every writer on one thread) that makes the thread's commit rate the room's write
-//! rate. So creates queue per thread: while one statement for the thread is in flight, the
-//! creates that arrive wait, and the next statement inserts all of them, numbered in the
-//! order they queued, with one bump of the counter and one commit. A thread with one writer at
-//! a time sees no difference: its queue holds one create.
+//! A commit waits for its WAL to reach the disk, and a statement costs a round trip, a plan's
+//! execution and a transaction however few rows it writes. So creates queue: while a group's
+//! statement is in flight, the creates that arrive wait, and the next statement writes all of
+//! them (at most the store's `group_max`), whatever their threads, with one bump of each
+//! thread's counter (in thread id order), one commit, then each caller answered. Nothing waits
+//! on a timer: a group is what queued while the previous statement ran, so a create on an idle
+//! store goes alone, as fast as it ever did.
 //!
-//! The queue is drained by a task of its own, not by a request, so a client that goes away
+//! Creates are spread over a few lanes, each thread always on the same one, and each lane has
+//! one statement in flight at a time. Two lanes' groups then never touch the same thread's
+//! counter, so neither waits on the other's locks, and the creates of one thread are numbered
+//! in the order they queued.
+//!
+//! A lane is drained by a task of its own, not by a request, so a client that goes away
 //! cannot strand the creates queued behind its own.
+//!
+//! Reaction changes queue the same way, per message (see `reactions`): a storm of reactions on
+//! one popular message is written a group per transaction, not one commit each.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
+use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
@@ -29,92 +38,148 @@ pub(super) struct Job {
     pub(super) reply: oneshot::Sender<Result<Created>>,
 }
 
-/// The creates waiting, per thread; a thread is present while a task drains it.
-#[derive(Default)]
-pub(super) struct Queues {
-    threads: Mutex<HashMap<ThreadId, Vec<Job>>>,
+/// A job waiting in a queue.
+pub(super) trait Queued {
+    /// Its caller stopped waiting (its timeout ran out): it is not written for.
+    fn gone(&self) -> bool;
 }
 
-/// Largest number of creates one statement inserts.
-pub(super) const MAX_BATCH: usize = 256;
+impl Queued for Job {
+    fn gone(&self) -> bool {
+        self.reply.is_closed()
+    }
+}
 
-impl Queues {
-    /// Queues `job`; returns true when no task drains the thread yet, so the caller starts one.
-    pub(super) fn push(&self, job: Job) -> bool {
-        let mut threads = locks::lock(&self.threads);
-        match threads.get_mut(&job.message.thread_id) {
-            Some(waiting) => {
-                waiting.push(job);
+/// Jobs waiting per key, each key drained by one task at a time; a key is present while a
+/// task drains it.
+pub(super) struct Queues<K, J> {
+    waiting: Mutex<HashMap<K, VecDeque<J>>>,
+    /// Most jobs one statement takes.
+    group_max: usize,
+}
+
+impl<K: Hash + Eq + Copy, J: Queued> Queues<K, J> {
+    /// Groups of at most `group_max` jobs (at least 1).
+    pub(super) fn new(group_max: usize) -> Self {
+        Queues {
+            waiting: Mutex::default(),
+            group_max: group_max.max(1),
+        }
+    }
+
+    /// Queues `job` under `key`; returns true when no task drains the key yet, so the caller
+    /// starts one.
+    pub(super) fn push(&self, key: K, job: J) -> bool {
+        let mut waiting = locks::lock(&self.waiting);
+        match waiting.get_mut(&key) {
+            Some(queue) => {
+                queue.push_back(job);
                 false
             }
             None => {
-                threads.insert(job.message.thread_id, vec![job]);
+                waiting.insert(key, VecDeque::from([job]));
                 true
             }
         }
     }
 
-    /// The next creates of `thread` to insert together, or `None` (and the thread is
-    /// released) when none wait.
-    pub(super) fn next(&self, thread: ThreadId) -> Option<Vec<Job>> {
-        let mut threads = locks::lock(&self.threads);
-        let waiting = threads.get_mut(&thread)?;
-        // A caller that stopped waiting (its timeout ran out) is not written for.
-        waiting.retain(|job| !job.reply.is_closed());
-        if waiting.is_empty() {
-            threads.remove(&thread);
+    /// The next jobs of `key` to run together, in the order they queued, or `None` (and the
+    /// key is released) when none wait.
+    pub(super) fn next(&self, key: K) -> Option<Vec<J>> {
+        let mut waiting = locks::lock(&self.waiting);
+        let queue = waiting.get_mut(&key)?;
+        queue.retain(|job| !job.gone());
+        if queue.is_empty() {
+            waiting.remove(&key);
             return None;
         }
-        let take = waiting.len().min(MAX_BATCH);
-        Some(waiting.drain(..take).collect())
+        let take = queue.len().min(self.group_max);
+        Some(queue.drain(..take).collect())
     }
 
-    /// Forgets `thread`'s queue: its waiting creates are dropped, so their callers hear that
-    /// the task ended (a 503, nothing written), and the next create starts a new task.
-    fn abandon(&self, thread: ThreadId) {
-        let waiting = locks::lock(&self.threads).remove(&thread);
+    /// Forgets `key`'s queue: its waiting jobs are dropped, so their callers hear that the
+    /// task ended (a 503, nothing written), and the next job starts a new task.
+    fn abandon(&self, key: K) {
+        let waiting = locks::lock(&self.waiting).remove(&key);
         drop(waiting);
     }
 }
 
-/// Drains `thread`'s queue, one statement per batch, until it is empty. `insert` writes a
-/// batch and answers its jobs.
-pub(super) async fn drain<F, Fut>(queues: Arc<Queues>, thread: ThreadId, insert: F)
+/// The creates waiting, per lane.
+pub(super) struct Creates {
+    queues: Queues<usize, Job>,
+    lanes: usize,
+}
+
+impl Creates {
+    /// `lanes` statements in flight at most, each writing at most `group_max` creates (both at
+    /// least 1).
+    pub(super) fn new(lanes: usize, group_max: usize) -> Self {
+        Creates {
+            queues: Queues::new(group_max),
+            lanes: lanes.max(1),
+        }
+    }
+
+    /// The lane of `thread`: always the same one.
+    fn lane_of(&self, thread: ThreadId) -> usize {
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(thread);
+        (hash % self.lanes as u64) as usize
+    }
+
+    /// Queues `job`; returns its lane when no task drains that lane yet, so the caller starts
+    /// one.
+    pub(super) fn push(&self, job: Job) -> Option<usize> {
+        let lane = self.lane_of(job.message.thread_id);
+        self.queues.push(lane, job).then_some(lane)
+    }
+
+    /// The queues, for `drain`.
+    pub(super) fn queues(&self) -> &Queues<usize, Job> {
+        &self.queues
+    }
+}
+
+/// Drains `key`, one statement per group, until it is empty. `run` writes a group and
+/// answers its jobs.
+pub(super) async fn drain<K, J, F, Fut>(queues: &Queues<K, J>, key: K, run: F)
 where
-    F: Fn(Vec<Job>) -> Fut,
+    K: Hash + Eq + Copy,
+    J: Queued,
+    F: Fn(Vec<J>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    // A task that ends early (a panic in `insert`, its runtime shutting down) must not leave
-    // the thread marked as drained by it: every later create of the thread would wait for a
-    // task that is gone.
+    // A task that ends early (a panic in `run`, its runtime shutting down) must not leave the
+    // key marked as drained by it: every later job of the key would wait for a task that is
+    // gone.
     let mut guard = Abandon {
-        queues: &queues,
-        thread,
+        queues,
+        key,
         armed: true,
     };
-    while let Some(batch) = queues.next(thread) {
-        insert(batch).await;
+    while let Some(group) = queues.next(key) {
+        run(group).await;
     }
-    // `next` answered `None` and released the thread; it may already belong to a new task.
+    // `next` answered `None` and released the key; it may already belong to a new task.
     guard.armed = false;
 }
 
-/// Abandons a thread's queue when the task draining it ends before it is empty.
-struct Abandon<'a> {
-    queues: &'a Queues,
-    thread: ThreadId,
+/// Abandons a key's queue when the task draining it ends before it is empty.
+struct Abandon<'a, K: Hash + Eq + Copy, J: Queued> {
+    queues: &'a Queues<K, J>,
+    key: K,
     armed: bool,
 }
 
-impl Drop for Abandon<'_> {
+impl<K: Hash + Eq + Copy, J: Queued> Drop for Abandon<'_, K, J> {
     fn drop(&mut self) {
         if self.armed {
-            self.queues.abandon(self.thread);
+            self.queues.abandon(self.key);
         }
     }
 }
 
-/// Answers every job of a batch that failed as a whole with `error`'s kind.
+/// Answers every job of a group that failed as a whole with `error`'s kind.
 pub(super) fn fail_all(jobs: Vec<Job>, error: Error) {
     let error = std::sync::Arc::new(error);
     for job in jobs {
@@ -124,6 +189,8 @@ pub(super) fn fail_all(jobs: Vec<Job>, error: Error) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::message::{Limits, MessageId, MessageKind, NewMessage, Timestamp, UserId};
 
@@ -148,20 +215,60 @@ mod tests {
         (job, outcome)
     }
 
+    #[test]
+    fn a_group_takes_every_thread_in_queue_order_up_to_its_bound() {
+        let creates = Creates::new(1, 3);
+        let queues = creates.queues();
+        let threads: Vec<ThreadId> = (0..2)
+            .map(|_| ThreadId::from_uuid(uuid::Uuid::now_v7()))
+            .collect();
+        let mut ids = Vec::new();
+        let mut outcomes = Vec::new();
+        for i in 0..5 {
+            let (queued, outcome) = job(threads[i % 2]);
+            ids.push(queued.message.id);
+            outcomes.push(outcome);
+            assert_eq!(creates.push(queued).is_some(), i == 0, "one task per lane");
+        }
+        let first = queues.next(0).expect("a group");
+        let second = queues.next(0).expect("the rest");
+        let taken: Vec<_> = first.iter().chain(&second).map(|j| j.message.id).collect();
+        assert_eq!(first.len(), 3, "a group stops at its bound");
+        assert_eq!(taken, ids, "both threads, in the order they queued");
+        assert!(queues.next(0).is_none(), "the lane is released");
+        drop(outcomes);
+    }
+
+    #[test]
+    fn a_thread_always_queues_in_the_same_lane() {
+        let creates = Creates::new(4, 8);
+        let thread = ThreadId::from_uuid(uuid::Uuid::now_v7());
+        let lane = creates.lane_of(thread);
+        assert!((0..100).all(|_| creates.lane_of(thread) == lane));
+        let spread: std::collections::HashSet<usize> = (0..64)
+            .map(|_| creates.lane_of(ThreadId::from_uuid(uuid::Uuid::new_v4())))
+            .collect();
+        assert_eq!(spread.len(), 4, "threads spread over every lane");
+    }
+
     #[tokio::test]
-    async fn a_task_that_dies_releases_its_thread() {
-        let queues = Arc::new(Queues::default());
+    async fn a_task_that_dies_releases_its_lane() {
+        let creates = Arc::new(Creates::new(1, 8));
         let thread = ThreadId::from_uuid(uuid::Uuid::now_v7());
         let (first, first_outcome) = job(thread);
-        assert!(queues.push(first), "the first create starts a task");
+        assert_eq!(
+            creates.push(first),
+            Some(0),
+            "the first create starts a task"
+        );
 
         // The task takes the first create, then dies while a second waits behind it.
         let (die, dying_signal) = oneshot::channel::<()>();
         let dying_signal = Mutex::new(Some(dying_signal));
         let dying = tokio::spawn({
-            let queues = Arc::clone(&queues);
+            let creates = Arc::clone(&creates);
             async move {
-                drain(queues, thread, |_batch| {
+                drain(creates.queues(), 0, |_group| {
                     let signal = locks::lock(&dying_signal).take();
                     async move {
                         if let Some(signal) = signal {
@@ -176,14 +283,14 @@ mod tests {
         tokio::task::yield_now().await;
         let (second, second_outcome) = job(thread);
         assert!(
-            !queues.push(second),
+            creates.push(second).is_none(),
             "the second waits for the running task"
         );
         let _ = die.send(());
         assert!(dying.await.is_err(), "the task panicked");
         assert!(
             first_outcome.await.is_err(),
-            "its batch hears the task ended"
+            "its group hears the task ended"
         );
         let second = tokio::time::timeout(std::time::Duration::from_secs(5), second_outcome).await;
         assert!(
@@ -192,15 +299,19 @@ mod tests {
         );
 
         let (third, third_outcome) = job(thread);
-        assert!(queues.push(third), "the next create starts a new task");
-        drain(Arc::clone(&queues), thread, |batch| async move {
-            for job in batch {
+        assert_eq!(
+            creates.push(third),
+            Some(0),
+            "the next create starts a new task"
+        );
+        drain(creates.queues(), 0, |group| async move {
+            for job in group {
                 let message = job.message.clone();
                 let _ = job.reply.send(Ok(Created::New(message)));
             }
         })
         .await;
         assert!(matches!(third_outcome.await, Ok(Ok(Created::New(_)))));
-        assert!(queues.next(thread).is_none(), "the thread is released");
+        assert!(creates.queues().next(0).is_none(), "the lane is released");
     }
 }

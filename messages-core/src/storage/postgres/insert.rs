@@ -1,6 +1,8 @@
-//! Creates on PostgreSQL: one by one, or the creates of one thread that queued together
-//! (`batch`) inserted by one statement with one bump of the counter and one commit; a reused
-//! idempotency key or a refused value in a group sends its creates in one by one.
+//! Creates on PostgreSQL: one by one, or the creates that queued together (`batch`), of any
+//! threads, written by one statement with one bump of each thread's counter and one commit; a
+//! reused idempotency key or a refused value in a group sends its creates in one by one.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
@@ -9,30 +11,20 @@ use super::batch::{self, Job};
 use super::sql::*;
 use super::{COLUMNS, Failure, PostgresStore, classify, db, decode, message_from_row};
 use crate::error::{Error, Result};
-use crate::message::{Message, RequestFingerprint};
+use crate::message::{Message, RequestFingerprint, ThreadId};
 use crate::storage::{Created, OutboxEvent};
 
 impl PostgresStore {
-    /// Writes a batch of creates of one thread and answers each: one statement for all of
-    /// them, or each alone when there is one, or when a reused idempotency key or a refused
-    /// value fails the batch (that create must answer as it would alone, the others go in).
-    pub(super) async fn insert_batch(&self, jobs: Vec<Job>) {
+    /// Writes a group of creates and answers each: one statement for all of them, or each
+    /// alone when there is one, or when a reused idempotency key or a refused value fails the
+    /// group (that create must answer as it would alone, the others go in).
+    pub(super) async fn insert_group(&self, jobs: Vec<Job>) {
         if jobs.len() > 1 {
             let many = tokio::time::timeout(self.operation_timeout, self.insert_many(&jobs))
                 .await
                 .unwrap_or_else(|_| Err(Error::unavailable("create", "timed out").into()));
             match many {
-                Ok(head) => {
-                    let first = head - jobs.len() as i64 + 1;
-                    for (i, job) in jobs.into_iter().enumerate() {
-                        let mut numbered = job.message;
-                        numbered.seq = first + i as i64;
-                        numbered.rev = numbered.seq;
-                        self.recent.remember(&numbered);
-                        let _ = job.reply.send(Ok(Created::New(numbered)));
-                    }
-                    return;
-                }
+                Ok(heads) => return self.answer_group(jobs, &heads),
                 Err(ManyError::OneByOne) => {}
                 Err(ManyError::Failed(error)) => return batch::fail_all(jobs, error),
             }
@@ -45,6 +37,33 @@ impl PostgresStore {
                 )
                 .await;
             let _ = job.reply.send(created);
+        }
+    }
+
+    /// Numbers each create of a written group from its thread's head after the group: a
+    /// thread's creates took the numbers up to its head, in the order they queued.
+    fn answer_group(&self, jobs: Vec<Job>, heads: &HashMap<ThreadId, i64>) {
+        let mut taken: HashMap<ThreadId, i64> = HashMap::with_capacity(heads.len());
+        for job in &jobs {
+            *taken.entry(job.message.thread_id).or_default() += 1;
+        }
+        let mut next: HashMap<ThreadId, i64> = taken
+            .iter()
+            .map(|(thread, n)| (*thread, heads.get(thread).copied().unwrap_or(0) - n + 1))
+            .collect();
+        for job in jobs {
+            let mut numbered = job.message;
+            let Some(seq) = next.get_mut(&numbered.thread_id).filter(|seq| **seq > 0) else {
+                // The statement bumps every thread of its group; a missing head is a bug.
+                let error = Error::internal("create", "a thread's head is missing from its group");
+                let _ = job.reply.send(Err(error));
+                continue;
+            };
+            numbered.seq = *seq;
+            numbered.rev = *seq;
+            *seq += 1;
+            self.recent.remember(&numbered);
+            let _ = job.reply.send(Ok(Created::New(numbered)));
         }
     }
 
@@ -108,15 +127,18 @@ impl PostgresStore {
         }
     }
 
-    /// Several creates of one thread in one statement; the thread's head after them.
-    pub(super) async fn insert_many(&self, jobs: &[Job]) -> Result<i64, ManyError> {
+    /// A group of creates in one statement; each of its threads' head after it.
+    pub(super) async fn insert_many(
+        &self,
+        jobs: &[Job],
+    ) -> Result<HashMap<ThreadId, i64>, ManyError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(CREATE_MANY)
+            .prepare_cached(CREATE_GROUP)
             .await
             .map_err(db("prepare"))?;
-        let thread = jobs[0].message.thread_id;
-        let n = jobs.len() as i64;
+        let threads: Vec<&uuid::Uuid> =
+            jobs.iter().map(|j| j.message.thread_id.as_uuid()).collect();
         let ids: Vec<&uuid::Uuid> = jobs.iter().map(|j| j.message.id.as_uuid()).collect();
         let users: Vec<&uuid::Uuid> = jobs.iter().map(|j| j.message.user_id.as_uuid()).collect();
         let kinds: Vec<&str> = jobs.iter().map(|j| j.message.kind.as_str()).collect();
@@ -152,12 +174,11 @@ impl PostgresStore {
             .iter()
             .map(|j| j.message.reply_to.map(|id| *id.as_uuid()))
             .collect();
-        let row = client
-            .query_opt(
+        let rows = client
+            .query(
                 &stmt,
                 &[
-                    thread.as_uuid(),
-                    &n,
+                    &threads,
                     &ids,
                     &users,
                     &kinds,
@@ -182,18 +203,26 @@ impl PostgresStore {
                 }
             })?;
         // No row: a reply's target is not live, and each create answers for itself.
-        let row = row.ok_or(ManyError::OneByOne)?;
-        Ok(row.try_get(0).map_err(decode)?)
+        if rows.is_empty() {
+            return Err(ManyError::OneByOne);
+        }
+        let mut heads = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let thread: uuid::Uuid = row.try_get(0).map_err(decode)?;
+            let head: i64 = row.try_get(1).map_err(decode)?;
+            heads.insert(ThreadId::from_uuid(thread), head);
+        }
+        Ok(heads)
     }
 }
 
-/// Why a batch statement failed.
+/// Why a group's statement failed.
 pub(super) enum ManyError {
     /// An idempotency key in it was used before, or the database refused a value of one
     /// create: the creates go in one by one, so each answers as it would alone (a replay, a
     /// 422 for the refused one, the others written).
     OneByOne,
-    /// Anything else, for every create of the batch.
+    /// Anything else, for every create of the group.
     Failed(Error),
 }
 

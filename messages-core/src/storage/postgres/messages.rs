@@ -10,8 +10,9 @@
 //! `cloudEvents:sequence` must be gap-free per thread so consumers can notice a lost event. The
 //! price is that a thread's writes commit one at a time: each holds the row from its bump to
 //! its commit, which is why the bump is the last step before the commit in every statement,
-//! and why creates of one thread that arrive together are inserted by one statement with one
-//! bump and one commit (see `batch`).
+//! and why creates that arrive together, whatever their threads, are inserted by one statement
+//! with one bump per thread and one commit (see `batch`), and a storm of reactions on one
+//! message is applied a group per transaction (see `reactions`).
 
 use std::sync::Arc;
 
@@ -137,7 +138,7 @@ async fn run_delete<C: GenericClient + Sync>(
 }
 
 /// What a reaction attempt came to.
-enum Attempt {
+pub(super) enum Attempt {
     /// Written (the new state, to remember once committed), or already as asked.
     Done(Reacted),
     /// The message moved since it was read; nothing written.
@@ -153,7 +154,7 @@ impl PostgresStore {
     /// One reaction attempt on `message` as read at its `rev` (`read_now`: just read, not the
     /// state this process kept): when the summary shows the change is already made, answer
     /// that; else work the new summary out and run `REACT`.
-    async fn try_react<C: GenericClient + Sync>(
+    pub(super) async fn try_react<C: GenericClient + Sync>(
         &self,
         client: &C,
         statements: &ReactionStatements,
@@ -243,12 +244,92 @@ impl PostgresStore {
             None => Attempt::Moved,
         })
     }
+
+    /// Optimistic first: read the message, work out the summary here, then apply it in one
+    /// statement only if the message has not moved since (see `REACT`); when it has, read
+    /// again. Two round trips and no lock held between them, so reactions of different
+    /// messages never wait for each other. A message that keeps moving (many people reacting
+    /// at once) is then read locked, in a transaction, so the reaction cannot lose again.
+    pub(super) async fn react_alone(
+        &self,
+        request: ReactionRequest,
+        event: ReactionEventBuilder,
+    ) -> Result<Reacted> {
+        let (thread, id) = (request.thread, request.id);
+        let mut client = self.client().await?;
+        let read = client
+            .prepare_cached(READ_FOR_REACTION)
+            .await
+            .map_err(db("prepare"))?;
+        let statements = ReactionStatements {
+            react: client.prepare_cached(REACT).await.map_err(db("prepare"))?,
+            next_holder: client
+                .prepare_cached(NEXT_HOLDER)
+                .await
+                .map_err(db("prepare"))?,
+        };
+        // A reaction added to a message this process wrote last: try it on that state
+        // first, one round trip when no one changed the message since.
+        let mut kept = match request.change {
+            ReactionChange::Add => self.recent.get(thread, id),
+            ReactionChange::Remove => None,
+        };
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
+            let (message, read_now) = match kept.take() {
+                Some(message) => (message, false),
+                None => {
+                    let row = client
+                        .query_opt(&read, &[thread.as_uuid(), id.as_uuid()])
+                        .await
+                        .map_err(db("react"))?
+                        .ok_or(Error::NotFound)?;
+                    (message_from_row(&row, 0)?, true)
+                }
+            };
+            let attempt = self
+                .try_react(&client, &statements, &request, message, read_now, event)
+                .await?;
+            if let Attempt::Done(reacted) = attempt {
+                if reacted.changed {
+                    self.recent.remember(&reacted.message);
+                }
+                return Ok(reacted);
+            }
+        }
+        let locked = client
+            .prepare_cached(READ_FOR_REACTION_LOCKED)
+            .await
+            .map_err(db("prepare"))?;
+        let tx = client.transaction().await.map_err(db("begin"))?;
+        let row = tx
+            .query_opt(&locked, &[thread.as_uuid(), id.as_uuid()])
+            .await
+            .map_err(db("react"))?
+            .ok_or(Error::NotFound)?;
+        let message = message_from_row(&row, 0)?;
+        match self
+            .try_react(&tx, &statements, &request, message, true, event)
+            .await?
+        {
+            Attempt::Done(reacted) => {
+                tx.commit().await.map_err(db("commit"))?;
+                if reacted.changed {
+                    self.recent.remember(&reacted.message);
+                }
+                Ok(reacted)
+            }
+            Attempt::Moved => Err(Error::internal(
+                "react",
+                "a message held by this transaction moved",
+            )),
+        }
+    }
 }
 
 /// The statements of a reaction, prepared on its connection.
-struct ReactionStatements {
-    react: tokio_postgres::Statement,
-    next_holder: tokio_postgres::Statement,
+pub(super) struct ReactionStatements {
+    pub(super) react: tokio_postgres::Statement,
+    pub(super) next_holder: tokio_postgres::Statement,
 }
 
 /// The earliest holder of `emoji` on `message` that its summary does not list.
@@ -289,18 +370,17 @@ impl MessageStore for PostgresStore {
     ) -> Result<Created> {
         self.timed("create", async {
             let (reply, outcome) = oneshot::channel();
-            let thread = message.thread_id;
             let job = Job {
                 message: message.clone(),
                 idempotency: idempotency.map(|i| (i.key.as_str().to_owned(), i.fingerprint)),
                 event,
                 reply,
             };
-            if self.queues.push(job) {
+            if let Some(lane) = self.creates.push(job) {
                 let store = self.clone();
                 tokio::spawn(async move {
-                    let queues = Arc::clone(&store.queues);
-                    batch::drain(queues, thread, |jobs| store.insert_batch(jobs)).await;
+                    let creates = Arc::clone(&store.creates);
+                    batch::drain(creates.queues(), lane, |jobs| store.insert_group(jobs)).await;
                 });
             }
             outcome
@@ -384,87 +464,15 @@ impl MessageStore for PostgresStore {
         .await
     }
 
-    /// Optimistic first: read the message, work out the summary here, then apply it in one
-    /// statement only if the message has not moved since (see `REACT`); when it has, read
-    /// again. Two round trips and no lock held between them, so reactions of different
-    /// messages never wait for each other. A message that keeps moving (many people reacting
-    /// at once) is then read locked, in a transaction, so the reaction cannot lose again.
+    /// Queued per message (see `reactions`): alone, optimistic; many at once on one message,
+    /// a group per transaction.
     async fn react(
         &self,
         request: ReactionRequest,
         event: ReactionEventBuilder,
     ) -> Result<Reacted> {
-        self.timed("react", async {
-            let (thread, id) = (request.thread, request.id);
-            let mut client = self.client().await?;
-            let read = client
-                .prepare_cached(READ_FOR_REACTION)
-                .await
-                .map_err(db("prepare"))?;
-            let statements = ReactionStatements {
-                react: client.prepare_cached(REACT).await.map_err(db("prepare"))?,
-                next_holder: client
-                    .prepare_cached(NEXT_HOLDER)
-                    .await
-                    .map_err(db("prepare"))?,
-            };
-            // A reaction added to a message this process wrote last: try it on that state
-            // first, one round trip when no one changed the message since.
-            let mut kept = match request.change {
-                ReactionChange::Add => self.recent.get(thread, id),
-                ReactionChange::Remove => None,
-            };
-            for _ in 0..OPTIMISTIC_ATTEMPTS {
-                let (message, read_now) = match kept.take() {
-                    Some(message) => (message, false),
-                    None => {
-                        let row = client
-                            .query_opt(&read, &[thread.as_uuid(), id.as_uuid()])
-                            .await
-                            .map_err(db("react"))?
-                            .ok_or(Error::NotFound)?;
-                        (message_from_row(&row, 0)?, true)
-                    }
-                };
-                let attempt = self
-                    .try_react(&client, &statements, &request, message, read_now, event)
-                    .await?;
-                if let Attempt::Done(reacted) = attempt {
-                    if reacted.changed {
-                        self.recent.remember(&reacted.message);
-                    }
-                    return Ok(reacted);
-                }
-            }
-            let locked = client
-                .prepare_cached(READ_FOR_REACTION_LOCKED)
-                .await
-                .map_err(db("prepare"))?;
-            let tx = client.transaction().await.map_err(db("begin"))?;
-            let row = tx
-                .query_opt(&locked, &[thread.as_uuid(), id.as_uuid()])
-                .await
-                .map_err(db("react"))?
-                .ok_or(Error::NotFound)?;
-            let message = message_from_row(&row, 0)?;
-            match self
-                .try_react(&tx, &statements, &request, message, true, event)
-                .await?
-            {
-                Attempt::Done(reacted) => {
-                    tx.commit().await.map_err(db("commit"))?;
-                    if reacted.changed {
-                        self.recent.remember(&reacted.message);
-                    }
-                    Ok(reacted)
-                }
-                Attempt::Moved => Err(Error::internal(
-                    "react",
-                    "a message held by this transaction moved",
-                )),
-            }
-        })
-        .await
+        self.timed("react", self.queue_reaction(request, event))
+            .await
     }
 
     async fn mark_read(

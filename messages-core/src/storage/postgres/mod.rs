@@ -19,6 +19,7 @@ mod counts;
 mod insert;
 mod messages;
 mod outbox;
+mod reactions;
 mod recent;
 mod sql;
 
@@ -42,6 +43,13 @@ pub struct PostgresConfig {
     /// Longest wait for a pooled connection, and for one operation, before `Unavailable`.
     /// Default 5 s.
     pub operation_timeout: Duration,
+    /// Most creates one statement writes (group commit: the creates that queued while the
+    /// previous statement ran go in together, whatever their threads), and most reaction
+    /// changes of one message one transaction applies. Default 256; 1 writes each alone.
+    pub group_max: usize,
+    /// How many create statements may be in flight at once, each thread's creates always in
+    /// the same one. Default 2.
+    pub group_lanes: usize,
 }
 
 impl PostgresConfig {
@@ -52,6 +60,8 @@ impl PostgresConfig {
             pool_size: 16,
             connect_timeout: Duration::from_secs(3),
             operation_timeout: Duration::from_secs(5),
+            group_max: 256,
+            group_lanes: 2,
         }
     }
 
@@ -69,8 +79,10 @@ impl PostgresConfig {
 pub struct PostgresStore {
     pool: Pool,
     operation_timeout: Duration,
-    /// Creates waiting per thread, to be committed together.
-    queues: std::sync::Arc<batch::Queues>,
+    /// Creates waiting, to be committed together.
+    creates: std::sync::Arc<batch::Creates>,
+    /// Reaction changes waiting per message, to be committed together.
+    reactions: std::sync::Arc<reactions::Reactions>,
     /// The messages this process wrote last, so a reaction on one skips its first read.
     recent: std::sync::Arc<recent::Recent>,
     /// Unread counts made, reused while their thread's head and position stay (`counts`).
@@ -226,7 +238,8 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             operation_timeout: config.operation_timeout,
-            queues: std::sync::Arc::default(),
+            creates: std::sync::Arc::new(batch::Creates::new(config.group_lanes, config.group_max)),
+            reactions: std::sync::Arc::new(batch::Queues::new(config.group_max)),
             recent: std::sync::Arc::default(),
             counts: std::sync::Arc::default(),
         })

@@ -83,46 +83,55 @@ WITH target AS (
 ) SELECT seq FROM ins
 "#;
 
-/// A batch of creates of one thread (see `batch`): one bump by their number, then each message
-/// and its event, numbered in the order they queued, and each author's read position moved up
-/// to their last. When a reply's target ($15) is not live
-/// in the thread, nothing is written and no row returns: the creates go in one by one.
-pub(super) const CREATE_MANY: &str = r#"
-WITH targets AS (
+/// A group of creates, of any threads (see `batch`): each thread's counter bumped once by its
+/// number of creates, in thread id order (two groups never wait on each other in a circle), then
+/// each message and its event, numbered per thread in the order they queued, and each author's
+/// read position moved up to their last. Answers each thread's head after the group. When a
+/// reply's target ($14) is not live in its thread, nothing is written and no row returns: the
+/// creates go in one by one.
+pub(super) const CREATE_GROUP: &str = r#"
+WITH rows AS (
+    SELECT r.*, row_number() OVER (PARTITION BY r.thread_id ORDER BY r.n) AS k
+    FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                $7::timestamptz[], $8::text[], $9::bytea[], $10::uuid[], $11::text[],
+                $12::timestamptz[], $13::bytea[], $14::uuid[]) WITH ORDINALITY
+         AS r(thread_id, id, user_id, kind, content, paths, created_at, idempotency_key,
+              request_hash, event_id, event_kind, event_time, payload, reply_to, n)
+), targets AS (
     SELECT NOT EXISTS (
-        SELECT 1 FROM unnest($15::uuid[]) AS t(id)
-        WHERE t.id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM rows r
+        WHERE r.reply_to IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM messages m
-            WHERE m.thread_id = $1 AND m.id = t.id AND m.deleted_at IS NULL
+            WHERE m.thread_id = r.thread_id AND m.id = r.reply_to AND m.deleted_at IS NULL
         )
     ) AS live
+), counts AS (
+    SELECT thread_id, count(*) AS c FROM rows GROUP BY thread_id
 ), bump AS (
-    INSERT INTO threads AS t (thread_id, head) SELECT $1, $2 FROM targets WHERE live
-    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + $2
-    RETURNING head
-), rows AS (
-    SELECT r.*, b.head - $2 + r.n AS seq
-    FROM bump b,
-         unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-                $8::timestamptz[], $9::text[], $10::bytea[], $11::uuid[], $12::text[],
-                $13::timestamptz[], $14::bytea[], $15::uuid[]) WITH ORDINALITY
-         AS r(id, user_id, kind, content, paths, created_at, idempotency_key,
-              request_hash, event_id, event_kind, event_time, payload, reply_to, n)
+    INSERT INTO threads AS t (thread_id, head)
+    SELECT thread_id, c FROM counts, targets WHERE live ORDER BY thread_id
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + excluded.head
+    RETURNING thread_id, head
+), numbered AS (
+    SELECT r.*, b.head - c.c + r.k AS seq
+    FROM rows r JOIN counts c USING (thread_id) JOIN bump b USING (thread_id)
 ), ins AS (
     INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
                           updated_at, idempotency_key, request_hash, seq, rev, reply_to)
-    SELECT $1, id, user_id, kind, content,
+    SELECT thread_id, id, user_id, kind, content,
            ARRAY(SELECT json_array_elements_text(paths::json)), created_at, created_at,
            idempotency_key, request_hash, seq, seq, reply_to
-    FROM rows ORDER BY n
+    FROM numbered ORDER BY n
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
-    SELECT event_id, event_kind, $1, event_time, payload, seq, seq FROM rows ORDER BY n
+    SELECT event_id, event_kind, thread_id, event_time, payload, seq, seq
+    FROM numbered ORDER BY n
 ), seen AS (
     INSERT INTO read_positions AS r (thread_id, user_id, seq)
-    SELECT $1, user_id, max(seq) FROM rows GROUP BY user_id ORDER BY user_id
+    SELECT thread_id, user_id, max(seq) FROM numbered
+    GROUP BY thread_id, user_id ORDER BY thread_id, user_id
     ON CONFLICT (thread_id, user_id) DO UPDATE SET seq = GREATEST(r.seq, excluded.seq)
-) SELECT head FROM bump
+) SELECT thread_id, head FROM bump
 "#;
 
 /// The message a key created, and the fingerprint of the request that created it.
