@@ -11,7 +11,7 @@ use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
 use messages_core::{
     Emoji, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage, ReactionChange,
-    ReactionLimits, ReadMark, Removal, ThreadId, Timestamp, UnreadMax, UserId,
+    ReactionLimits, Reactors, ReadMark, Removal, ThreadId, Timestamp, UnreadMax, UserId,
 };
 use uuid::Uuid;
 
@@ -873,4 +873,120 @@ async fn a_storm_of_reactions_on_one_message_commits_together() {
         (2..=24).collect::<Vec<i64>>(),
         "one event per change"
     );
+}
+
+/// Reaction changes applied as one group on PostgreSQL answer exactly what the same changes
+/// answer one at a time in memory: each change's summary, number and whether it changed
+/// anything, then the message and its holders. The groups take unlisted and listed holders'
+/// reactions away (the second is applied a statement per change), take back an add made in
+/// the same group, and repeat changes already made.
+#[tokio::test]
+async fn a_group_of_reaction_changes_answers_what_they_answer_one_at_a_time() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (store, other, _) = one_lane_store(&db).await;
+    let memory = MemoryStore::new();
+    let users: Vec<UserId> = (0..8).map(|_| UserId::from_uuid(Uuid::now_v7())).collect();
+    let (add, remove) = (ReactionChange::Add, ReactionChange::Remove);
+    let groups = [
+        vec![
+            (remove, 3, "👍"),
+            (add, 5, "👍"),
+            (remove, 5, "👍"),
+            (add, 6, "👍"),
+            (add, 6, "👍"),
+            (remove, 7, "👍"),
+            (add, 7, "🎉"),
+            (add, 2, "🎉"),
+        ],
+        vec![
+            (remove, 0, "👍"),
+            (add, 0, "👍"),
+            (remove, 1, "👍"),
+            (add, 3, "👍"),
+        ],
+    ];
+    for changes in groups {
+        let thread = ThreadId::from_uuid(Uuid::now_v7());
+        let m = messages_core::testing::text_message(thread, users[0], 1, "popular");
+        let request = |(change, user, emoji): (ReactionChange, usize, &str)| ReactionRequest {
+            thread,
+            id: m.id,
+            user: users[user],
+            emoji: Emoji::parse(emoji).expect("emoji"),
+            change,
+            now: Timestamp::from_micros(1_764_000_000_000_100),
+            limits: ReactionLimits {
+                users_shown: 2,
+                ..ReactionLimits::default()
+            },
+        };
+        // Both stores: the message, five holders of 👍 (two listed), one ❤️.
+        let setup: Vec<_> = (0..5)
+            .map(|u| (add, u, "👍"))
+            .chain([(add, 7, "❤️")])
+            .collect();
+        for s in [&store as &dyn MessageStore, &memory] {
+            s.create(&m, None, codec::created(&m))
+                .await
+                .expect("create");
+            for &change in &setup[..5] {
+                s.react(request(change), codec::reaction)
+                    .await
+                    .expect("react");
+            }
+        }
+        // PostgreSQL: the ❤️ waits in flight on the held message, the group queues behind it.
+        other
+            .batch_execute(&format!(
+                "BEGIN; SELECT 1 FROM messages WHERE thread_id = '{thread}' AND id = '{}' FOR UPDATE",
+                m.id
+            ))
+            .await
+            .expect("lock");
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, &change) in setup[5..].iter().chain(&changes).enumerate() {
+            let (store, r) = (store.clone(), request(change));
+            tasks.spawn(async move { (i, store.react(r, codec::reaction).await) });
+            if i == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        other.batch_execute("ROLLBACK").await.expect("let go");
+        let mut grouped = tasks.join_all().await;
+        grouped.sort_by_key(|(i, _)| *i);
+        for ((i, on_postgres), &change) in
+            grouped.into_iter().zip(setup[5..].iter().chain(&changes))
+        {
+            let in_memory = memory.react(request(change), codec::reaction).await;
+            let seen = |r: messages_core::Result<messages_core::Reacted>| {
+                r.map(|r| (r.changed, r.message.rev, r.message.reactions))
+                    .map_err(|e| e.to_string())
+            };
+            assert_eq!(seen(on_postgres), seen(in_memory), "change {i}: {change:?}");
+        }
+        let thumbs = Emoji::parse("👍").expect("emoji");
+        assert_eq!(
+            store.get(thread, m.id).await.expect("get"),
+            memory.get(thread, m.id).await.expect("get")
+        );
+        let holders = |r: Reactors| (r.count, r.users);
+        assert_eq!(
+            holders(
+                store
+                    .reactors(thread, m.id, &thumbs, None, 100)
+                    .await
+                    .expect("reactors")
+            ),
+            holders(
+                memory
+                    .reactors(thread, m.id, &thumbs, None, 100)
+                    .await
+                    .expect("reactors")
+            )
+        );
+    }
 }

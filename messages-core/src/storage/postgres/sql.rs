@@ -243,6 +243,64 @@ WITH cur AS (
 ) SELECT (SELECT rev FROM upd), EXISTS (SELECT 1 FROM cur)
 "#;
 
+/// Which of the (emoji $3, user $4) pairs of a group of reaction changes hold their reaction
+/// now, on a message the transaction holds: one lookup on the primary key per pair. Run
+/// unprepared (`query_typed`), so it is planned for the message at hand: a generic plan
+/// estimates one reaction per message and may take the position index, reading every holder
+/// of the emoji of a popular message for each pair.
+pub(super) const HOLDINGS: &str = r#"
+SELECT p.emoji, p.user_id
+FROM unnest($3::text[], $4::uuid[]) AS p(emoji, user_id)
+CROSS JOIN LATERAL (
+    SELECT 1 FROM reactions r
+    WHERE r.thread_id = $1 AND r.message_id = $2 AND r.emoji = p.emoji AND r.user_id = p.user_id
+    LIMIT 1
+) held
+"#;
+
+/// The reactions a group of changes takes away (emoji $3, user $4), of a message the
+/// transaction holds; run unprepared, like `HOLDINGS`.
+pub(super) const REMOVE_HELD: &str = r#"
+DELETE FROM reactions
+WHERE ctid = ANY (ARRAY(
+    SELECT found.ctid
+    FROM unnest($3::text[], $4::uuid[]) AS d(emoji, user_id)
+    CROSS JOIN LATERAL (
+        SELECT r.ctid FROM reactions r
+        WHERE r.thread_id = $1 AND r.message_id = $2
+          AND r.emoji = d.emoji AND r.user_id = d.user_id
+        LIMIT 1
+    ) found
+))
+"#;
+
+/// A group of reaction changes of one message the transaction holds (see `reactions`), worked
+/// out beforehand, after `REMOVE_HELD` took away the reactions it removes: the rows it adds
+/// ($3, $4, in the order of their last change), one bump by its number of changes ($5), the
+/// summary after the last ($6), and one event per change ($7..$10), numbered in order up to
+/// the new head. Answers the message's new `rev`.
+pub(super) const REACT_GROUP: &str = r#"
+WITH added AS (
+    INSERT INTO reactions (thread_id, message_id, emoji, user_id)
+    SELECT $1, $2, a.emoji, a.user_id
+    FROM unnest($3::text[], $4::uuid[]) WITH ORDINALITY AS a(emoji, user_id, n)
+    ORDER BY a.n
+), bump AS (
+    INSERT INTO threads AS t (thread_id, head) SELECT $1, $5
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + $5
+    RETURNING head
+), upd AS (
+    UPDATE messages m SET reactions = $6, rev = bump.head FROM bump
+    WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev
+), ob AS (
+    INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
+    SELECT e.id, e.kind, $1, e.time, e.payload, upd.seq, upd.rev - $5 + e.n
+    FROM upd, unnest($7::uuid[], $8::text[], $9::timestamptz[], $10::bytea[])
+         WITH ORDINALITY AS e(id, kind, time, payload, n)
+    ORDER BY e.n
+) SELECT rev FROM upd
+"#;
+
 /// Every reaction of a live message that has some, cleared as one change: the holders'
 /// rows deleted, the summary emptied and numbered, the event ($3..$6) written. No row when
 /// the message is not live or has no reaction.
