@@ -113,10 +113,14 @@ impl Listener {
         let service = {
             let state = Arc::clone(&self.state);
             let requested = Arc::clone(&requested);
+            // Boxed: hyper keeps a connection's request future in an allocation of its own for
+            // as long as the connection lives, sized for the future. Boxed here, that holds a
+            // pointer, and the route's state (2.8 KB in a heap profile) is freed once its
+            // response is made, instead of staying with every open event stream.
             service_fn(move |request| {
                 requested.store(true, Ordering::Relaxed);
                 let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(routes::handle(state, request).await) }
+                Box::pin(async move { Ok::<_, Infallible>(routes::handle(state, request).await) })
             })
         };
         let connection = self
