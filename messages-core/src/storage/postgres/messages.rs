@@ -261,13 +261,7 @@ impl PostgresStore {
             .prepare_cached(READ_FOR_REACTION)
             .await
             .map_err(db("prepare"))?;
-        let statements = ReactionStatements {
-            react: client.prepare_cached(REACT).await.map_err(db("prepare"))?,
-            next_holder: client
-                .prepare_cached(NEXT_HOLDER)
-                .await
-                .map_err(db("prepare"))?,
-        };
+        let statements = ReactionStatements::prepare(&client).await?;
         // A reaction added to a message this process wrote last: try it on that state
         // first, one round trip when no one changed the message since.
         let mut kept = match request.change {
@@ -328,8 +322,21 @@ impl PostgresStore {
 
 /// The statements of a reaction, prepared on its connection.
 pub(super) struct ReactionStatements {
-    pub(super) react: tokio_postgres::Statement,
-    pub(super) next_holder: tokio_postgres::Statement,
+    react: tokio_postgres::Statement,
+    next_holder: tokio_postgres::Statement,
+}
+
+impl ReactionStatements {
+    /// Prepares them on `client` (once per connection: the statements are cached).
+    pub(super) async fn prepare(client: &deadpool_postgres::Object) -> Result<Self> {
+        Ok(ReactionStatements {
+            react: client.prepare_cached(REACT).await.map_err(db("prepare"))?,
+            next_holder: client
+                .prepare_cached(NEXT_HOLDER)
+                .await
+                .map_err(db("prepare"))?,
+        })
+    }
 }
 
 /// The earliest holder of `emoji` on `message` that its summary does not list.

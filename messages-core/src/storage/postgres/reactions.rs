@@ -23,7 +23,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::batch::{self, Queued, Queues};
 use super::messages::{Attempt, ReactionStatements};
-use super::sql::*;
+use super::sql::{HOLDINGS, REACT_GROUP, READ_FOR_REACTION_LOCKED, REMOVE_HELD};
 use super::{PostgresStore, db, decode, message_from_row};
 use crate::error::{Error, Result};
 use crate::message::Reaction;
@@ -129,13 +129,7 @@ impl PostgresStore {
             .prepare_cached(READ_FOR_REACTION_LOCKED)
             .await
             .map_err(db("prepare"))?;
-        let statements = ReactionStatements {
-            react: client.prepare_cached(REACT).await.map_err(db("prepare"))?,
-            next_holder: client
-                .prepare_cached(NEXT_HOLDER)
-                .await
-                .map_err(db("prepare"))?,
-        };
+        let statements = ReactionStatements::prepare(&client).await?;
         let tx = client.transaction().await.map_err(db("begin"))?;
         let Some(row) = tx
             .query_opt(&locked, &[thread.as_uuid(), id.as_uuid()])
