@@ -612,6 +612,22 @@ pub struct EventStream {
 }
 
 impl EventStream {
+    /// The stream of a 200 response.
+    pub fn from_response(response: http::Response<hyper::body::Incoming>) -> EventStream {
+        let headers = response.headers().clone();
+        EventStream {
+            headers,
+            body: response.into_body(),
+            buffer: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// Whether the server ended the stream (or the connection broke).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
     /// The next event, skipping comments and the `retry` field; `None` if the stream ended or
     /// nothing came within `within`.
     pub async fn next_event(&mut self, within: Duration) -> Option<SseEvent> {
