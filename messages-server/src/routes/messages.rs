@@ -27,8 +27,16 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
 }
 
 /// Parses a JSON body: malformed JSON is a 400, well-formed JSON of the wrong shape a 422.
+/// JSON is UTF-8 throughout (RFC 8259): checked first, since the parser does not look inside
+/// the strings of fields it ignores.
 pub(super) fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| match error.classify() {
+    let text = std::str::from_utf8(body).map_err(|error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON: not UTF-8 ({error})"),
+        )
+    })?;
+    serde_json::from_str(text).map_err(|error| match error.classify() {
         Category::Data => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
