@@ -157,7 +157,12 @@ impl MessageService {
         });
         let message = Message::from_new(MessageId::new_v7(), thread, user, new, self.clock.now());
         let event = codec::created(&message);
-        let created = self.store.create(&message, idempotency, event).await?;
+        let created = self
+            .outcome_known(
+                thread,
+                self.store.create(&message, idempotency, event).await,
+            )
+            .await?;
         if let Created::New(numbered) = &created {
             self.after_write(thread, numbered.rev).await;
         }
@@ -173,10 +178,11 @@ impl MessageService {
         patch: MessagePatch,
     ) -> Result<Message> {
         let now = self.clock.now();
-        let message = self
+        let updated = self
             .store
             .update(thread, id, user, &patch, now, codec::updated)
-            .await?;
+            .await;
+        let message = self.outcome_known(thread, updated).await?;
         self.after_write(thread, message.rev).await;
         Ok(message)
     }
@@ -197,10 +203,11 @@ impl MessageService {
         removal: &Removal,
     ) -> Result<Tombstone> {
         let now = self.clock.now();
-        let tombstone = self
+        let deleted = self
             .store
             .delete(thread, id, removal, now, codec::deleted)
-            .await?;
+            .await;
+        let tombstone = self.outcome_known(thread, deleted).await?;
         self.after_write(thread, tombstone.rev).await;
         Ok(tombstone)
     }
@@ -232,10 +239,11 @@ impl MessageService {
             });
         }
         let now = self.clock.now();
-        let tombstones = self
+        let deleted = self
             .store
             .delete_many(thread, ids, removal, now, codec::deleted)
-            .await?;
+            .await;
+        let tombstones = self.outcome_known(thread, deleted).await?;
         if let Some(last) = tombstones.last() {
             self.after_write(thread, last.rev).await;
         }
@@ -262,7 +270,9 @@ impl MessageService {
             now: self.clock.now(),
             limits: self.config.reactions,
         };
-        let reacted = self.store.react(request, codec::reaction).await?;
+        let reacted = self
+            .outcome_known(thread, self.store.react(request, codec::reaction).await)
+            .await?;
         if reacted.changed {
             self.after_write(thread, reacted.message.rev).await;
         }
@@ -287,7 +297,9 @@ impl MessageService {
             cleared_by: removal.by(),
             cleared_at: self.clock.now(),
         });
-        let reacted = self.store.clear_reactions(thread, id, event).await?;
+        let reacted = self
+            .outcome_known(thread, self.store.clear_reactions(thread, id, event).await)
+            .await?;
         if reacted.changed {
             self.after_write(thread, reacted.message.rev).await;
         }
@@ -345,6 +357,19 @@ impl MessageService {
         self.newest.invalidate(thread).await;
         self.hub.committed(thread, rev);
         self.wake_relay.notify_one();
+    }
+
+    /// Passes a write's result on. A write the store could not answer (`Unavailable`: the
+    /// connection dropped or the operation timed out) may have committed all the same, its
+    /// answer lost on the way back: it is treated as a commit of unknown number, so a change
+    /// that did land does not wait for the thread's next write to reach the cached page, the
+    /// live followers here and on other replicas, or the relay. They read the store when it
+    /// answers, and find the change or nothing.
+    async fn outcome_known<T>(&self, thread: ThreadId, result: Result<T>) -> Result<T> {
+        if matches!(result, Err(Error::Unavailable { .. })) {
+            self.after_write(thread, 0).await;
+        }
+        result
     }
 
     /// One live message.

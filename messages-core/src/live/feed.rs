@@ -52,7 +52,8 @@ impl Feed {
     ) -> Arc<Feed> {
         let wake = Arc::new(Notify::new());
         let (batches, _) = broadcast::channel(config.feed_buffer.max(1));
-        let (head, _) = watch::channel(0);
+        // -1 until the task has read the thread's position (see `Follower::next`).
+        let (head, _) = watch::channel(-1);
         let task = tokio::spawn(read_on_wake(
             store,
             thread,
@@ -82,7 +83,8 @@ impl Feed {
         self.batches.subscribe()
     }
 
-    /// The position the feed has read up to.
+    /// The position the feed has read up to; -1 until it has read where it starts (the
+    /// thread's position when its task began: its batches hold only changes after that).
     pub(crate) fn watch_head(&self) -> watch::Receiver<i64> {
         self.head.subscribe()
     }

@@ -29,12 +29,15 @@ pub enum FollowError {
 pub struct Follower {
     store: Arc<dyn MessageStore>,
     // Held so the thread's feed runs while this follower exists.
-    _feed: Arc<Feed>,
+    feed: Arc<Feed>,
     batches: broadcast::Receiver<Arc<Batch>>,
     thread: ThreadId,
     position: i64,
     /// Whether the follower has read the store up to where the feed's batches take over.
     caught_up: bool,
+    /// Whether the feed has read where it starts and this follower has checked it is not
+    /// ahead of it.
+    feed_started: bool,
     limit: ChangesLimit,
 }
 
@@ -49,11 +52,12 @@ impl Follower {
     ) -> Self {
         Follower {
             store,
-            _feed: feed,
+            feed,
             batches,
             thread,
             position,
             caught_up: false,
+            feed_started: false,
             limit: ChangesLimit::clamped(read_batch),
         }
     }
@@ -84,6 +88,22 @@ impl Follower {
                     return Ok(frames);
                 }
                 continue;
+            }
+            if !self.feed_started {
+                // The feed's batches begin where its task found the thread when it started,
+                // which may be after this follower's replay read the store: wait until it has
+                // started, and if it started past this follower's position, read the store
+                // again, so a change committed between the two is not missed.
+                let mut head = self.feed.watch_head();
+                let started = match head.wait_for(|h| *h >= 0).await {
+                    Ok(head) => *head,
+                    Err(_) => return Err(FollowError::Lagged),
+                };
+                self.feed_started = true;
+                if started > self.position {
+                    self.caught_up = false;
+                    continue;
+                }
             }
             let batch = match self.batches.recv().await {
                 Ok(batch) => batch,

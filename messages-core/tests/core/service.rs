@@ -30,6 +30,9 @@ struct GatedStore {
     inner: MemoryStore,
     page_reads: AtomicUsize,
     hold_next: Mutex<Option<(Arc<Notify>, Arc<Notify>)>>,
+    /// The next create commits and then answers `Unavailable`, as when the connection drops
+    /// between the commit and its answer.
+    lose_next_answer: std::sync::atomic::AtomicBool,
 }
 
 impl GatedStore {
@@ -50,7 +53,14 @@ impl MessageStore for GatedStore {
         i: Option<Idempotency<'_>>,
         e: OutboxEvent,
     ) -> Result<Created> {
-        self.inner.create(m, i, e).await
+        let created = self.inner.create(m, i, e).await;
+        if self.lose_next_answer.swap(false, Ordering::SeqCst) {
+            return Err(messages_core::Error::unavailable(
+                "insert message",
+                "the connection dropped after the commit",
+            ));
+        }
+        created
     }
     async fn get(&self, t: ThreadId, id: MessageId) -> Result<Message> {
         self.inner.get(t, id).await
@@ -378,4 +388,74 @@ async fn a_silent_redis_costs_requests_little() {
         newest_ids(&service, thread).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A write that committed but whose answer was lost (the store answers `Unavailable`) is
+/// treated as a commit of unknown number: a live follower gets the change at once, not at the
+/// thread's next write, and the cached newest page is not left without it.
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_still_reaches_followers_and_the_page() {
+    let store = Arc::new(GatedStore::default());
+    let service = service(Arc::clone(&store), Arc::new(MemoryCache::default()));
+    let (thread, user) = ids();
+    let first = post(&service, thread, user, "one").await;
+    assert_eq!(
+        newest_ids(&service, thread).await,
+        vec![first.id.to_string()]
+    );
+    let mut follower = service.hub().follow(thread, None).await.expect("follow");
+    // The thread's feed has started, and the follower has caught up with the store and
+    // waits on the feed.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    post(&service, thread, user, "two").await;
+    let frames = follower.next().await.expect("frames");
+    assert_eq!(frames.iter().map(|f| f.rev).collect::<Vec<_>>(), vec![2]);
+    // And the feed has read that change: nothing is left for it to read.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.lose_next_answer.store(true, Ordering::SeqCst);
+    let new = messages_core::NewMessage::new(
+        messages_core::MessageKind::Text,
+        "three".into(),
+        vec![],
+        service.limits(),
+    )
+    .expect("valid");
+    let lost = service.create(thread, user, new, None).await;
+    assert!(
+        matches!(lost, Err(messages_core::Error::Unavailable { .. })),
+        "{lost:?}"
+    );
+    let frames = tokio::time::timeout(Duration::from_secs(5), follower.next())
+        .await
+        .expect("the follower hears of the change without another write")
+        .expect("frames");
+    assert_eq!(frames.iter().map(|f| f.rev).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(
+        newest_ids(&service, thread).await.len(),
+        3,
+        "the page shows it"
+    );
+}
+
+/// A change committed after a follower's replay read the store but before the thread's feed
+/// read where it starts is in neither the replay nor the feed's batches: the follower sees
+/// that the feed started past it and reads the store again, rather than waiting for the
+/// thread's next write. (On this single-threaded runtime the feed's task first runs when the
+/// test waits, after both writes.)
+#[tokio::test]
+async fn a_change_committed_before_the_feed_starts_reaches_a_follower() {
+    let store = Arc::new(GatedStore::default());
+    let service = service(Arc::clone(&store), Arc::new(MemoryCache::default()));
+    let (thread, user) = ids();
+    post(&service, thread, user, "one").await;
+    let mut follower = service.hub().follow(thread, None).await.expect("follow");
+    post(&service, thread, user, "two").await;
+    let frames = follower.next().await.expect("frames");
+    assert_eq!(frames.iter().map(|f| f.rev).collect::<Vec<_>>(), vec![2]);
+    post(&service, thread, user, "three").await;
+    let frames = tokio::time::timeout(Duration::from_secs(5), follower.next())
+        .await
+        .expect("the follower gets the change without another write")
+        .expect("frames");
+    assert_eq!(frames.iter().map(|f| f.rev).collect::<Vec<_>>(), vec![3]);
 }
