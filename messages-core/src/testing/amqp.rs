@@ -79,6 +79,34 @@ impl TestConsumer {
     /// # Panics
     /// When RabbitMQ does not answer.
     pub async fn bind(config: &AmqpConfig) -> TestConsumer {
+        Self::bind_with(config, false).await
+    }
+
+    /// As [`TestConsumer::bind`], with the queue of every event durable: what it holds
+    /// survives the broker's restart (the events are published persistent and confirmed).
+    /// After a restart, [`TestConsumer::reconnect`] before reading.
+    ///
+    /// # Panics
+    /// When RabbitMQ does not answer.
+    pub async fn bind_durable(config: &AmqpConfig) -> TestConsumer {
+        Self::bind_with(config, true).await
+    }
+
+    /// A new connection and channel to the same broker (after it restarted).
+    ///
+    /// # Panics
+    /// When RabbitMQ does not answer.
+    pub async fn reconnect(&mut self) {
+        self.connection = Connection::connect(
+            secrecy::ExposeSecret::expose_secret(&self.config.url),
+            ConnectionProperties::default(),
+        )
+        .await
+        .expect("RabbitMQ at AMQP_URL");
+        self.channel = self.connection.create_channel().await.expect("channel");
+    }
+
+    async fn bind_with(config: &AmqpConfig, durable: bool) -> TestConsumer {
         let connection = Connection::connect(
             secrecy::ExposeSecret::expose_secret(&config.url),
             ConnectionProperties::default(),
@@ -127,7 +155,10 @@ impl TestConsumer {
         channel
             .queue_declare(
                 all_queue.as_str().into(),
-                QueueDeclareOptions::default(),
+                QueueDeclareOptions {
+                    durable,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
