@@ -346,11 +346,7 @@ impl OwnRabbit {
             )?;
             return None;
         }
-        let dir = std::env::temp_dir().join(format!(
-            "messages-rabbitmq-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let dir = scratch_dir("rabbitmq");
         let mut rabbit = OwnRabbit {
             program,
             dir,
@@ -456,15 +452,8 @@ impl ReplicatedPostgres {
     /// Runs a PostgreSQL program as the `postgres` user when this process is root (the
     /// server refuses to run as root), else as this user.
     fn run(&self, program: &str, args: &[&str]) {
-        let path = self.bin.join(program);
-        let mut command = if is_root() {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
-        } else {
-            std::process::Command::new(&path)
-        };
-        let output = command
+        let output = self
+            .command(program)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -475,6 +464,18 @@ impl ReplicatedPostgres {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// `program` of PostgreSQL's, as the `postgres` user when this process is root.
+    fn command(&self, program: &str) -> std::process::Command {
+        let path = self.bin.join(program);
+        if is_root() {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&path);
+            command
+        } else {
+            std::process::Command::new(&path)
+        }
     }
 
     fn data(&self, name: &str) -> String {
@@ -516,11 +517,7 @@ impl ReplicatedPostgres {
             )?;
             return None;
         };
-        let dir = std::env::temp_dir().join(format!(
-            "messages-failover-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let dir = scratch_dir("failover");
         let pg = ReplicatedPostgres {
             dir,
             bin,
@@ -631,16 +628,9 @@ impl ReplicatedPostgres {
 impl Drop for ReplicatedPostgres {
     fn drop(&mut self) {
         for name in ["primary", "standby"] {
-            let path = self.bin.join("pg_ctl");
             let data = self.data(name);
-            let mut command = if is_root() {
-                let mut c = std::process::Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(&path);
-                c
-            } else {
-                std::process::Command::new(&path)
-            };
-            let _ = command
+            let _ = self
+                .command("pg_ctl")
                 .args(["-D", &data, "-m", "immediate", "stop"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -648,6 +638,14 @@ impl Drop for ReplicatedPostgres {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A new directory under the system's temporary one, for a backend of the test's own.
+fn scratch_dir(what: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("messages-{what}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir
 }
 
 fn is_root() -> bool {
