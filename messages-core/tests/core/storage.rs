@@ -566,6 +566,16 @@ async fn one_lane_store(db: &TestDatabase) -> (PostgresStore, tokio_postgres::Cl
     (store, other, held)
 }
 
+/// Begins a transaction on `other` that holds the message's row, so a change of it waits.
+async fn hold_message(other: &tokio_postgres::Client, thread: ThreadId, id: MessageId) {
+    other
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM messages WHERE thread_id = '{thread}' AND id = '{id}' FOR UPDATE"
+        ))
+        .await
+        .expect("lock");
+}
+
 /// Makes every row inserted into `table` record `column` and the transaction that wrote it in
 /// a table `writes (id, tx)`.
 async fn note_transactions(other: &tokio_postgres::Client, table: &str, column: &str) {
@@ -796,13 +806,7 @@ async fn a_storm_of_reactions_on_one_message_commits_together() {
         },
     };
     // Another session holds the message, so the first reaction waits in flight.
-    other
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM messages WHERE thread_id = '{thread}' AND id = '{}' FOR UPDATE",
-            m.id
-        ))
-        .await
-        .expect("lock");
+    hold_message(&other, thread, m.id).await;
     let users: Vec<UserId> = (0..24).map(|_| UserId::from_uuid(Uuid::now_v7())).collect();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, user) in users.iter().enumerate() {
@@ -944,13 +948,7 @@ async fn a_group_of_reaction_changes_answers_what_they_answer_one_at_a_time() {
             }
         }
         // PostgreSQL: the ❤️ waits in flight on the held message, the group queues behind it.
-        other
-            .batch_execute(&format!(
-                "BEGIN; SELECT 1 FROM messages WHERE thread_id = '{thread}' AND id = '{}' FOR UPDATE",
-                m.id
-            ))
-            .await
-            .expect("lock");
+        hold_message(&other, thread, m.id).await;
         let mut tasks = tokio::task::JoinSet::new();
         for (i, &change) in setup[5..].iter().chain(&changes).enumerate() {
             let (store, r) = (store.clone(), request(change));

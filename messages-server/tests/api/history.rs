@@ -463,10 +463,9 @@ pub fn check(entries: &[Entry], store: &Store, broker: Option<&[Published]>) -> 
     }
     // Edits: the final content is the last acknowledged edit's, or one tried after it.
     for (id, tries) in &edits {
-        let Some((thread, m)) = store.iter().find_map(|(t, ms)| ms.get(*id).map(|m| (t, m))) else {
+        let Some(m) = store.values().find_map(|ms| ms.get(*id)) else {
             continue;
         };
-        let _ = thread;
         if m.get("deleted_at").is_some() {
             continue;
         }
