@@ -1,10 +1,18 @@
 //! The PostgreSQL outbox: events claimed with `FOR UPDATE SKIP LOCKED`, so several relays
 //! share the work, and deleted once delivered.
+//!
+//! The claim and the delete run unprepared (`query_typed`), so each is planned for the outbox
+//! as it is at that moment. The outbox is a queue: empty when analysed, then thousands of
+//! pages of delivered rows until vacuum comes. A prepared statement keeps the plan it made
+//! for the empty table, a sequential scan, and then walks every dead row on every claim (on a
+//! server without autovacuum that was the largest single cost of a create under load);
+//! planned afresh, the planner sees the table's current size and takes `outbox_by_seq`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
 
 use super::{PostgresStore, db, decode};
 use crate::error::Result;
@@ -28,11 +36,10 @@ impl Outbox for PostgresStore {
             RETURNING o.seq, o.id, o.kind, o.thread_id, o.time, o.payload, o.message_seq, o.rev";
         self.timed("claim events", async {
             let client = self.client().await?;
-            let stmt = client.prepare_cached(CLAIM).await.map_err(db("prepare"))?;
             let limit = limit as i64;
             let lease_ms = lease.as_millis() as f64;
             let rows = client
-                .query(&stmt, &[&limit, &lease_ms])
+                .query_typed(CLAIM, &[(&limit, Type::INT8), (&lease_ms, Type::FLOAT8)])
                 .await
                 .map_err(db("claim events"))?;
             let mut events = rows
@@ -70,12 +77,11 @@ impl Outbox for PostgresStore {
     async fn ack(&self, positions: &[i64]) -> Result<()> {
         self.timed("ack events", async {
             let client = self.client().await?;
-            let stmt = client
-                .prepare_cached("DELETE FROM outbox WHERE seq = ANY($1)")
-                .await
-                .map_err(db("prepare"))?;
             client
-                .execute(&stmt, &[&positions])
+                .query_typed(
+                    "DELETE FROM outbox WHERE seq = ANY($1)",
+                    &[(&positions, Type::INT8_ARRAY)],
+                )
                 .await
                 .map_err(db("ack events"))?;
             Ok(())
