@@ -772,6 +772,167 @@ async fn a_refused_value_in_a_group_fails_only_its_own_create() {
     }
 }
 
+/// Edits and deletes of one thread that queue while one is in flight are applied by one
+/// transaction, each numbered in the order it queued with its own event; one refused (not the
+/// caller's message, no such message, a value PostgreSQL refuses) answers its own error and
+/// undoes only itself, and takes no number.
+#[tokio::test]
+async fn edits_and_deletes_of_one_thread_that_queue_together_commit_together() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (store, other, _) = one_lane_store(&db).await;
+    note_transactions(&other, "outbox", "id").await;
+    // An edit to this text is refused by the database, as a value it cannot store would be.
+    other
+        .batch_execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.content = 'refused by the store' THEN
+                     RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse BEFORE UPDATE ON messages
+             FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .await
+        .expect("trigger");
+    let thread = ThreadId::from_uuid(Uuid::now_v7());
+    let author = UserId::from_uuid(Uuid::now_v7());
+    let stranger = UserId::from_uuid(Uuid::now_v7());
+    let mut written = Vec::new();
+    for i in 0..8 {
+        let m = messages_core::testing::text_message(thread, author, 10 + i, &format!("m{i}"));
+        store
+            .create(&m, None, codec::created(&m))
+            .await
+            .expect("create");
+        written.push(m);
+    }
+    let head = store.head(thread).await.expect("head");
+    assert_eq!(head, 8);
+    let now = Timestamp::from_micros(1_764_000_000_900_000);
+    let patch = |text: &str| {
+        MessagePatch::new(Some(text.into()), None, &Limits::default()).expect("a valid patch")
+    };
+    // The first edit waits for the held row, in flight; the rest queue behind it.
+    hold_message(&other, thread, written[0].id).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    let edit = |i: usize, id: MessageId, user: UserId, text: &str| {
+        let (store, patch) = (store.clone(), patch(text));
+        async move {
+            let edited = store
+                .update(thread, id, user, &patch, now, codec::updated)
+                .await;
+            (i, edited.map(|m| (m.rev, m.content)))
+        }
+    };
+    tasks.spawn(edit(0, written[0].id, author, "held"));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tasks.spawn(edit(1, written[1].id, author, "edited 1"));
+    tokio::task::yield_now().await;
+    tasks.spawn(edit(2, written[2].id, stranger, "not theirs"));
+    tokio::task::yield_now().await;
+    tasks.spawn({
+        let store = store.clone();
+        let id = written[3].id;
+        async move {
+            let deleted = store
+                .delete(thread, id, &Removal::by_author(author), now, codec::deleted)
+                .await;
+            (3, deleted.map(|t| (t.rev, String::new())))
+        }
+    });
+    tokio::task::yield_now().await;
+    tasks.spawn(edit(4, MessageId::new_v7(), author, "no such message"));
+    tokio::task::yield_now().await;
+    tasks.spawn(edit(5, written[5].id, author, "refused by the store"));
+    tokio::task::yield_now().await;
+    tasks.spawn(edit(6, written[6].id, author, "edited 6"));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    other.batch_execute("ROLLBACK").await.expect("let go");
+    let mut outcomes: Vec<_> = tasks.join_all().await;
+    outcomes.sort_by_key(|(i, _)| *i);
+    let answers: Vec<_> = outcomes.into_iter().map(|(_, outcome)| outcome).collect();
+
+    assert_eq!(
+        answers[0].as_ref().expect("the held edit"),
+        &(9, "held".into())
+    );
+    assert_eq!(
+        answers[1].as_ref().expect("an edit of the group"),
+        &(10, "edited 1".into())
+    );
+    assert!(
+        matches!(answers[2], Err(messages_core::Error::Forbidden)),
+        "not the caller's: {:?}",
+        answers[2]
+    );
+    assert_eq!(
+        answers[3].as_ref().expect("a delete of the group").0,
+        11,
+        "numbered after the edit before it"
+    );
+    assert!(
+        matches!(answers[4], Err(messages_core::Error::NotFound)),
+        "{:?}",
+        answers[4]
+    );
+    assert!(
+        matches!(answers[5], Err(messages_core::Error::Invalid { .. })),
+        "refused by the database: {:?}",
+        answers[5]
+    );
+    assert_eq!(
+        answers[6].as_ref().expect("an edit after the refused ones"),
+        &(12, "edited 6".into()),
+        "the refused changes took no number"
+    );
+    assert_eq!(store.head(thread).await.expect("head"), 12);
+    assert_eq!(
+        store
+            .get(thread, written[5].id)
+            .await
+            .expect("the refused edit's message")
+            .content,
+        "m5",
+        "undone"
+    );
+    assert!(
+        matches!(
+            store.get(thread, written[3].id).await,
+            Err(messages_core::Error::NotFound)
+        ),
+        "deleted"
+    );
+    let events: Vec<(i64, Option<i64>)> = other
+        .query(
+            "SELECT w.tx, o.rev FROM outbox o JOIN writes w ON w.id = o.id \
+             WHERE o.thread_id = $1 AND o.kind <> 'message.created' ORDER BY o.rev",
+            &[thread.as_uuid()],
+        )
+        .await
+        .expect("outbox")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let revs: Vec<Option<i64>> = events.iter().map(|(_, rev)| *rev).collect();
+    assert_eq!(
+        revs,
+        vec![Some(9), Some(10), Some(11), Some(12)],
+        "one event per change written, numbered like it"
+    );
+    let transactions: std::collections::HashSet<i64> =
+        events[1..].iter().map(|(tx, _)| *tx).collect();
+    assert_eq!(
+        transactions.len(),
+        1,
+        "the changes that queued behind the held edit, one transaction"
+    );
+    assert_ne!(events[0].0, events[1].0, "the held edit went alone");
+}
+
 /// Reactions to one message that queue while one is in flight are applied by one transaction,
 /// each numbered in the order it queued with its own event, the counts exact; one the message's
 /// bounds refuse answers its error while the rest are applied; a repeat takes no number.

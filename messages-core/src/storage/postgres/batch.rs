@@ -17,7 +17,8 @@
 //! cannot strand the creates queued behind its own.
 //!
 //! Reaction changes queue the same way, per message (see `reactions`): a storm of reactions on
-//! one popular message is written a group per transaction, not one commit each.
+//! one popular message is written a group per transaction, not one commit each. So do edits
+//! and deletes, per thread (see `edits`).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};

@@ -1,5 +1,5 @@
 //! The PostgreSQL message store: create and delete are one statement each, an edit is one
-//! short transaction.
+//! short transaction; edits and deletes that queue on one thread share one (see `edits`).
 //!
 //! The sequence is a counter row per thread (`threads.head`), bumped in the write's own
 //! transaction. Its row lock orders the writes of one thread: a second writer waits until
@@ -134,6 +134,90 @@ async fn run_delete<C: GenericClient + Sync>(
             Ok(Some(tombstone))
         }
         None => Ok(None),
+    }
+}
+
+/// Edits `id` in `thread` as `user` on `client`, inside a transaction (or a savepoint) the
+/// caller commits: the message held, the patch applied, the edit numbered with its event.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn edit_in<C: GenericClient + Sync>(
+    client: &C,
+    thread: ThreadId,
+    id: MessageId,
+    user: UserId,
+    patch: &MessagePatch,
+    now: Timestamp,
+    event: UpdateEvent,
+) -> Result<Message> {
+    let lock = client.prepare_cached(LOCK).await.map_err(db("prepare"))?;
+    let number = client
+        .prepare_cached(NUMBER_EDIT)
+        .await
+        .map_err(db("prepare"))?;
+    let row = client
+        .query_opt(&lock, &[thread.as_uuid(), id.as_uuid()])
+        .await
+        .map_err(db("update message"))?
+        .ok_or(Error::NotFound)?;
+    let old = message_from_row(&row, 0)?;
+    if old.user_id != user {
+        return Err(Error::Forbidden);
+    }
+    let mut edited = old.clone();
+    patch.apply(&mut edited, now)?;
+    let e = event(&edited);
+    let time = e.time.to_datetime();
+    let row = client
+        .query_one(
+            &number,
+            &[
+                thread.as_uuid(),
+                id.as_uuid(),
+                &edited.content,
+                &edited.paths,
+                &edited.updated_at.to_datetime(),
+                &old.content,
+                &old.paths,
+                &old.updated_at.to_datetime(),
+                &e.id,
+                &e.kind,
+                &time,
+                &e.open_payload,
+            ],
+        )
+        .await
+        .map_err(db("number edit"))?;
+    edited.rev = row.try_get(0).map_err(decode)?;
+    Ok(edited)
+}
+
+/// Deletes `id` in `thread` on `client` as `removal` may: one statement, so on a connection
+/// it commits by itself, and in a transaction (or a savepoint) with it.
+pub(super) async fn delete_in<C: GenericClient + Sync>(
+    client: &C,
+    thread: ThreadId,
+    id: MessageId,
+    removal: &Removal,
+    now: Timestamp,
+    event: DeleteEvent,
+) -> Result<Tombstone> {
+    // A moderator may remove anyone's message: whose it is decides what the tombstone and
+    // its event say, so it is read first and then required by the statement.
+    let author = if removal.is_moderator() {
+        let stmt = client.prepare_cached(AUTHOR).await.map_err(db("prepare"))?;
+        let row = client
+            .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
+            .await
+            .map_err(db("delete message"))?
+            .ok_or(Error::NotFound)?;
+        UserId::from_uuid(row.try_get(0).map_err(decode)?)
+    } else {
+        removal.by()
+    };
+    let stmt = client.prepare_cached(DELETE).await.map_err(db("prepare"))?;
+    match run_delete(client, &stmt, thread, id, author, removal, now, event).await? {
+        Some(tombstone) => Ok(tombstone),
+        None => Err(super::diagnose(client, thread, id).await),
     }
 }
 
@@ -412,6 +496,8 @@ impl MessageStore for PostgresStore {
         .await
     }
 
+    /// Queued per thread with the thread's deletes (see `edits`): alone, one short
+    /// transaction; many at once on one thread, a group per transaction.
     async fn update(
         &self,
         thread: ThreadId,
@@ -421,53 +507,10 @@ impl MessageStore for PostgresStore {
         now: Timestamp,
         event: UpdateEvent,
     ) -> Result<Message> {
-        self.timed("update", async {
-            let mut client = self.client().await?;
-            let lock = client.prepare_cached(LOCK).await.map_err(db("prepare"))?;
-            let number = client
-                .prepare_cached(NUMBER_EDIT)
-                .await
-                .map_err(db("prepare"))?;
-            let tx = client.transaction().await.map_err(db("begin"))?;
-            let row = tx
-                .query_opt(&lock, &[thread.as_uuid(), id.as_uuid()])
-                .await
-                .map_err(db("update message"))?
-                .ok_or(Error::NotFound)?;
-            let old = message_from_row(&row, 0)?;
-            if old.user_id != user {
-                return Err(Error::Forbidden);
-            }
-            let mut edited = old.clone();
-            // Rolled back when `tx` drops.
-            patch.apply(&mut edited, now)?;
-            let e = event(&edited);
-            let time = e.time.to_datetime();
-            let row = tx
-                .query_one(
-                    &number,
-                    &[
-                        thread.as_uuid(),
-                        id.as_uuid(),
-                        &edited.content,
-                        &edited.paths,
-                        &edited.updated_at.to_datetime(),
-                        &old.content,
-                        &old.paths,
-                        &old.updated_at.to_datetime(),
-                        &e.id,
-                        &e.kind,
-                        &time,
-                        &e.open_payload,
-                    ],
-                )
-                .await
-                .map_err(db("number edit"))?;
-            edited.rev = row.try_get(0).map_err(decode)?;
-            tx.commit().await.map_err(db("commit"))?;
-            self.recent.remember(&edited);
-            Ok(edited)
-        })
+        self.timed(
+            "update",
+            self.queue_edit(thread, id, user, patch.clone(), now, event),
+        )
         .await
     }
 
@@ -702,6 +745,7 @@ impl MessageStore for PostgresStore {
         .await
     }
 
+    /// Queued per thread with the thread's edits (see `edits`).
     async fn delete(
         &self,
         thread: ThreadId,
@@ -710,29 +754,10 @@ impl MessageStore for PostgresStore {
         now: Timestamp,
         event: DeleteEvent,
     ) -> Result<Tombstone> {
-        self.timed("delete", async {
-            let client = self.client().await?;
-            // A moderator may remove anyone's message: whose it is decides what the tombstone
-            // and its event say, so it is read first and then required by the statement.
-            let author = if removal.is_moderator() {
-                let stmt = client.prepare_cached(AUTHOR).await.map_err(db("prepare"))?;
-                let row = client
-                    .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
-                    .await
-                    .map_err(db("delete message"))?
-                    .ok_or(Error::NotFound)?;
-                UserId::from_uuid(row.try_get(0).map_err(decode)?)
-            } else {
-                removal.by()
-            };
-            let stmt = client.prepare_cached(DELETE).await.map_err(db("prepare"))?;
-            let deleted = run_delete(&client, &stmt, thread, id, author, removal, now, event).await;
-            self.recent.forget(thread, id);
-            match deleted? {
-                Some(tombstone) => Ok(tombstone),
-                None => Err(self.diagnose(&client, thread, id).await),
-            }
-        })
+        self.timed(
+            "delete",
+            self.queue_delete(thread, id, removal.clone(), now, event),
+        )
         .await
     }
 

@@ -16,6 +16,7 @@ use crate::page::{PageQuery, PageSize};
 
 mod batch;
 mod counts;
+mod edits;
 mod insert;
 mod messages;
 mod outbox;
@@ -45,7 +46,8 @@ pub struct PostgresConfig {
     pub operation_timeout: Duration,
     /// Most creates one statement writes (group commit: the creates that queued while the
     /// previous statement ran go in together, whatever their threads), and most reaction
-    /// changes of one message one transaction applies. Default 256; 1 writes each alone.
+    /// changes of one message, or edits and deletes of one thread, one transaction applies.
+    /// Default 256; 1 writes each alone.
     pub group_max: usize,
     /// How many create statements may be in flight at once, each thread's creates always in
     /// the same one. Default 2.
@@ -83,6 +85,8 @@ pub struct PostgresStore {
     creates: std::sync::Arc<batch::Creates>,
     /// Reaction changes waiting per message, to be committed together.
     reactions: std::sync::Arc<reactions::Reactions>,
+    /// Edits and deletes waiting per thread, to be committed together.
+    edits: std::sync::Arc<edits::Edits>,
     /// The messages this process wrote last, so a reaction on one skips its first read.
     recent: std::sync::Arc<recent::Recent>,
     /// Unread counts made, reused while their thread's head and position stay (`counts`).
@@ -240,6 +244,7 @@ impl PostgresStore {
             operation_timeout: config.operation_timeout,
             creates: std::sync::Arc::new(batch::Creates::new(config.group_lanes, config.group_max)),
             reactions: std::sync::Arc::new(batch::Queues::new(config.group_max)),
+            edits: std::sync::Arc::new(batch::Queues::new(config.group_max)),
             recent: std::sync::Arc::default(),
             counts: std::sync::Arc::default(),
         })
@@ -264,25 +269,24 @@ impl PostgresStore {
             .await
             .map_err(|_| Error::unavailable(what, "timed out"))?
     }
+}
 
-    /// Tells `NotFound` from `Forbidden` after a guarded write matched no row.
-    async fn diagnose(
-        &self,
-        client: &deadpool_postgres::Object,
-        thread: ThreadId,
-        id: MessageId,
-    ) -> Error {
-        let found = async {
-            let stmt = client.prepare_cached(sql::AUTHOR).await?;
-            client
-                .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
-                .await
-        };
-        match found.await {
-            Ok(Some(_)) => Error::Forbidden,
-            Ok(None) => Error::NotFound,
-            Err(e) => db("diagnose")(e),
-        }
+/// Tells `NotFound` from `Forbidden` after a guarded write matched no row.
+async fn diagnose<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    thread: ThreadId,
+    id: MessageId,
+) -> Error {
+    let found = async {
+        let stmt = client.prepare_cached(sql::AUTHOR).await?;
+        client
+            .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
+            .await
+    };
+    match found.await {
+        Ok(Some(_)) => Error::Forbidden,
+        Ok(None) => Error::NotFound,
+        Err(e) => db("diagnose")(e),
     }
 }
 
