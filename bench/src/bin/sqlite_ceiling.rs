@@ -1,6 +1,6 @@
 //! The SQLite ceiling: the SQLite store's create, statement for statement, through rusqlite
 //! alone in a loop on one thread: the thread's counter bumped, the message and its event
-//! inserted, committed. `sqlite_ceiling <dir> <seconds> [per-commit]` prints creates a second.
+//! inserted, the author's read position moved to their message, committed. `sqlite_ceiling <dir> <seconds> [per-commit]` prints creates a second.
 //!
 //! The file is made by the store itself (its schema and settings: WAL, `synchronous = FULL`),
 //! so the loop writes exactly what the server writes, less everything around it. With
@@ -49,6 +49,12 @@ fn main() -> anyhow::Result<()> {
         "INSERT INTO outbox (id, kind, thread_id, time, sequence, payload) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
+    let mut read = conn.prepare(
+        "INSERT INTO read_positions (thread_id, user_id, seq) \
+         VALUES (?1, ?2, max(0, min(?3, coalesce((SELECT head FROM threads WHERE thread_id = ?1), 0)))) \
+         ON CONFLICT (thread_id, user_id) DO UPDATE SET \
+         seq = CASE WHEN ?4 THEN excluded.seq ELSE max(seq, excluded.seq) END",
+    )?;
     let threads: Vec<uuid::Uuid> = (1..=100u128)
         .map(|i| uuid::Uuid::from_u128(0x0193_a1a0_0000_7000_8000_0000_0000_0000 + i))
         .collect();
@@ -82,6 +88,7 @@ fn main() -> anyhow::Result<()> {
                 seq,
                 e.payload(seq, seq),
             ])?;
+            read.execute(params![thread, template.user_id.as_uuid(), seq, false])?;
             done += 1;
         }
         conn.execute_batch("COMMIT")?;

@@ -70,7 +70,7 @@ where
 
     fn run(&mut self, conn: &Connection) {
         let Some(work) = self.work.take() else { return };
-        if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+        if let Err(e) = run_cached(conn, "SAVEPOINT write") {
             self.outcome = Some(Err(db(self.what)(e)));
             return;
         }
@@ -82,12 +82,12 @@ where
             self.outcome = Some(outcome);
             return;
         }
-        let end = if outcome.is_ok() {
-            "RELEASE write"
+        let ended = if outcome.is_ok() {
+            run_cached(conn, "RELEASE write")
         } else {
-            "ROLLBACK TO write; RELEASE write"
+            run_cached(conn, "ROLLBACK TO write").and_then(|()| run_cached(conn, "RELEASE write"))
         };
-        self.outcome = Some(match conn.execute_batch(end) {
+        self.outcome = Some(match ended {
             Ok(()) => outcome,
             Err(e) => Err(db(self.what)(e)),
         });
@@ -104,6 +104,12 @@ where
     }
 }
 
+/// Runs one of the writer's own statements from the connection's cache: the savepoint opened
+/// and released around every write is parsed once, not once per write.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// The handle the store writes through; the thread ends when the last handle drops.
 pub(super) struct Writer {
     queue: mpsc::Sender<Box<dyn Task>>,
@@ -113,6 +119,8 @@ pub(super) struct Writer {
 impl Writer {
     /// Starts the thread on `conn`, which must be the only connection that writes the file.
     pub(super) fn start(conn: Connection, config: &SqliteConfig) -> Result<Self> {
+        // The store's statements and the writer's own, without evicting one another.
+        conn.set_prepared_statement_cache_capacity(64);
         let (queue, tasks) = mpsc::channel::<Box<dyn Task>>();
         let max_batch = config.max_batch.max(1);
         std::thread::Builder::new()
@@ -169,7 +177,7 @@ fn serve(conn: &Connection, tasks: &mpsc::Receiver<Box<dyn Task>>, max_batch: us
 /// that write and those before it in the transaction fail, and the rest stay in `batch` for
 /// a transaction of their own.
 fn commit_some(conn: &Connection, batch: &mut VecDeque<Box<dyn Task>>) {
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
         let failure = BatchFailure::of("begin", &error);
         tracing::warn!(%error, writes = batch.len(), "SQLite: a batch of writes could not begin");
         for task in batch.drain(..) {
@@ -198,7 +206,7 @@ fn commit_some(conn: &Connection, batch: &mut VecDeque<Box<dyn Task>>) {
             return;
         }
     }
-    let committed = conn.execute_batch("COMMIT").map_err(|error| {
+    let committed = run_cached(conn, "COMMIT").map_err(|error| {
         // A failed COMMIT may leave the transaction open: end it, undoing the batch.
         let _ = conn.execute_batch("ROLLBACK");
         tracing::warn!(%error, writes = done.len(), "SQLite: a batch of writes could not commit");
