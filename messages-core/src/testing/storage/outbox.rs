@@ -77,7 +77,8 @@ pub async fn every_write_leaves_one_event(subject: &Subject) {
             .is_empty()
     );
     let positions: Vec<i64> = claimed.iter().map(|e| e.position).collect();
-    outbox.ack(&positions[..2]).await.unwrap();
+    // Only the events listed go, not those between them.
+    outbox.ack(&[positions[0], positions[2]]).await.unwrap();
     assert_eq!(outbox.pending().await.ok().map(|p| p.0), Some(1));
 
     // A released claim can be claimed again at once, in order.
@@ -103,7 +104,7 @@ pub async fn every_write_leaves_one_event(subject: &Subject) {
         vec![short[0].id]
     );
     outbox
-        .ack(&[again[0].position, positions[2]])
+        .ack(&[again[0].position, positions[1]])
         .await
         .unwrap();
     assert_eq!(outbox.pending().await.ok(), Some((0, None)));
