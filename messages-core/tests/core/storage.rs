@@ -933,6 +933,78 @@ async fn edits_and_deletes_of_one_thread_that_queue_together_commit_together() {
     assert_ne!(events[0].0, events[1].0, "the held edit went alone");
 }
 
+/// A message that turns popular after the statistics were taken: looking up whether one user
+/// holds an emoji still probes the primary key, not every holder of the emoji through the
+/// position index (which the statistics, showing the message with no reactions, made look as
+/// cheap), while the next holder to list still reads the position index.
+#[tokio::test]
+async fn a_message_that_turned_popular_since_analyze_is_read_by_its_primary_key() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (store, other, _) = one_lane_store(&db).await;
+    let thread = ThreadId::from_uuid(Uuid::now_v7());
+    let m = messages_core::testing::text_message(
+        thread,
+        UserId::from_uuid(Uuid::now_v7()),
+        1,
+        "about to be popular",
+    );
+    store
+        .create(&m, None, codec::created(&m))
+        .await
+        .expect("create");
+    // Other messages' reactions, analysed; then 20,000 on this one.
+    other
+        .batch_execute(&format!(
+            "INSERT INTO reactions (thread_id, message_id, emoji, user_id)
+             SELECT gen_random_uuid(), gen_random_uuid(), 'x', gen_random_uuid()
+             FROM generate_series(1, 2000);
+             ANALYZE reactions;
+             INSERT INTO reactions (thread_id, message_id, emoji, user_id)
+             SELECT '{thread}', '{id}', (ARRAY['a', 'b', 'c', 'd'])[1 + g % 4], gen_random_uuid()
+             FROM generate_series(1, 20000) g;",
+            id = m.id
+        ))
+        .await
+        .expect("reactions");
+    let plan = |sql: String| {
+        let other = &other;
+        async move {
+            other
+                .query(&format!("EXPLAIN {sql}"), &[])
+                .await
+                .expect("explain")
+                .iter()
+                .map(|row| row.get::<_, String>(0))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    let lookup = plan(format!(
+        "SELECT 1 FROM reactions WHERE thread_id = '{thread}' AND message_id = '{id}' \
+         AND emoji = 'a' AND user_id = '{user}' LIMIT 1",
+        id = m.id,
+        user = Uuid::now_v7()
+    ))
+    .await;
+    assert!(
+        lookup.contains("reactions_pkey") && !lookup.contains("reactions_by_position"),
+        "one probe of the primary key:\n{lookup}"
+    );
+    let next = plan(format!(
+        "SELECT user_id FROM reactions WHERE thread_id = '{thread}' AND message_id = '{id}' \
+         AND emoji = 'a' AND user_id <> ALL('{{}}') AND position IS NOT NULL \
+         ORDER BY position LIMIT 1",
+        id = m.id
+    ))
+    .await;
+    assert!(
+        next.contains("reactions_by_position"),
+        "the next holder reads the position index:\n{next}"
+    );
+}
+
 /// Reactions to one message that queue while one is in flight are applied by one transaction,
 /// each numbered in the order it queued with its own event, the counts exact; one the message's
 /// bounds refuse answers its error while the rest are applied; a repeat takes no number.

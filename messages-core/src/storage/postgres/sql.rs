@@ -198,10 +198,13 @@ WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 FOR UPDATE
 "#;
 
-/// The earliest holder of an emoji that the summary does not list ($4).
+/// The earliest holder of an emoji that the summary does not list ($4). `position IS NOT
+/// NULL` (always true) is the predicate of the partial index `reactions_by_position`, which
+/// only a statement that states it may use.
 pub(super) const NEXT_HOLDER: &str = r#"
 SELECT user_id FROM reactions
 WHERE thread_id = $1 AND message_id = $2 AND emoji = $3 AND user_id <> ALL($4)
+  AND position IS NOT NULL
 ORDER BY position
 LIMIT 1
 "#;
@@ -246,8 +249,9 @@ WITH cur AS (
 /// Which of the (emoji $3, user $4) pairs of a group of reaction changes hold their reaction
 /// now, on a message the transaction holds: one lookup on the primary key per pair. Run
 /// unprepared (`query_typed`), so it is planned for the message at hand: a generic plan
-/// estimates one reaction per message and may take the position index, reading every holder
-/// of the emoji of a popular message for each pair.
+/// estimates one reaction per message. (It once took the position index, reading every holder
+/// of the emoji of a popular message for each pair; that index is now partial, see
+/// `V7__reactions_by_position_partial.sql`.)
 pub(super) const HOLDINGS: &str = r#"
 SELECT p.emoji, p.user_id
 FROM unnest($3::text[], $4::uuid[]) AS p(emoji, user_id)
