@@ -126,6 +126,13 @@ impl ChangeJob {
     }
 }
 
+/// Waits for a queued change's answer; a task that ended without one is a 503.
+async fn answer_of<T>(outcome: oneshot::Receiver<Result<T>>, what: &'static str) -> Result<T> {
+    outcome
+        .await
+        .map_err(|_| Error::unavailable(what, "the group's task ended"))?
+}
+
 /// The error a change answers when its group failed, or (a bug) its outcome does not match it.
 fn failed(done: std::result::Result<Done, &Arc<Error>>) -> Error {
     match done {
@@ -157,9 +164,7 @@ impl PostgresStore {
                 reply,
             },
         );
-        outcome
-            .await
-            .map_err(|_| Error::unavailable("update", "the group's task ended"))?
+        answer_of(outcome, "update").await
     }
 
     /// Queues a delete on its thread and waits for its answer.
@@ -182,9 +187,7 @@ impl PostgresStore {
                 reply,
             },
         );
-        outcome
-            .await
-            .map_err(|_| Error::unavailable("delete", "the group's task ended"))?
+        answer_of(outcome, "delete").await
     }
 
     fn queue_change(&self, thread: ThreadId, job: ChangeJob) {
