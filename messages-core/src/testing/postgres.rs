@@ -190,6 +190,45 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The plans of the outbox relay's statements (claim 256 events, acknowledge and release 200
+/// positions), as PostgreSQL makes them for the table as it is on `client`'s connection:
+/// planned for the values given, as the store's unprepared statements are.
+///
+/// # Panics
+/// When a statement cannot be explained.
+pub async fn outbox_plans(client: &tokio_postgres::Client) -> Vec<String> {
+    use crate::storage::postgres::{ACK, CLAIM, RELEASE};
+    client
+        .batch_execute(&format!(
+            "SET plan_cache_mode = force_custom_plan;
+             PREPARE claim (bigint, float8) AS {CLAIM};
+             PREPARE ack (bigint, bigint, bigint[]) AS {ACK};
+             PREPARE release (bigint, bigint, bigint[]) AS {RELEASE};"
+        ))
+        .await
+        .expect("prepare the outbox's statements");
+    let listed: Vec<String> = (1..=200).map(|p: i64| p.to_string()).collect();
+    let positions = format!("'{{{}}}'", listed.join(","));
+    let mut plans = Vec::new();
+    for execute in [
+        "claim(256, 30000)".to_owned(),
+        format!("ack(1, 200, {positions})"),
+        format!("release(1, 200, {positions})"),
+    ] {
+        let rows = client
+            .query(&format!("EXPLAIN EXECUTE {execute}"), &[])
+            .await
+            .expect("explain");
+        plans.push(
+            rows.iter()
+                .map(|row| row.get::<_, String>(0))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+    }
+    plans
+}
+
 #[cfg(test)]
 mod tests {
     use super::{with_dbname, with_param};

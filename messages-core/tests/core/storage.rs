@@ -933,6 +933,36 @@ async fn edits_and_deletes_of_one_thread_that_queue_together_commit_together() {
     assert_ne!(events[0].0, events[1].0, "the held edit went alone");
 }
 
+/// The outbox relay's statements keep off sequential scans of a queue analysed empty and then
+/// full of delivered rows nothing vacuumed yet: each such scan walks every dead row, and on
+/// every claim and acknowledgement that was the largest single cost of a create under load.
+/// At this size the claim joined back by `seq` scans (and fails this test); the list-only
+/// delete scanned only on a queue of some 25,000 pages, which this test does not build.
+#[tokio::test]
+async fn the_relay_never_scans_the_whole_outbox() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (_store, other, _) = one_lane_store(&db).await;
+    other
+        .batch_execute(
+            "DELETE FROM outbox;
+             ANALYZE outbox;
+             INSERT INTO outbox (id, kind, thread_id, time, payload)
+             SELECT gen_random_uuid(), 'message.created', gen_random_uuid(), now(), '\\x00'
+             FROM generate_series(1, 30000);
+             DELETE FROM outbox WHERE seq % 100 <> 0;",
+        )
+        .await
+        .expect("a queue of delivered rows");
+    for plan in messages_core::testing::postgres::outbox_plans(&other).await {
+        assert!(
+            !plan.contains("Seq Scan"),
+            "a relay statement reads the whole queue:\n{plan}"
+        );
+    }
+}
+
 /// A message that turns popular after the statistics were taken: looking up whether one user
 /// holds an emoji still probes the primary key, not every holder of the emoji through the
 /// position index (which the statistics, showing the message with no reactions, made look as

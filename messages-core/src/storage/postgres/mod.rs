@@ -20,6 +20,8 @@ mod edits;
 mod insert;
 mod messages;
 mod outbox;
+#[cfg(feature = "testing")]
+pub(crate) use outbox::{ACK, CLAIM, RELEASE};
 mod reactions;
 mod recent;
 mod sql;

@@ -20,25 +20,34 @@ use crate::message::{ThreadId, Timestamp};
 use crate::storage::close_payload;
 use crate::storage::{Outbox, StoredEvent};
 
+/// Claims up to $1 events for $2 milliseconds, oldest first. The events are picked and
+/// locked once, in a materialised CTE: as an `IN` subquery the planner may run the locking
+/// `LIMIT` again for every row of the outer scan, which on a large outbox ran for minutes (and
+/// on after its caller gave up). The locked rows are then updated by their tuple ids, a TID
+/// scan whatever the statistics say: joined back by `seq`, the planner (which thinks an outbox
+/// analysed empty holds many rows of each `seq`) hashed the picked rows and scanned the whole
+/// table for them, 175 ms a claim on a queue of delivered rows not yet vacuumed. A locked row
+/// cannot move, so its tuple id holds until the statement ends.
+pub(crate) const CLAIM: &str = "WITH picked AS MATERIALIZED ( \
+    SELECT ctid FROM outbox \
+    WHERE claimed_until IS NULL OR claimed_until < now() \
+    ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED \
+    ) \
+    UPDATE outbox SET claimed_until = now() + $2 * interval '1 millisecond' \
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
+    RETURNING seq, id, kind, thread_id, time, payload, message_seq, rev";
+
+/// Deletes the delivered events at positions $3, which lie between $1 and $2 (see
+/// `by_positions`).
+pub(crate) const ACK: &str = "DELETE FROM outbox WHERE seq BETWEEN $1 AND $2 AND seq = ANY($3)";
+
+/// Hands the events at positions $3, between $1 and $2, back for another claim.
+pub(crate) const RELEASE: &str =
+    "UPDATE outbox SET claimed_until = NULL WHERE seq BETWEEN $1 AND $2 AND seq = ANY($3)";
+
 #[async_trait]
 impl Outbox for PostgresStore {
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>> {
-        // The events to claim are picked and locked once, in a materialised CTE: as an `IN`
-        // subquery the planner may run the locking `LIMIT` again for every row of the outer
-        // scan, which on a large outbox ran for minutes (and on after its caller gave up).
-        // The locked rows are then updated by their tuple ids, a TID scan whatever the
-        // statistics say: joined back by `seq`, the planner (which thinks an outbox analysed
-        // empty holds many rows of each `seq`) hashed the picked rows and scanned the whole
-        // table for them, 175 ms a claim on a queue of delivered rows not yet vacuumed.
-        // A locked row cannot move, so its tuple id holds until the statement ends.
-        const CLAIM: &str = "WITH picked AS MATERIALIZED ( \
-                SELECT ctid FROM outbox \
-                WHERE claimed_until IS NULL OR claimed_until < now() \
-                ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED \
-            ) \
-            UPDATE outbox SET claimed_until = now() + $2 * interval '1 millisecond' \
-            WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked)) \
-            RETURNING seq, id, kind, thread_id, time, payload, message_seq, rev";
         self.timed("claim events", async {
             let client = self.client().await?;
             let limit = limit as i64;
@@ -82,7 +91,7 @@ impl Outbox for PostgresStore {
     async fn ack(&self, positions: &[i64]) -> Result<()> {
         self.timed(
             "ack events",
-            self.by_positions("DELETE FROM outbox", positions, "ack events"),
+            self.by_positions(ACK, positions, "ack events"),
         )
         .await
     }
@@ -90,11 +99,7 @@ impl Outbox for PostgresStore {
     async fn release(&self, positions: &[i64]) -> Result<()> {
         self.timed(
             "release events",
-            self.by_positions(
-                "UPDATE outbox SET claimed_until = NULL",
-                positions,
-                "release events",
-            ),
+            self.by_positions(RELEASE, positions, "release events"),
         )
         .await
     }
@@ -119,25 +124,24 @@ impl Outbox for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Runs `statement` (a delete or an update of the outbox) on the events at `positions`.
+    /// Runs `statement` (`ACK` or `RELEASE`) on the events at `positions`.
     /// The positions are given as a range as well as a list: with no statistics the planner
     /// takes each listed value for 0.5 % of the table, so a list of a batch's 200 positions
     /// reads as all of it and is planned as a sequential scan of the whole queue, dead rows
     /// and all, while the range keeps it on `outbox_by_seq`.
     async fn by_positions(
         &self,
-        statement: &str,
+        statement: &'static str,
         positions: &[i64],
         what: &'static str,
     ) -> Result<()> {
         let (Some(first), Some(last)) = (positions.iter().min(), positions.iter().max()) else {
             return Ok(());
         };
-        let sql = format!("{statement} WHERE seq BETWEEN $1 AND $2 AND seq = ANY($3)");
         let client = self.client().await?;
         client
             .query_typed(
-                &sql,
+                statement,
                 &[
                     (first, Type::INT8),
                     (last, Type::INT8),
