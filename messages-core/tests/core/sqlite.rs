@@ -238,3 +238,56 @@ async fn racing_writers_into_a_full_file_lose_no_acknowledged_write() {
         "one event per acknowledged write"
     );
 }
+
+/// The outbox's leases live in the store that claimed: a claim reads and writes nothing to the
+/// file, and the events a store claimed but never had acknowledged (its process stopped) are
+/// claimed at once by the next store on the file, in order, without waiting out a lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_writes_nothing_and_a_restart_claims_the_unacknowledged_at_once() {
+    let dir = TempDir::new();
+    let (thread, user) = ids();
+    let version = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("PRAGMA data_version", [], |row| row.get(0))
+            .expect("data_version")
+    };
+    {
+        let store = dir.store().await;
+        for at in 1..=4 {
+            let m = text_message(thread, user, at * 1_000, "to deliver");
+            store
+                .create(&m, None, codec::created(&m))
+                .await
+                .expect("create");
+        }
+        // data_version moves when another connection commits to the file.
+        let watcher = rusqlite::Connection::open(dir.config().path).expect("open file");
+        let before = version(&watcher);
+        let claimed = store
+            .claim(2, Duration::from_secs(3_600))
+            .await
+            .expect("claim");
+        assert_eq!(
+            claimed.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(version(&watcher), before, "a claim commits nothing");
+        // The first is delivered; the second is still leased when the store stops.
+        store.ack(&[claimed[0].position]).await.expect("ack");
+        assert_ne!(version(&watcher), before, "an acknowledgement deletes");
+        let rest = store
+            .claim(10, Duration::from_secs(3_600))
+            .await
+            .expect("claim the rest");
+        assert_eq!(rest.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3, 4]);
+    }
+    let store = dir.store().await;
+    let events = store
+        .claim(10, Duration::from_secs(3_600))
+        .await
+        .expect("claim after the restart");
+    assert_eq!(
+        events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [2, 3, 4],
+        "every event not acknowledged, leased or not, and only those"
+    );
+}

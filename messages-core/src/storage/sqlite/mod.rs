@@ -50,6 +50,8 @@ pub struct SqliteStore {
 struct Inner {
     writer: Writer,
     readers: Readers,
+    /// The outbox's claims, held by this store (see `outbox`).
+    leases: tokio::sync::Mutex<outbox::Leases>,
 }
 
 /// A row that does not decode means the file does not hold what this crate wrote: a bug.
@@ -142,7 +144,11 @@ impl SqliteStore {
         let readers = Readers::open(config)?;
         let writer = Writer::start(conn, config)?;
         Ok(SqliteStore {
-            inner: Arc::new(Inner { writer, readers }),
+            inner: Arc::new(Inner {
+                writer,
+                readers,
+                leases: tokio::sync::Mutex::default(),
+            }),
         })
     }
 
