@@ -368,7 +368,7 @@ impl MessageStore for SqliteStore {
     ) -> Result<Created> {
         let mut message = message.clone();
         let idempotency = idempotency.map(|i| (i.key.as_str().to_owned(), i.fingerprint));
-        self.write("create", move |conn| {
+        self.write_checked("create", move |conn| {
             if let Some((key, fingerprint)) = &idempotency {
                 const ORIGINAL: &str = concat!(
                     "SELECT ",
@@ -458,7 +458,7 @@ impl MessageStore for SqliteStore {
         event: UpdateEvent,
     ) -> Result<Message> {
         let patch = patch.clone();
-        self.write("update", move |conn| {
+        self.write_checked("update", move |conn| {
             let mut edited = owned(conn, thread, id, user)?;
             let old = edited.clone();
             patch.apply(&mut edited, now)?;
@@ -510,7 +510,7 @@ impl MessageStore for SqliteStore {
         event: DeleteEvent,
     ) -> Result<Tombstone> {
         let removal = removal.clone();
-        self.write("delete", move |conn| {
+        self.write_checked("delete", move |conn| {
             let message = match find(conn, thread, id)? {
                 Some((message, None)) => message,
                 _ => return Err(Error::NotFound),
@@ -558,7 +558,7 @@ impl MessageStore for SqliteStore {
         request: ReactionRequest,
         event: ReactionEventBuilder,
     ) -> Result<Reacted> {
-        self.write("react", move |conn| react(conn, &request, event))
+        self.write_checked("react", move |conn| react(conn, &request, event))
             .await
     }
 
@@ -568,7 +568,7 @@ impl MessageStore for SqliteStore {
         id: MessageId,
         event: OutboxEvent,
     ) -> Result<Reacted> {
-        self.write("clear reactions", move |conn| {
+        self.write_checked("clear reactions", move |conn| {
             let mut message = match find(conn, thread, id)? {
                 Some((message, None)) => message,
                 _ => return Err(Error::NotFound),
@@ -678,7 +678,7 @@ impl MessageStore for SqliteStore {
         mark: ReadMark,
         max: UnreadMax,
     ) -> Result<ReadState> {
-        self.write("mark read", move |conn| {
+        self.write_checked("mark read", move |conn| {
             let (seq, back) = mark.as_target();
             move_position(conn, thread, user, seq, back)?;
             read_state(conn, thread, user, max)

@@ -2,8 +2,10 @@
 //!
 //! SQLite's calls block, so none runs on the async runtime. Writes go to one writer thread
 //! that owns the only connection allowed to write (`writer`): it commits the writes queued
-//! while it was busy in one transaction, each write in a savepoint of its own, so a write
-//! that fails undoes only itself, and one fsync carries them all. Reads run on the runtime's
+//! while it was busy in one transaction, and one fsync carries them all. A write that fails
+//! undoes only itself: a bulk delete (which may be refused halfway) and an acknowledgement of
+//! events run in a savepoint of their own; every other write reads what could refuse it
+//! before it changes anything. Reads run on the runtime's
 //! blocking threads, each on a read-only connection from a small pool; in WAL mode they read
 //! a snapshot and never wait for the writer.
 //!
@@ -35,7 +37,7 @@ mod writer;
 
 pub use config::{SqliteConfig, Synchronous};
 use error::db;
-use writer::Writer;
+use writer::{Undo, Writer};
 
 mod embedded {
     refinery::embed_migrations!("migrations/sqlite");
@@ -177,7 +179,17 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.inner.writer.call(what, work).await
+        self.inner.writer.call(what, Undo::Savepoint, work).await
+    }
+
+    /// Runs `work` on the writer, inside the batch's transaction, without a savepoint: `work`
+    /// must refuse, if at all, before it changes anything (see [`Undo::Transaction`]).
+    async fn write_checked<T, F>(&self, what: &'static str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.call(what, Undo::Transaction, work).await
     }
 
     /// Runs `work` on a read-only connection, in one read transaction (one snapshot).
