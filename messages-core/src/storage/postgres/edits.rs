@@ -259,7 +259,9 @@ impl PostgresStore {
 
     /// Every change of the group in one transaction, each in a savepoint of its own, in the
     /// order they queued; one commit. `Err` when the transaction failed as a whole (the
-    /// database went away, the commit failed): then nothing was written.
+    /// database went away, the commit failed). Before the commit was sent, that means nothing
+    /// was written; a commit whose answer was lost may have been written, and the caller is
+    /// told so (an `Unavailable` outcome is unknown, not refused).
     async fn change_together(&self, thread: ThreadId, jobs: &[ChangeJob]) -> Result<Vec<Done>> {
         let mut client = self.client().await?;
         let mut tx = client.transaction().await.map_err(db("begin"))?;
