@@ -44,6 +44,10 @@ mod embedded {
 }
 
 /// Messages in a SQLite file.
+///
+/// Open one store per file and clone it to share it: its clones share the one writer and the
+/// outbox's leases. A second store opened on the same file while the first is open would
+/// queue its writes behind the first's (SQLite's file lock) and claim the same events.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
