@@ -4,7 +4,7 @@
 //! `messages_bench_depth` between runs.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use messages_core::storage::MessageStore;
+use messages_core::storage::PageStore;
 use messages_core::storage::Schema;
 use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
 use messages_core::{PageQuery, PageSize, ThreadId};

@@ -5,12 +5,19 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use messages_core::events::codec;
-use messages_core::storage::MessageStore;
 use messages_core::storage::memory::MemoryStore;
 use messages_core::storage::sqlite::SqliteStore;
+use messages_core::storage::{CreateStore, PageStore};
 use messages_core::testing::sqlite::TempDir;
-use messages_core::{Message, MessageId, PageQuery, PageSize, Timestamp};
+use messages_core::{CreateRequest, Message, MessageId, PageQuery, PageSize, Timestamp};
+
+/// A create of `m`, without an idempotency key.
+fn request(m: &Message) -> CreateRequest {
+    CreateRequest {
+        message: m.clone(),
+        idempotency: None,
+    }
+}
 
 fn store(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -22,7 +29,7 @@ fn store(c: &mut Criterion) {
     let thread = all[0].thread_id;
     rt.block_on(async {
         for m in &all {
-            let _ = store.create(m, None, codec::created(m)).await;
+            let _ = store.create(request(m)).await;
         }
     });
     let template = all[0].clone();
@@ -39,10 +46,7 @@ fn store(c: &mut Criterion) {
                 ..template.clone()
             };
             let store = &store;
-            async move {
-                let event = codec::created(&m);
-                store.create(black_box(&m), None, event).await
-            }
+            async move { store.create(black_box(request(&m))).await }
         })
     });
     group.bench_function("memory newest page (50 of 1,000+)", |b| {
@@ -54,7 +58,7 @@ fn store(c: &mut Criterion) {
     let sqlite: SqliteStore = rt.block_on(dir.store());
     rt.block_on(async {
         for m in &all {
-            let _ = sqlite.create(m, None, codec::created(m)).await;
+            let _ = sqlite.create(request(m)).await;
         }
     });
     group.bench_function("sqlite create", |b| {
@@ -66,10 +70,7 @@ fn store(c: &mut Criterion) {
                 ..template.clone()
             };
             let store = &sqlite;
-            async move {
-                let event = codec::created(&m);
-                store.create(black_box(&m), None, event).await
-            }
+            async move { store.create(black_box(request(&m))).await }
         })
     });
     group.bench_function("sqlite newest page (50 of 1,000+)", |b| {

@@ -1,17 +1,19 @@
 //! A chat kept in a SQLite file, through the public API only: open (and create) the file,
-//! post a few messages, edit one, read the newest page, then follow the changes feed from
-//! where the page left off. Run it twice: the history is still there.
+//! build the service and run its relay, post a few messages, edit one, read the newest page,
+//! then follow the changes feed from where the page left off; at the end the relay delivers
+//! the writes' events (to the log) and the store closes. Run it twice: the history is still
+//! there.
 //!
 //!   cargo run -p messages-core --example sqlite_chat [-- path/to/chat.db]
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use messages_core::cache::memory::{MemoryCache, MemoryCacheConfig};
-use messages_core::storage::Schema;
 use messages_core::storage::sqlite::{SqliteConfig, SqliteStore};
+use messages_core::storage::{Outbox, Schema};
 use messages_core::{
     ChangesLimit, MessageKind, MessagePatch, MessageService, NewMessage, PageQuery, PageSize,
-    ServiceConfig, ThreadId, UserId,
+    ThreadId, UserId,
 };
 
 #[tokio::main]
@@ -21,8 +23,8 @@ async fn main() -> messages_core::Result<()> {
         .unwrap_or_else(|| "chat.db".to_owned());
     let store = SqliteStore::open(&SqliteConfig::new(&path)).await?;
     let applied = store.migrate().await?;
-    let cache = MemoryCache::new(MemoryCacheConfig::default());
-    let service = MessageService::new(Arc::new(store), Arc::new(cache), ServiceConfig::default());
+    let (service, relay) = MessageService::builder(Arc::new(store.clone())).build();
+    let relay = relay.spawn();
 
     // Ids are UUIDs the application chooses; one fixed room, so a second run finds it again.
     let room = ThreadId::parse("0193a1a0-0000-7000-8000-0000000000e1")?;
@@ -67,5 +69,11 @@ async fn main() -> messages_core::Result<()> {
         before.rev,
         changes.next
     );
+
+    // Deliver what is pending, then stop the writer and checkpoint the file.
+    relay.stop(Duration::from_secs(5)).await;
+    let (undelivered, _) = store.pending().await?;
+    store.close().await?;
+    println!("{undelivered} events left undelivered");
     Ok(())
 }

@@ -7,18 +7,17 @@
 //! # Start
 //!
 //! A chat kept in a SQLite file: open the store (it creates the file), apply its migrations,
-//! put a cache in front, and every operation of the HTTP API is a method of the service.
+//! build the service over it, and run the relay it hands back (it delivers the event each
+//! write leaves in the store; until it runs, the events stay there). Every operation of the
+//! HTTP API is a method of the service.
 //!
 //! ```
 //! use std::sync::Arc;
+//! use std::time::Duration;
 //!
-//! use messages_core::cache::memory::{MemoryCache, MemoryCacheConfig};
 //! use messages_core::storage::Schema;
 //! use messages_core::storage::sqlite::{SqliteConfig, SqliteStore};
-//! use messages_core::{
-//!     MessageKind, MessageService, NewMessage, PageQuery, PageSize, ServiceConfig, ThreadId,
-//!     UserId,
-//! };
+//! use messages_core::{MessageKind, MessageService, NewMessage, PageQuery, PageSize, ThreadId, UserId};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> messages_core::Result<()> {
@@ -26,8 +25,8 @@
 //! # std::fs::create_dir_all(&dir).expect("a temporary directory");
 //! let store = SqliteStore::open(&SqliteConfig::new(dir.join("chat.db"))).await?;
 //! store.migrate().await?;
-//! let cache = MemoryCache::new(MemoryCacheConfig::default());
-//! let service = MessageService::new(Arc::new(store), Arc::new(cache), ServiceConfig::default());
+//! let (service, relay) = MessageService::builder(Arc::new(store.clone())).build();
+//! let relay = relay.spawn();
 //!
 //! let room = ThreadId::parse("0193a1a0-0000-7000-8000-0000000000e1")?;
 //! let ada = UserId::parse("0193a1a0-0000-7000-8000-00000000a0da")?;
@@ -37,24 +36,34 @@
 //! let page = service.page(room, PageQuery::Newest, PageSize::DEFAULT).await?;
 //! assert_eq!(page.items[0].id, created.message().id);
 //! assert_eq!(page.rev, 1); // the thread's position: follow `changes(room, 1, ..)` from here
+//!
+//! // At the end: deliver what is pending, then stop the writer and checkpoint the file.
+//! relay.stop(Duration::from_secs(5)).await;
+//! store.close().await?;
 //! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! The other stores (`storage::memory`, `storage::postgres`) and caches (`cache::redis`) are
-//! opened the same way; `examples/sqlite_chat.rs` goes further (edits, the changes feed).
-//! The stores answer through tokio's timers, so the runtime needs them (`enable_time`, or
-//! `enable_all`).
+//! The builder takes a cache (`cache::redis` across replicas; in process by default), a
+//! publisher (`events::amqp` for RabbitMQ; the in-process sink by default) and settings. The
+//! other stores (`storage::memory`, `storage::postgres`) are opened the same way;
+//! `examples/sqlite_chat.rs` goes further (edits, the changes feed). The stores answer through
+//! tokio's timers, so the runtime needs them (`enable_time`, or `enable_all`).
 //!
 //! # Layout
 //!
 //! - `message`: the model (`Message`, `MessageKind`, ids, validated input, the clock).
 //! - `sequence`: the per-thread sequence, and how a client names a position in it.
 //! - `cursor`: the opaque cursor, a `seq` (or, from version 1, a message id).
-//! - `reaction`: emoji, a message's reaction summary and the rules every store applies to it,
-//!   the page of reactors.
-//! - `removal`: who removes a message (its author, or a moderator) and why.
+//! - `write`: the requests a store takes for each write (create, edit, delete, bulk delete,
+//!   read position).
+//! - `rules`: who may change a message and what an edit or a removal keeps and announces,
+//!   decided once for every store.
+//! - `reaction`: emoji, a message's reaction summary and the rule every store applies to it
+//!   (`plan`), its requests, the page of reactors.
+//! - `removal`: who removes a message (its author, or a moderator) and why; what a store keeps
+//!   of a deletion, and the tombstone made of it.
 //! - `read`: read positions (`ReadMark`, `ReadState`) and the cap on unread counts.
 //! - `history`: the versions an edit replaced, and a message's versions as clients read them.
 //! - `page`: page sizes, page queries by `seq`, pages with an exact `has_more` and `rev`, the
@@ -64,9 +73,11 @@
 //! - `error`: the error type of every operation (`live::FollowError` adds what a stream can
 //!   end with).
 //! - `locks`: the one policy for std locks (poisoning is cleared).
-//! - `service`: orders store → cache → events for every operation.
-//! - `storage`: the `MessageStore` trait and, in `outbox`, the `Outbox` trait and the event
-//!   types it keeps; `memory`, `sqlite` and `postgres` backends implement both.
+//! - `service`: orders store → cache → events for every operation; its builder hands back the
+//!   relay.
+//! - `storage`: the store's traits, one per concern (`CreateStore`, `ChangeStore`,
+//!   `ReactionStore`, `PageStore`, `ReadStateStore`, `Outbox`), gathered by `MessageStore`;
+//!   `memory`, `sqlite` and `postgres` backends, each split by the same concerns.
 //! - `cache`: the `PageCache` trait, the `Window` every cache keeps, the `newest` front the
 //!   service reads through (shared loads, reused encodings, unconfirmed invalidations,
 //!   counters); `memory` and `redis` backends, and a circuit `breaker`.
@@ -90,8 +101,10 @@ mod page;
 mod reaction;
 mod read;
 mod removal;
+mod rules;
 mod sequence;
 mod service;
+mod write;
 
 pub mod cache;
 pub mod events;
@@ -106,19 +119,22 @@ pub mod testing;
 pub use changes::{Change, Changes, ChangesLimit};
 pub use cursor::Cursor;
 pub use error::{BoxError, Error, Result};
+pub use events::outbox::{Relay, RelayConfig, RelayHandle};
 pub use history::{History, Replaced, Version};
 pub use message::{
     Clock, Emoji, IdempotencyKey, Limits, Message, MessageId, MessageKind, MessagePatch,
     NewMessage, Reaction, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
-pub use page::{Around, Page, PageJson, PageQuery, PageSize, write_page_json};
+pub use page::{Around, Page, PageJson, PageQuery, PageSize};
 pub use reaction::{
-    REACTORS_DEFAULT, REACTORS_MAX, Reacted, ReactionChange, ReactionEvent, ReactionLimits,
-    ReactionsCleared, Reactors, add_to_summary, listed, remove_from_summary, summary_from_json,
-    summary_to_json,
+    ClearRequest, Reacted, ReactionChange, ReactionLimits, ReactionRequest, Reactors,
+    ReactorsLimit, summary_from_json, summary_to_json,
 };
-pub use read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax, states_to_json};
-pub use removal::{REASON_MAX_CHARS, Removal};
+pub use read::{ReadMark, ReadState, ThreadList, UnreadMax, states_to_json};
+pub use removal::{Deletion, REASON_MAX_CHARS, Removal};
 pub use sequence::parse_position;
-pub use service::{BULK_DELETE_MAX, MessageService, ServiceConfig};
-pub use storage::{Created, ReactionRequest};
+pub use service::{MessageService, ServiceBuilder, ServiceConfig};
+pub use write::{
+    BulkDeleteRequest, BulkIds, CreateRequest, Created, DeleteRequest, EditRequest, Idempotency,
+    MarkReadRequest,
+};

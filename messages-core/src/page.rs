@@ -222,7 +222,7 @@ impl PageJson {
 
 /// Writes the page envelope around items that are already JSON. The typed page and the
 /// cached window both end in `json::write_page_close`, so the two paths cannot drift apart.
-pub fn write_page_json<'a>(
+pub(crate) fn write_page_json<'a>(
     out: &mut Vec<u8>,
     items: impl IntoIterator<Item = &'a [u8]>,
     next_cursor: Option<Cursor>,

@@ -1,16 +1,21 @@
 //! Reactions: the one set of rules every store applies to a message's reaction summary (each
 //! emoji with its count and the first users who chose it; the types are the model's, in
-//! `message::reaction`), the limits, the event a change announces, and the page of everyone
-//! who reacted with one emoji.
+//! `message::reaction`), the requests, the limits, and the page of everyone who reacted with
+//! one emoji.
 //!
-//! Every store keeps the summary beside the message and changes it with these functions
-//! only, inside the write that numbers the change, so a reaction reads the same on every
-//! backend and a page never joins another table.
+//! What a reaction change does is decided here, once: [`plan`] takes the summary a store
+//! read, whether the user holds the reaction and, for a listed holder leaving, the next holder
+//! the store found, and answers unchanged, or the new summary with the emoji's count and the
+//! change's event. Every store keeps the summary beside the message and changes it only
+//! through [`plan`], inside the write that numbers the change, so a reaction reads the same on
+//! every backend and a page never joins another table.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::message::{Emoji, MessageId, Reaction, ThreadId, Timestamp, UserId};
+use crate::events::codec::{self, ReactionEvent, ReactionsCleared};
+use crate::message::{Emoji, Message, MessageId, Reaction, ThreadId, Timestamp, UserId};
+use crate::storage::OutboxEvent;
 
 /// The bounds of reactions, applied by every store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,11 +47,139 @@ pub enum ReactionChange {
     Remove,
 }
 
+/// A reaction to add or remove, as the service hands it to a store.
+#[derive(Clone, Debug)]
+pub struct ReactionRequest {
+    /// The message's thread.
+    pub thread: ThreadId,
+    /// The message.
+    pub id: MessageId,
+    /// Who reacts.
+    pub user: UserId,
+    /// With what.
+    pub emoji: Emoji,
+    /// Add or remove.
+    pub change: ReactionChange,
+    /// When.
+    pub at: Timestamp,
+    /// The bounds the summary keeps.
+    pub limits: ReactionLimits,
+}
+
+/// A moderator clearing every reaction of a message.
+#[derive(Clone, Copy, Debug)]
+pub struct ClearRequest {
+    /// The message's thread.
+    pub thread: ThreadId,
+    /// The message.
+    pub id: MessageId,
+    /// The moderator.
+    pub by: UserId,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// What a reaction change comes to, decided by [`plan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Already as asked (a repeat add, or a removal of a reaction the user does not hold):
+    /// nothing is written, no number taken, no event.
+    Unchanged,
+    /// A change: the summary after it, the emoji's count after it, and its event (not yet
+    /// numbered). The store writes the holder's row and the summary, takes the thread's next
+    /// number as the message's `rev`, and keeps the event, in one transaction.
+    Changed {
+        /// The message's summary after the change.
+        summary: Vec<Reaction>,
+        /// How many users hold the emoji after the change.
+        count: i64,
+        /// The change's event.
+        event: OutboxEvent,
+    },
+}
+
+/// Whether [`plan`] needs the next holder of the emoji for this request on this summary: the
+/// user takes their reaction away and the summary lists them, so the earliest holder it does
+/// not list takes their place. Only then does a store look that holder up.
+pub(crate) fn needs_next_holder(summary: &[Reaction], request: &ReactionRequest) -> bool {
+    request.change == ReactionChange::Remove && listed(summary, &request.emoji, request.user)
+}
+
+/// Whether the user holds the reaction, as far as the summary alone tells: yes when it lists
+/// them, no when no one holds the emoji, `None` when others hold it and the list does not
+/// show the user (only the store's rows tell then).
+pub(crate) fn holds_by_summary(summary: &[Reaction], request: &ReactionRequest) -> Option<bool> {
+    match summary.iter().find(|r| r.emoji == request.emoji) {
+        None => Some(false),
+        Some(r) if r.users.contains(&request.user) => Some(true),
+        Some(_) => None,
+    }
+}
+
+/// Decides a reaction change on a message whose summary is `summary`: `holds` is whether the
+/// user holds the reaction now (from the store's rows), `next` the next holder when
+/// [`needs_next_holder`] said one is needed. `Error::TooManyReactions` for a new emoji past
+/// the limit.
+pub(crate) fn plan(
+    summary: &[Reaction],
+    holds: bool,
+    next: Option<UserId>,
+    request: &ReactionRequest,
+) -> Result<Plan> {
+    let ReactionRequest {
+        emoji,
+        user,
+        change,
+        limits,
+        ..
+    } = request;
+    let mut summary = summary.to_vec();
+    let count = match (change, holds) {
+        (ReactionChange::Add, true) | (ReactionChange::Remove, false) => {
+            return Ok(Plan::Unchanged);
+        }
+        (ReactionChange::Add, false) => add_to_summary(&mut summary, emoji, *user, limits)?,
+        (ReactionChange::Remove, true) => {
+            remove_from_summary(&mut summary, emoji, *user, next, limits)
+        }
+    };
+    let body = ReactionEvent {
+        message_id: request.id,
+        thread_id: request.thread,
+        user_id: *user,
+        emoji: emoji.clone(),
+        count,
+        reacted_at: request.at,
+    };
+    let event = match change {
+        ReactionChange::Add => codec::reaction_added(&body),
+        ReactionChange::Remove => codec::reaction_removed(&body),
+    };
+    Ok(Plan::Changed {
+        summary,
+        count,
+        event,
+    })
+}
+
+/// Decides a moderator's clearing of `message`'s reactions: `None` when it has none (nothing
+/// to write, no number), else the change's event.
+pub(crate) fn plan_clear(message: &Message, request: &ClearRequest) -> Option<OutboxEvent> {
+    (!message.reactions.is_empty()).then(|| {
+        codec::cleared(&ReactionsCleared {
+            message_id: request.id,
+            thread_id: request.thread,
+            cleared_by: request.by,
+            cleared_at: request.at,
+        })
+    })
+}
+
 /// Adds `user`'s new reaction `emoji` to a summary: a new emoji goes last (emoji are in the
 /// order each was first used among the reactions still held), the user is listed when the
 /// list has room. `Error::TooManyReactions` past `limits.max_emoji`. The caller has checked
 /// that the user did not hold this reaction.
-pub fn add_to_summary(
+fn add_to_summary(
     summary: &mut Vec<Reaction>,
     emoji: &Emoji,
     user: UserId,
@@ -79,8 +212,9 @@ pub fn add_to_summary(
     }
 }
 
-/// The users `summary` lists for `emoji` (none when no one holds it).
-pub fn shown<'a>(summary: &'a [Reaction], emoji: &Emoji) -> &'a [UserId] {
+/// The users `summary` lists for `emoji` (none when no one holds it): a store looking for the
+/// next holder skips them.
+pub(crate) fn shown<'a>(summary: &'a [Reaction], emoji: &Emoji) -> &'a [UserId] {
     summary
         .iter()
         .find(|r| &r.emoji == emoji)
@@ -88,27 +222,25 @@ pub fn shown<'a>(summary: &'a [Reaction], emoji: &Emoji) -> &'a [UserId] {
 }
 
 /// How many users hold `emoji` by `summary` (0 when no one does).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub fn count(summary: &[Reaction], emoji: &Emoji) -> i64 {
+pub(crate) fn count(summary: &[Reaction], emoji: &Emoji) -> i64 {
     summary
         .iter()
         .find(|r| &r.emoji == emoji)
         .map_or(0, |r| r.count)
 }
 
-/// What a removal needs from the store before [`remove_from_summary`]: whether the removed
-/// user was listed, so the store can find the next holder to list in their place.
-pub fn listed(summary: &[Reaction], emoji: &Emoji, user: UserId) -> bool {
+/// Whether the summary lists `user` among the holders of `emoji`.
+fn listed(summary: &[Reaction], emoji: &Emoji, user: UserId) -> bool {
     summary
         .iter()
         .any(|r| &r.emoji == emoji && r.users.contains(&user))
 }
 
 /// Removes `user`'s reaction `emoji` from a summary; `next` is the earliest holder not yet
-/// listed (the store's answer when [`listed`] was true), listed last so the list stays the
-/// first holders in order. An emoji no one holds any more leaves the summary. Returns the new
-/// count. The caller has checked that the user held this reaction.
-pub fn remove_from_summary(
+/// listed (the store's answer when [`needs_next_holder`] was true), listed last so the list
+/// stays the first holders in order. An emoji no one holds any more leaves the summary.
+/// Returns the new count. The caller has checked that the user held this reaction.
+fn remove_from_summary(
     summary: &mut Vec<Reaction>,
     emoji: &Emoji,
     user: UserId,
@@ -144,52 +276,55 @@ pub fn summary_from_json(text: &str) -> Result<Vec<Reaction>> {
     serde_json::from_str(text).map_err(|e| Error::internal("decode reactions", e))
 }
 
-/// A moderator clearing every reaction of a message, as its event announces it before the
-/// store numbers it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReactionsCleared {
-    /// The message.
-    pub message_id: MessageId,
-    /// Its thread.
-    pub thread_id: ThreadId,
-    /// The moderator.
-    pub cleared_by: UserId,
-    /// When.
-    pub cleared_at: Timestamp,
-}
-
-/// A reaction change as its event announces it, before the store numbers it: who, which
-/// emoji, on which message, and the emoji's count after the change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReactionEvent {
-    /// The message reacted to.
-    pub message_id: MessageId,
-    /// Its thread.
-    pub thread_id: ThreadId,
-    /// Who added or removed the reaction.
-    pub user_id: UserId,
-    /// The emoji.
-    pub emoji: Emoji,
-    /// How many users hold this emoji on the message after the change.
-    pub count: i64,
-    /// When it happened.
-    pub reacted_at: Timestamp,
-}
-
 /// What a reaction request did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reacted {
     /// The message after the request, in its current state.
-    pub message: crate::message::Message,
+    pub message: Message,
     /// Whether anything changed: false for a repeat add or a removal of a reaction the user
     /// did not hold, which take no number and send no event.
     pub changed: bool,
 }
 
-/// How many reactors a page lists when the client names no limit, and at most.
-pub const REACTORS_DEFAULT: usize = 100;
-/// The largest page of reactors.
-pub const REACTORS_MAX: usize = 1_000;
+/// How many reactors a page lists: 1 to [`ReactorsLimit::MAX`], [`ReactorsLimit::DEFAULT`]
+/// when the client names none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReactorsLimit(usize);
+
+impl ReactorsLimit {
+    /// The largest page of reactors.
+    pub const MAX: usize = 1_000;
+    /// A page when the client names no limit.
+    pub const DEFAULT: ReactorsLimit = ReactorsLimit(100);
+
+    /// `n` reactors a page; `Error::Invalid` (field `limit`) outside 1 to [`Self::MAX`].
+    pub fn new(n: usize) -> Result<Self> {
+        if (1..=Self::MAX).contains(&n) {
+            Ok(ReactorsLimit(n))
+        } else {
+            Err(Self::refused())
+        }
+    }
+
+    /// A limit as a query gives it, a decimal integer.
+    pub fn parse(text: &str) -> Result<Self> {
+        text.parse::<usize>()
+            .map_err(|_| Self::refused())
+            .and_then(Self::new)
+    }
+
+    fn refused() -> Error {
+        Error::invalid(
+            "limit",
+            format!("must be an integer from 1 to {}", Self::MAX),
+        )
+    }
+
+    /// How many.
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
 
 /// A page of the users who reacted with one emoji, by user id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,7 +342,13 @@ pub struct Reactors {
 impl Reactors {
     /// A page from up to `limit + 1` user ids read in order: the extra one says another page
     /// follows.
-    pub fn from_overfetch(emoji: Emoji, count: i64, mut users: Vec<UserId>, limit: usize) -> Self {
+    pub(crate) fn from_overfetch(
+        emoji: Emoji,
+        count: i64,
+        mut users: Vec<UserId>,
+        limit: ReactorsLimit,
+    ) -> Self {
+        let limit = limit.get();
         let next = if users.len() > limit {
             users.truncate(limit);
             users.last().copied()
@@ -237,51 +378,118 @@ mod tests {
         UserId::from_uuid(Uuid::from_u128(n))
     }
 
+    fn request(emoji: &Emoji, user: UserId, change: ReactionChange) -> ReactionRequest {
+        ReactionRequest {
+            thread: ThreadId::from_uuid(Uuid::from_u128(7)),
+            id: MessageId::from_uuid(Uuid::from_u128(8)),
+            user,
+            emoji: emoji.clone(),
+            change,
+            at: Timestamp::from_micros(1),
+            limits: ReactionLimits {
+                max_emoji: 2,
+                users_shown: 2,
+            },
+        }
+    }
+
+    /// Applies a change the way a store does: holdings from `held`, the next holder from
+    /// `held` when asked for. Answers the emoji's count after it, or `None` when unchanged.
+    fn apply(
+        summary: &mut Vec<Reaction>,
+        held: &mut Vec<(Emoji, UserId)>,
+        request: &ReactionRequest,
+    ) -> Result<Option<i64>> {
+        let holds = held.contains(&(request.emoji.clone(), request.user));
+        let next = needs_next_holder(summary, request)
+            .then(|| {
+                let shown = shown(summary, &request.emoji);
+                held.iter()
+                    .find(|(e, u)| *e == request.emoji && *u != request.user && !shown.contains(u))
+                    .map(|(_, u)| *u)
+            })
+            .flatten();
+        match plan(summary, holds, next, request)? {
+            Plan::Unchanged => Ok(None),
+            Plan::Changed {
+                summary: after,
+                count,
+                event,
+            } => {
+                let expected = match request.change {
+                    ReactionChange::Add => codec::REACTION_ADDED,
+                    ReactionChange::Remove => codec::REACTION_REMOVED,
+                };
+                assert_eq!(event.kind, expected);
+                *summary = after;
+                match request.change {
+                    ReactionChange::Add => held.push((request.emoji.clone(), request.user)),
+                    ReactionChange::Remove => {
+                        held.retain(|h| *h != (request.emoji.clone(), request.user))
+                    }
+                }
+                Ok(Some(count))
+            }
+        }
+    }
+
     #[test]
     fn a_summary_lists_the_first_holders_and_counts_them_all() {
-        let limits = ReactionLimits {
-            max_emoji: 2,
-            users_shown: 2,
-        };
+        use ReactionChange::{Add, Remove};
         let up = Emoji::parse("👍").unwrap();
         let heart = Emoji::parse("❤️").unwrap();
-        let mut s = Vec::new();
-        assert_eq!(add_to_summary(&mut s, &up, user(1), &limits).unwrap(), 1);
-        assert_eq!(add_to_summary(&mut s, &heart, user(2), &limits).unwrap(), 1);
-        assert_eq!(add_to_summary(&mut s, &up, user(3), &limits).unwrap(), 2);
-        assert_eq!(add_to_summary(&mut s, &up, user(4), &limits).unwrap(), 3);
-        assert_eq!(s[0].users, [user(1), user(3)]);
+        let (mut s, mut held) = (Vec::new(), Vec::new());
+        let mut go = |emoji: &Emoji, u: u128, change| {
+            apply(&mut s, &mut held, &request(emoji, user(u), change))
+        };
+        assert_eq!(go(&up, 1, Add).unwrap(), Some(1));
+        assert_eq!(go(&heart, 2, Add).unwrap(), Some(1));
+        assert_eq!(go(&up, 3, Add).unwrap(), Some(2));
+        assert_eq!(go(&up, 4, Add).unwrap(), Some(3));
+        assert_eq!(go(&up, 4, Add).unwrap(), None, "a repeat changes nothing");
+        assert_eq!(go(&heart, 9, Remove).unwrap(), None, "not held: nothing");
         let third = Emoji::parse(":x:").unwrap();
         assert!(matches!(
-            add_to_summary(&mut s, &third, user(1), &limits),
+            go(&third, 1, Add),
             Err(Error::TooManyReactions { max: 2 })
         ));
         // A listed holder leaves: the next holder takes the place.
-        assert!(listed(&s, &up, user(1)));
-        assert_eq!(
-            remove_from_summary(&mut s, &up, user(1), Some(user(4)), &limits),
-            2
-        );
-        assert_eq!(s[0].users, [user(3), user(4)]);
+        assert_eq!(go(&up, 1, Remove).unwrap(), Some(2));
         // The last holder of an emoji leaves: the emoji goes, and a new one comes last.
-        assert_eq!(
-            remove_from_summary(&mut s, &heart, user(2), None, &limits),
-            0
-        );
-        assert_eq!(s.len(), 1);
-        add_to_summary(&mut s, &heart, user(9), &limits).unwrap();
-        assert_eq!(s[1].emoji, heart);
+        assert_eq!(go(&heart, 2, Remove).unwrap(), Some(0));
+        assert_eq!(go(&heart, 9, Add).unwrap(), Some(1));
+        assert_eq!(s[0].users, [user(3), user(4)]);
+        assert_eq!((s.len(), &s[1].emoji), (2, &heart));
         let back = summary_from_json(&summary_to_json(&s)).unwrap();
         assert_eq!(back, s);
     }
 
     #[test]
+    fn the_summary_tells_whether_a_user_holds_only_when_it_can() {
+        let up = Emoji::parse("👍").unwrap();
+        let summary = vec![Reaction {
+            emoji: up.clone(),
+            count: 3,
+            users: vec![user(1)],
+        }];
+        let of =
+            |u, e: &Emoji| holds_by_summary(&summary, &request(e, user(u), ReactionChange::Add));
+        assert_eq!(of(1, &up), Some(true));
+        assert_eq!(of(2, &up), None, "held by others the list does not show");
+        assert_eq!(of(2, &Emoji::parse("❤️").unwrap()), Some(false));
+    }
+
+    #[test]
     fn a_reactors_page_says_where_the_next_begins() {
         let emoji = Emoji::parse("👍").unwrap();
-        let page = Reactors::from_overfetch(emoji.clone(), 3, vec![user(1), user(2), user(3)], 2);
+        let two = ReactorsLimit::new(2).unwrap();
+        let page = Reactors::from_overfetch(emoji.clone(), 3, vec![user(1), user(2), user(3)], two);
         assert_eq!(page.users, [user(1), user(2)]);
         assert_eq!(page.next, Some(user(2)));
-        let last = Reactors::from_overfetch(emoji, 3, vec![user(3)], 2);
+        let last = Reactors::from_overfetch(emoji, 3, vec![user(3)], two);
         assert_eq!(last.next, None);
+        assert!(ReactorsLimit::parse("0").is_err());
+        assert!(ReactorsLimit::parse("1001").is_err());
+        assert_eq!(ReactorsLimit::parse("1000").unwrap().get(), 1_000);
     }
 }

@@ -91,8 +91,32 @@ impl Default for UnreadMax {
     }
 }
 
-/// The most threads one unread query may name.
-pub const UNREAD_THREADS_MAX: usize = 200;
+/// The threads one query names (a sidebar's unread counts): 1 to [`ThreadList::MAX`], in the
+/// order the answer keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadList(Vec<ThreadId>);
+
+impl ThreadList {
+    /// The most threads one query may name.
+    pub const MAX: usize = 200;
+
+    /// The threads, checked: `Error::Invalid` (field `threads`) for none or more than
+    /// [`ThreadList::MAX`].
+    pub fn new(threads: Vec<ThreadId>) -> Result<Self> {
+        if threads.is_empty() || threads.len() > Self::MAX {
+            return Err(Error::invalid(
+                "threads",
+                format!("name 1 to {} threads", Self::MAX),
+            ));
+        }
+        Ok(ThreadList(threads))
+    }
+
+    /// The threads, in the order given.
+    pub fn as_slice(&self) -> &[ThreadId] {
+        &self.0
+    }
+}
 
 /// A user's position in a thread and what is unread after it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -176,6 +200,15 @@ mod tests {
         assert!(ReadMark::unread_from(1).is_ok());
         assert!(UnreadMax::new(0).is_err());
         assert!(UnreadMax::new(UnreadMax::LIMIT + 1).is_err());
+    }
+
+    #[test]
+    fn a_thread_list_names_one_to_the_most() {
+        let thread = ThreadId::from_uuid(uuid::Uuid::nil());
+        assert!(ThreadList::new(Vec::new()).is_err());
+        assert!(ThreadList::new(vec![thread; ThreadList::MAX + 1]).is_err());
+        let most = ThreadList::new(vec![thread; ThreadList::MAX]).expect("valid");
+        assert_eq!(most.as_slice().len(), ThreadList::MAX);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Who removes a message, and why: its author, or a moderator, who may remove anyone's, with
-//! a reason the tombstone keeps.
+//! a reason the tombstone keeps; and what a store keeps of a deletion, from which every
+//! tombstone is made ([`Deletion::tombstone`], the one place that says what a tombstone holds).
 
 use crate::error::{Error, Result};
-use crate::message::UserId;
+use crate::message::{MessageId, ThreadId, Timestamp, Tombstone, UserId};
 
 /// The longest reason a removal keeps, in characters.
 pub const REASON_MAX_CHARS: usize = 512;
@@ -69,10 +70,41 @@ impl Removal {
         self.moderator || author == self.by
     }
 
-    /// The tombstone's `deleted_by` for a message `author` wrote: the remover, unless it is
-    /// the author.
-    pub fn deleted_by(&self, author: UserId) -> Option<UserId> {
-        (author != self.by).then_some(self.by)
+    /// What a store keeps of this removal of a message `author` wrote: when, who removed it
+    /// when not its author, and why.
+    pub fn deletion(&self, author: UserId, at: Timestamp) -> Deletion {
+        Deletion {
+            at,
+            by: (author != self.by).then_some(self.by),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// What a store keeps of a deletion, beside the message's row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    /// When.
+    pub at: Timestamp,
+    /// Who removed the message, when not its author.
+    pub by: Option<UserId>,
+    /// Why, when the remover said.
+    pub reason: Option<String>,
+}
+
+impl Deletion {
+    /// The tombstone of the message `id` of `thread` (numbered `seq`) that this deletion
+    /// removed as the change numbered `rev`: what every store answers and announces for it.
+    pub fn tombstone(&self, id: MessageId, thread: ThreadId, seq: i64, rev: i64) -> Tombstone {
+        Tombstone {
+            id,
+            thread_id: thread,
+            deleted_at: self.at,
+            deleted_by: self.by,
+            reason: self.reason.clone(),
+            seq,
+            rev,
+        }
     }
 }
 
@@ -89,10 +121,15 @@ mod tests {
         let (author, other) = (user(), user());
         assert!(Removal::by_author(author).may_remove(author));
         assert!(!Removal::by_author(other).may_remove(author));
-        let moderator = Removal::new(other, true, None).expect("valid");
+        let moderator = Removal::new(other, true, Some("spam".into())).expect("valid");
         assert!(moderator.may_remove(author));
-        assert_eq!(moderator.deleted_by(author), Some(other));
-        assert_eq!(moderator.deleted_by(other), None, "their own message");
+        let at = Timestamp::from_micros(1);
+        let theirs = moderator.deletion(author, at);
+        assert_eq!(
+            (theirs.by, theirs.reason.as_deref()),
+            (Some(other), Some("spam"))
+        );
+        assert_eq!(moderator.deletion(other, at).by, None, "their own message");
     }
 
     #[test]

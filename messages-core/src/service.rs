@@ -1,5 +1,7 @@
 //! The service: the one type an embedding application uses, and the one place that orders
-//! store → cache → events for every operation.
+//! store → cache → events for every operation. It is built by [`ServiceBuilder`], which hands
+//! back the outbox relay beside it: the relay delivers the events every write leaves in the
+//! store, and until it runs they stay there.
 
 use std::sync::Arc;
 
@@ -11,22 +13,26 @@ use crate::cache::{CacheStats, PageCache};
 use crate::changes::{Changes, ChangesLimit};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
-use crate::events::codec;
+use crate::events::Publisher;
+use crate::events::memory::MemorySink;
+use crate::events::outbox::{Relay, RelayConfig};
 use crate::history::History;
 use crate::live::{Hub, LiveConfig};
-use crate::message::Emoji;
 use crate::message::{
-    Clock, IdempotencyKey, Limits, Message, MessageId, MessagePatch, NewMessage,
+    Clock, Emoji, IdempotencyKey, Limits, Message, MessageId, MessagePatch, NewMessage,
     RequestFingerprint, ThreadId, Tombstone, UserId,
 };
 use crate::page::{Page, PageJson, PageQuery, PageSize};
-use crate::reaction::{Reacted, ReactionChange, ReactionLimits, ReactionsCleared, Reactors};
-use crate::read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax};
+use crate::reaction::{
+    ClearRequest, Reacted, ReactionChange, ReactionLimits, ReactionRequest, Reactors, ReactorsLimit,
+};
+use crate::read::{ReadMark, ReadState, ThreadList, UnreadMax};
 use crate::removal::Removal;
-use crate::storage::{Created, Idempotency, MessageStore, ReactionRequest};
-
-/// The most messages one bulk delete removes.
-pub const BULK_DELETE_MAX: usize = 100;
+use crate::storage::{MessageStore, ObservedStore, Operation, StoreObserver};
+use crate::write::{
+    BulkDeleteRequest, BulkIds, CreateRequest, Created, DeleteRequest, EditRequest, Idempotency,
+    MarkReadRequest,
+};
 
 /// Settings of the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +64,103 @@ impl Default for ServiceConfig {
     }
 }
 
+/// Builds a [`MessageService`] over a store, and the [`Relay`] that delivers the events its
+/// writes leave in the store. Every part but the store has a default: the in-process cache
+/// ([`MemoryCache`](crate::cache::memory::MemoryCache)), the in-process event sink
+/// ([`MemorySink`]), [`ServiceConfig::default`], [`RelayConfig::default`], no observer.
+///
+/// ```
+/// use std::sync::Arc;
+/// use messages_core::MessageService;
+/// use messages_core::storage::memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (service, relay) = MessageService::builder(Arc::new(MemoryStore::new())).build();
+/// let relay = relay.spawn(); // delivers every write's event until stopped
+/// // ... use `service` ...
+/// relay.stop(std::time::Duration::from_secs(5)).await; // delivers what is left, then ends
+/// # drop(service);
+/// # }
+/// ```
+#[must_use = "call build(): it returns the service and the relay to run beside it"]
+pub struct ServiceBuilder {
+    store: Arc<dyn MessageStore>,
+    cache: Option<Arc<dyn PageCache>>,
+    publisher: Option<Arc<dyn Publisher>>,
+    config: ServiceConfig,
+    relay: RelayConfig,
+    observer: Option<Arc<dyn StoreObserver>>,
+}
+
+impl ServiceBuilder {
+    /// The cache in front of the store. Default: a [`MemoryCache`](crate::cache::memory::MemoryCache)
+    /// with its default settings.
+    pub fn cache(mut self, cache: Arc<dyn PageCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Where the relay delivers events. Default: a [`MemorySink`] (the log, and in-process
+    /// subscribers).
+    pub fn publisher(mut self, publisher: Arc<dyn Publisher>) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// The service's settings. Default: [`ServiceConfig::default`].
+    pub fn config(mut self, config: ServiceConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The relay's settings. Default: [`RelayConfig::default`].
+    pub fn relay(mut self, relay: RelayConfig) -> Self {
+        self.relay = relay;
+        self
+    }
+
+    /// Told of every store call the service makes (the server records them as metrics).
+    /// Default: none, and calls are not timed.
+    pub fn observer(mut self, observer: Arc<dyn StoreObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The service, and the relay that delivers its writes' events: run it
+    /// ([`Relay::spawn`], or [`Relay::run`] with a stop of your own), or the store's outbox
+    /// keeps every event.
+    pub fn build(self) -> (MessageService, Relay) {
+        let cache = self
+            .cache
+            .unwrap_or_else(|| Arc::new(crate::cache::memory::MemoryCache::default()));
+        let publisher = self
+            .publisher
+            .unwrap_or_else(|| Arc::new(MemorySink::default()));
+        // A cache of this process alone over a store other processes write to would miss
+        // their writes: its hits are then checked against the store's position.
+        let check_hits = self.store.is_shared() && cache.is_local();
+        let wake_relay = Arc::new(Notify::new());
+        let relay = Relay::new(
+            Arc::clone(&self.store),
+            publisher,
+            Arc::clone(&wake_relay),
+            self.relay,
+        );
+        let store = ObservedStore::new(self.store, self.observer);
+        let config = self.config;
+        let service = MessageService {
+            hub: Hub::new(store.clone(), config.live),
+            newest: NewestPages::new(cache, config.window, config.breaker, check_hits),
+            store,
+            wake_relay,
+            config,
+            clock: Clock::new(),
+        };
+        (service, relay)
+    }
+}
+
 /// Message history for one application: create, edit, delete and page through threads.
 ///
 /// ```
@@ -65,7 +168,8 @@ impl Default for ServiceConfig {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), messages_core::Error> {
-/// let service = MessageService::in_memory();
+/// let (service, relay) = MessageService::in_memory();
+/// let relay = relay.spawn();
 /// let thread = ThreadId::parse("0193a1a0-0000-7000-8000-000000000001")?;
 /// let user = UserId::parse("0193a1a0-0000-7000-8000-0000000000aa")?;
 /// let new = NewMessage::new(MessageKind::Text, "hello".into(), vec![], service.limits())?;
@@ -74,11 +178,12 @@ impl Default for ServiceConfig {
 /// let page = service.page(thread, PageQuery::Newest, PageSize::DEFAULT).await?;
 /// assert_eq!(page.items, vec![created.message().clone()]);
 /// assert!(!page.has_more);
+/// relay.stop(std::time::Duration::from_secs(1)).await;
 /// # Ok(())
 /// # }
 /// ```
 pub struct MessageService {
-    store: Arc<dyn MessageStore>,
+    store: ObservedStore,
     newest: NewestPages,
     hub: Arc<Hub>,
     wake_relay: Arc<Notify>,
@@ -87,42 +192,26 @@ pub struct MessageService {
 }
 
 impl MessageService {
-    /// A service over the given backends.
-    pub fn new(
-        store: Arc<dyn MessageStore>,
-        cache: Arc<dyn PageCache>,
-        config: ServiceConfig,
-    ) -> Self {
-        // A cache of this process alone over a store other processes write to would miss
-        // their writes: its hits are then checked against the store's position.
-        let check_hits = store.is_shared() && cache.is_local();
-        MessageService {
-            hub: Hub::new(Arc::clone(&store), config.live),
-            newest: NewestPages::new(cache, config.window, config.breaker, check_hits),
+    /// Starts building a service over `store`: see [`ServiceBuilder`].
+    pub fn builder(store: Arc<dyn MessageStore>) -> ServiceBuilder {
+        ServiceBuilder {
             store,
-            wake_relay: Arc::new(Notify::new()),
-            config,
-            clock: Clock::new(),
+            cache: None,
+            publisher: None,
+            config: ServiceConfig::default(),
+            relay: RelayConfig::default(),
+            observer: None,
         }
     }
 
-    /// A service with the in-memory store and cache and default settings.
-    pub fn in_memory() -> Self {
-        MessageService::new(
-            Arc::new(crate::storage::memory::MemoryStore::new()),
-            Arc::new(crate::cache::memory::MemoryCache::default()),
-            ServiceConfig::default(),
-        )
+    /// A service with the in-memory store and every default, and its relay.
+    pub fn in_memory() -> (Self, Relay) {
+        MessageService::builder(Arc::new(crate::storage::memory::MemoryStore::new())).build()
     }
 
     /// The input limits, for building [`NewMessage`] and [`MessagePatch`].
     pub fn limits(&self) -> &Limits {
         &self.config.limits
-    }
-
-    /// Signalled after every write, so a relay delivers events without polling.
-    pub fn relay_signal(&self) -> Arc<Notify> {
-        Arc::clone(&self.wake_relay)
     }
 
     /// The threads followed live in this process: follow one, wait for one to move, or link
@@ -142,6 +231,11 @@ impl MessageService {
         self.newest.stats()
     }
 
+    /// The store, for what the service does not do itself (an outbox's backlog for metrics).
+    pub fn store(&self) -> &Arc<dyn MessageStore> {
+        self.store.store()
+    }
+
     /// Creates a message in `thread` by `user`. With an idempotency key, a retry of the same
     /// request returns the first message as [`Created::Replayed`] and stores nothing.
     pub async fn create(
@@ -151,18 +245,20 @@ impl MessageService {
         new: NewMessage,
         key: Option<IdempotencyKey>,
     ) -> Result<Created> {
-        let idempotency = key.as_ref().map(|key| Idempotency {
+        let idempotency = key.map(|key| Idempotency {
             key,
             fingerprint: RequestFingerprint::of(&new),
         });
         let message = Message::from_new(MessageId::new_v7(), thread, user, new, self.clock.now());
-        let event = codec::created(&message);
+        let request = CreateRequest {
+            message,
+            idempotency,
+        };
         let created = self
-            .outcome_known(
-                thread,
-                self.store.create(&message, idempotency, event).await,
-            )
-            .await?;
+            .store
+            .call(Operation::Create, |s| s.create(request))
+            .await;
+        let created = self.unknown_outcome_as_commit(thread, created).await?;
         if let Created::New(numbered) = &created {
             self.after_write(thread, numbered.rev).await;
         }
@@ -177,12 +273,15 @@ impl MessageService {
         user: UserId,
         patch: MessagePatch,
     ) -> Result<Message> {
-        let now = self.clock.now();
-        let updated = self
-            .store
-            .update(thread, id, user, &patch, now, codec::updated)
-            .await;
-        let message = self.outcome_known(thread, updated).await?;
+        let request = EditRequest {
+            thread,
+            id,
+            user,
+            patch,
+            at: self.clock.now(),
+        };
+        let edited = self.store.call(Operation::Edit, |s| s.edit(request)).await;
+        let message = self.unknown_outcome_as_commit(thread, edited).await?;
         self.after_write(thread, message.rev).await;
         Ok(message)
     }
@@ -190,7 +289,7 @@ impl MessageService {
     /// Soft-deletes a message as its author (see [`MessageService::remove`] for a
     /// moderator). Returns what is left of it.
     pub async fn delete(&self, thread: ThreadId, id: MessageId, user: UserId) -> Result<Tombstone> {
-        self.remove(thread, id, &Removal::by_author(user)).await
+        self.remove(thread, id, Removal::by_author(user)).await
     }
 
     /// Soft-deletes a message as `removal` says: its author, or a moderator (anyone's
@@ -200,50 +299,47 @@ impl MessageService {
         &self,
         thread: ThreadId,
         id: MessageId,
-        removal: &Removal,
+        removal: Removal,
     ) -> Result<Tombstone> {
-        let now = self.clock.now();
+        let request = DeleteRequest {
+            thread,
+            id,
+            removal,
+            at: self.clock.now(),
+        };
         let deleted = self
             .store
-            .delete(thread, id, removal, now, codec::deleted)
+            .call(Operation::Delete, |s| s.delete(request))
             .await;
-        let tombstone = self.outcome_known(thread, deleted).await?;
+        let tombstone = self.unknown_outcome_as_commit(thread, deleted).await?;
         self.after_write(thread, tombstone.rev).await;
         Ok(tombstone)
     }
 
-    /// A moderator removes `ids` (1 to [`BULK_DELETE_MAX`], distinct, all live messages of
-    /// the thread) at once: all of them or none, each deletion numbered in the order given and
-    /// evented of its own. `Forbidden` for a remover who is no moderator; `RefusedId` naming an
-    /// id named twice or not live in the thread (nothing is deleted).
+    /// A moderator removes `ids` (all live messages of the thread) at once: all of them or
+    /// none, each deletion numbered in the order given and evented of its own. `Forbidden` for
+    /// a remover who is no moderator; `RefusedId` naming an id not live in the thread (nothing
+    /// is deleted).
     pub async fn remove_many(
         &self,
         thread: ThreadId,
-        ids: &[MessageId],
-        removal: &Removal,
+        ids: BulkIds,
+        removal: Removal,
     ) -> Result<Vec<Tombstone>> {
         if !removal.is_moderator() {
             return Err(Error::Forbidden);
         }
-        if ids.is_empty() || ids.len() > BULK_DELETE_MAX {
-            return Err(Error::invalid(
-                "ids",
-                format!("name 1 to {BULK_DELETE_MAX} messages"),
-            ));
-        }
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
-        if let Some(&id) = ids.iter().find(|id| !seen.insert(**id)) {
-            return Err(Error::RefusedId {
-                id: *id.as_uuid(),
-                why: "is named twice",
-            });
-        }
-        let now = self.clock.now();
+        let request = BulkDeleteRequest {
+            thread,
+            ids,
+            removal,
+            at: self.clock.now(),
+        };
         let deleted = self
             .store
-            .delete_many(thread, ids, removal, now, codec::deleted)
+            .call(Operation::DeleteMany, |s| s.delete_many(request))
             .await;
-        let tombstones = self.outcome_known(thread, deleted).await?;
+        let tombstones = self.unknown_outcome_as_commit(thread, deleted).await?;
         if let Some(last) = tombstones.last() {
             self.after_write(thread, last.rev).await;
         }
@@ -267,12 +363,14 @@ impl MessageService {
             user,
             emoji,
             change,
-            now: self.clock.now(),
+            at: self.clock.now(),
             limits: self.config.reactions,
         };
         let reacted = self
-            .outcome_known(thread, self.store.react(request, codec::reaction).await)
-            .await?;
+            .store
+            .call(Operation::React, |s| s.react(request))
+            .await;
+        let reacted = self.unknown_outcome_as_commit(thread, reacted).await?;
         if reacted.changed {
             self.after_write(thread, reacted.message.rev).await;
         }
@@ -291,15 +389,17 @@ impl MessageService {
         if !removal.is_moderator() {
             return Err(Error::Forbidden);
         }
-        let event = codec::cleared(&ReactionsCleared {
-            message_id: id,
-            thread_id: thread,
-            cleared_by: removal.by(),
-            cleared_at: self.clock.now(),
-        });
-        let reacted = self
-            .outcome_known(thread, self.store.clear_reactions(thread, id, event).await)
-            .await?;
+        let request = ClearRequest {
+            thread,
+            id,
+            by: removal.by(),
+            at: self.clock.now(),
+        };
+        let cleared = self
+            .store
+            .call(Operation::ClearReactions, |s| s.clear_reactions(request))
+            .await;
+        let reacted = self.unknown_outcome_as_commit(thread, cleared).await?;
         if reacted.changed {
             self.after_write(thread, reacted.message.rev).await;
         }
@@ -313,15 +413,20 @@ impl MessageService {
         id: MessageId,
         emoji: &Emoji,
         after: Option<UserId>,
-        limit: usize,
+        limit: ReactorsLimit,
     ) -> Result<Reactors> {
-        let limit = limit.clamp(1, crate::reaction::REACTORS_MAX);
-        self.store.reactors(thread, id, emoji, after, limit).await
+        self.store
+            .call(Operation::Reactors, |s| {
+                s.reactors(thread, id, emoji, after, limit)
+            })
+            .await
     }
 
     /// A live message's versions, oldest first, the current one last.
     pub async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History> {
-        self.store.history(thread, id).await
+        self.store
+            .call(Operation::History, |s| s.history(thread, id))
+            .await
     }
 
     /// Moves `user`'s read position in the thread (forward only, or back with
@@ -333,21 +438,22 @@ impl MessageService {
         user: UserId,
         mark: ReadMark,
     ) -> Result<ReadState> {
+        let request = MarkReadRequest {
+            thread,
+            user,
+            mark,
+            max: self.config.unread_max,
+        };
         self.store
-            .mark_read(thread, user, mark, self.config.unread_max)
+            .call(Operation::MarkRead, |s| s.mark_read(request))
             .await
     }
 
-    /// `user`'s read state in each of `threads` (1 to [`UNREAD_THREADS_MAX`]), in that order.
-    pub async fn read_states(&self, user: UserId, threads: &[ThreadId]) -> Result<Vec<ReadState>> {
-        if threads.is_empty() || threads.len() > UNREAD_THREADS_MAX {
-            return Err(Error::invalid(
-                "threads",
-                format!("name 1 to {UNREAD_THREADS_MAX} threads"),
-            ));
-        }
+    /// `user`'s read state in each of `threads`, in that order.
+    pub async fn read_states(&self, user: UserId, threads: &ThreadList) -> Result<Vec<ReadState>> {
+        let max = self.config.unread_max;
         self.store
-            .read_states(user, threads, self.config.unread_max)
+            .call(Operation::ReadStates, |s| s.read_states(user, threads, max))
             .await
     }
 
@@ -365,7 +471,7 @@ impl MessageService {
     /// that did land does not wait for the thread's next write to reach the cached page, the
     /// live followers here and on other replicas, or the relay. They read the store when it
     /// answers, and find the change or nothing.
-    async fn outcome_known<T>(&self, thread: ThreadId, result: Result<T>) -> Result<T> {
+    async fn unknown_outcome_as_commit<T>(&self, thread: ThreadId, result: Result<T>) -> Result<T> {
         if matches!(result, Err(Error::Unavailable { .. })) {
             self.after_write(thread, 0).await;
         }
@@ -374,12 +480,14 @@ impl MessageService {
 
     /// One live message.
     pub async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message> {
-        self.store.get(thread, id).await
+        self.store.call(Operation::Get, |s| s.get(thread, id)).await
     }
 
     /// A page as typed messages, read from the store.
     pub async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {
-        self.store.page(thread, query, size).await
+        self.store
+            .call(Operation::Page, |s| s.page(thread, query, size))
+            .await
     }
 
     /// A page as response JSON. The newest page comes from the cache when it can; every
@@ -391,13 +499,10 @@ impl MessageService {
         size: PageSize,
     ) -> Result<PageJson> {
         if query == PageQuery::Newest && self.newest.serves(size) {
-            return self
-                .newest
-                .page_json(self.store.as_ref(), thread, size)
-                .await;
+            return self.newest.page_json(&self.store, thread, size).await;
         }
         Ok(PageJson::whole(
-            self.store.page(thread, query, size).await?.to_json(),
+            self.page(thread, query, size).await?.to_json(),
         ))
     }
 
@@ -408,7 +513,7 @@ impl MessageService {
             Cursor::Seq(seq) => Ok(seq),
             Cursor::Legacy(id) => self
                 .store
-                .locate(thread, id)
+                .call(Operation::Locate, |s| s.locate(thread, id))
                 .await?
                 .ok_or(Error::InvalidCursor),
         }
@@ -422,11 +527,12 @@ impl MessageService {
         id: MessageId,
         size: PageSize,
     ) -> Result<Vec<u8>> {
-        Ok(self
+        let half = size.get() / 2;
+        let around = self
             .store
-            .around(thread, id, size.get() / 2)
-            .await?
-            .to_json())
+            .call(Operation::Around, |s| s.around(thread, id, half))
+            .await?;
+        Ok(around.to_json())
     }
 
     /// The changes after `since`, in `rev` order.
@@ -436,18 +542,20 @@ impl MessageService {
         since: i64,
         limit: ChangesLimit,
     ) -> Result<Changes> {
-        self.store.changes(thread, since, limit).await
+        self.store
+            .call(Operation::Changes, |s| s.changes(thread, since, limit))
+            .await
     }
 
     /// The thread's position: the number of its latest change.
     pub async fn head(&self, thread: ThreadId) -> Result<i64> {
-        self.store.head(thread).await
+        self.store.call(Operation::Head, |s| s.head(thread)).await
     }
 
     /// Whether the store answers: the service can serve every request. A failing cache is
     /// not unreadiness (requests fall back to the store); see [`MessageService::cache_ready`].
     pub async fn ready(&self) -> Result<()> {
-        self.store.ping().await
+        self.store.call(Operation::Ping, |s| s.ping()).await
     }
 
     /// Whether the cache answers.

@@ -14,20 +14,18 @@ use messages_core::events::memory::MemorySink;
 use messages_core::storage::memory::MemoryStore;
 use messages_core::storage::postgres::PostgresStore;
 use messages_core::storage::sqlite::SqliteStore;
-use messages_core::storage::{MessageStore, Outbox, Schema};
+use messages_core::storage::{MessageStore, Schema};
 use tokio::time::Instant;
 
 use crate::config::{Config, DatabaseSettings, SqliteSettings, StoreSettings};
 use crate::error::error_chain;
 
-/// The open store, whichever it is: its two sides, the pool status for metrics when it has a
+/// The open store, whichever it is: the store, the pool status for metrics when it has a
 /// pool, and what its backend must do at stop. The lifecycle code calls [`Storage::close`]
 /// and never asks which backend it has.
 pub struct Storage {
-    /// The messages.
+    /// The store: messages and their outbox.
     pub store: Arc<dyn MessageStore>,
-    /// The events the writes left, for the relay.
-    pub outbox: Arc<dyn Outbox>,
     /// PostgreSQL's pool, for metrics.
     pub pool: Option<crate::metrics::PoolStatus>,
     at_stop: AtStop,
@@ -36,8 +34,9 @@ pub struct Storage {
 /// What a backend does when the application stops.
 enum AtStop {
     Nothing,
-    /// Checkpoint the write-ahead log into the file, then release the data directory, whose
-    /// lock is held while the store is open so no other process opens it.
+    /// Stop the writer and checkpoint the write-ahead log into the file, then release the
+    /// data directory, whose lock is held while the store is open so no other process opens
+    /// it.
     Sqlite {
         store: SqliteStore,
         _lock: std::fs::File,
@@ -45,24 +44,22 @@ enum AtStop {
 }
 
 impl Storage {
-    fn of<S: MessageStore + Outbox>(store: S) -> Self {
-        let store = Arc::new(store);
+    fn of<S: MessageStore>(store: S) -> Self {
         Storage {
-            store: Arc::clone(&store) as Arc<dyn MessageStore>,
-            outbox: store,
+            store: Arc::new(store),
             pool: None,
             at_stop: AtStop::Nothing,
         }
     }
 
-    /// The last step of a stop, after requests and the relay are done. On SQLite: checkpoint,
-    /// so that the database file alone holds every write (a copy of it after a clean stop is a
-    /// complete backup), then release the directory.
+    /// The last step of a stop, after requests and the relay are done. On SQLite: stop the
+    /// writer and checkpoint, so that the database file alone holds every write (a copy of it
+    /// after a clean stop is a complete backup), then release the directory.
     pub async fn close(self) {
         let AtStop::Sqlite { store, _lock } = self.at_stop else {
             return;
         };
-        match store.checkpoint().await {
+        match store.close().await {
             Ok(true) => tracing::info!(
                 "SQLite: write-ahead log checkpointed; the database file holds every write"
             ),

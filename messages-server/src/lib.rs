@@ -16,7 +16,7 @@
 //! - `error`: the one mapping from core errors to HTTP statuses and JSON bodies.
 //! - `routes`: the route table (`mod`), the path's ids, message, changes, event-stream,
 //!   health and page routes.
-//! - `metrics`: Prometheus metrics for `/metrics`; `timed_store` times each store operation.
+//! - `metrics`: Prometheus metrics for `/metrics`; `store_timing` times each store operation.
 //! - `telemetry`: logging setup.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -32,8 +32,8 @@ pub mod roles;
 pub mod routes;
 pub mod shutdown;
 pub mod startup;
+pub mod store_timing;
 pub mod telemetry;
-pub mod timed_store;
 
 pub use config::Config;
 pub use startup::{Application, Handler};

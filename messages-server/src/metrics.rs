@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use messages_core::MessageService;
 use messages_core::events::outbox::RelayStats;
-use messages_core::storage::Outbox;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Seconds of the request-latency histogram's buckets.
@@ -291,8 +290,6 @@ pub type PoolStatus = Box<dyn Fn() -> (usize, usize, usize) + Send + Sync>;
 pub struct Sources {
     /// The service (cache counters).
     pub service: Arc<MessageService>,
-    /// The outbox (pending events).
-    pub outbox: Arc<dyn Outbox>,
     /// The relay's counters.
     pub relay: Arc<RelayStats>,
     /// PostgreSQL pool status, when the store is PostgreSQL.
@@ -314,7 +311,7 @@ pub async fn render(handle: Option<&PrometheusHandle>, sources: &Sources) -> Str
     ] {
         metrics::counter!(name).absolute(value);
     }
-    match sources.outbox.pending().await {
+    match sources.service.store().pending().await {
         Ok((pending, oldest)) => {
             metrics::gauge!("outbox_pending_events").set(pending as f64);
             let age = oldest.map_or(0.0, |t| {

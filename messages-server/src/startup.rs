@@ -7,10 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use messages_core::MessageService;
 use messages_core::events::memory::MemorySink;
-use messages_core::events::outbox::Relay;
-use messages_core::storage::MessageStore;
+use messages_core::{MessageService, Relay};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -134,26 +132,23 @@ impl Application {
         // First, so the metrics registered while building record somewhere.
         crate::metrics::install();
         let mut storage = backends::storage(&config).await?;
-        let store = Arc::clone(&storage.store);
-        let outbox = Arc::clone(&storage.outbox);
         let pool = storage.pool.take();
         let cache = backends::cache(&config).await?;
         let (publisher, sink) = backends::publisher(&config);
-        let timed: Arc<dyn MessageStore> = Arc::new(crate::timed_store::TimedStore::new(store));
-        let service = Arc::new(MessageService::new(timed, cache, config.service));
-        let relay = Relay::new(
-            Arc::clone(&outbox),
-            publisher,
-            service.relay_signal(),
-            config.events.relay,
-        );
+        let (service, relay) = MessageService::builder(Arc::clone(&storage.store))
+            .cache(cache)
+            .publisher(publisher)
+            .config(config.service)
+            .relay(config.events.relay)
+            .observer(Arc::new(crate::store_timing::StoreTiming::new()))
+            .build();
+        let service = Arc::new(service);
         let listener = TcpListener::bind(config.bind_addr)
             .await
             .with_context(|| format!("cannot listen on {} (BIND_ADDR)", config.bind_addr))?;
         let addr = listener.local_addr().context("listener has no address")?;
         let sources = crate::metrics::Sources {
             service: Arc::clone(&service),
-            outbox,
             relay: relay.stats(),
             pool,
         };

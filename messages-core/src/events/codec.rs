@@ -16,8 +16,39 @@ pub use crate::changes::{CREATED, DELETED, UPDATED};
 use crate::error::{Error, Result};
 use crate::json::write_open;
 use crate::message::{Emoji, Message, MessageId, ThreadId, Timestamp, Tombstone, UserId};
-use crate::reaction::{ReactionChange, ReactionEvent, ReactionsCleared};
 use crate::storage::{OutboxEvent, StoredEvent};
+
+/// A moderator clearing every reaction of a message, as its event announces it before the
+/// store numbers it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReactionsCleared {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its thread.
+    pub thread_id: ThreadId,
+    /// The moderator.
+    pub cleared_by: UserId,
+    /// When.
+    pub cleared_at: Timestamp,
+}
+
+/// A reaction change as its event announces it, before the store numbers it: who, which
+/// emoji, on which message, and the emoji's count after the change.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReactionEvent {
+    /// The message reacted to.
+    pub message_id: MessageId,
+    /// Its thread.
+    pub thread_id: ThreadId,
+    /// Who added or removed the reaction.
+    pub user_id: UserId,
+    /// The emoji.
+    pub emoji: Emoji,
+    /// How many users hold this emoji on the message after the change.
+    pub count: i64,
+    /// When it happened.
+    pub reacted_at: Timestamp,
+}
 
 /// The body of a deleted event: the tombstone.
 pub type Deleted = Tombstone;
@@ -81,16 +112,22 @@ pub struct ReactionBody {
     pub rev: i64,
 }
 
-/// The event announcing a reaction change, not yet numbered.
-pub fn reaction(event: &ReactionEvent, change: ReactionChange) -> OutboxEvent {
+/// The event announcing a reaction added, not yet numbered.
+pub fn reaction_added(event: &ReactionEvent) -> OutboxEvent {
+    reaction(event, REACTION_ADDED)
+}
+
+/// The event announcing a reaction removed, not yet numbered.
+pub fn reaction_removed(event: &ReactionEvent) -> OutboxEvent {
+    reaction(event, REACTION_REMOVED)
+}
+
+fn reaction(event: &ReactionEvent, kind: &'static str) -> OutboxEvent {
     let mut open_payload = Vec::with_capacity(256);
     write_open(event, &mut open_payload);
     OutboxEvent {
         id: Uuid::now_v7(),
-        kind: match change {
-            ReactionChange::Add => REACTION_ADDED,
-            ReactionChange::Remove => REACTION_REMOVED,
-        },
+        kind,
         thread_id: event.thread_id,
         time: event.reacted_at,
         open_payload,
@@ -302,11 +339,11 @@ mod tests {
         };
         for (event, body) in [
             (
-                reaction(&reacted, ReactionChange::Add),
+                reaction_added(&reacted),
                 EventBody::ReactionAdded(reaction_body.clone()),
             ),
             (
-                reaction(&reacted, ReactionChange::Remove),
+                reaction_removed(&reacted),
                 EventBody::ReactionRemoved(reaction_body),
             ),
             (

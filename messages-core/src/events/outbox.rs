@@ -1,5 +1,6 @@
 //! The outbox relay: moves committed events from the store's outbox to a publisher, deleting
-//! each only after the publisher accepted it.
+//! each only after the publisher accepted it. [`ServiceBuilder::build`](crate::ServiceBuilder::build)
+//! hands it back beside the service: until it runs, the events stay in the store.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use tokio::time::Instant;
 
 use super::Publisher;
 use crate::error::Result;
-use crate::storage::Outbox;
+use crate::storage::MessageStore;
 
 /// What one pass of the relay did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,9 +66,11 @@ impl RelayStats {
     }
 }
 
-/// Moves events from a store's outbox to a publisher.
+/// Moves events from a store's outbox to a publisher: [`Relay::spawn`] it, or await
+/// [`Relay::run`] beside the service, or step it with [`Relay::relay_once`] in tests.
+#[must_use = "the relay delivers the events writes leave in the store: run it"]
 pub struct Relay {
-    outbox: Arc<dyn Outbox>,
+    outbox: Arc<dyn MessageStore>,
     publisher: Arc<dyn Publisher>,
     wake: Arc<Notify>,
     config: RelayConfig,
@@ -75,9 +78,10 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A relay; `wake` is signalled by the service after each write.
-    pub fn new(
-        outbox: Arc<dyn Outbox>,
+    /// A relay over `outbox`, the service's store; `wake` is signalled by the service after
+    /// each write.
+    pub(crate) fn new(
+        outbox: Arc<dyn MessageStore>,
         publisher: Arc<dyn Publisher>,
         wake: Arc<Notify>,
         config: RelayConfig,
@@ -94,6 +98,17 @@ impl Relay {
     /// The relay's counters, shared with whoever reports them.
     pub fn stats(&self) -> Arc<RelayStats> {
         Arc::clone(&self.stats)
+    }
+
+    /// Runs the relay on a task of its own until [`RelayHandle::stop`] (or the handle's drop,
+    /// which stops it at once). Needs a tokio runtime.
+    pub fn spawn(self) -> RelayHandle {
+        let (finish, finished) = tokio::sync::oneshot::channel::<Instant>();
+        let task = tokio::spawn(self.run(async move {
+            // A dropped handle stops the relay at once.
+            finished.await.unwrap_or_else(|_| Instant::now())
+        }));
+        RelayHandle { finish, task }
     }
 
     /// One pass: claim a batch, publish it, acknowledge it. Tests call this to drain the
@@ -202,5 +217,23 @@ impl Relay {
             pending,
             "outbox relay stopped at the drain deadline; the rest stays in the outbox for the next start (lost if the outbox is in memory)"
         );
+    }
+}
+
+/// A relay running on a task of its own, from [`Relay::spawn`].
+#[must_use = "dropping the handle stops the relay at once; stop() delivers what is pending first"]
+pub struct RelayHandle {
+    finish: tokio::sync::oneshot::Sender<Instant>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RelayHandle {
+    /// Stops the relay after it has delivered what is pending, for at most `within`, and waits
+    /// until it has stopped.
+    pub async fn stop(self, within: Duration) {
+        let _ = self.finish.send(Instant::now() + within);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "outbox relay task failed");
+        }
     }
 }

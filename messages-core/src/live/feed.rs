@@ -12,7 +12,7 @@ use super::frame::Frame;
 use super::transport::Interest;
 use crate::changes::ChangesLimit;
 use crate::message::ThreadId;
-use crate::storage::MessageStore;
+use crate::storage::{ObservedStore, Operation};
 
 /// The changes a feed read in one go: every change after `from`, up to and including `to`.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl Feed {
     /// Starts the feed's task: it reads the thread's position, then the changes after it
     /// whenever woken.
     pub(crate) fn start(
-        store: Arc<dyn MessageStore>,
+        store: ObservedStore,
         thread: ThreadId,
         config: LiveConfig,
         interest: Option<Interest>,
@@ -94,7 +94,7 @@ impl Feed {
 /// woken, every change after the last position it read, in reads of `config.read_batch`.
 /// A store that fails is retried with a growing pause; followers meanwhile wait.
 async fn read_on_wake(
-    store: Arc<dyn MessageStore>,
+    store: ObservedStore,
     thread: ThreadId,
     wake: Arc<Notify>,
     batches: broadcast::Sender<Arc<Batch>>,
@@ -104,7 +104,7 @@ async fn read_on_wake(
     let limit = ChangesLimit::clamped(config.read_batch);
     let mut backoff = Duration::from_millis(100);
     let mut last = loop {
-        match store.head(thread).await {
+        match store.call(Operation::Head, |s| s.head(thread)).await {
             Ok(position) => break position,
             Err(error) => {
                 tracing::warn!(%thread, error = %error, "live feed cannot read the thread's position; retrying");
@@ -117,7 +117,10 @@ async fn read_on_wake(
     loop {
         wake.notified().await;
         loop {
-            match store.changes(thread, last, limit).await {
+            match store
+                .call(Operation::Changes, |s| s.changes(thread, last, limit))
+                .await
+            {
                 Ok(read) => {
                     backoff = Duration::from_millis(100);
                     if !read.changes.is_empty() {

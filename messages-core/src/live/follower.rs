@@ -11,7 +11,7 @@ use super::frame::Frame;
 use crate::changes::ChangesLimit;
 use crate::error::Error;
 use crate::message::ThreadId;
-use crate::storage::MessageStore;
+use crate::storage::{ObservedStore, Operation};
 
 /// Why a follower cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,7 @@ pub enum FollowError {
 
 /// A reader's position in a thread, and the way to the changes after it.
 pub struct Follower {
-    store: Arc<dyn MessageStore>,
+    store: ObservedStore,
     // Held so the thread's feed runs while this follower exists.
     feed: Arc<Feed>,
     batches: broadcast::Receiver<Arc<Batch>>,
@@ -43,7 +43,7 @@ pub struct Follower {
 
 impl Follower {
     pub(crate) fn new(
-        store: Arc<dyn MessageStore>,
+        store: ObservedStore,
         feed: Arc<Feed>,
         batches: broadcast::Receiver<Arc<Batch>>,
         thread: ThreadId,
@@ -77,9 +77,10 @@ impl Follower {
     pub async fn next(&mut self) -> Result<Vec<Frame>, FollowError> {
         loop {
             if !self.caught_up {
+                let (thread, since, limit) = (self.thread, self.position, self.limit);
                 let read = self
                     .store
-                    .changes(self.thread, self.position, self.limit)
+                    .call(Operation::Changes, |s| s.changes(thread, since, limit))
                     .await?;
                 let frames: Vec<Frame> = read.changes.iter().map(Frame::of).collect();
                 self.position = self.position.max(read.next);

@@ -12,7 +12,7 @@ use super::transport::{Interest, Transport};
 use crate::error::Result;
 use crate::locks;
 use crate::message::ThreadId;
-use crate::storage::MessageStore;
+use crate::storage::{ObservedStore, Operation};
 
 /// Called with the lag of each hint from another replica (commit to receipt), for metrics.
 pub type LagObserver = Box<dyn Fn(Duration) + Send + Sync>;
@@ -21,7 +21,7 @@ pub type LagObserver = Box<dyn Fn(Duration) + Send + Sync>;
 ///
 /// Its map is a std `Mutex` held for a map operation only (the crate's lock policy, `locks`).
 pub struct Hub {
-    store: Arc<dyn MessageStore>,
+    store: ObservedStore,
     config: LiveConfig,
     feeds: Mutex<HashMap<ThreadId, Weak<Feed>>>,
     transport: OnceLock<Arc<dyn Transport>>,
@@ -30,7 +30,7 @@ pub struct Hub {
 
 impl Hub {
     /// A hub reading from `store`.
-    pub fn new(store: Arc<dyn MessageStore>, config: LiveConfig) -> Arc<Self> {
+    pub fn new(store: ObservedStore, config: LiveConfig) -> Arc<Self> {
         Arc::new(Hub {
             store,
             config,
@@ -115,7 +115,7 @@ impl Hub {
             .transport
             .get()
             .map(|transport| Interest::new(thread, Arc::clone(transport)));
-        let feed = Feed::start(Arc::clone(&self.store), thread, self.config, interest);
+        let feed = Feed::start(self.store.clone(), thread, self.config, interest);
         feeds.insert(thread, Arc::downgrade(&feed));
         feed
     }
@@ -129,10 +129,10 @@ impl Hub {
         let batches = feed.subscribe();
         let position = match since {
             Some(since) => since,
-            None => self.store.head(thread).await?,
+            None => self.store.call(Operation::Head, |s| s.head(thread)).await?,
         };
         Ok(Follower::new(
-            Arc::clone(&self.store),
+            self.store.clone(),
             feed,
             batches,
             thread,

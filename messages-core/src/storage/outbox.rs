@@ -38,7 +38,7 @@ impl OutboxEvent {
 
 /// Closes an open payload with a change's numbers, for stores that keep the two apart (a
 /// PostgreSQL write numbers its change and writes its event in one statement).
-pub fn close_payload(open: &[u8], seq: i64, rev: i64) -> Vec<u8> {
+pub(crate) fn close_payload(open: &[u8], seq: i64, rev: i64) -> Vec<u8> {
     let mut payload = Vec::with_capacity(open.len() + 48);
     payload.extend_from_slice(open);
     close_numbered(&mut payload, seq, rev);

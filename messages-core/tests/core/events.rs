@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use messages_core::events::amqp::AmqpPublisher;
 use messages_core::events::codec::{self, EventBody};
-use messages_core::events::outbox::{Relay, RelayConfig};
 use messages_core::storage::memory::MemoryStore;
 use messages_core::testing::amqp::{TestConsumer, amqp_url, test_config};
 use messages_core::testing::post_text as post;
@@ -18,25 +17,23 @@ use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Subject;
 use messages_core::{
-    Emoji, MessagePatch, MessageService, ReactionChange, Removal, ServiceConfig, ThreadId, UserId,
+    Emoji, MessagePatch, MessageService, ReactionChange, Removal, ThreadId, UserId,
 };
+use messages_core::{Relay, RelayConfig};
 use secrecy::SecretString;
 
-fn service_on(subject: &Subject) -> MessageService {
-    MessageService::new(
-        Arc::clone(&subject.store),
-        Arc::new(messages_core::cache::memory::MemoryCache::default()),
-        ServiceConfig::default(),
-    )
+/// The service over the subject's store, and its relay to `publisher`, stepped by the test.
+fn service_on(subject: &Subject, publisher: AmqpPublisher) -> (MessageService, Relay) {
+    MessageService::builder(Arc::clone(&subject.store))
+        .publisher(Arc::new(publisher))
+        .build()
 }
 
-fn relay(subject: &Subject, service: &MessageService, publisher: AmqpPublisher) -> Relay {
-    Relay::new(
-        Arc::clone(&subject.outbox),
-        Arc::new(publisher),
-        service.relay_signal(),
-        RelayConfig::default(),
-    )
+/// The service alone: its relay is not run, so its writes' events wait in the outbox.
+fn writer_on(subject: &Subject) -> MessageService {
+    MessageService::builder(Arc::clone(&subject.store))
+        .build()
+        .0
 }
 
 fn ids() -> (ThreadId, UserId) {
@@ -49,8 +46,7 @@ fn ids() -> (ThreadId, UserId) {
 async fn wire_format(subject: Subject, url: &str) {
     let config = test_config(url);
     let consumer = TestConsumer::bind(&config).await;
-    let service = service_on(&subject);
-    let relay = relay(&subject, &service, AmqpPublisher::new(config.clone()));
+    let (service, relay) = service_on(&subject, AmqpPublisher::new(config.clone()));
     let (thread, user) = ids();
     let created = post(&service, thread, user, "hello").await;
     let patch =
@@ -74,7 +70,7 @@ async fn wire_format(subject: Subject, url: &str) {
     let moderator = UserId::from_uuid(uuid::Uuid::new_v4());
     let removal = Removal::new(moderator, true, Some("spam".into())).expect("valid");
     service
-        .remove(thread, created.id, &removal)
+        .remove(thread, created.id, removal)
         .await
         .expect("remove");
 
@@ -186,24 +182,23 @@ async fn sqlite_events_pending_at_exit_are_delivered_after_a_restart() {
     let mut written = HashSet::new();
     {
         let subject = Subject::new(dir.store().await);
-        let service = service_on(&subject);
+        let service = writer_on(&subject);
         for i in 0..25 {
             written.insert(post(&service, thread, user, &format!("m{i}")).await.id);
         }
         // A relay claims a batch and dies before it delivers it: the claim must not lose it.
         let claimed = subject
-            .outbox
+            .store
             .claim(5, Duration::from_millis(300))
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 5);
     }
     let subject = Subject::new(dir.store().await);
-    assert_eq!(subject.outbox.pending().await.expect("pending").0, 25);
-    let service = service_on(&subject);
-    let relay = relay(&subject, &service, AmqpPublisher::new(config.clone()));
+    assert_eq!(subject.store.pending().await.expect("pending").0, 25);
+    let (_service, relay) = service_on(&subject, AmqpPublisher::new(config.clone()));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while subject.outbox.pending().await.expect("pending").0 > 0 {
+    while subject.store.pending().await.expect("pending").0 > 0 {
         assert!(Instant::now() < deadline, "delivered within seconds");
         if relay.relay_once().await.expect("relay").published == 0 {
             // The dead relay's lease has yet to run out.
@@ -261,8 +256,7 @@ async fn a_broker_outage_loses_no_event() {
         }
     ));
     let subject = Subject::new(db.store().await);
-    let service = service_on(&subject);
-    let relay = relay(&subject, &service, AmqpPublisher::new(through_proxy));
+    let (service, relay) = service_on(&subject, AmqpPublisher::new(through_proxy));
     let (thread, user) = ids();
     post(&service, thread, user, "before").await;
     assert_eq!(relay.relay_once().await.expect("relay").published, 1);
@@ -280,12 +274,12 @@ async fn a_broker_outage_loses_no_event() {
         relay.relay_once().await.is_err(),
         "the broker is unreachable"
     );
-    let (pending, _) = subject.outbox.pending().await.expect("pending");
+    let (pending, _) = subject.store.pending().await.expect("pending");
     assert_eq!(pending, 20, "the outbox holds every event");
 
     proxy.restore();
     let restored = Instant::now();
-    while subject.outbox.pending().await.expect("pending").0 > 0 {
+    while subject.store.pending().await.expect("pending").0 > 0 {
         assert!(
             restored.elapsed() < Duration::from_secs(10),
             "delivered within seconds"
@@ -322,7 +316,7 @@ async fn two_relays_share_one_outbox_and_publish_each_event_once() {
     let config = test_config(&url);
     let consumer = TestConsumer::bind(&config).await;
     let subject = Subject::new(db.store().await);
-    let service = service_on(&subject);
+    let service = writer_on(&subject);
     let mut expected = HashSet::new();
     for i in 0..300 {
         let (thread, user) = ids();
@@ -332,14 +326,14 @@ async fn two_relays_share_one_outbox_and_publish_each_event_once() {
         batch: 16,
         ..RelayConfig::default()
     };
+    // Two replicas of the service on one store: each has its relay.
     let relays: Vec<Relay> = (0..2)
         .map(|_| {
-            Relay::new(
-                Arc::clone(&subject.outbox),
-                Arc::new(AmqpPublisher::new(config.clone())),
-                service.relay_signal(),
-                small,
-            )
+            MessageService::builder(Arc::clone(&subject.store))
+                .publisher(Arc::new(AmqpPublisher::new(config.clone())))
+                .relay(small)
+                .build()
+                .1
         })
         .collect();
     let runs = relays.into_iter().map(|relay| {

@@ -7,6 +7,8 @@ mod cache;
 mod distribution;
 mod events;
 mod limit;
+mod postgres;
 mod service;
 mod sqlite;
 mod storage;
+mod upgrades;

@@ -11,15 +11,17 @@ use messages_core::cache::PageCache;
 use messages_core::cache::memory::MemoryCache;
 use messages_core::storage::memory::MemoryStore;
 use messages_core::storage::{
-    Created, DeleteEvent, Idempotency, MessageStore, OutboxEvent, ReactionEventBuilder, UpdateEvent,
+    ChangeStore, CreateStore, MessageStore, Outbox, PageStore, ReactionStore, ReadStateStore,
+    StoredEvent,
 };
 use messages_core::testing::post_text as post;
 use messages_core::testing::proxy::TcpProxy;
 use messages_core::testing::redis::{cache_at, redis_url, test_cache, unique_prefix};
 use messages_core::{
-    Around, Changes, ChangesLimit, Emoji, History, Message, MessageId, MessagePatch,
-    MessageService, Page, PageQuery, PageSize, Reacted, ReactionRequest, Reactors, ReadMark,
-    ReadState, Removal, Result, ServiceConfig, ThreadId, Timestamp, Tombstone, UnreadMax, UserId,
+    Around, BulkDeleteRequest, Changes, ChangesLimit, ClearRequest, CreateRequest, Created,
+    DeleteRequest, EditRequest, Emoji, History, MarkReadRequest, Message, MessageId,
+    MessageService, Page, PageQuery, PageSize, Reacted, ReactionRequest, Reactors, ReactorsLimit,
+    ReadState, Result, ThreadId, ThreadList, Timestamp, Tombstone, UnreadMax, UserId,
 };
 use tokio::sync::{Mutex, Notify};
 
@@ -46,14 +48,9 @@ impl GatedStore {
 }
 
 #[async_trait]
-impl MessageStore for GatedStore {
-    async fn create(
-        &self,
-        m: &Message,
-        i: Option<Idempotency<'_>>,
-        e: OutboxEvent,
-    ) -> Result<Created> {
-        let created = self.inner.create(m, i, e).await;
+impl CreateStore for GatedStore {
+    async fn create(&self, request: CreateRequest) -> Result<Created> {
+        let created = self.inner.create(request).await;
         if self.lose_next_answer.swap(false, Ordering::SeqCst) {
             return Err(messages_core::Error::unavailable(
                 "insert message",
@@ -62,75 +59,12 @@ impl MessageStore for GatedStore {
         }
         created
     }
+}
+
+#[async_trait]
+impl PageStore for GatedStore {
     async fn get(&self, t: ThreadId, id: MessageId) -> Result<Message> {
         self.inner.get(t, id).await
-    }
-    async fn update(
-        &self,
-        t: ThreadId,
-        id: MessageId,
-        u: UserId,
-        p: &MessagePatch,
-        now: Timestamp,
-        e: UpdateEvent,
-    ) -> Result<Message> {
-        self.inner.update(t, id, u, p, now, e).await
-    }
-    async fn delete(
-        &self,
-        t: ThreadId,
-        id: MessageId,
-        r: &Removal,
-        now: Timestamp,
-        e: DeleteEvent,
-    ) -> Result<Tombstone> {
-        self.inner.delete(t, id, r, now, e).await
-    }
-    async fn delete_many(
-        &self,
-        t: ThreadId,
-        ids: &[MessageId],
-        r: &Removal,
-        now: Timestamp,
-        e: DeleteEvent,
-    ) -> Result<Vec<Tombstone>> {
-        self.inner.delete_many(t, ids, r, now, e).await
-    }
-    async fn clear_reactions(&self, t: ThreadId, id: MessageId, e: OutboxEvent) -> Result<Reacted> {
-        self.inner.clear_reactions(t, id, e).await
-    }
-    async fn react(&self, r: ReactionRequest, e: ReactionEventBuilder) -> Result<Reacted> {
-        self.inner.react(r, e).await
-    }
-    async fn reactors(
-        &self,
-        t: ThreadId,
-        id: MessageId,
-        emoji: &Emoji,
-        after: Option<UserId>,
-        limit: usize,
-    ) -> Result<Reactors> {
-        self.inner.reactors(t, id, emoji, after, limit).await
-    }
-    async fn history(&self, t: ThreadId, id: MessageId) -> Result<History> {
-        self.inner.history(t, id).await
-    }
-    async fn mark_read(
-        &self,
-        t: ThreadId,
-        user: UserId,
-        mark: ReadMark,
-        max: UnreadMax,
-    ) -> Result<ReadState> {
-        self.inner.mark_read(t, user, mark, max).await
-    }
-    async fn read_states(
-        &self,
-        user: UserId,
-        threads: &[ThreadId],
-        max: UnreadMax,
-    ) -> Result<Vec<ReadState>> {
-        self.inner.read_states(user, threads, max).await
     }
     async fn page(&self, t: ThreadId, q: PageQuery, s: PageSize) -> Result<Page> {
         self.page_reads.fetch_add(1, Ordering::SeqCst);
@@ -154,13 +88,87 @@ impl MessageStore for GatedStore {
     async fn head(&self, t: ThreadId) -> Result<i64> {
         self.inner.head(t).await
     }
+    async fn history(&self, t: ThreadId, id: MessageId) -> Result<History> {
+        self.inner.history(t, id).await
+    }
+}
+
+// The rest is the memory store's, unchanged.
+#[async_trait]
+impl ChangeStore for GatedStore {
+    async fn edit(&self, r: EditRequest) -> Result<Message> {
+        self.inner.edit(r).await
+    }
+    async fn delete(&self, r: DeleteRequest) -> Result<Tombstone> {
+        self.inner.delete(r).await
+    }
+    async fn delete_many(&self, r: BulkDeleteRequest) -> Result<Vec<Tombstone>> {
+        self.inner.delete_many(r).await
+    }
+}
+
+#[async_trait]
+impl ReactionStore for GatedStore {
+    async fn react(&self, r: ReactionRequest) -> Result<Reacted> {
+        self.inner.react(r).await
+    }
+    async fn clear_reactions(&self, r: ClearRequest) -> Result<Reacted> {
+        self.inner.clear_reactions(r).await
+    }
+    async fn reactors(
+        &self,
+        t: ThreadId,
+        id: MessageId,
+        emoji: &Emoji,
+        after: Option<UserId>,
+        limit: ReactorsLimit,
+    ) -> Result<Reactors> {
+        self.inner.reactors(t, id, emoji, after, limit).await
+    }
+}
+
+#[async_trait]
+impl ReadStateStore for GatedStore {
+    async fn mark_read(&self, r: MarkReadRequest) -> Result<ReadState> {
+        self.inner.mark_read(r).await
+    }
+    async fn read_states(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        max: UnreadMax,
+    ) -> Result<Vec<ReadState>> {
+        self.inner.read_states(user, threads, max).await
+    }
+}
+
+#[async_trait]
+impl Outbox for GatedStore {
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>> {
+        self.inner.claim(limit, lease).await
+    }
+    async fn ack(&self, positions: &[i64]) -> Result<()> {
+        self.inner.ack(positions).await
+    }
+    async fn release(&self, positions: &[i64]) -> Result<()> {
+        self.inner.release(positions).await
+    }
+    async fn pending(&self) -> Result<(u64, Option<Timestamp>)> {
+        self.inner.pending().await
+    }
+}
+
+#[async_trait]
+impl MessageStore for GatedStore {
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
 }
 
 fn service(store: Arc<GatedStore>, cache: Arc<dyn PageCache>) -> Arc<MessageService> {
-    Arc::new(MessageService::new(store, cache, ServiceConfig::default()))
+    // The relay is not run: these tests read pages, not events.
+    let (service, _relay) = MessageService::builder(store).cache(cache).build();
+    Arc::new(service)
 }
 
 fn ids() -> (ThreadId, UserId) {

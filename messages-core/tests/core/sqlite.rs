@@ -4,11 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use messages_core::Created;
 use messages_core::events::codec;
 use messages_core::storage::Schema;
 use messages_core::storage::sqlite::SqliteStore;
-use messages_core::storage::{Created, Idempotency, MessageStore, Outbox};
+use messages_core::storage::{Outbox, PageStore};
 use messages_core::testing::sqlite::TempDir;
+use messages_core::testing::storage::{Calls, Keyed};
 use messages_core::testing::text_message;
 use messages_core::{
     Change, ChangesLimit, Error, IdempotencyKey, Limits, MessageKind, MessagePatch, NewMessage,
@@ -40,39 +42,34 @@ async fn a_restart_keeps_messages_edits_deletes_keys_and_pending_events() {
         second = text_message(thread, user, 2_000, "two");
         third = text_message(thread, user, 3_000, "sent once");
         for m in [&first, &second] {
-            store
-                .create(m, None, codec::created(m))
-                .await
-                .expect("create");
+            store.create_with(m, None).await.expect("create");
         }
-        let idem = Idempotency {
+        let idem = Keyed {
             key: &key,
             fingerprint,
         };
         store
-            .create(&third, Some(idem), codec::created(&third))
+            .create_with(&third, Some(idem))
             .await
             .expect("create with a key");
         let patch =
             MessagePatch::new(Some("one, edited".into()), None, &Limits::default()).expect("patch");
         store
-            .update(
+            .update_as(
                 thread,
                 first.id,
                 user,
                 &patch,
                 Timestamp::from_micros(4_000),
-                codec::updated,
             )
             .await
             .expect("edit");
         store
-            .delete(
+            .delete_as(
                 thread,
                 second.id,
                 &Removal::by_author(user),
                 Timestamp::from_micros(5_000),
-                codec::deleted,
             )
             .await
             .expect("delete");
@@ -100,25 +97,20 @@ async fn a_restart_keeps_messages_edits_deletes_keys_and_pending_events() {
 
     // The key still answers with the original, and still refuses another body.
     let retry = text_message(thread, user, 6_000, "sent once");
-    let idem = Idempotency {
+    let idem = Keyed {
         key: &key,
         fingerprint,
     };
-    match store
-        .create(&retry, Some(idem), codec::created(&retry))
-        .await
-    {
+    match store.create_with(&retry, Some(idem)).await {
         Ok(Created::Replayed(m)) => assert_eq!(m.id, third.id),
         other => panic!("expected the replay, got {other:?}"),
     }
-    let other = Idempotency {
+    let other = Keyed {
         key: &key,
         fingerprint: RequestFingerprint::of(&new_text("something else")),
     };
     assert!(matches!(
-        store
-            .create(&retry, Some(other), codec::created(&retry))
-            .await,
+        store.create_with(&retry, Some(other)).await,
         Err(Error::IdempotencyConflict)
     ));
     assert_eq!(
@@ -151,7 +143,7 @@ async fn a_full_file_refuses_writes_as_unavailable_and_keeps_reading() {
     let mut stored = 0i64;
     let refused = loop {
         let m = text_message(thread, user, stored + 1, &big);
-        match store.create(&m, None, codec::created(&m)).await {
+        match store.create_with(&m, None).await {
             Ok(_) => stored += 1,
             Err(e) => break e,
         }
@@ -180,7 +172,7 @@ async fn a_full_file_refuses_writes_as_unavailable_and_keeps_reading() {
     let (other, _) = ids();
     let small = text_message(other, user, 1, "fits");
     store
-        .create(&small, None, codec::created(&small))
+        .create_with(&small, None)
         .await
         .expect("a small write fits once there is room");
 }
@@ -202,7 +194,7 @@ async fn racing_writers_into_a_full_file_lose_no_acknowledged_write() {
             let (mut acknowledged, mut refused) = (Vec::new(), 0);
             for i in 0..200 {
                 let m = text_message(thread, user, w * 1_000 + i, &"y".repeat(2_000));
-                match store.create(&m, None, codec::created(&m)).await {
+                match store.create_with(&m, None).await {
                     Ok(created) => acknowledged.push(created.message().id),
                     Err(Error::Unavailable { .. }) => refused += 1,
                     Err(other) => panic!("a full file must be a 503: {other:?}"),
@@ -254,10 +246,7 @@ async fn a_claim_writes_nothing_and_a_restart_claims_the_unacknowledged_at_once(
         let store = dir.store().await;
         for at in 1..=4 {
             let m = text_message(thread, user, at * 1_000, "to deliver");
-            store
-                .create(&m, None, codec::created(&m))
-                .await
-                .expect("create");
+            store.create_with(&m, None).await.expect("create");
         }
         // data_version moves when another connection commits to the file.
         let watcher = rusqlite::Connection::open(dir.config().path).expect("open file");

@@ -3,8 +3,8 @@
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use messages_core::{
-    Created, Cursor, IdempotencyKey, MessageId, MessageKind, MessagePatch, NewMessage, PageQuery,
-    PageSize, Removal, parse_position,
+    BulkIds, Created, Cursor, IdempotencyKey, MessageId, MessageKind, MessagePatch, NewMessage,
+    PageQuery, PageSize, Removal, parse_position,
 };
 use serde::Deserialize;
 use serde_json::error::Category;
@@ -163,7 +163,7 @@ pub async fn delete<B: ReadBody>(
         reason = reason.or(body.reason);
     }
     let removal = Removal::new(caller.user, caller.moderator, reason)?;
-    state.service.remove(ids.thread(), id, &removal).await?;
+    state.service.remove(ids.thread(), id, removal).await?;
     let mut response = HttpResponse::default();
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)
@@ -196,9 +196,10 @@ pub async fn bulk_delete<B: ReadBody>(
     let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
     let body: BulkDeleteBody = parse_json(&body)?;
     let removal = Removal::new(caller.user, caller.moderator, body.reason)?;
+    let messages = BulkIds::new(body.ids)?;
     let tombstones = state
         .service
-        .remove_many(ids.thread(), &body.ids, &removal)
+        .remove_many(ids.thread(), messages, removal)
         .await?;
     let mut out = Vec::with_capacity(64 + 160 * tombstones.len());
     out.extend_from_slice(b"{\"deleted\":[");

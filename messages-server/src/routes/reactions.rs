@@ -1,7 +1,7 @@
 //! Reaction routes: the caller adds or removes their reaction, and anyone pages who reacted.
 
 use http::{Request, StatusCode};
-use messages_core::{REACTORS_DEFAULT, REACTORS_MAX, ReactionChange, Removal, UserId};
+use messages_core::{ReactionChange, ReactorsLimit, Removal, UserId};
 
 use super::path::PathIds;
 use super::{AppState, HttpResponse, json};
@@ -100,7 +100,7 @@ pub async fn list<B>(
     let id = ids.message()?;
     let emoji = ids.emoji()?;
     let mut after = None;
-    let mut limit = REACTORS_DEFAULT;
+    let mut limit = ReactorsLimit::DEFAULT;
     for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
         match name.as_ref() {
             "after" if !value.is_empty() => {
@@ -109,16 +109,8 @@ pub async fn list<B>(
                 })?);
             }
             "limit" => {
-                limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=REACTORS_MAX).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_limit",
-                            format!("limit must be an integer from 1 to {REACTORS_MAX}"),
-                        )
-                    })?;
+                limit = ReactorsLimit::parse(&value)
+                    .map_err(|e| ApiError::refused("invalid_limit", e))?;
             }
             _ => {}
         }

@@ -3,7 +3,7 @@
 //! one can read or move another user's.
 
 use http::{Request, StatusCode};
-use messages_core::{ReadMark, ThreadId, UNREAD_THREADS_MAX, states_to_json};
+use messages_core::{ReadMark, ThreadId, ThreadList, states_to_json};
 use serde::Deserialize;
 
 use super::ReadBody;
@@ -55,7 +55,8 @@ pub async fn get<B>(
     request: &Request<B>,
 ) -> Result<HttpResponse, ApiError> {
     let user = state.auth.user(request.headers())?;
-    let mut states = state.service.read_states(user, &[ids.thread()]).await?;
+    let one = ThreadList::new(vec![ids.thread()])?;
+    let mut states = state.service.read_states(user, &one).await?;
     match states.pop() {
         Some(read) => Ok(json(StatusCode::OK, read.to_json())),
         None => Err(ApiError::from(messages_core::Error::internal(
@@ -84,15 +85,13 @@ pub async fn unread<B>(state: &AppState, request: &Request<B>) -> Result<HttpRes
     Ok(json(StatusCode::OK, states_to_json(&states)))
 }
 
-/// A comma list of 1 to `UNREAD_THREADS_MAX` thread ids.
-fn parse_threads(list: &str) -> Result<Vec<ThreadId>, ApiError> {
+/// A comma list of 1 to [`ThreadList::MAX`] thread ids. Past the most, the rest of the list is
+/// not parsed.
+fn parse_threads(list: &str) -> Result<ThreadList, ApiError> {
     let mut threads = Vec::new();
     for raw in list.split(',').filter(|s| !s.is_empty()) {
-        if threads.len() == UNREAD_THREADS_MAX {
-            return Err(ApiError::bad_request(
-                "invalid_threads",
-                format!("threads: at most {UNREAD_THREADS_MAX} ids"),
-            ));
+        if threads.len() > ThreadList::MAX {
+            break;
         }
         let thread = ThreadId::parse(raw.trim()).map_err(|_| {
             ApiError::bad_request(
@@ -102,13 +101,20 @@ fn parse_threads(list: &str) -> Result<Vec<ThreadId>, ApiError> {
         })?;
         threads.push(thread);
     }
-    if threads.is_empty() {
-        return Err(ApiError::bad_request(
+    let none = threads.is_empty();
+    ThreadList::new(threads).map_err(|_| {
+        ApiError::bad_request(
             "invalid_threads",
-            "threads: give 1 to 200 thread ids, comma-separated",
-        ));
-    }
-    Ok(threads)
+            if none {
+                format!(
+                    "threads: give 1 to {} thread ids, comma-separated",
+                    ThreadList::MAX
+                )
+            } else {
+                format!("threads: at most {} ids", ThreadList::MAX)
+            },
+        )
+    })
 }
 
 #[cfg(test)]
@@ -118,19 +124,14 @@ mod tests {
     #[test]
     fn thread_lists_are_checked() {
         let id = "0193a1a0-0000-7000-8000-000000000001";
-        assert_eq!(parse_threads(id).map(|t| t.len()).ok(), Some(1));
-        assert_eq!(
-            parse_threads(&format!("{id},{id}")).map(|t| t.len()).ok(),
-            Some(2)
-        );
+        let len = |list: &str| parse_threads(list).map(|t| t.as_slice().len()).ok();
+        assert_eq!(len(id), Some(1));
+        assert_eq!(len(&format!("{id},{id}")), Some(2));
         assert!(parse_threads("").is_err());
         assert!(parse_threads("not-a-uuid").is_err());
-        let many = vec![id; UNREAD_THREADS_MAX + 1].join(",");
+        let many = vec![id; ThreadList::MAX + 1].join(",");
         assert!(parse_threads(&many).is_err());
-        let most = vec![id; UNREAD_THREADS_MAX].join(",");
-        assert_eq!(
-            parse_threads(&most).map(|t| t.len()).ok(),
-            Some(UNREAD_THREADS_MAX)
-        );
+        let most = vec![id; ThreadList::MAX].join(",");
+        assert_eq!(len(&most), Some(ThreadList::MAX));
     }
 }

@@ -13,8 +13,8 @@ use crate::cache::breaker::{Breaker, BreakerConfig, CircuitBreaker};
 use crate::cache::{CacheStats, Generation, PageCache, Window};
 use crate::error::Result;
 use crate::message::ThreadId;
-use crate::page::{PageJson, PageQuery, PageSize};
-use crate::storage::MessageStore;
+use crate::page::{Page, PageJson, PageQuery, PageSize};
+use crate::storage::{ObservedStore, Operation};
 
 mod counters;
 mod encodings;
@@ -106,7 +106,7 @@ impl NewestPages {
     /// The newest page of `size` (at most the window) as response JSON.
     pub(crate) async fn page_json(
         &self,
-        store: &dyn MessageStore,
+        store: &ObservedStore,
         thread: ThreadId,
         size: PageSize,
     ) -> Result<PageJson> {
@@ -131,7 +131,7 @@ impl NewestPages {
                 // Read after the lookup: a window at this position holds every write
                 // acknowledged before this request began, on any process.
                 let head = if self.check_hits {
-                    Some(store.head(thread).await?)
+                    Some(store.call(Operation::Head, |s| s.head(thread)).await?)
                 } else {
                     None
                 };
@@ -154,12 +154,12 @@ impl NewestPages {
             }
             None => Arc::new(
                 self.encodings
-                    .window_of(&store.page(thread, PageQuery::Newest, self.window).await?),
+                    .window_of(&newest(store, thread, self.window).await?),
             ),
         };
         if !window.serves(size) {
             return Ok(PageJson::whole(
-                store.page(thread, PageQuery::Newest, size).await?.to_json(),
+                newest(store, thread, size).await?.to_json(),
             ));
         }
         Ok(window.page_json(size))
@@ -170,13 +170,13 @@ impl NewestPages {
     /// before reading.
     async fn load_window(
         &self,
-        store: &dyn MessageStore,
+        store: &ObservedStore,
         key: (ThreadId, Generation, i64),
     ) -> Result<Arc<Window>> {
         let (thread, seen, _) = key;
         self.loads
             .run(key, async {
-                let page = store.page(thread, PageQuery::Newest, self.window).await?;
+                let page = newest(store, thread, self.window).await?;
                 let window = Arc::new(self.encodings.window_of(&page));
                 match self.cache.fill(thread, seen, Arc::clone(&window)).await {
                     Ok(true) => self.counters.bump(|c| &c.fills),
@@ -190,6 +190,13 @@ impl NewestPages {
             })
             .await
     }
+}
+
+/// The newest page of `size` from the store.
+async fn newest(store: &ObservedStore, thread: ThreadId, size: PageSize) -> Result<Page> {
+    store
+        .call(Operation::Page, |s| s.page(thread, PageQuery::Newest, size))
+        .await
 }
 
 #[cfg(test)]
@@ -241,16 +248,21 @@ mod tests {
         )
     }
 
-    async fn insert(store: &MemoryStore, message: &Message) {
-        store
-            .create(message, None, crate::events::codec::created(message))
-            .await
-            .unwrap();
+    async fn insert(store: &ObservedStore, message: &Message) {
+        let request = crate::write::CreateRequest {
+            message: message.clone(),
+            idempotency: None,
+        };
+        store.store().create(request).await.unwrap();
+    }
+
+    fn memory() -> ObservedStore {
+        ObservedStore::new(Arc::new(MemoryStore::new()), None)
     }
 
     #[tokio::test]
     async fn a_poisoned_lock_never_skips_recording_a_failed_invalidation() {
-        let store = MemoryStore::new();
+        let store = memory();
         let newest = NewestPages::new(
             Arc::new(LosesInvalidations::default()),
             PageSize::DEFAULT,
@@ -292,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_hits_checked_a_write_the_cache_never_heard_of_is_served() {
-        let store = MemoryStore::new();
+        let store = memory();
         let thread = ThreadId::from_uuid(uuid::Uuid::now_v7());
         let user = UserId::from_uuid(uuid::Uuid::now_v7());
         insert(&store, &text(thread, user, 1, "first")).await;

@@ -1,30 +1,54 @@
 //! The PostgreSQL store: `tokio-postgres` over a `deadpool-postgres` pool, migrations applied
-//! by `refinery`, one statement per write where SQL allows it.
+//! by `refinery`, one statement per write where SQL allows it. One file per concern, as every
+//! store (`create`, `change`, `react`, `pages`, `read_state`, `outbox`), each with its
+//! statements; the writes that wait to commit together queue in `queue`.
+//!
+//! The sequence is a counter row per thread (`threads.head`), bumped in the write's own
+//! transaction. Its row lock orders the writes of one thread: a second writer waits until
+//! the first has committed, so numbers become visible in the order they were taken and a
+//! reader that has seen N has seen every change up to N. The alternative, one global sequence
+//! read only below a visibility watermark (`pg_snapshot_xmin`), keeps writers of one thread
+//! from waiting on each other but numbers a thread's changes with gaps, and
+//! `cloudEvents:sequence` must be gap-free per thread so consumers can notice a lost event. The
+//! price is that a thread's writes commit one at a time: each holds the row from its bump to
+//! its commit, which is why the bump is the last step before the commit in every statement,
+//! and why creates that arrive together, whatever their threads, are inserted by one statement
+//! with one bump per thread and one commit (see `create`), and the changes of one busy thread
+//! or the reactions of one popular message are applied a group per transaction (see `change`,
+//! `react`).
+//!
+//! A bump is an `INSERT ... ON CONFLICT DO UPDATE` even where the thread's row exists: the
+//! conflict is found through the primary key whatever the statistics say, where an `UPDATE` of
+//! a table of a few hundred rows gets a cached plan that scans all of them (and their dead
+//! versions) on every write. Every read begins with the thread's position, 0 for a thread never
+//! written, so the rows and the position come from one snapshot.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, Row};
 
 use crate::error::{Error, Result};
-use crate::message::{Message, MessageId, MessageKind, ThreadId, Timestamp, UserId};
-use crate::page::{PageQuery, PageSize};
 
-mod batch;
+mod change;
+mod change_one;
 mod counts;
-mod edits;
-mod insert;
-mod messages;
+mod create;
 mod outbox;
+mod pages;
+mod queue;
+mod react;
+mod react_group;
+mod react_one;
+mod read_state;
+mod recent;
+mod rows;
+
 #[cfg(feature = "testing")]
 pub(crate) use outbox::{ACK, CLAIM, RELEASE};
-mod reactions;
-mod recent;
-mod sql;
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
@@ -84,11 +108,11 @@ pub struct PostgresStore {
     pool: Pool,
     operation_timeout: Duration,
     /// Creates waiting, to be committed together.
-    creates: std::sync::Arc<batch::Creates>,
+    creates: std::sync::Arc<queue::Creates>,
     /// Reaction changes waiting per message, to be committed together.
-    reactions: std::sync::Arc<reactions::Reactions>,
+    reactions: std::sync::Arc<queue::Reactions>,
     /// Edits and deletes waiting per thread, to be committed together.
-    edits: std::sync::Arc<edits::Edits>,
+    changes: std::sync::Arc<queue::Changes>,
     /// The messages this process wrote last, so a reaction on one skips its first read.
     recent: std::sync::Arc<recent::Recent>,
     /// Unread counts made, reused while their thread's head and position stay (`counts`).
@@ -148,61 +172,7 @@ fn decode(e: impl Into<crate::error::BoxError>) -> Error {
     Error::internal("decode row", e)
 }
 
-/// How many columns a message takes in a row.
-const COLUMNS: usize = 12;
-
-/// A message from the twelve columns starting at `at` (thread_id, id, user_id, kind, content,
-/// paths, created_at, updated_at, seq, rev, reply_to, reactions).
-fn message_from_row(row: &Row, at: usize) -> Result<Message> {
-    let kind: &str = row.try_get(at + 3).map_err(decode)?;
-    let created: DateTime<Utc> = row.try_get(at + 6).map_err(decode)?;
-    let updated: DateTime<Utc> = row.try_get(at + 7).map_err(decode)?;
-    Ok(Message {
-        thread_id: ThreadId::from_uuid(row.try_get(at).map_err(decode)?),
-        id: MessageId::from_uuid(row.try_get(at + 1).map_err(decode)?),
-        user_id: UserId::from_uuid(row.try_get(at + 2).map_err(decode)?),
-        kind: MessageKind::parse(kind).map_err(|_| decode(format!("unknown kind {kind:?}")))?,
-        content: row.try_get(at + 4).map_err(decode)?,
-        paths: row.try_get(at + 5).map_err(decode)?,
-        created_at: Timestamp::from(created),
-        updated_at: Timestamp::from(updated),
-        seq: row.try_get(at + 8).map_err(decode)?,
-        rev: row.try_get(at + 9).map_err(decode)?,
-        reply_to: row
-            .try_get::<_, Option<uuid::Uuid>>(at + 10)
-            .map_err(decode)?
-            .map(MessageId::from_uuid),
-        reactions: crate::reaction::summary_from_json(row.try_get(at + 11).map_err(decode)?)?,
-    })
-}
-
 impl PostgresStore {
-    /// The plan PostgreSQL runs for a page query, from `EXPLAIN (ANALYZE, BUFFERS)` of the very
-    /// statement [`MessageStore::page`](crate::storage::MessageStore::page) prepares.
-    pub async fn explain_page(
-        &self,
-        thread: ThreadId,
-        query: PageQuery,
-        size: PageSize,
-    ) -> Result<Vec<String>> {
-        let client = self.client().await?;
-        let (sql, position) = messages::page_statement(query);
-        let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {sql}");
-        let take = (size.get() + 1) as i64;
-        let rows = match query {
-            PageQuery::Newest => client.query(&sql, &[thread.as_uuid(), &take]).await,
-            _ => {
-                client
-                    .query(&sql, &[thread.as_uuid(), &take, &position])
-                    .await
-            }
-        }
-        .map_err(db("explain"))?;
-        rows.iter()
-            .map(|r| r.try_get::<_, String>(0).map_err(decode))
-            .collect()
-    }
-
     /// Builds the pool. No connection is opened until the first use: call
     /// [`Schema::migrate`](crate::storage::Schema::migrate) or
     /// [`MessageStore::ping`](crate::storage::MessageStore::ping) to check the database
@@ -244,9 +214,9 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             operation_timeout: config.operation_timeout,
-            creates: std::sync::Arc::new(batch::Creates::new(config.group_lanes, config.group_max)),
-            reactions: std::sync::Arc::new(batch::Queues::new(config.group_max)),
-            edits: std::sync::Arc::new(batch::Queues::new(config.group_max)),
+            creates: std::sync::Arc::new(queue::Creates::new(config.group_lanes, config.group_max)),
+            reactions: std::sync::Arc::new(queue::Queues::new(config.group_max)),
+            changes: std::sync::Arc::new(queue::Queues::new(config.group_max)),
             recent: std::sync::Arc::default(),
             counts: std::sync::Arc::default(),
         })
@@ -273,22 +243,20 @@ impl PostgresStore {
     }
 }
 
-/// Tells `NotFound` from `Forbidden` after a guarded write matched no row.
-async fn diagnose<C: deadpool_postgres::GenericClient + Sync>(
-    client: &C,
-    thread: ThreadId,
-    id: MessageId,
-) -> Error {
-    let found = async {
-        let stmt = client.prepare_cached(sql::AUTHOR).await?;
-        client
-            .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
-            .await
-    };
-    match found.await {
-        Ok(Some(_)) => Error::Forbidden,
-        Ok(None) => Error::NotFound,
-        Err(e) => db("diagnose")(e),
+#[async_trait::async_trait]
+impl crate::storage::MessageStore for PostgresStore {
+    async fn ping(&self) -> Result<()> {
+        self.timed("ping", async {
+            let client = self.client().await?;
+            client.simple_query("SELECT 1").await.map_err(db("ping"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replicas share the database.
+    fn is_shared(&self) -> bool {
+        true
     }
 }
 

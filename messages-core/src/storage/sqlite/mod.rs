@@ -1,4 +1,6 @@
-//! The SQLite store: messages and their outbox in one file, the embedded default.
+//! The SQLite store: messages and their outbox in one file, the embedded default. One file
+//! per concern, as every store (`create`, `change`, `react`, `pages`, `read_state`,
+//! `outbox`); `writer` runs the writes.
 //!
 //! SQLite's calls block, so none runs on the async runtime. Writes go to one writer thread
 //! that owns the only connection allowed to write (`writer`): it commits the writes queued
@@ -22,22 +24,27 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, Row};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::locks;
-use crate::message::{Message, MessageKind, ThreadId, Timestamp, UserId};
 
+mod change;
 mod config;
+mod create;
 mod error;
-mod messages;
+mod leases;
 mod outbox;
+mod pages;
+mod react;
+mod read_state;
+mod rows;
 mod writer;
 
 pub use config::{SqliteConfig, Synchronous};
 use error::db;
-use writer::{Undo, Writer};
+use writer::{Call, Command, Statements, Writer};
 
 mod embedded {
     refinery::embed_migrations!("migrations/sqlite");
@@ -57,55 +64,7 @@ struct Inner {
     writer: Writer,
     readers: Readers,
     /// The outbox's claims, held by this store (see `outbox`).
-    leases: tokio::sync::Mutex<outbox::Leases>,
-}
-
-/// A row that does not decode means the file does not hold what this crate wrote: a bug.
-fn decode(e: impl Into<crate::error::BoxError>) -> Error {
-    Error::internal("decode row", e)
-}
-
-/// The columns of a message, in the order [`message_from_row`] reads them.
-macro_rules! columns {
-    () => {
-        "thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev, \
-         reply_to, reactions"
-    };
-}
-use columns;
-
-fn timestamp(micros: i64) -> Result<Timestamp> {
-    Timestamp::checked_from_micros(micros)
-        .ok_or_else(|| decode(format!("time {micros} out of range")))
-}
-
-/// How many columns `columns!()` names.
-const COLUMNS: usize = 12;
-
-/// A message from the twelve columns of `columns!()` starting at `at`.
-fn message_from_row(row: &Row<'_>, at: usize) -> Result<Message> {
-    let kind: String = row.get(at + 3).map_err(decode)?;
-    let paths: String = row.get(at + 5).map_err(decode)?;
-    let reply_to: Option<uuid::Uuid> = row.get(at + 10).map_err(decode)?;
-    let reactions: String = row.get(at + 11).map_err(decode)?;
-    Ok(Message {
-        thread_id: ThreadId::from_uuid(row.get(at).map_err(decode)?),
-        id: crate::message::MessageId::from_uuid(row.get(at + 1).map_err(decode)?),
-        user_id: UserId::from_uuid(row.get(at + 2).map_err(decode)?),
-        kind: MessageKind::parse(&kind).map_err(|_| decode(format!("unknown kind {kind:?}")))?,
-        content: row.get(at + 4).map_err(decode)?,
-        paths: serde_json::from_str(&paths).map_err(decode)?,
-        created_at: timestamp(row.get(at + 6).map_err(decode)?)?,
-        updated_at: timestamp(row.get(at + 7).map_err(decode)?)?,
-        seq: row.get(at + 8).map_err(decode)?,
-        rev: row.get(at + 9).map_err(decode)?,
-        reply_to: reply_to.map(crate::message::MessageId::from_uuid),
-        reactions: crate::reaction::summary_from_json(&reactions)?,
-    })
-}
-
-fn paths_json(paths: &[String]) -> String {
-    serde_json::to_string(paths).expect("a list of strings always serialises to JSON")
+    leases: tokio::sync::Mutex<leases::Leases>,
 }
 
 /// Settings every connection gets.
@@ -177,23 +136,27 @@ impl SqliteStore {
         .map_err(|e| Error::internal("checkpoint", e))?
     }
 
-    /// Runs `work` on the writer, inside the batch's transaction and a savepoint of its own.
-    async fn write<T, F>(&self, what: &'static str, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        self.inner.writer.call(what, Undo::Savepoint, work).await
+    /// Stops the writer once the writes queued so far are committed (later writes are refused
+    /// as unavailable), then checkpoints the write-ahead log into the database file (see
+    /// [`SqliteStore::checkpoint`]): after it the file alone holds every write. The last step of
+    /// a clean stop. Answers whether the checkpoint completed.
+    pub async fn close(&self) -> Result<bool> {
+        if !self.inner.writer.shutdown().await {
+            tracing::warn!("SQLite: the writer did not stop in time");
+        }
+        self.checkpoint().await
     }
 
-    /// Runs `work` on the writer, inside the batch's transaction, without a savepoint: `work`
-    /// must refuse, if at all, before it changes anything (see [`Undo::Transaction`]).
-    async fn write_checked<T, F>(&self, what: &'static str, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        self.inner.writer.call(what, Undo::Transaction, work).await
+    /// Sends a write to the writer, as the command `command` makes of it, and waits for its
+    /// answer, committed.
+    async fn write<S: Statements>(
+        &self,
+        request: S,
+        command: fn(Call<S>) -> Command,
+    ) -> Result<S::Output> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let call = command(Call::new(request, reply));
+        self.inner.writer.write(S::WHAT, call, answer).await
     }
 
     /// Runs `work` on a read-only connection, in one read transaction (one snapshot).
@@ -276,6 +239,18 @@ impl Readers {
         tokio::time::timeout(timeout, run)
             .await
             .map_err(|_| Error::unavailable(what, "timed out"))?
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::storage::MessageStore for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        self.read("ping", |tx| {
+            tx.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+                .map(drop)
+                .map_err(db("ping"))
+        })
+        .await
     }
 }
 

@@ -8,71 +8,18 @@
 //! after a restart the new process claims at once every event the old one did not
 //! acknowledge.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{SqliteStore, db, decode, timestamp};
+use super::SqliteStore;
+use super::error::db;
+use super::rows::{decode, timestamp};
+use super::writer::{Ack, Command, Statements, Undo};
 use crate::error::Result;
 use crate::message::{ThreadId, Timestamp};
 use crate::storage::{Outbox, StoredEvent};
-
-/// What this store has claimed and not yet had acknowledged.
-#[derive(Debug, Default)]
-pub(super) struct Leases {
-    /// The highest position this store has claimed: events past it were never claimed.
-    claimed_to: i64,
-    /// Claimed events, with when their lease runs out.
-    held: BTreeMap<i64, Instant>,
-    /// Events at or below `claimed_to` to claim again: released, or their lease ran out.
-    again: BTreeSet<i64>,
-}
-
-impl Leases {
-    /// Takes up to `limit` events to claim again, in order of position: released ones and
-    /// those whose lease has run out.
-    fn due(&mut self, now: Instant, limit: usize) -> Vec<i64> {
-        let expired: Vec<i64> = self
-            .held
-            .iter()
-            .filter(|&(_, until)| *until <= now)
-            .map(|(&position, _)| position)
-            .collect();
-        for position in expired {
-            self.held.remove(&position);
-            self.again.insert(position);
-        }
-        let due: Vec<i64> = self.again.iter().take(limit).copied().collect();
-        for position in &due {
-            self.again.remove(position);
-        }
-        due
-    }
-
-    fn hold(&mut self, events: &[StoredEvent], until: Instant) {
-        for event in events {
-            self.held.insert(event.position, until);
-            self.claimed_to = self.claimed_to.max(event.position);
-        }
-    }
-
-    fn forget(&mut self, positions: &[i64]) {
-        for position in positions {
-            self.held.remove(position);
-            self.again.remove(position);
-        }
-    }
-
-    fn give_back(&mut self, positions: &[i64]) {
-        for &position in positions {
-            if self.held.remove(&position).is_some() || position <= self.claimed_to {
-                self.again.insert(position);
-            }
-        }
-    }
-}
 
 /// One event, by position.
 const ONE: &str = "SELECT position, id, kind, thread_id, time, sequence, payload \
@@ -93,10 +40,20 @@ fn event_from_row(row: &Row<'_>) -> Result<StoredEvent> {
     })
 }
 
-/// Deletes the events at `positions`: those of each unbroken run of positions (the common
-/// case: a batch claimed in order) by one range.
-fn delete(conn: &rusqlite::Connection, positions: &[i64]) -> Result<()> {
-    let mut sorted = positions.to_vec();
+/// Deletes the events at the acknowledged positions, on the writer: those of each unbroken
+/// run of positions (the common case: a batch claimed in order) by one range.
+impl Statements for Ack {
+    type Output = ();
+    const WHAT: &'static str = "ack events";
+    const UNDO: Undo = Undo::Savepoint;
+
+    fn write(self, conn: &Connection) -> Result<()> {
+        delete(conn, self.0)
+    }
+}
+
+fn delete(conn: &Connection, positions: Vec<i64>) -> Result<()> {
+    let mut sorted = positions;
     sorted.sort_unstable();
     sorted.dedup();
     let mut stmt = conn
@@ -166,9 +123,7 @@ impl Outbox for SqliteStore {
     }
 
     async fn ack(&self, positions: &[i64]) -> Result<()> {
-        let owned = positions.to_vec();
-        self.write("ack events", move |conn| delete(conn, &owned))
-            .await?;
+        self.write(Ack(positions.to_vec()), Command::Ack).await?;
         self.inner.leases.lock().await.forget(positions);
         Ok(())
     }

@@ -2,13 +2,12 @@
 
 use super::*;
 use crate::error::Error;
-use crate::events::codec;
 use crate::message::{
     IdempotencyKey, Limits, Message, MessageId, MessageKind, NewMessage, RequestFingerprint,
     Timestamp,
 };
 use crate::page::PageQuery;
-use crate::storage::{Created, Idempotency};
+use crate::write::Created;
 
 /// A retried create with the same key answers the first message; another body is a conflict.
 pub async fn idempotent_creates(subject: &Subject) {
@@ -19,7 +18,7 @@ pub async fn idempotent_creates(subject: &Subject) {
     let key = IdempotencyKey::parse("retry-1").unwrap();
     let new = NewMessage::new(MessageKind::Text, "once".into(), vec![], &limits).unwrap();
     let fp = RequestFingerprint::of(&new);
-    let idem = Idempotency {
+    let idem = Keyed {
         key: &key,
         fingerprint: fp,
     };
@@ -30,10 +29,7 @@ pub async fn idempotent_creates(subject: &Subject) {
         new.clone(),
         Timestamp::from_micros(T0),
     );
-    let created = store
-        .create(&first, Some(idem), codec::created(&first))
-        .await
-        .unwrap();
+    let created = store.create_with(&first, Some(idem)).await.unwrap();
     let Created::New(first) = created else {
         panic!("expected a new message: {created:?}");
     };
@@ -45,10 +41,7 @@ pub async fn idempotent_creates(subject: &Subject) {
         new.clone(),
         Timestamp::from_micros(T0 + 1),
     );
-    let replayed = store
-        .create(&retry, Some(idem), codec::created(&retry))
-        .await
-        .unwrap();
+    let replayed = store.create_with(&retry, Some(idem)).await.unwrap();
     assert_eq!(replayed, Created::Replayed(first.clone()));
     assert_eq!(
         page(store, t, PageQuery::Newest, 10).await.items,
@@ -65,13 +58,12 @@ pub async fn idempotent_creates(subject: &Subject) {
         Timestamp::from_micros(T0 + 2),
     );
     let conflict = store
-        .create(
+        .create_with(
             &other,
-            Some(Idempotency {
+            Some(Keyed {
                 key: &key,
                 fingerprint: RequestFingerprint::of(&other_body),
             }),
-            codec::created(&other),
         )
         .await;
     assert!(
@@ -88,9 +80,7 @@ pub async fn idempotent_creates(subject: &Subject) {
         Timestamp::from_micros(T0 + 3),
     );
     assert!(matches!(
-        store
-            .create(&by_other_user, Some(idem), codec::created(&by_other_user))
-            .await,
+        store.create_with(&by_other_user, Some(idem)).await,
         Ok(Created::New(_))
     ));
     let in_other_thread = Message::from_new(
@@ -101,13 +91,7 @@ pub async fn idempotent_creates(subject: &Subject) {
         Timestamp::from_micros(T0 + 4),
     );
     assert!(matches!(
-        store
-            .create(
-                &in_other_thread,
-                Some(idem),
-                codec::created(&in_other_thread)
-            )
-            .await,
+        store.create_with(&in_other_thread, Some(idem)).await,
         Ok(Created::New(_))
     ));
 
@@ -121,10 +105,7 @@ pub async fn idempotent_creates(subject: &Subject) {
         new,
         Timestamp::from_micros(T0 + 5),
     );
-    let replayed = store
-        .create(&late, Some(idem), codec::created(&late))
-        .await
-        .unwrap();
+    let replayed = store.create_with(&late, Some(idem)).await.unwrap();
     let Created::Replayed(again) = replayed else {
         panic!("expected a replay: {replayed:?}");
     };
@@ -142,7 +123,7 @@ pub async fn an_idempotent_replay_takes_no_number(subject: &Subject) {
     let author = user();
     let key = IdempotencyKey::parse("once").unwrap();
     let new = NewMessage::new(MessageKind::Text, "x".into(), vec![], &Limits::default()).unwrap();
-    let idem = Idempotency {
+    let idem = Keyed {
         key: &key,
         fingerprint: RequestFingerprint::of(&new),
     };
@@ -154,10 +135,7 @@ pub async fn an_idempotent_replay_takes_no_number(subject: &Subject) {
             new.clone(),
             Timestamp::from_micros(T0 + i),
         );
-        store
-            .create(&m, Some(idem), codec::created(&m))
-            .await
-            .unwrap();
+        store.create_with(&m, Some(idem)).await.unwrap();
     }
     assert_eq!(store.head(t).await.ok(), Some(1));
     let next = insert(store, &message(t, author, T0 + 9, "next")).await;

@@ -1,4 +1,4 @@
-//! The storage contract: what every `MessageStore` and its `Outbox` must do, written once as
+//! The storage contract: what every `MessageStore` (its outbox included) must do, written once as
 //! named cases, one file per topic. [`storage_contract!`](crate::storage_contract) stamps out
 //! one test per case and backend, so a failure names its case and does not hide the others.
 //!
@@ -18,11 +18,12 @@ use uuid::Uuid;
 
 pub(super) use super::text_message as message;
 use crate::changes::ChangesLimit;
-use crate::events::codec;
 use crate::message::{Limits, Message, MessageId, MessagePatch, ThreadId, Timestamp, UserId};
 use crate::page::{Page, PageQuery, PageSize};
-use crate::storage::{Created, MessageStore, Outbox};
+use crate::storage::MessageStore;
+use crate::write::Created;
 
+mod calls;
 mod idempotency;
 mod outbox;
 mod paging;
@@ -32,6 +33,7 @@ mod read;
 mod sequence;
 mod writes;
 
+pub use calls::{Calls, Keyed};
 pub use idempotency::*;
 pub use outbox::{events_carry_their_change_numbers, every_write_leaves_one_event};
 pub use paging::*;
@@ -41,23 +43,19 @@ pub use read::*;
 pub use sequence::*;
 pub use writes::*;
 
-/// A store under test: both of its sides, and whatever must live as long as the test (a
-/// test database, a temporary directory).
+/// A store under test, and whatever must live as long as the test (a test database, a
+/// temporary directory).
 pub struct Subject {
-    /// The message side.
+    /// The store: its messages and its outbox.
     pub store: Arc<dyn MessageStore>,
-    /// The relay's side of the same store.
-    pub outbox: Arc<dyn Outbox>,
     _keep: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl Subject {
-    /// Both sides of `store`.
-    pub fn new<S: MessageStore + Outbox>(store: S) -> Self {
-        let store = Arc::new(store);
+    /// `store` under test.
+    pub fn new<S: MessageStore>(store: S) -> Self {
         Subject {
-            store: Arc::clone(&store) as Arc<dyn MessageStore>,
-            outbox: store,
+            store: Arc::new(store),
             _keep: None,
         }
     }
@@ -159,10 +157,7 @@ pub(super) const T0: i64 = 1_764_000_000_000_000;
 
 /// Creates `m`, returning it as the store numbered it.
 pub(super) async fn insert(store: &dyn MessageStore, m: &Message) -> Message {
-    let created = store
-        .create(m, None, codec::created(m))
-        .await
-        .expect("create");
+    let created = store.create_with(m, None).await.expect("create");
     let Created::New(numbered) = created else {
         panic!("a create without a key is new: {created:?}");
     };
@@ -247,12 +242,11 @@ pub(super) fn ids(pages: &[Page]) -> Vec<MessageId> {
 pub(super) async fn delete(store: &dyn MessageStore, m: &Message) -> crate::Tombstone {
     let at = Timestamp::from_micros(T0 + 1_000_000);
     store
-        .delete(
+        .delete_as(
             m.thread_id,
             m.id,
             &crate::removal::Removal::by_author(m.user_id),
             at,
-            codec::deleted,
         )
         .await
         .expect("delete")
@@ -261,13 +255,12 @@ pub(super) async fn delete(store: &dyn MessageStore, m: &Message) -> crate::Tomb
 pub(super) async fn edit(store: &dyn MessageStore, m: &Message, text: &str) -> Message {
     let patch = MessagePatch::new(Some(text.into()), None, &Limits::default()).unwrap();
     store
-        .update(
+        .update_as(
             m.thread_id,
             m.id,
             m.user_id,
             &patch,
             Timestamp::from_micros(T0 + 2_000_000),
-            codec::updated,
         )
         .await
         .expect("update")

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use super::*;
 use crate::error::Error;
-use crate::events::codec;
 use crate::message::{
     IdempotencyKey, Limits, Message, MessageId, MessageKind, NewMessage, RequestFingerprint,
     Timestamp,
 };
 use crate::page::{PageQuery, PageSize};
-use crate::storage::{Created, Idempotency};
+use crate::write::Created;
 
 /// Concurrent creates on one thread are each listed once.
 pub async fn concurrent_creates_are_each_listed_once(subject: &Subject) {
@@ -72,13 +71,12 @@ pub async fn a_crowd_on_one_thread_with_keys_and_retries(subject: &Subject) {
         Timestamp::from_micros(T0),
     );
     let first = store
-        .create(
+        .create_with(
             &original,
-            Some(Idempotency {
+            Some(Keyed {
                 key: &used_key,
                 fingerprint: RequestFingerprint::of(&used),
             }),
-            codec::created(&original),
         )
         .await
         .unwrap();
@@ -117,8 +115,8 @@ pub async fn a_crowd_on_one_thread_with_keys_and_retries(subject: &Subject) {
         );
         tasks.push(tokio::spawn(async move {
             let fingerprint = RequestFingerprint::of(&new);
-            let idem = key.as_ref().map(|key| Idempotency { key, fingerprint });
-            (expect, store.create(&m, idem, codec::created(&m)).await)
+            let idem = key.as_ref().map(|key| Keyed { key, fingerprint });
+            (expect, store.create_with(&m, idem).await)
         }));
     }
     let mut seqs = vec![original.seq];
@@ -150,7 +148,7 @@ pub async fn a_crowd_on_one_thread_with_keys_and_retries(subject: &Subject) {
     let listed = ids(&walk(store.as_ref(), t, PageQuery::Newest, 20).await);
     assert_eq!(listed.len(), 65);
     let events = subject
-        .outbox
+        .store
         .claim(1_000, Duration::from_secs(60))
         .await
         .expect("claim");

@@ -9,8 +9,8 @@ use crate::events::codec;
 use crate::history::Version;
 use crate::message::Emoji;
 use crate::message::{Limits, MessageKind, NewMessage, RequestFingerprint, Timestamp};
+use crate::reaction::ReactionRequest;
 use crate::reaction::{Reacted, ReactionChange, ReactionLimits};
-use crate::storage::{Idempotency, ReactionRequest};
 
 fn emoji(s: &str) -> Emoji {
     Emoji::parse(s).unwrap()
@@ -45,10 +45,10 @@ pub(super) async fn react_with(
         user,
         emoji,
         change,
-        now: Timestamp::from_micros(T0 + 3_000_000),
+        at: Timestamp::from_micros(T0 + 3_000_000),
         limits,
     };
-    store.react(request, codec::reaction).await
+    store.react(request).await
 }
 
 async fn react(
@@ -82,7 +82,7 @@ pub async fn a_reply_names_a_live_message_of_its_thread(subject: &Subject) {
     let head = store.head(t).await.unwrap();
     for bad in [MessageId::new_v7(), elsewhere.id, gone.id] {
         let refused = reply(t, author, bad, "x");
-        let refused = store.create(&refused, None, codec::created(&target)).await;
+        let refused = store.create_with(&refused, None).await;
         assert!(
             matches!(refused, Err(Error::InvalidReplyTo)),
             "a reply to {bad} is refused"
@@ -121,23 +121,17 @@ pub async fn an_idempotent_replay_of_a_reply_answers_the_same_message(subject: &
     .replying_to(Some(target.id));
     let fingerprint = RequestFingerprint::of(&new);
     let first = reply(t, author, target.id, "answer");
-    let idem = Idempotency {
+    let idem = Keyed {
         key: &key,
         fingerprint,
     };
-    let created = store
-        .create(&first, Some(idem), codec::created(&first))
-        .await
-        .unwrap();
+    let created = store.create_with(&first, Some(idem)).await.unwrap();
     let Created::New(created) = created else {
         panic!("the first create is new");
     };
     delete(store, &target).await;
     let retry = reply(t, author, target.id, "answer");
-    let replayed = store
-        .create(&retry, Some(idem), codec::created(&retry))
-        .await
-        .unwrap();
+    let replayed = store.create_with(&retry, Some(idem)).await.unwrap();
     assert_eq!(replayed, Created::Replayed(created));
     // The same key with a reply to another message is another request.
     let other = insert(store, &message(t, author, T0 + 5, "other")).await;
@@ -190,7 +184,7 @@ pub async fn a_reaction_takes_a_number_and_a_repeat_takes_none(subject: &Subject
 /// emoji's new count.
 pub async fn each_reaction_change_leaves_its_own_event(subject: &Subject) {
     let store = subject.store.as_ref();
-    let outbox = subject.outbox.as_ref();
+    let outbox = subject.store.as_ref();
     drain(outbox).await;
     let t = thread();
     let m = insert(store, &message(t, user(), T0, "evented")).await;
@@ -285,7 +279,7 @@ pub async fn reactions_list_their_first_holders_and_exact_counts(subject: &Subje
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = store.reactors(t, m.id, &up, after, 2).await.unwrap();
+        let page = store.reactors_of(t, m.id, &up, after, 2).await.unwrap();
         assert_eq!(page.count, 4);
         seen.extend(page.users.iter().copied());
         match page.next {
@@ -296,7 +290,7 @@ pub async fn reactions_list_their_first_holders_and_exact_counts(subject: &Subje
     }
     assert_eq!(seen, holders);
     let none = store
-        .reactors(t, m.id, &emoji(":none:"), None, 10)
+        .reactors_of(t, m.id, &emoji(":none:"), None, 10)
         .await
         .unwrap();
     assert_eq!((none.count, none.users.len(), none.next), (0, 0, None));
@@ -345,7 +339,7 @@ pub async fn a_deleted_message_takes_no_reaction_and_has_no_history(subject: &Su
     assert!(matches!(reacted.await, Err(Error::NotFound)));
     assert!(matches!(store.history(t, m.id).await, Err(Error::NotFound)));
     assert!(matches!(
-        store.reactors(t, m.id, &up, None, 10).await,
+        store.reactors_of(t, m.id, &up, None, 10).await,
         Err(Error::NotFound)
     ));
     let other = insert(store, &message(thread(), user(), T0, "elsewhere")).await;
@@ -413,7 +407,7 @@ pub async fn an_edit_keeps_the_version_it_replaced(subject: &Subject) {
     let patch = MessagePatch::new(None, Some(vec!["a.txt".into()]), &Limits::default()).unwrap();
     let third_at = Timestamp::from_micros(T0 + 9_000_000);
     let third = store
-        .update(t, m.id, m.user_id, &patch, third_at, codec::updated)
+        .update_as(t, m.id, m.user_id, &patch, third_at)
         .await
         .unwrap();
     let history = store.history(t, m.id).await.unwrap();
@@ -502,7 +496,7 @@ pub async fn racing_reactions_keep_counts_exact(subject: &Subject) {
     assert_eq!(listed.len(), holders.len().min(10));
     assert!(listed.iter().all(|u| holders.contains(u)));
     let everyone = store
-        .reactors(t, m.id, &emoji("👍"), None, 100)
+        .reactors_of(t, m.id, &emoji("👍"), None, 100)
         .await
         .unwrap();
     let mut sorted = holders.clone();
@@ -515,10 +509,8 @@ pub async fn racing_reactions_keep_counts_exact(subject: &Subject) {
 /// Clearing a message's reactions (a moderator's act) is one numbered change with its event;
 /// a message without reactions changes nothing; the holders are gone, so each may react again.
 pub async fn clearing_reactions_is_one_numbered_change(subject: &Subject) {
-    use crate::reaction::ReactionsCleared;
-
     let store = subject.store.as_ref();
-    super::outbox::drain(subject.outbox.as_ref()).await;
+    super::outbox::drain(subject.store.as_ref()).await;
     let t = thread();
     let m = insert(store, &message(t, user(), T0, "popular")).await;
     let (a, b) = (user(), user());
@@ -526,19 +518,9 @@ pub async fn clearing_reactions_is_one_numbered_change(subject: &Subject) {
     react(store, &m, b, "👍", ReactionChange::Add).await;
     react(store, &m, a, "🎉", ReactionChange::Add).await;
     let head = store.head(t).await.expect("head");
-    let event = || {
-        codec::cleared(&ReactionsCleared {
-            message_id: m.id,
-            thread_id: t,
-            cleared_by: user(),
-            cleared_at: Timestamp::from_micros(T0 + 9),
-        })
-    };
-    super::outbox::drain(subject.outbox.as_ref()).await;
-    let cleared = store
-        .clear_reactions(t, m.id, event())
-        .await
-        .expect("clear");
+    let (moderator, at) = (user(), Timestamp::from_micros(T0 + 9));
+    super::outbox::drain(subject.store.as_ref()).await;
+    let cleared = store.clear_as(t, m.id, moderator, at).await.expect("clear");
     assert!(cleared.changed);
     assert!(cleared.message.reactions.is_empty());
     assert_eq!(
@@ -553,13 +535,13 @@ pub async fn clearing_reactions_is_one_numbered_change(subject: &Subject) {
         "stored"
     );
     let reactors = store
-        .reactors(t, m.id, &emoji("👍"), None, 100)
+        .reactors_of(t, m.id, &emoji("👍"), None, 100)
         .await
         .expect("reactors");
     assert_eq!(reactors.count, 0);
     assert!(reactors.users.is_empty());
     let events = subject
-        .outbox
+        .store
         .claim(100, Duration::from_secs(60))
         .await
         .expect("claim");
@@ -578,7 +560,7 @@ pub async fn clearing_reactions_is_one_numbered_change(subject: &Subject) {
     }
 
     let again = store
-        .clear_reactions(t, m.id, event())
+        .clear_as(t, m.id, moderator, at)
         .await
         .expect("clear again");
     assert!(!again.changed, "nothing to clear, nothing numbered");
@@ -589,7 +571,7 @@ pub async fn clearing_reactions_is_one_numbered_change(subject: &Subject) {
 
     delete(store, &m).await;
     assert!(matches!(
-        store.clear_reactions(t, m.id, event()).await,
+        store.clear_as(t, m.id, moderator, at).await,
         Err(Error::NotFound)
     ));
 }

@@ -1,7 +1,7 @@
 //! Read state: where each user stopped reading, and exact unread counts after it.
 
 use super::*;
-use crate::read::{ReadMark, ReadState, UNREAD_THREADS_MAX, UnreadMax};
+use crate::read::{ReadMark, ReadState, ThreadList, UnreadMax};
 
 fn max() -> UnreadMax {
     UnreadMax::DEFAULT
@@ -9,7 +9,7 @@ fn max() -> UnreadMax {
 
 async fn state(store: &dyn MessageStore, thread: ThreadId, reader: UserId) -> ReadState {
     let mut states = store
-        .read_states(reader, &[thread], max())
+        .read_states_of(reader, &[thread], max())
         .await
         .expect("read states");
     assert_eq!(states.len(), 1, "one state per thread asked");
@@ -23,7 +23,7 @@ async fn mark(
     mark: ReadMark,
 ) -> ReadState {
     store
-        .mark_read(thread, reader, mark, max())
+        .mark_read_as(thread, reader, mark, max())
         .await
         .expect("mark read")
 }
@@ -176,18 +176,18 @@ pub async fn counts_stop_at_the_cap(subject: &Subject) {
     let written = write(store, thread, author, 5).await;
     let three = UnreadMax::new(3).expect("valid");
     let capped = store
-        .read_states(reader, &[thread], three)
+        .read_states_of(reader, &[thread], three)
         .await
         .expect("read states");
     assert_eq!(summary(&capped[0]), (0, 3, true, Some(written[0].seq)));
     let five = UnreadMax::new(5).expect("valid");
     let exact = store
-        .mark_read(thread, reader, ReadMark::ReadTo(0), five)
+        .mark_read_as(thread, reader, ReadMark::ReadTo(0), five)
         .await
         .expect("mark read");
     assert_eq!(summary(&exact), (0, 5, false, Some(written[0].seq)));
     let marked = store
-        .mark_read(thread, reader, ReadMark::ReadTo(written[0].seq), three)
+        .mark_read_as(thread, reader, ReadMark::ReadTo(written[0].seq), three)
         .await
         .expect("mark read");
     assert_eq!((marked.unread, marked.capped), (3, true));
@@ -205,7 +205,7 @@ pub async fn concurrent_marks_never_move_back(subject: &Subject) {
         let seq = m.seq;
         marks.spawn(async move {
             let s = store
-                .mark_read(thread, reader, ReadMark::ReadTo(seq), max())
+                .mark_read_as(thread, reader, ReadMark::ReadTo(seq), max())
                 .await
                 .expect("mark read");
             assert!(s.seq >= seq, "an answer is at least the position asked");
@@ -221,7 +221,7 @@ pub async fn concurrent_marks_never_move_back(subject: &Subject) {
 pub async fn many_threads_in_one_call(subject: &Subject) {
     let store = subject.store.as_ref();
     let (author, reader) = (user(), user());
-    let threads: Vec<ThreadId> = (0..UNREAD_THREADS_MAX).map(|_| thread()).collect();
+    let threads: Vec<ThreadId> = (0..ThreadList::MAX).map(|_| thread()).collect();
     // Every fourth thread holds i % 3 + 1 messages, and the reader has read one of them in
     // every other such thread; the rest were never written.
     let mut expected = Vec::with_capacity(threads.len());
@@ -244,7 +244,7 @@ pub async fn many_threads_in_one_call(subject: &Subject) {
         }
     }
     let states = store
-        .read_states(reader, &threads, max())
+        .read_states_of(reader, &threads, max())
         .await
         .expect("read states");
     let asked: Vec<ThreadId> = states.iter().map(|s| s.thread_id).collect();

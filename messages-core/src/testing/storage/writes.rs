@@ -20,7 +20,7 @@ pub async fn an_edit_never_moves_a_message(subject: &Subject) {
     .unwrap();
     let now = Timestamp::from_micros(T0 + 5_000_000);
     let edited = store
-        .update(t, target.id, target.user_id, &patch, now, codec::updated)
+        .update_as(t, target.id, target.user_id, &patch, now)
         .await
         .expect("update");
     assert_eq!(edited.content, "edited");
@@ -39,14 +39,7 @@ pub async fn an_edit_never_moves_a_message(subject: &Subject) {
     // Only the named fields change.
     let paths_only = MessagePatch::new(None, Some(vec![]), &Limits::default()).unwrap();
     let again = store
-        .update(
-            t,
-            target.id,
-            target.user_id,
-            &paths_only,
-            now,
-            codec::updated,
-        )
+        .update_as(t, target.id, target.user_id, &paths_only, now)
         .await
         .expect("update");
     assert_eq!(again.content, "edited");
@@ -65,37 +58,27 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
     let now = Timestamp::from_micros(T0 + 10);
     let by = |user| crate::removal::Removal::by_author(user);
     assert!(matches!(
-        store
-            .update(t, m.id, stranger, &patch, now, codec::updated)
-            .await,
+        store.update_as(t, m.id, stranger, &patch, now).await,
         Err(Error::Forbidden)
     ));
     assert!(matches!(
-        store
-            .delete(t, m.id, &by(stranger), now, codec::deleted)
-            .await,
+        store.delete_as(t, m.id, &by(stranger), now).await,
         Err(Error::Forbidden)
     ));
     // Another thread, or an unknown id: not found, whoever asks.
     let other = thread();
     assert!(matches!(
-        store
-            .update(other, m.id, m.user_id, &patch, now, codec::updated)
-            .await,
+        store.update_as(other, m.id, m.user_id, &patch, now).await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
-        store
-            .delete(other, m.id, &by(m.user_id), now, codec::deleted)
-            .await,
+        store.delete_as(other, m.id, &by(m.user_id), now).await,
         Err(Error::NotFound)
     ));
     assert!(matches!(store.get(other, m.id).await, Err(Error::NotFound)));
     let unknown = MessageId::new_v7();
     assert!(matches!(
-        store
-            .delete(t, unknown, &by(m.user_id), now, codec::deleted)
-            .await,
+        store.delete_as(t, unknown, &by(m.user_id), now).await,
         Err(Error::NotFound)
     ));
     // Nothing changed, and no refused write took a number.
@@ -105,21 +88,15 @@ pub async fn only_the_author_changes_a_message(subject: &Subject) {
     delete(store, m).await;
     assert!(matches!(store.get(t, m.id).await, Err(Error::NotFound)));
     assert!(matches!(
-        store
-            .update(t, m.id, m.user_id, &patch, now, codec::updated)
-            .await,
+        store.update_as(t, m.id, m.user_id, &patch, now).await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
-        store
-            .delete(t, m.id, &by(m.user_id), now, codec::deleted)
-            .await,
+        store.delete_as(t, m.id, &by(m.user_id), now).await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
-        store
-            .delete(t, m.id, &by(stranger), now, codec::deleted)
-            .await,
+        store.delete_as(t, m.id, &by(stranger), now).await,
         Err(Error::NotFound)
     ));
     assert_eq!(
@@ -137,14 +114,7 @@ pub async fn a_blank_edit_is_refused(subject: &Subject) {
     let m = &all[0];
     let blank = MessagePatch::new(Some("   ".into()), None, &Limits::default()).unwrap();
     let result = store
-        .update(
-            t,
-            m.id,
-            m.user_id,
-            &blank,
-            Timestamp::from_micros(T0 + 9),
-            codec::updated,
-        )
+        .update_as(t, m.id, m.user_id, &blank, Timestamp::from_micros(T0 + 9))
         .await;
     assert!(
         matches!(
@@ -172,7 +142,7 @@ pub async fn a_moderator_removes_any_message_with_a_reason(subject: &Subject) {
     use crate::removal::Removal;
 
     let store = subject.store.as_ref();
-    super::outbox::drain(subject.outbox.as_ref()).await;
+    super::outbox::drain(subject.store.as_ref()).await;
     let t = thread();
     let all = fill(store, t, 3).await;
     let author = all[0].user_id;
@@ -180,7 +150,7 @@ pub async fn a_moderator_removes_any_message_with_a_reason(subject: &Subject) {
     let now = Timestamp::from_micros(T0 + 20);
     let removal = Removal::new(moderator, true, Some("spam".into())).unwrap();
     let tombstone = store
-        .delete(t, all[0].id, &removal, now, codec::deleted)
+        .delete_as(t, all[0].id, &removal, now)
         .await
         .expect("a moderator removes another's message");
     assert_eq!(tombstone.deleted_by, Some(moderator));
@@ -190,7 +160,7 @@ pub async fn a_moderator_removes_any_message_with_a_reason(subject: &Subject) {
     // The author removing their own, with a reason: no `deleted_by`.
     let own = Removal::new(author, false, Some("typo".into())).unwrap();
     let second = store
-        .delete(t, all[1].id, &own, now, codec::deleted)
+        .delete_as(t, all[1].id, &own, now)
         .await
         .expect("the author removes theirs");
     assert_eq!(
@@ -201,26 +171,18 @@ pub async fn a_moderator_removes_any_message_with_a_reason(subject: &Subject) {
     let mine = message(t, moderator, T0 + 30, "mine");
     let mine = insert(store, &mine).await;
     let third = store
-        .delete(t, mine.id, &removal, now, codec::deleted)
+        .delete_as(t, mine.id, &removal, now)
         .await
         .expect("a moderator removes their own");
     assert_eq!(third.deleted_by, None);
     // Gone is gone, for a moderator too; and a non-moderator still may not.
     assert!(matches!(
-        store
-            .delete(t, all[0].id, &removal, now, codec::deleted)
-            .await,
+        store.delete_as(t, all[0].id, &removal, now).await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
         store
-            .delete(
-                t,
-                all[2].id,
-                &Removal::by_author(moderator),
-                now,
-                codec::deleted
-            )
+            .delete_as(t, all[2].id, &Removal::by_author(moderator), now)
             .await,
         Err(Error::Forbidden)
     ));
@@ -244,7 +206,7 @@ pub async fn a_moderator_removes_any_message_with_a_reason(subject: &Subject) {
     );
 
     let events = subject
-        .outbox
+        .store
         .claim(100, std::time::Duration::from_secs(60))
         .await
         .expect("claim");
@@ -273,7 +235,7 @@ pub async fn a_bulk_removal_is_all_or_nothing(subject: &Subject) {
     use crate::removal::Removal;
 
     let store = subject.store.as_ref();
-    super::outbox::drain(subject.outbox.as_ref()).await;
+    super::outbox::drain(subject.store.as_ref()).await;
     let t = thread();
     let all = fill(store, t, 100).await;
     let moderator = Removal::new(user(), true, Some("raid".into())).unwrap();
@@ -284,10 +246,7 @@ pub async fn a_bulk_removal_is_all_or_nothing(subject: &Subject) {
     let elsewhere = fill(store, thread(), 1).await;
     for bad in [all[0].id, MessageId::new_v7(), elsewhere[0].id] {
         let ids = [all[5].id, bad, all[6].id];
-        match store
-            .delete_many(t, &ids, &moderator, now, codec::deleted)
-            .await
-        {
+        match store.delete_many_as(t, &ids, &moderator, now).await {
             Err(Error::RefusedId { id, .. }) => assert_eq!(id, *bad.as_uuid()),
             other => panic!("expected the refused id {bad}, got {other:?}"),
         }
@@ -295,9 +254,7 @@ pub async fn a_bulk_removal_is_all_or_nothing(subject: &Subject) {
     // Not a moderator, and one message is another's: forbidden, nothing deleted.
     let stranger = Removal::by_author(user());
     assert!(matches!(
-        store
-            .delete_many(t, &[all[1].id], &stranger, now, codec::deleted)
-            .await,
+        store.delete_many_as(t, &[all[1].id], &stranger, now).await,
         Err(Error::Forbidden)
     ));
     assert_eq!(
@@ -315,17 +272,17 @@ pub async fn a_bulk_removal_is_all_or_nothing(subject: &Subject) {
         99
     );
     let events = subject
-        .outbox
+        .store
         .claim(1_000, std::time::Duration::from_secs(60))
         .await
         .expect("claim");
     let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
-    subject.outbox.ack(&positions).await.expect("ack");
+    subject.store.ack(&positions).await.expect("ack");
 
     // The other 99, newest first, at once: numbered in the order given.
     let ids: Vec<MessageId> = all[1..].iter().rev().map(|m| m.id).collect();
     let tombstones = store
-        .delete_many(t, &ids, &moderator, now, codec::deleted)
+        .delete_many_as(t, &ids, &moderator, now)
         .await
         .expect("a bulk removal");
     assert_eq!(
@@ -353,7 +310,7 @@ pub async fn a_bulk_removal_is_all_or_nothing(subject: &Subject) {
     );
     assert_eq!(changes.changes.len(), 99);
     let events = subject
-        .outbox
+        .store
         .claim(1_000, std::time::Duration::from_secs(60))
         .await
         .expect("claim");
@@ -371,7 +328,7 @@ pub async fn a_bulk_removal_is_all_or_nothing(subject: &Subject) {
     let ids = [mine[1].id, mine[0].id];
     assert_eq!(
         store
-            .delete_many(t, &ids, &own, now, codec::deleted)
+            .delete_many_as(t, &ids, &own, now)
             .await
             .expect("their own")
             .len(),

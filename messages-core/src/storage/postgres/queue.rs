@@ -1,4 +1,7 @@
-//! Creates committed together, whatever their thread (group commit).
+//! The writes that wait to be committed together (group commit): the queues, and the jobs
+//! that wait in them. What each group does is its concern's (`create`, `change`, `react`).
+//!
+//! Creates are committed together whatever their thread.
 //!
 //! A commit waits for its WAL to reach the disk, and a statement costs a round trip, a plan's
 //! execution and a transaction however few rows it writes. So creates queue: while a group's
@@ -16,9 +19,9 @@
 //! A lane is drained by a task of its own, not by a request, so a client that goes away
 //! cannot strand the creates queued behind its own.
 //!
-//! Reaction changes queue the same way, per message (see `reactions`): a storm of reactions on
+//! Reaction changes queue the same way, per message (see `react`): a storm of reactions on
 //! one popular message is written a group per transaction, not one commit each. So do edits
-//! and deletes, per thread (see `edits`).
+//! and deletes, per thread (see `change`).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
@@ -28,16 +31,65 @@ use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use crate::locks;
-use crate::message::{Message, RequestFingerprint, ThreadId};
-use crate::storage::{Created, OutboxEvent};
+use crate::message::{Message, MessageId, ThreadId, Tombstone};
+use crate::reaction::{Reacted, ReactionRequest};
+use crate::storage::OutboxEvent;
+use crate::write::{CreateRequest, Created, DeleteRequest, EditRequest};
 
 /// One create waiting for its statement.
-pub(super) struct Job {
-    pub(super) message: Message,
-    pub(super) idempotency: Option<(String, RequestFingerprint)>,
+pub(super) struct CreateJob {
+    /// The create.
+    pub(super) request: CreateRequest,
+    /// Its event, encoded by the caller's task (not the lane's).
     pub(super) event: OutboxEvent,
     pub(super) reply: oneshot::Sender<Result<Created>>,
 }
+
+impl CreateJob {
+    /// The message it creates.
+    pub(super) fn message(&self) -> &Message {
+        &self.request.message
+    }
+}
+
+/// An edit or a delete waiting for its group.
+pub(super) enum ChangeJob {
+    Edit {
+        request: EditRequest,
+        reply: oneshot::Sender<Result<Message>>,
+    },
+    Delete {
+        request: DeleteRequest,
+        reply: oneshot::Sender<Result<Tombstone>>,
+    },
+}
+
+impl Queued for ChangeJob {
+    fn gone(&self) -> bool {
+        match self {
+            ChangeJob::Edit { reply, .. } => reply.is_closed(),
+            ChangeJob::Delete { reply, .. } => reply.is_closed(),
+        }
+    }
+}
+
+/// The edits and deletes waiting, per thread.
+pub(super) type Changes = Queues<ThreadId, ChangeJob>;
+
+/// One reaction change waiting for its group.
+pub(super) struct ReactionJob {
+    pub(super) request: ReactionRequest,
+    pub(super) reply: oneshot::Sender<Result<Reacted>>,
+}
+
+impl Queued for ReactionJob {
+    fn gone(&self) -> bool {
+        self.reply.is_closed()
+    }
+}
+
+/// The reaction changes waiting, per message.
+pub(super) type Reactions = Queues<(ThreadId, MessageId), ReactionJob>;
 
 /// A job waiting in a queue.
 pub(super) trait Queued {
@@ -45,7 +97,7 @@ pub(super) trait Queued {
     fn gone(&self) -> bool;
 }
 
-impl Queued for Job {
+impl Queued for CreateJob {
     fn gone(&self) -> bool {
         self.reply.is_closed()
     }
@@ -108,7 +160,7 @@ impl<K: Hash + Eq + Copy, J: Queued> Queues<K, J> {
 
 /// The creates waiting, per lane.
 pub(super) struct Creates {
-    queues: Queues<usize, Job>,
+    queues: Queues<usize, CreateJob>,
     lanes: usize,
 }
 
@@ -130,13 +182,13 @@ impl Creates {
 
     /// Queues `job`; returns its lane when no task drains that lane yet, so the caller starts
     /// one.
-    pub(super) fn push(&self, job: Job) -> Option<usize> {
-        let lane = self.lane_of(job.message.thread_id);
+    pub(super) fn push(&self, job: CreateJob) -> Option<usize> {
+        let lane = self.lane_of(job.message().thread_id);
         self.queues.push(lane, job).then_some(lane)
     }
 
     /// The queues, for `drain`.
-    pub(super) fn queues(&self) -> &Queues<usize, Job> {
+    pub(super) fn queues(&self) -> &Queues<usize, CreateJob> {
         &self.queues
     }
 }
@@ -181,7 +233,7 @@ impl<K: Hash + Eq + Copy, J: Queued> Drop for Abandon<'_, K, J> {
 }
 
 /// Answers every job of a group that failed as a whole with `error`'s kind.
-pub(super) fn fail_all(jobs: Vec<Job>, error: Error) {
+pub(super) fn fail_all(jobs: Vec<CreateJob>, error: Error) {
     let error = std::sync::Arc::new(error);
     for job in jobs {
         let _ = job.reply.send(Err(Error::shared(&error)));
@@ -193,9 +245,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::message::{Limits, MessageId, MessageKind, NewMessage, Timestamp, UserId};
+    use crate::message::{Limits, MessageKind, NewMessage, Timestamp, UserId};
 
-    fn job(thread: ThreadId) -> (Job, oneshot::Receiver<Result<Created>>) {
+    fn job(thread: ThreadId) -> (CreateJob, oneshot::Receiver<Result<Created>>) {
         let new = NewMessage::new(MessageKind::Text, "hi".into(), vec![], &Limits::default())
             .expect("a short text is valid");
         let message = Message::from_new(
@@ -207,9 +259,11 @@ mod tests {
         );
         let event = crate::events::codec::created(&message);
         let (reply, outcome) = oneshot::channel();
-        let job = Job {
-            message,
-            idempotency: None,
+        let job = CreateJob {
+            request: CreateRequest {
+                message,
+                idempotency: None,
+            },
             event,
             reply,
         };
@@ -227,13 +281,17 @@ mod tests {
         let mut outcomes = Vec::new();
         for i in 0..5 {
             let (queued, outcome) = job(threads[i % 2]);
-            ids.push(queued.message.id);
+            ids.push(queued.message().id);
             outcomes.push(outcome);
             assert_eq!(creates.push(queued).is_some(), i == 0, "one task per lane");
         }
         let first = queues.next(0).expect("a group");
         let second = queues.next(0).expect("the rest");
-        let taken: Vec<_> = first.iter().chain(&second).map(|j| j.message.id).collect();
+        let taken: Vec<_> = first
+            .iter()
+            .chain(&second)
+            .map(|j| j.message().id)
+            .collect();
         assert_eq!(first.len(), 3, "a group stops at its bound");
         assert_eq!(taken, ids, "both threads, in the order they queued");
         assert!(queues.next(0).is_none(), "the lane is released");
@@ -307,7 +365,7 @@ mod tests {
         );
         drain(creates.queues(), 0, |group| async move {
             for job in group {
-                let message = job.message.clone();
+                let message = job.message().clone();
                 let _ = job.reply.send(Ok(Created::New(message)));
             }
         })

@@ -1,0 +1,188 @@
+//! The in-memory store: for tests and benchmarks (`STORE=memory`), and the reference the other
+//! stores are tested against. One file per concern, as every store: `create`, `change`,
+//! `react`, `pages`, `read_state`, `outbox`.
+//!
+//! The sequence: each thread's counter is bumped under the store's write lock, which every
+//! write holds from its checks to its last change, so numbers are taken and become visible in
+//! one order.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Mutex, RwLock};
+use std::time::Instant;
+
+use async_trait::async_trait;
+
+use super::{MessageStore, OutboxEvent, StoredEvent};
+use crate::changes::Change;
+use crate::error::{Error, Result};
+use crate::history::Replaced;
+use crate::message::{Emoji, Message, MessageId, RequestFingerprint, ThreadId, UserId};
+use crate::read::{ReadState, UnreadMax};
+use crate::removal::Deletion;
+
+mod change;
+mod create;
+mod outbox;
+mod pages;
+mod react;
+mod read_state;
+
+/// A message as stored: deleted ones keep their row.
+struct Entry {
+    message: Message,
+    /// What is kept of its deletion, once deleted.
+    deleted: Option<Deletion>,
+    /// Every holder of each emoji, in the order they reacted; `message.reactions` is the
+    /// summary of it.
+    holders: HashMap<Emoji, Vec<UserId>>,
+    /// The versions its edits replaced, oldest first.
+    replaced: Vec<Replaced>,
+}
+
+impl Entry {
+    fn new(message: Message) -> Self {
+        Entry {
+            message,
+            deleted: None,
+            holders: HashMap::new(),
+            replaced: Vec::new(),
+        }
+    }
+
+    fn change(&self) -> Change {
+        let m = &self.message;
+        match &self.deleted {
+            None => Change::Message(m.clone()),
+            Some(deletion) => Change::Deleted(deletion.tombstone(m.id, m.thread_id, m.seq, m.rev)),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Thread {
+    /// The number of the thread's latest change.
+    head: i64,
+    /// Every message ever created, by `seq`.
+    by_seq: BTreeMap<i64, Entry>,
+    /// The `seq` of every live message.
+    live: BTreeSet<i64>,
+    /// Each message's `rev` (its latest change) to its `seq`.
+    by_rev: BTreeMap<i64, i64>,
+    /// Each message's id to its `seq`.
+    by_id: HashMap<MessageId, i64>,
+    /// `(user, key)` → the message it created and the request's fingerprint.
+    idempotency: HashMap<(UserId, String), (MessageId, RequestFingerprint)>,
+    /// Each reader's position.
+    read: HashMap<UserId, i64>,
+}
+
+impl Thread {
+    /// Takes the next number and makes it the `rev` of the message at `seq`.
+    fn renumber(&mut self, seq: i64) -> Option<&mut Entry> {
+        self.head += 1;
+        let rev = self.head;
+        let entry = self.by_seq.get_mut(&seq)?;
+        self.by_rev.remove(&entry.message.rev);
+        entry.message.rev = rev;
+        self.by_rev.insert(rev, seq);
+        Some(entry)
+    }
+
+    fn message_at(&self, seq: &i64) -> Option<Message> {
+        self.by_seq.get(seq).map(|e| e.message.clone())
+    }
+
+    /// The live entry of a message of this thread, if there is one.
+    fn live(&self, id: MessageId) -> Option<&Entry> {
+        let seq = self.by_id.get(&id)?;
+        self.by_seq.get(seq).filter(|e| e.deleted.is_none())
+    }
+
+    /// The live entry of a message of this thread, or `NotFound`.
+    fn live_entry(&self, id: MessageId) -> Result<&Entry> {
+        self.live(id).ok_or(Error::NotFound)
+    }
+
+    /// `user`'s read state: the live messages after their position that others wrote,
+    /// counted up to one past `max`.
+    fn read_state(&self, thread: ThreadId, user: UserId, max: UnreadMax) -> ReadState {
+        let seq = self.read.get(&user).copied().unwrap_or(0);
+        let mut unread = self
+            .live
+            .range(seq + 1..)
+            .filter(|s| {
+                self.by_seq
+                    .get(s)
+                    .is_some_and(|e| e.message.user_id != user)
+            })
+            .take(max.get() + 1);
+        let first = unread.next().copied();
+        let counted = first.map_or(0, |_| 1 + unread.count() as u64);
+        ReadState::from_unread(thread, seq, counted, first, max)
+    }
+}
+
+/// The outbox: events waiting, and those claimed by a relay until their lease runs out.
+#[derive(Default)]
+struct Events {
+    last_position: i64,
+    ready: VecDeque<StoredEvent>,
+    leased: BTreeMap<i64, (StoredEvent, Instant)>,
+}
+
+impl Events {
+    fn push(&mut self, event: &OutboxEvent, seq: i64, rev: i64) {
+        self.last_position += 1;
+        self.ready.push_back(StoredEvent {
+            position: self.last_position,
+            id: event.id,
+            kind: event.kind.to_owned(),
+            thread_id: event.thread_id,
+            time: event.time,
+            sequence: rev,
+            payload: event.payload(seq, rev),
+        });
+    }
+}
+
+/// Messages in process memory, lost when the process exits.
+///
+/// One `RwLock` over all threads keeps every write atomic with its number, its outbox entry
+/// and its idempotency record (the outbox's lock is taken inside it). Locks follow the crate's
+/// one policy (`locks`): std locks, no critical section awaits, poisoning is cleared; every
+/// write checks everything that can fail before it changes anything.
+#[derive(Default)]
+pub struct MemoryStore {
+    threads: RwLock<HashMap<ThreadId, Thread>>,
+    outbox: Mutex<Events>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Memory has no schema: there is nothing to migrate.
+#[async_trait]
+impl super::Schema for MemoryStore {
+    fn migration_count() -> usize {
+        0
+    }
+
+    async fn migrate_to(&self, _version: usize) -> Result<usize> {
+        Ok(0)
+    }
+
+    async fn schema_version(&self) -> Result<usize> {
+        Ok(0)
+    }
+}

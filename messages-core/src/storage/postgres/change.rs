@@ -1,0 +1,268 @@
+//! Edits and removals on PostgreSQL. Edits and deletes are queued per thread, so many changes to one busy thread commit a group at a
+//! time.
+//!
+//! Every edit and delete bumps its thread's counter, whose row lock is held until the commit
+//! is on disk: the changes of one thread commit one after another whatever the service does.
+//! So they queue per thread, as reaction changes queue per message: while one is in flight
+//! the others wait, and the next group runs in one transaction, each change in a savepoint of
+//! its own (a change refused, a message not found or not the caller's, undoes only itself),
+//! numbered in the order it queued, then one commit for all. A thread one person changes at a
+//! time sees no difference: its group holds one change, run in a transaction of its own as
+//! before. Each change is `change_one`'s; a bulk removal is one transaction of its own.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::oneshot;
+
+use super::change_one::{LOCK_LIVE_MANY, delete_in, edit_in, prepare_delete, run_delete};
+use super::queue::{self, ChangeJob};
+use super::{PostgresStore, db, decode};
+use crate::error::{Error, Result};
+use crate::message::{Message, MessageId, ThreadId, Tombstone, UserId};
+use crate::rules;
+use crate::storage::ChangeStore;
+use crate::write::{BulkDeleteRequest, DeleteRequest, EditRequest};
+
+#[async_trait]
+impl ChangeStore for PostgresStore {
+    /// Queued per thread with the thread's deletes: alone, one short transaction; many at
+    /// once on one thread, a group per transaction.
+    async fn edit(&self, request: EditRequest) -> Result<Message> {
+        let thread = request.thread;
+        let (reply, outcome) = oneshot::channel();
+        self.timed("update", async {
+            self.queue_change(thread, ChangeJob::Edit { request, reply });
+            answer_of(outcome, "update").await
+        })
+        .await
+    }
+
+    /// Queued per thread with the thread's edits.
+    async fn delete(&self, request: DeleteRequest) -> Result<Tombstone> {
+        let thread = request.thread;
+        let (reply, outcome) = oneshot::channel();
+        self.timed("delete", async {
+            self.queue_change(thread, ChangeJob::Delete { request, reply });
+            answer_of(outcome, "delete").await
+        })
+        .await
+    }
+
+    async fn delete_many(&self, request: BulkDeleteRequest) -> Result<Vec<Tombstone>> {
+        self.timed("delete many", async {
+            let BulkDeleteRequest {
+                thread,
+                ids,
+                removal,
+                at,
+            } = &request;
+            let ids = ids.as_slice();
+            let mut client = self.client().await?;
+            let lock = client
+                .prepare_cached(LOCK_LIVE_MANY)
+                .await
+                .map_err(db("prepare"))?;
+            let stmt = prepare_delete(&client).await?;
+            let tx = client.transaction().await.map_err(db("begin"))?;
+            let wanted: Vec<uuid::Uuid> = ids.iter().map(|id| *id.as_uuid()).collect();
+            // The live ones, locked in id order (two removals of overlapping sets take their
+            // locks in one order), before any change: all of them or none.
+            let rows = tx
+                .query(&lock, &[thread.as_uuid(), &wanted])
+                .await
+                .map_err(db("delete many"))?;
+            let mut authors = std::collections::HashMap::with_capacity(rows.len());
+            for row in &rows {
+                let id: uuid::Uuid = row.try_get(0).map_err(decode)?;
+                let author: uuid::Uuid = row.try_get(1).map_err(decode)?;
+                authors.insert(id, UserId::from_uuid(author));
+            }
+            let found: Vec<(MessageId, Option<UserId>)> = ids
+                .iter()
+                .map(|id| (*id, authors.get(id.as_uuid()).copied()))
+                .collect();
+            rules::may_remove_all(&found, removal)?;
+            let mut tombstones = Vec::with_capacity(ids.len());
+            for (id, author) in found {
+                let removed = rules::remove(*thread, id, author, removal, *at)?;
+                let author = author.ok_or(Error::NotFound)?;
+                let tombstone = run_delete(&tx, &stmt, &removed, author)
+                    .await?
+                    .ok_or_else(|| Error::internal("delete many", "a locked message went away"))?;
+                tombstones.push(tombstone);
+            }
+            tx.commit().await.map_err(db("commit"))?;
+            for id in ids {
+                self.recent.forget(*thread, *id);
+            }
+            Ok(tombstones)
+        })
+        .await
+    }
+}
+
+/// What a change came to, kept until its group's commit decides whether it stands.
+enum Done {
+    Edited(Result<Message>),
+    Deleted(MessageId, Result<Tombstone>),
+}
+
+impl Done {
+    /// The error the change answers, if it failed.
+    fn failure(&self) -> Option<&Error> {
+        match self {
+            Done::Edited(Err(error)) | Done::Deleted(_, Err(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The error the change failed with; a change that did not fail is a bug of the caller.
+    fn into_failure(self) -> Error {
+        match self {
+            Done::Edited(Err(error)) | Done::Deleted(_, Err(error)) => error,
+            _ => Error::internal("change", "a change that was written taken for a failure"),
+        }
+    }
+}
+
+/// Runs a queued change on `client` (a connection, or a savepoint of the group's transaction).
+async fn run<C: deadpool_postgres::GenericClient + Sync>(job: &ChangeJob, client: &C) -> Done {
+    match job {
+        ChangeJob::Edit { request, .. } => Done::Edited(edit_in(client, request).await),
+        ChangeJob::Delete { request, .. } => {
+            Done::Deleted(request.id, delete_in(client, request).await)
+        }
+    }
+}
+
+/// Answers a queued change's caller with `done`, or with `error` when the group failed as a
+/// whole.
+fn answer(job: ChangeJob, done: std::result::Result<Done, &Arc<Error>>) {
+    match (job, done) {
+        (ChangeJob::Edit { reply, .. }, Ok(Done::Edited(outcome))) => {
+            let _ = reply.send(outcome);
+        }
+        (ChangeJob::Delete { reply, .. }, Ok(Done::Deleted(_, outcome))) => {
+            let _ = reply.send(outcome);
+        }
+        (ChangeJob::Edit { reply, .. }, done) => {
+            let _ = reply.send(Err(failed(done)));
+        }
+        (ChangeJob::Delete { reply, .. }, done) => {
+            let _ = reply.send(Err(failed(done)));
+        }
+    }
+}
+
+/// Waits for a queued change's answer; a task that ended without one is a 503.
+async fn answer_of<T>(outcome: oneshot::Receiver<Result<T>>, what: &'static str) -> Result<T> {
+    outcome
+        .await
+        .map_err(|_| Error::unavailable(what, "the group's task ended"))?
+}
+
+/// The error a change answers when its group failed, or (a bug) its outcome does not match it.
+fn failed(done: std::result::Result<Done, &Arc<Error>>) -> Error {
+    match done {
+        Err(error) => Error::shared(error),
+        Ok(_) => Error::internal("change", "an outcome answered the wrong kind of change"),
+    }
+}
+
+impl PostgresStore {
+    /// Queues a change on its thread; the first of a thread starts the task that drains it.
+    fn queue_change(&self, thread: ThreadId, job: ChangeJob) {
+        if self.changes.push(thread, job) {
+            let store = self.clone();
+            tokio::spawn(async move {
+                let changes = Arc::clone(&store.changes);
+                queue::drain(&changes, thread, |jobs| store.change_group(thread, jobs)).await;
+            });
+        }
+    }
+
+    /// Runs a group of one thread's edits and deletes and answers each: alone when it is
+    /// one, else in one transaction.
+    async fn change_group(&self, thread: ThreadId, jobs: Vec<ChangeJob>) {
+        let outcomes = if let [job] = jobs.as_slice() {
+            tokio::time::timeout(self.operation_timeout, self.change_alone(job))
+                .await
+                .unwrap_or_else(|_| Err(Error::unavailable("change", "timed out")))
+                .map(|done| vec![done])
+        } else {
+            tokio::time::timeout(self.operation_timeout, self.change_together(&jobs))
+                .await
+                .unwrap_or_else(|_| Err(Error::unavailable("change", "timed out")))
+        };
+        match outcomes {
+            Ok(outcomes) => {
+                for done in &outcomes {
+                    match done {
+                        Done::Edited(Ok(message)) => self.recent.remember(message),
+                        Done::Edited(Err(_)) => {}
+                        Done::Deleted(id, _) => self.recent.forget(thread, *id),
+                    }
+                }
+                for (job, done) in jobs.into_iter().zip(outcomes) {
+                    answer(job, Ok(done));
+                }
+            }
+            Err(error) => {
+                if jobs.len() > 1 {
+                    tracing::warn!(%error, changes = jobs.len(), "a group of edits and deletes failed");
+                }
+                let error = Arc::new(error);
+                for job in jobs {
+                    if let ChangeJob::Delete { request, .. } = &job {
+                        self.recent.forget(thread, request.id);
+                    }
+                    answer(job, Err(&error));
+                }
+            }
+        }
+    }
+
+    /// One change in a transaction of its own (a delete is one statement: no transaction).
+    async fn change_alone(&self, job: &ChangeJob) -> Result<Done> {
+        let mut client = self.client().await?;
+        if let ChangeJob::Delete { .. } = job {
+            return Ok(run(job, &client).await);
+        }
+        let tx = client.transaction().await.map_err(db("begin"))?;
+        let done = run(job, &tx).await;
+        match &done {
+            // Not written: the transaction is rolled back as it drops.
+            Done::Edited(Err(_)) => {}
+            _ => tx.commit().await.map_err(db("commit"))?,
+        }
+        Ok(done)
+    }
+
+    /// Every change of the group in one transaction, each in a savepoint of its own, in the
+    /// order they queued; one commit. `Err` when the transaction failed as a whole (the
+    /// database went away, the commit failed). Before the commit was sent, that means nothing
+    /// was written; a commit whose answer was lost may have been written, and the caller is
+    /// told so (an `Unavailable` outcome is unknown, not refused).
+    async fn change_together(&self, jobs: &[ChangeJob]) -> Result<Vec<Done>> {
+        let mut client = self.client().await?;
+        let mut tx = client.transaction().await.map_err(db("begin"))?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let savepoint = tx.savepoint("change").await.map_err(db("savepoint"))?;
+            let done = run(job, &savepoint).await;
+            match done.failure() {
+                None => savepoint.commit().await.map_err(db("release savepoint"))?,
+                // The database itself failed: the transaction cannot be trusted to go on.
+                Some(Error::Unavailable { .. }) => return Err(done.into_failure()),
+                Some(_) => savepoint
+                    .rollback()
+                    .await
+                    .map_err(db("roll back savepoint"))?,
+            }
+            outcomes.push(done);
+        }
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(outcomes)
+    }
+}

@@ -1,0 +1,217 @@
+//! One edit or one removal on PostgreSQL, on a connection or inside a group's transaction (see
+//! `change`): the message read, the core's rule asked, the change written with its number and
+//! its event.
+
+use deadpool_postgres::GenericClient;
+
+use super::rows::message_from_row;
+use super::{db, decode};
+use crate::error::{Error, Result};
+use crate::message::{Message, MessageId, ThreadId, Tombstone, UserId};
+use crate::rules::{self, Actor, Removed};
+use crate::write::{DeleteRequest, EditRequest};
+
+/// An edit, first step: lock the live message (a concurrent edit, delete or reaction waits)
+/// and read it as it is, for the service's patch and the version it replaces.
+const LOCK: &str = r#"
+SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+       reply_to, reactions
+FROM messages
+WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
+FOR UPDATE
+"#;
+
+/// An edit, last step before the commit: bump the counter, write the new content numbered
+/// with it, keep the replaced version ($6, $7, $8), write the event.
+const NUMBER_EDIT: &str = r#"
+WITH bump AS (
+    INSERT INTO threads AS t (thread_id, head) VALUES ($1, 1)
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
+    RETURNING head
+), upd AS (
+    UPDATE messages m SET content = $3, paths = $4, updated_at = $5, rev = bump.head FROM bump
+    WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev
+), old AS (
+    INSERT INTO message_edits (thread_id, message_id, replaced_by, content, paths, made_at)
+    SELECT $1, $2, rev, $6, $7, $8 FROM upd
+), ob AS (
+    INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
+    SELECT $9, $10, $1, $11, $12, seq, rev FROM upd
+) SELECT rev FROM upd
+"#;
+
+/// One statement: lock the live message written by $3 (a concurrent delete waits, then finds
+/// it gone), bump the counter, mark the message deleted with the new number, who removed it
+/// when not its author ($9) and why ($10), forget its edit history and reactions, write the
+/// event. A moderator's removal names the author it read first as $3.
+const DELETE: &str = r#"
+WITH target AS (
+    SELECT id FROM messages
+    WHERE thread_id = $1 AND id = $2 AND user_id = $3 AND deleted_at IS NULL FOR UPDATE
+), bump AS (
+    INSERT INTO threads AS t (thread_id, head) SELECT $1, 1 WHERE EXISTS (SELECT 1 FROM target)
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
+    RETURNING head
+), del AS (
+    UPDATE messages m
+    SET deleted_at = $4, rev = bump.head, deleted_by = $9, delete_reason = $10 FROM bump
+    WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING m.seq, m.rev
+), edits AS (
+    DELETE FROM message_edits
+    WHERE thread_id = $1 AND message_id = $2 AND EXISTS (SELECT 1 FROM del)
+), holders AS (
+    DELETE FROM reactions
+    WHERE thread_id = $1 AND message_id = $2 AND EXISTS (SELECT 1 FROM del)
+), ob AS (
+    INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
+    SELECT $5, $6, $1, $7, $8, seq, rev FROM del
+) SELECT seq, rev FROM del
+"#;
+
+/// The author of a live message.
+const AUTHOR: &str = r#"
+SELECT user_id FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
+"#;
+
+/// The live messages of thread $1 among the ids $2, with their authors, locked in id order.
+pub(super) const LOCK_LIVE_MANY: &str = r#"
+SELECT id, user_id FROM messages
+WHERE thread_id = $1 AND id = ANY($2) AND deleted_at IS NULL
+ORDER BY id
+FOR UPDATE
+"#;
+
+/// Edits as `request` says on `client`, inside a transaction (or a savepoint) the caller
+/// commits: the live message held, the rule asked, the edit numbered with its event.
+pub(super) async fn edit_in<C: GenericClient + Sync>(
+    client: &C,
+    request: &EditRequest,
+) -> Result<Message> {
+    let (thread, id) = (request.thread, request.id);
+    let lock = client.prepare_cached(LOCK).await.map_err(db("prepare"))?;
+    let number = client
+        .prepare_cached(NUMBER_EDIT)
+        .await
+        .map_err(db("prepare"))?;
+    let current = client
+        .query_opt(&lock, &[thread.as_uuid(), id.as_uuid()])
+        .await
+        .map_err(db("update message"))?
+        .map(|row| message_from_row(&row, 0))
+        .transpose()?;
+    let mut edit = rules::edit(current.as_ref(), request)?;
+    let (message, replaced, event) = (&edit.message, &edit.replaced, &edit.event);
+    let row = client
+        .query_one(
+            &number,
+            &[
+                thread.as_uuid(),
+                id.as_uuid(),
+                &message.content,
+                &message.paths,
+                &message.updated_at.to_datetime(),
+                &replaced.content,
+                &replaced.paths,
+                &replaced.made_at.to_datetime(),
+                &event.id,
+                &event.kind,
+                &event.time.to_datetime(),
+                &event.open_payload,
+            ],
+        )
+        .await
+        .map_err(db("number edit"))?;
+    edit.number(row.try_get(0).map_err(decode)?);
+    Ok(edit.message)
+}
+
+/// Deletes as `request` says on `client`: one statement, so on a connection it commits by
+/// itself, and in a transaction (or a savepoint) with it.
+pub(super) async fn delete_in<C: GenericClient + Sync>(
+    client: &C,
+    request: &DeleteRequest,
+) -> Result<Tombstone> {
+    let (thread, id, removal) = (request.thread, request.id, &request.removal);
+    // A moderator may remove anyone's message: whose it is decides what the tombstone and its
+    // event say, so it is read first. Anyone else may remove only their own: the statement
+    // requires them as the author, and a refusal is told apart after.
+    let author = if removal.is_moderator() {
+        author_of_live(client, thread, id).await?
+    } else {
+        Some(removal.by())
+    };
+    let removed = rules::remove(thread, id, author, removal, request.at)?;
+    let author = author.ok_or(Error::NotFound)?;
+    let stmt = client.prepare_cached(DELETE).await.map_err(db("prepare"))?;
+    match run_delete(client, &stmt, &removed, author).await? {
+        Some(tombstone) => Ok(tombstone),
+        None => {
+            // Not live, or not the remover's: the rule says which, from what is there now.
+            let found = author_of_live(client, thread, id).await?;
+            rules::may_change(found, Actor::Remover(removal))?;
+            Err(Error::internal(
+                "delete message",
+                "a message the remover may remove was not removed",
+            ))
+        }
+    }
+}
+
+/// The author of the live message `id` of `thread`, if there is one.
+async fn author_of_live<C: GenericClient + Sync>(
+    client: &C,
+    thread: ThreadId,
+    id: MessageId,
+) -> Result<Option<UserId>> {
+    let stmt = client.prepare_cached(AUTHOR).await.map_err(db("prepare"))?;
+    client
+        .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
+        .await
+        .map_err(db("delete message"))?
+        .map(|row| row.try_get(0).map(UserId::from_uuid))
+        .transpose()
+        .map_err(decode)
+}
+
+/// Runs `DELETE` (prepared as `stmt`) for a removal the rules allowed, of a live message
+/// `author` wrote; its tombstone, or `None` when the message was not live (or not `author`'s).
+pub(super) async fn run_delete<C: GenericClient + Sync>(
+    client: &C,
+    stmt: &tokio_postgres::Statement,
+    removed: &Removed,
+    author: UserId,
+) -> Result<Option<Tombstone>> {
+    let (event, deletion) = (&removed.event, &removed.deletion);
+    let deleted_by = deletion.by.map(|u| *u.as_uuid());
+    let row = client
+        .query_opt(
+            stmt,
+            &[
+                removed.thread.as_uuid(),
+                removed.id.as_uuid(),
+                author.as_uuid(),
+                &deletion.at.to_datetime(),
+                &event.id,
+                &event.kind,
+                &event.time.to_datetime(),
+                &event.open_payload,
+                &deleted_by,
+                &deletion.reason,
+            ],
+        )
+        .await
+        .map_err(db("delete message"))?;
+    row.map(|row| {
+        let seq = row.try_get(0).map_err(decode)?;
+        let rev = row.try_get(1).map_err(decode)?;
+        Ok(removed.tombstone(seq, rev))
+    })
+    .transpose()
+}
+
+/// Prepares `DELETE` on `client`, for [`run_delete`].
+pub(super) async fn prepare_delete<C: GenericClient + Sync>(
+    client: &C,
+) -> Result<tokio_postgres::Statement> {
+    client.prepare_cached(DELETE).await.map_err(db("prepare"))
+}

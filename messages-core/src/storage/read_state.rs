@@ -1,0 +1,28 @@
+//! Readers' positions: [`ReadStateStore`]. Private to each reader: no number of the sequence,
+//! no event.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::message::UserId;
+use crate::read::{ReadState, ThreadList, UnreadMax};
+use crate::write::MarkReadRequest;
+
+/// Where each user stopped reading each thread, and what is unread after it.
+#[async_trait]
+pub trait ReadStateStore: Send + Sync + 'static {
+    /// Moves the reader's position as the request's mark says (see
+    /// [`ReadMark`](crate::ReadMark); a position past the thread's head is clamped to it) and
+    /// answers the state it leaves, unread counted up to the request's `max`.
+    async fn mark_read(&self, request: MarkReadRequest) -> Result<ReadState>;
+
+    /// `user`'s read state in each of `threads`, in the order given, each position and count
+    /// from one snapshot: position 0 in a thread never read, unread the live messages after
+    /// it that others wrote, counted up to `max`.
+    async fn read_states(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        max: UnreadMax,
+    ) -> Result<Vec<ReadState>>;
+}

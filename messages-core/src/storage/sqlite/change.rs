@@ -1,0 +1,158 @@
+//! Edits and removals on SQLite: each a write on the writer, decided by the core's rules.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+
+use super::SqliteStore;
+use super::error::db;
+use super::rows::{bump, find_live, paths_json, push_event};
+use super::writer::{Command, Statements, Undo};
+use crate::error::Result;
+use crate::message::{Message, MessageId, ThreadId, Tombstone};
+use crate::rules::{self, Removed};
+use crate::storage::ChangeStore;
+use crate::write::{BulkDeleteRequest, DeleteRequest, EditRequest};
+
+#[async_trait]
+impl ChangeStore for SqliteStore {
+    async fn edit(&self, request: EditRequest) -> Result<Message> {
+        self.write(request, Command::Edit).await
+    }
+
+    async fn delete(&self, request: DeleteRequest) -> Result<Tombstone> {
+        self.write(request, Command::Delete).await
+    }
+
+    async fn delete_many(&self, request: BulkDeleteRequest) -> Result<Vec<Tombstone>> {
+        self.write(request, Command::DeleteMany).await
+    }
+}
+
+/// The edit: the new content numbered, the replaced version kept.
+const EDIT: &str = "UPDATE messages SET content = ?3, paths = ?4, updated_at = ?5, rev = ?6 \
+     WHERE thread_id = ?1 AND id = ?2";
+const KEEP_REPLACED: &str = "INSERT INTO message_edits \
+     (thread_id, message_id, replaced_by, content, paths, made_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// An edit reads what could refuse it before it writes: no savepoint.
+impl Statements for EditRequest {
+    type Output = Message;
+    const WHAT: &'static str = "update";
+    const UNDO: Undo = Undo::Transaction;
+
+    fn write(self, conn: &Connection) -> Result<Message> {
+        let current = find_live(conn, self.thread, self.id)?;
+        let mut edit = rules::edit(current.as_ref(), &self)?;
+        let rev = bump(conn, self.thread)?;
+        edit.number(rev);
+        let (message, replaced) = (&edit.message, &edit.replaced);
+        let (thread, id) = (self.thread.as_uuid(), self.id.as_uuid());
+        conn.prepare_cached(EDIT)
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    thread,
+                    id,
+                    message.content,
+                    paths_json(&message.paths),
+                    message.updated_at.as_micros(),
+                    rev,
+                ])
+            })
+            .map_err(db("update message"))?;
+        conn.prepare_cached(KEEP_REPLACED)
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    thread,
+                    id,
+                    rev,
+                    replaced.content,
+                    paths_json(&replaced.paths),
+                    replaced.made_at.as_micros(),
+                ])
+            })
+            .map_err(db("keep the replaced version"))?;
+        push_event(conn, &edit.event, message.seq, rev)?;
+        Ok(edit.message)
+    }
+}
+
+/// A removal reads what could refuse it before it writes: no savepoint.
+impl Statements for DeleteRequest {
+    type Output = Tombstone;
+    const WHAT: &'static str = "delete";
+    const UNDO: Undo = Undo::Transaction;
+
+    fn write(self, conn: &Connection) -> Result<Tombstone> {
+        let found = find_live(conn, self.thread, self.id)?;
+        let removed = rules::remove(
+            self.thread,
+            self.id,
+            found.as_ref().map(|m| m.user_id),
+            &self.removal,
+            self.at,
+        )?;
+        let seq = found.map_or(0, |m| m.seq);
+        write_removal(conn, &removed, seq)
+    }
+}
+
+/// A bulk removal reads every message before it writes any, and so needs no savepoint either;
+/// it has one all the same, so a failure past the first write can never leave half of it.
+impl Statements for BulkDeleteRequest {
+    type Output = Vec<Tombstone>;
+    const WHAT: &'static str = "delete many";
+    const UNDO: Undo = Undo::Savepoint;
+
+    fn write(self, conn: &Connection) -> Result<Vec<Tombstone>> {
+        let mut found = Vec::with_capacity(self.ids.as_slice().len());
+        let mut seqs = Vec::with_capacity(found.capacity());
+        for &id in self.ids.as_slice() {
+            let live = find_live(conn, self.thread, id)?;
+            seqs.push(live.as_ref().map_or(0, |m| m.seq));
+            found.push((id, live.map(|m| m.user_id)));
+        }
+        rules::may_remove_all(&found, &self.removal)?;
+        found
+            .iter()
+            .zip(seqs)
+            .map(|(&(id, author), seq)| {
+                let removed = rules::remove(self.thread, id, author, &self.removal, self.at)?;
+                write_removal(conn, &removed, seq)
+            })
+            .collect()
+    }
+}
+
+/// Writes a removal the rules allowed, of a live message numbered `seq`: numbered, its
+/// history and reactions forgotten, its event written.
+fn write_removal(conn: &Connection, removed: &Removed, seq: i64) -> Result<Tombstone> {
+    let (thread, id): (ThreadId, MessageId) = (removed.thread, removed.id);
+    let rev = bump(conn, thread)?;
+    let deletion = &removed.deletion;
+    conn.prepare_cached(
+        "UPDATE messages SET deleted_at = ?3, rev = ?4, deleted_by = ?5, delete_reason = ?6 \
+         WHERE thread_id = ?1 AND id = ?2",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            thread.as_uuid(),
+            id.as_uuid(),
+            deletion.at.as_micros(),
+            rev,
+            deletion.by.map(|u| *u.as_uuid()),
+            deletion.reason,
+        ])
+    })
+    .map_err(db("delete message"))?;
+    for forget in [
+        "DELETE FROM message_edits WHERE thread_id = ?1 AND message_id = ?2",
+        "DELETE FROM reactions WHERE thread_id = ?1 AND message_id = ?2",
+    ] {
+        conn.prepare_cached(forget)
+            .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), id.as_uuid()]))
+            .map_err(db("delete message"))?;
+    }
+    push_event(conn, &removed.event, seq, rev)?;
+    Ok(removed.tombstone(seq, rev))
+}

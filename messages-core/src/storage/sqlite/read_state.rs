@@ -1,0 +1,110 @@
+//! Readers' positions on SQLite: a move is a write on the writer, the states a read.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+
+use super::SqliteStore;
+use super::error::db;
+use super::writer::{Command, Statements, Undo};
+use crate::error::Result;
+use crate::message::{ThreadId, UserId};
+use crate::read::{ReadState, ThreadList, UnreadMax};
+use crate::storage::ReadStateStore;
+use crate::write::MarkReadRequest;
+
+#[async_trait]
+impl ReadStateStore for SqliteStore {
+    async fn mark_read(&self, request: MarkReadRequest) -> Result<ReadState> {
+        self.write(request, Command::MarkRead).await
+    }
+
+    async fn read_states(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        max: UnreadMax,
+    ) -> Result<Vec<ReadState>> {
+        let threads = threads.clone();
+        self.read("read states", move |tx| {
+            threads
+                .as_slice()
+                .iter()
+                .map(|&thread| read_state(tx, thread, user, max))
+                .collect()
+        })
+        .await
+    }
+}
+
+/// A move refuses nothing: no savepoint.
+impl Statements for MarkReadRequest {
+    type Output = ReadState;
+    const WHAT: &'static str = "mark read";
+    const UNDO: Undo = Undo::Transaction;
+
+    fn write(self, conn: &Connection) -> Result<ReadState> {
+        let (seq, back) = self.mark.as_target();
+        move_position(conn, self.thread, self.user, seq, back)?;
+        read_state(conn, self.thread, self.user, self.max)
+    }
+}
+
+/// Moves a reader's position ($2 in thread $1) to $3, clamped to 0..head, only forward unless
+/// $4 (which sets it, backwards too).
+const MOVE: &str = "
+    INSERT INTO read_positions (thread_id, user_id, seq)
+    VALUES (?1, ?2, max(0, min(?3, coalesce((SELECT head FROM threads WHERE thread_id = ?1), 0))))
+    ON CONFLICT (thread_id, user_id) DO UPDATE
+    SET seq = CASE WHEN ?4 THEN excluded.seq ELSE max(seq, excluded.seq) END";
+
+/// A reader's ($2) position in thread $1 (0 when never set), with the number of live messages
+/// after it that others wrote, counted up to $3, and the first of them.
+const STATE: &str = "
+    SELECT p.seq, count(u.seq), min(u.seq)
+    FROM (SELECT coalesce((SELECT seq FROM read_positions
+                           WHERE thread_id = ?1 AND user_id = ?2), 0) AS seq) p
+    LEFT JOIN (SELECT seq FROM messages
+               WHERE thread_id = ?1 AND deleted_at IS NULL AND user_id <> ?2
+                 AND seq > coalesce((SELECT seq FROM read_positions
+                                     WHERE thread_id = ?1 AND user_id = ?2), 0)
+               ORDER BY seq LIMIT ?3) u";
+
+/// Moves `user`'s read position to `seq` or, with `back`, sets it there; never past the head.
+pub(super) fn move_position(
+    conn: &Connection,
+    thread: ThreadId,
+    user: UserId,
+    seq: i64,
+    back: bool,
+) -> Result<()> {
+    conn.prepare_cached(MOVE)
+        .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), user.as_uuid(), seq, back]))
+        .map(drop)
+        .map_err(db("move read position"))
+}
+
+/// `user`'s read state in `thread`: their position, and the live messages after it that
+/// others wrote, counted up to one past `max`.
+fn read_state(
+    conn: &Connection,
+    thread: ThreadId,
+    user: UserId,
+    max: UnreadMax,
+) -> Result<ReadState> {
+    conn.prepare_cached(STATE)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![thread.as_uuid(), user.as_uuid(), max.get() as i64 + 1],
+                |row| {
+                    let seq: i64 = row.get(0)?;
+                    let counted: i64 = row.get(1)?;
+                    let first: Option<i64> = row.get(2)?;
+                    Ok((seq, counted, first))
+                },
+            )
+        })
+        .map_err(db("read state"))
+        .map(|(seq, counted, first)| {
+            ReadState::from_unread(thread, seq, counted.max(0) as u64, first, max)
+        })
+}

@@ -1,0 +1,227 @@
+//! Upgrades and restarts: a database of the previous release keeps its data and takes the new
+//! writes; what a store keeps is there for the next store opened on the same file or database.
+
+use messages_core::storage::postgres::{PostgresConfig, PostgresStore};
+use messages_core::storage::sqlite::SqliteStore;
+use messages_core::storage::{MessageStore, Schema};
+use messages_core::testing::postgres::TestDatabase;
+use messages_core::testing::sqlite::TempDir;
+use messages_core::testing::storage::Calls;
+use messages_core::{
+    Emoji, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage, ReactionChange,
+    ReactionLimits, ReactionRequest, ReadMark, ThreadId, Timestamp, UnreadMax, UserId,
+};
+use uuid::Uuid;
+
+/// What an upgraded database must show: the messages written before the upgrade, with no
+/// reply and no reaction, and every new feature working on them.
+async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
+    store: &dyn MessageStore,
+    thread: ThreadId,
+    old: MessageId,
+    author: UserId,
+) {
+    let kept = store
+        .get(thread, old)
+        .await
+        .expect("the old message is there");
+    assert_eq!(kept.content, "written before the upgrade");
+    assert_eq!((kept.reply_to, kept.reactions.len()), (None, 0));
+    let reply = Message::from_new(
+        MessageId::new_v7(),
+        thread,
+        author,
+        NewMessage::new(
+            MessageKind::Text,
+            "a reply".into(),
+            vec![],
+            &Limits::default(),
+        )
+        .expect("valid")
+        .replying_to(Some(old)),
+        Timestamp::from_micros(1_764_000_000_000_500),
+    );
+    let created = store
+        .create_with(&reply, None)
+        .await
+        .expect("a reply to an old message");
+    assert_eq!(created.message().reply_to, Some(old));
+    assert_eq!(
+        created.message().seq,
+        2,
+        "the sequence goes on from the old head"
+    );
+    let request = ReactionRequest {
+        thread,
+        id: old,
+        user: author,
+        emoji: Emoji::parse("👍").expect("emoji"),
+        change: ReactionChange::Add,
+        at: Timestamp::from_micros(1_764_000_000_000_600),
+        limits: ReactionLimits::default(),
+    };
+    let reacted = store.react(request).await.expect("react");
+    assert_eq!(reacted.message.rev, 3);
+    let patch =
+        MessagePatch::new(Some("edited after".into()), None, &Limits::default()).expect("valid");
+    store
+        .update_as(
+            thread,
+            old,
+            author,
+            &patch,
+            Timestamp::from_micros(1_764_000_000_000_700),
+        )
+        .await
+        .expect("edit");
+    let history = store.history(thread, old).await.expect("history");
+    assert_eq!(
+        history
+            .versions
+            .iter()
+            .map(|v| v.content.as_str())
+            .collect::<Vec<_>>(),
+        ["written before the upgrade", "edited after"]
+    );
+    // Read state on the old rows: a reader who never read counts both messages; the
+    // author's own reply moved the author's position to it.
+    let reader = UserId::from_uuid(Uuid::now_v7());
+    let states = store
+        .read_states_of(reader, &[thread], UnreadMax::DEFAULT)
+        .await
+        .expect("read states");
+    assert_eq!((states[0].seq, states[0].unread), (0, 2));
+    let marked = store
+        .mark_read_as(thread, reader, ReadMark::ReadTo(1), UnreadMax::DEFAULT)
+        .await
+        .expect("mark read");
+    assert_eq!((marked.seq, marked.unread), (1, 1));
+    let own = store
+        .read_states_of(author, &[thread], UnreadMax::DEFAULT)
+        .await
+        .expect("read states");
+    assert_eq!((own[0].seq, own[0].unread), (2, 0));
+}
+
+#[tokio::test]
+async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.config()).await.expect("open");
+    let previous = SqliteStore::migration_count() - 1;
+    assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
+    let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    {
+        // Written as the previous release wrote it, on a connection of the test's own.
+        let conn = rusqlite::Connection::open(dir.config().path).expect("open file");
+        conn.execute(
+            "INSERT INTO threads (thread_id, head) VALUES (?1, 1)",
+            [thread],
+        )
+        .expect("thread");
+        conn.execute(
+            "INSERT INTO messages (thread_id, seq, id, user_id, kind, content, paths, \
+             created_at, updated_at, rev) \
+             VALUES (?1, 1, ?2, ?3, 'text', 'written before the upgrade', '[]', 1, 1, 1)",
+            [thread, old, author],
+        )
+        .expect("message");
+    }
+    assert_eq!(store.migrate().await.expect("upgrade"), 1);
+    an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
+        &store,
+        ThreadId::from_uuid(thread),
+        MessageId::from_uuid(old),
+        UserId::from_uuid(author),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_postgres_database_of_the_previous_release_upgrades_with_its_data() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(&PostgresConfig::new(db.url()))
+        .await
+        .expect("open");
+    let previous = PostgresStore::migration_count() - 1;
+    assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
+    let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "INSERT INTO threads (thread_id, head) VALUES ('{thread}', 1);
+             INSERT INTO messages (thread_id, id, user_id, kind, content, created_at,
+                                   updated_at, seq, rev)
+             VALUES ('{thread}', '{old}', '{author}', 'text', 'written before the upgrade',
+                     now(), now(), 1, 1);"
+        ))
+        .await
+        .expect("rows of the previous release");
+    assert_eq!(store.migrate().await.expect("upgrade"), 1);
+    an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
+        &store,
+        ThreadId::from_uuid(thread),
+        MessageId::from_uuid(old),
+        UserId::from_uuid(author),
+    )
+    .await;
+}
+
+/// A read position is in the database: a new store on the same file or database (a restart)
+/// answers it.
+async fn a_read_position_survives_a_restart<F, Fut, S>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+    S: MessageStore,
+{
+    let (thread, author, reader) = (
+        ThreadId::from_uuid(Uuid::now_v7()),
+        UserId::from_uuid(Uuid::now_v7()),
+        UserId::from_uuid(Uuid::now_v7()),
+    );
+    {
+        let store = open().await;
+        for i in 0..3 {
+            let m = messages_core::testing::text_message(
+                thread,
+                author,
+                1_764_000_000_000_000 + i,
+                "before the restart",
+            );
+            store.create_with(&m, None).await.expect("create");
+        }
+        let marked = store
+            .mark_read_as(thread, reader, ReadMark::ReadTo(2), UnreadMax::DEFAULT)
+            .await
+            .expect("mark read");
+        assert_eq!((marked.seq, marked.unread), (2, 1));
+    }
+    let store = open().await;
+    let states = store
+        .read_states_of(reader, &[thread], UnreadMax::DEFAULT)
+        .await
+        .expect("read states");
+    assert_eq!(
+        (states[0].seq, states[0].unread, states[0].first_unread_seq),
+        (2, 1, Some(3))
+    );
+}
+
+#[tokio::test]
+async fn a_read_position_survives_a_restart_on_sqlite() {
+    let dir = TempDir::new();
+    a_read_position_survives_a_restart(|| dir.store()).await;
+}
+
+#[tokio::test]
+async fn a_read_position_survives_a_restart_on_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    a_read_position_survives_a_restart(|| db.store()).await;
+}
