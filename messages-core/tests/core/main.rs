@@ -5,6 +5,7 @@
 
 mod cache;
 mod distribution;
+mod embedding;
 mod events;
 mod limit;
 mod postgres;

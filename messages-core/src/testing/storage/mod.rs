@@ -8,7 +8,9 @@
 //! - `outbox`: the events writes leave.
 //! - `sequence`: gap-free numbers and the changes feed.
 //! - `races`: many writers at once, and a follower beside them.
-//! - `reactions`: replies, reactions and edit history, each change in the sequence.
+//! - `replies`: replies name a live message of their thread.
+//! - `reactions`: reactions, each change in the sequence, and the page of their holders.
+//! - `history`: the versions an edit replaced.
 //! - `read`: read positions and unread counts.
 
 use std::any::Any;
@@ -24,22 +26,26 @@ use crate::storage::MessageStore;
 use crate::write::Created;
 
 mod calls;
+mod history;
 mod idempotency;
 mod outbox;
 mod paging;
 mod races;
 mod reactions;
 mod read;
+mod replies;
 mod sequence;
 mod writes;
 
 pub use calls::{Calls, Keyed};
+pub use history::*;
 pub use idempotency::*;
 pub use outbox::{events_carry_their_change_numbers, every_write_leaves_one_event};
 pub use paging::*;
 pub use races::*;
 pub use reactions::*;
 pub use read::*;
+pub use replies::*;
 pub use sequence::*;
 pub use writes::*;
 
@@ -102,6 +108,7 @@ macro_rules! storage_contract {
                 a_blank_edit_is_refused,
                 a_moderator_removes_any_message_with_a_reason,
                 a_bulk_removal_is_all_or_nothing,
+                a_bulk_removal_names_a_missing_id_before_a_forbidden_one,
                 idempotent_creates,
                 an_idempotent_replay_takes_no_number,
                 every_write_leaves_one_event,
@@ -117,6 +124,7 @@ macro_rules! storage_contract {
                 a_reaction_takes_a_number_and_a_repeat_takes_none,
                 each_reaction_change_leaves_its_own_event,
                 reactions_list_their_first_holders_and_exact_counts,
+                a_reactor_is_listed_whatever_their_id,
                 a_message_takes_a_bounded_number_of_emoji,
                 a_deleted_message_takes_no_reaction_and_has_no_history,
                 reactions_reach_the_changes_feed_like_edits,

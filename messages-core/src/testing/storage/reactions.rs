@@ -1,4 +1,5 @@
-//! Replies, reactions and edit history: each change of a message in the thread's sequence.
+//! Reactions: each change of one in the thread's sequence, the summary's first holders and
+//! exact counts, the page of holders.
 
 use std::time::Duration;
 
@@ -6,28 +7,13 @@ use super::outbox::drain;
 use super::*;
 use crate::error::Error;
 use crate::events::codec;
-use crate::history::Version;
 use crate::message::Emoji;
-use crate::message::{Limits, MessageKind, NewMessage, RequestFingerprint, Timestamp};
+use crate::message::Timestamp;
 use crate::reaction::ReactionRequest;
 use crate::reaction::{Reacted, ReactionChange, ReactionLimits};
 
-fn emoji(s: &str) -> Emoji {
+pub(super) fn emoji(s: &str) -> Emoji {
     Emoji::parse(s).unwrap()
-}
-
-/// A reply to `target` by `author`, not yet stored.
-fn reply(thread: ThreadId, author: UserId, target: MessageId, text: &str) -> Message {
-    let new = NewMessage::new(MessageKind::Text, text.into(), vec![], &Limits::default())
-        .unwrap()
-        .replying_to(Some(target));
-    Message::from_new(
-        MessageId::new_v7(),
-        thread,
-        author,
-        new,
-        Timestamp::from_micros(T0 + 10),
-    )
 }
 
 /// Adds or removes `user`'s `emoji` on `m` with `limits`.
@@ -51,7 +37,7 @@ pub(super) async fn react_with(
     store.react(request).await
 }
 
-async fn react(
+pub(super) async fn react(
     store: &dyn MessageStore,
     m: &Message,
     user: UserId,
@@ -61,89 +47,6 @@ async fn react(
     react_with(store, m, user, emoji(e), change, ReactionLimits::default())
         .await
         .expect("react")
-}
-
-/// A reply names a live message of its thread; anything else is refused and takes no
-/// number, and a reply keeps its target when the target is deleted later.
-pub async fn a_reply_names_a_live_message_of_its_thread(subject: &Subject) {
-    let store = subject.store.as_ref();
-    let t = thread();
-    let author = user();
-    let target = insert(store, &message(t, author, T0, "question")).await;
-    let answer = insert(store, &reply(t, user(), target.id, "answer")).await;
-    assert_eq!(answer.reply_to, Some(target.id));
-    assert_eq!(
-        store.get(t, answer.id).await.unwrap().reply_to,
-        Some(target.id)
-    );
-    let elsewhere = insert(store, &message(thread(), author, T0, "elsewhere")).await;
-    let gone = insert(store, &message(t, author, T0 + 1, "gone")).await;
-    delete(store, &gone).await;
-    let head = store.head(t).await.unwrap();
-    for bad in [MessageId::new_v7(), elsewhere.id, gone.id] {
-        let refused = reply(t, author, bad, "x");
-        let refused = store.create_with(&refused, None).await;
-        assert!(
-            matches!(refused, Err(Error::InvalidReplyTo)),
-            "a reply to {bad} is refused"
-        );
-    }
-    assert_eq!(
-        store.head(t).await.unwrap(),
-        head,
-        "a refused reply takes no number"
-    );
-    delete(store, &target).await;
-    let listed = page(store, t, PageQuery::Newest, 10).await;
-    assert_eq!(listed.items.len(), 1);
-    assert_eq!(
-        listed.items[0].reply_to,
-        Some(target.id),
-        "a reply keeps its target after the target is deleted"
-    );
-}
-
-/// A retried reply answers the message the first request created, even after its target
-/// was deleted.
-pub async fn an_idempotent_replay_of_a_reply_answers_the_same_message(subject: &Subject) {
-    let store = subject.store.as_ref();
-    let t = thread();
-    let author = user();
-    let target = insert(store, &message(t, author, T0, "question")).await;
-    let key = crate::IdempotencyKey::parse("reply-1").unwrap();
-    let new = NewMessage::new(
-        MessageKind::Text,
-        "answer".into(),
-        vec![],
-        &Limits::default(),
-    )
-    .unwrap()
-    .replying_to(Some(target.id));
-    let fingerprint = RequestFingerprint::of(&new);
-    let first = reply(t, author, target.id, "answer");
-    let idem = Keyed {
-        key: &key,
-        fingerprint,
-    };
-    let created = store.create_with(&first, Some(idem)).await.unwrap();
-    let Created::New(created) = created else {
-        panic!("the first create is new");
-    };
-    delete(store, &target).await;
-    let retry = reply(t, author, target.id, "answer");
-    let replayed = store.create_with(&retry, Some(idem)).await.unwrap();
-    assert_eq!(replayed, Created::Replayed(created));
-    // The same key with a reply to another message is another request.
-    let other = insert(store, &message(t, author, T0 + 5, "other")).await;
-    let differs = NewMessage::new(
-        MessageKind::Text,
-        "answer".into(),
-        vec![],
-        &Limits::default(),
-    )
-    .unwrap()
-    .replying_to(Some(other.id));
-    assert_ne!(RequestFingerprint::of(&differs), fingerprint);
 }
 
 /// A reaction takes the thread's next number as the message's `rev`; a repeat add and the
@@ -385,57 +288,6 @@ pub async fn reactions_reach_the_changes_feed_like_edits(subject: &Subject) {
     assert!(around.items.contains(&reacted.message));
 }
 
-/// Every edit keeps the version it replaced: the history lists the versions oldest first,
-/// each with the number of the change that made it, the current one last. A reaction makes
-/// no version.
-pub async fn an_edit_keeps_the_version_it_replaced(subject: &Subject) {
-    let store = subject.store.as_ref();
-    let t = thread();
-    let m = insert(store, &message(t, user(), T0, "first")).await;
-    let only = store.history(t, m.id).await.unwrap();
-    assert_eq!(
-        only.versions,
-        [Version {
-            content: "first".into(),
-            paths: vec![],
-            edited_at: m.created_at,
-            rev: m.seq,
-        }]
-    );
-    let second = edit(store, &m, "second").await;
-    react(store, &m, user(), "👍", ReactionChange::Add).await;
-    let patch = MessagePatch::new(None, Some(vec!["a.txt".into()]), &Limits::default()).unwrap();
-    let third_at = Timestamp::from_micros(T0 + 9_000_000);
-    let third = store
-        .update_as(t, m.id, m.user_id, &patch, third_at)
-        .await
-        .unwrap();
-    let history = store.history(t, m.id).await.unwrap();
-    assert_eq!(
-        history.versions,
-        [
-            Version {
-                content: "first".into(),
-                paths: vec![],
-                edited_at: m.created_at,
-                rev: m.seq,
-            },
-            Version {
-                content: "second".into(),
-                paths: vec![],
-                edited_at: second.updated_at,
-                rev: second.rev,
-            },
-            Version {
-                content: "second".into(),
-                paths: vec!["a.txt".into()],
-                edited_at: third_at,
-                rev: third.rev,
-            },
-        ]
-    );
-}
-
 /// 16 users adding and removing the same emoji on one message at once: the count ends equal
 /// to the users who hold it, every change is numbered once, and the changes feed's final
 /// state is the message as `get` reads it.
@@ -574,4 +426,28 @@ pub async fn clearing_reactions_is_one_numbered_change(subject: &Subject) {
         store.clear_as(t, m.id, moderator, at).await,
         Err(Error::NotFound)
     ));
+}
+
+/// A reactor is listed whatever their id, the smallest there is included: every store pages
+/// holders from the first, not from a sentinel id.
+pub async fn a_reactor_is_listed_whatever_their_id(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = thread();
+    let m = insert(store, &message(t, user(), T0, "for everyone")).await;
+    let nil = UserId::from_uuid(uuid::Uuid::nil());
+    let other = user();
+    for u in [other, nil] {
+        react(store, &m, u, "👍", ReactionChange::Add).await;
+    }
+    let page = store
+        .reactors_of(t, m.id, &emoji("👍"), None, 10)
+        .await
+        .expect("reactors");
+    assert_eq!(page.count, 2);
+    assert_eq!(page.users, [nil, other], "by id, the smallest first");
+    let rest = store
+        .reactors_of(t, m.id, &emoji("👍"), Some(nil), 10)
+        .await
+        .expect("reactors");
+    assert_eq!(rest.users, [other], "after the first");
 }

@@ -335,3 +335,29 @@ pub async fn a_bulk_removal_is_all_or_nothing(subject: &Subject) {
         2
     );
 }
+
+/// A bulk removal that names a message the remover may not remove and an id that is not a
+/// live message of the thread is refused for the missing id, whichever comes first: every id
+/// is looked at for existence before any for permission, on every store. Nothing is removed
+/// and no number taken.
+pub async fn a_bulk_removal_names_a_missing_id_before_a_forbidden_one(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = thread();
+    let theirs = insert(store, &message(t, user(), T0, "someone else's")).await;
+    let stranger = crate::removal::Removal::by_author(user());
+    let missing = MessageId::new_v7();
+    let now = Timestamp::from_micros(T0 + 5);
+    for ids in [[theirs.id, missing], [missing, theirs.id]] {
+        let refused = store.delete_many_as(t, &ids, &stranger, now).await;
+        assert!(
+            matches!(refused, Err(Error::RefusedId { id, .. }) if id == *missing.as_uuid()),
+            "{ids:?}: {refused:?}"
+        );
+    }
+    assert!(matches!(
+        store.delete_many_as(t, &[theirs.id], &stranger, now).await,
+        Err(Error::Forbidden)
+    ));
+    assert_eq!(store.head(t).await.ok(), Some(1), "no number taken");
+    assert!(store.get(t, theirs.id).await.is_ok(), "nothing removed");
+}

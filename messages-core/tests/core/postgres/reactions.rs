@@ -1,5 +1,6 @@
-//! PostgreSQL's reactions on one popular message: a storm commits a group at a time, and a
-//! group answers what its changes answer one at a time.
+//! PostgreSQL's reactions: a storm on one popular message commits a group at a time, a group
+//! answers what its changes answer one at a time, and a moderator's clear answers what it
+//! cleared.
 
 use messages_core::storage::memory::MemoryStore;
 use messages_core::storage::{MessageStore, PageStore, ReactionStore};
@@ -226,4 +227,89 @@ async fn a_group_of_reaction_changes_answers_what_they_answer_one_at_a_time() {
             )
         );
     }
+}
+
+/// A moderator's clear answers the message as the clear left it, even when a delete of the
+/// message commits the moment after: the message is read, the rule asked and the clear written
+/// in one transaction, never read again after the commit.
+///
+/// To land the delete in that moment every time, a trigger on the clear's event asks another
+/// session (through `dblink`) to take the messages table exclusively and delete the message,
+/// and waits until that session's lock request queues behind the clear. Once the clear
+/// commits, the other session runs first, and a read the store would send after the commit
+/// waits for its delete.
+#[tokio::test]
+async fn a_clear_answers_what_it_cleared_whatever_commits_after_it() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let (other, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let thread = ThreadId::from_uuid(Uuid::now_v7());
+    let m =
+        messages_core::testing::text_message(thread, UserId::from_uuid(Uuid::now_v7()), 1, "hi");
+    store.create_with(&m, None).await.expect("create");
+    let reaction = ReactionRequest {
+        thread,
+        id: m.id,
+        user: UserId::from_uuid(Uuid::now_v7()),
+        emoji: Emoji::parse("👍").expect("emoji"),
+        change: ReactionChange::Add,
+        at: Timestamp::from_micros(2),
+        limits: ReactionLimits::default(),
+    };
+    store.react(reaction).await.expect("react");
+    let delete = format!(
+        "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE; \
+         UPDATE messages SET deleted_at = now() WHERE thread_id = '{thread}' AND id = '{id}'; \
+         COMMIT;",
+        id = m.id
+    );
+    other
+        .batch_execute(&format!(
+            "CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA public;
+             CREATE FUNCTION delete_after_clear() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM public.dblink_connect('deleter', {url});
+                 PERFORM public.dblink_send_query('deleter', {delete});
+                 FOR i IN 1..500 LOOP
+                     EXIT WHEN EXISTS (
+                         SELECT 1 FROM pg_locks
+                         WHERE NOT granted AND mode = 'AccessExclusiveLock'
+                           AND relation = 'messages'::regclass);
+                     PERFORM pg_sleep(0.01);
+                 END LOOP;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER delete_after_clear AFTER INSERT ON outbox
+             FOR EACH ROW WHEN (NEW.kind = 'reaction.cleared')
+             EXECUTE FUNCTION delete_after_clear();",
+            url = quote(db.url()),
+            delete = quote(&delete),
+        ))
+        .await
+        .expect("trigger");
+    let moderator = UserId::from_uuid(Uuid::now_v7());
+    let cleared = store
+        .clear_as(thread, m.id, moderator, Timestamp::from_micros(3))
+        .await
+        .expect("a clear that committed answers its message");
+    assert!(cleared.changed);
+    assert!(cleared.message.reactions.is_empty());
+    assert_eq!(cleared.message.rev, 3, "the clear's number");
+    assert!(
+        matches!(
+            store.get(thread, m.id).await,
+            Err(messages_core::Error::NotFound)
+        ),
+        "the delete landed right after the clear"
+    );
+}
+
+/// `text` as an SQL string literal.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
