@@ -123,7 +123,12 @@ pub struct Changes {
 impl Changes {
     /// Builds a read from rows ordered by `rev` and read with `limit + 1`, `head` being the
     /// thread's position in the same snapshot.
-    pub fn from_overfetch(mut rows: Vec<Change>, since: i64, head: i64, limit: usize) -> Self {
+    pub(crate) fn from_overfetch(
+        mut rows: Vec<Change>,
+        since: i64,
+        head: i64,
+        limit: usize,
+    ) -> Self {
         let has_more = rows.len() > limit;
         rows.truncate(limit);
         let next = match rows.last() {

@@ -41,7 +41,7 @@ pub struct History {
 
 impl History {
     /// The versions of `message` from the versions its edits replaced (in any order).
-    pub fn new(message: &Message, mut replaced: Vec<Replaced>) -> Self {
+    pub(crate) fn new(message: &Message, mut replaced: Vec<Replaced>) -> Self {
         replaced.sort_by_key(|r| r.replaced_by);
         let mut versions = Vec::with_capacity(replaced.len() + 1);
         let mut made_by = message.seq;

@@ -130,7 +130,7 @@ pub struct Around {
 impl Around {
     /// Builds the answer from the rows read with `half + 1` on each side: `before` newest
     /// first, `after` oldest first, and the anchor if it is live.
-    pub fn from_overfetch(
+    pub(crate) fn from_overfetch(
         mut before: Vec<Message>,
         anchor: Option<Message>,
         mut after: Vec<Message>,
@@ -179,7 +179,7 @@ pub struct PageJson {
 
 impl PageJson {
     /// A page in one part.
-    pub fn whole(json: impl Into<Bytes>) -> Self {
+    pub(crate) fn whole(json: impl Into<Bytes>) -> Self {
         PageJson {
             parts: [json.into(), Bytes::new(), Bytes::new()],
         }

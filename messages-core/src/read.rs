@@ -137,7 +137,7 @@ impl ReadState {
     /// The state from a position and the `seq`s of the unread messages after it, in order,
     /// as a store reads them: at most `max + 1`, so that one more than the cap tells it was
     /// reached.
-    pub fn from_unread(
+    pub(crate) fn from_unread(
         thread_id: ThreadId,
         seq: i64,
         counted: u64,

@@ -35,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     // The host listens; the service's own listener is not used.
-    config.bind_addr = "127.0.0.1:0".parse()?;
+    config.http.bind_addr = "127.0.0.1:0".parse()?;
     let app = Application::build(config).await?;
     let (stop, stopped) = oneshot::channel::<()>();
     let (messages, background) = app.into_handler(async {

@@ -10,10 +10,12 @@
 //! - `config`: every environment variable, read once and validated.
 //! - `backends`: chooses and opens the store, the cache and the event publisher.
 //! - `startup`: builds the application (backends, service, relay) and runs it.
+//! - `handler`: the routes as a value another server mounts (`Handler`).
 //! - `listener`: accepts connections, serves each, and drains them at a stop.
 //! - `shutdown`: turns SIGTERM and Ctrl-C into one future.
 //! - `limits`: per-user write rate limits: the 429, the `X-RateLimit-*` headers.
 //! - `error`: the one mapping from core errors to HTTP statuses and JSON bodies.
+//! - `facts`: the routes, metrics and variables, as `messages-server facts` prints them.
 //! - `routes`: the route table (`mod`), the path's ids, message, changes, event-stream,
 //!   health and page routes.
 //! - `metrics`: Prometheus metrics for `/metrics`; `store_timing` times each store operation.
@@ -25,6 +27,8 @@ pub mod backends;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod facts;
+mod handler;
 pub mod limits;
 mod listener;
 pub mod metrics;
@@ -36,4 +40,5 @@ pub mod store_timing;
 pub mod telemetry;
 
 pub use config::Config;
-pub use startup::{Application, Handler};
+pub use handler::Handler;
+pub use startup::Application;

@@ -1,5 +1,6 @@
 //! `messages-server`: serve the API (default), or `messages-server migrate` to apply the
-//! store's migrations and exit.
+//! store's migrations and exit, `healthcheck` to ask a local server whether it is ready, or
+//! `facts` to print the routes, metrics and variables as JSON.
 
 use anyhow::Context;
 use messages_server::config::StoreSettings;
@@ -12,7 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// for container health checks in images without a shell or curl.
 async fn healthcheck(config: &Config) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let port = config.bind_addr.port();
+    let port = config.http.bind_addr.port();
     let check = async {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         stream
@@ -35,9 +36,17 @@ async fn healthcheck(config: &Config) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let command = std::env::args().nth(1);
+    if command.as_deref() == Some("facts") {
+        println!(
+            "{}",
+            messages_server::facts::Facts::of_this_build().to_json()
+        );
+        return Ok(());
+    }
     let config = Config::from_env().context("invalid configuration")?;
     telemetry::init(config.log_format);
-    match std::env::args().nth(1).as_deref() {
+    match command.as_deref() {
         None | Some("serve") => {
             let app = Application::build(config).await?;
             app.run(shutdown::signal()).await
@@ -49,7 +58,9 @@ async fn main() -> anyhow::Result<()> {
         },
         Some("healthcheck") => healthcheck(&config).await,
         Some(other) => {
-            anyhow::bail!("unknown command {other:?}; expected serve, migrate or healthcheck")
+            anyhow::bail!(
+                "unknown command {other:?}; expected serve, migrate, healthcheck or facts"
+            )
         }
     }
 }

@@ -68,7 +68,7 @@ pub fn install() -> Option<PrometheusHandle> {
 /// Every metric this server records, with its `# HELP` text (Prometheus's linter,
 /// `promtool check metrics`, asks one of every family; the operations contract test checks
 /// that none is missing).
-const DESCRIPTIONS: &[(&str, &str)] = &[
+pub const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "http_requests_total",
         "Requests answered, by route pattern, method and status.",

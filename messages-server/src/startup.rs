@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::backends::{self, Storage};
 use crate::config::{Config, HttpSettings, LiveTransport, StoreSettings};
+use crate::handler::Handler;
 use crate::listener::Listener;
 use crate::routes::AppState;
 
@@ -52,67 +53,6 @@ fn link_replicas(config: &Config, service: &MessageService) -> anyhow::Result<()
     Ok(())
 }
 
-/// The service's routes without this server's listener, for mounting in an application of
-/// another framework (an axum `Router`, a tower stack, a hyper server of its own): every route,
-/// its errors, logs and metrics, as the server answers them. Cheap to clone.
-#[derive(Clone)]
-pub struct Handler {
-    state: Arc<AppState>,
-}
-
-impl Handler {
-    /// Answers one request. The path is the service's own (`/threads/...`): strip any prefix
-    /// it is mounted under first (axum's `nest_service` does).
-    pub async fn handle<B: crate::routes::ReadBody>(
-        &self,
-        request: http::Request<B>,
-    ) -> crate::routes::HttpResponse {
-        crate::routes::handle(Arc::clone(&self.state), request.map(SyncBody::new)).await
-    }
-
-    /// Ends every open event stream (readers reconnect elsewhere); call it when the hosting
-    /// server begins its graceful shutdown, which would otherwise wait for them.
-    pub fn close_streams(&self) {
-        self.state.streams.close_all();
-    }
-}
-
-/// A body that is `Sync` whenever it is `Send`, as the routes need (they hold a request across
-/// awaits, and their futures must be `Send`): another framework's body need not be `Sync`
-/// (axum's is not). Free: it is only ever polled through `&mut`, so the lock is never taken
-/// but to answer `size_hint`.
-struct SyncBody<B>(std::sync::Mutex<B>);
-
-impl<B> SyncBody<B> {
-    fn new(body: B) -> Self {
-        SyncBody(std::sync::Mutex::new(body))
-    }
-}
-
-impl<B: hyper::body::Body + Unpin> hyper::body::Body for SyncBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        let body = self
-            .get_mut()
-            .0
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::pin::Pin::new(body).poll_frame(cx)
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .size_hint()
-    }
-}
-
 /// A built application: bound, with its backends connected, not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -143,9 +83,9 @@ impl Application {
             .observer(Arc::new(crate::store_timing::StoreTiming::new()))
             .build();
         let service = Arc::new(service);
-        let listener = TcpListener::bind(config.bind_addr)
+        let listener = TcpListener::bind(config.http.bind_addr)
             .await
-            .with_context(|| format!("cannot listen on {} (BIND_ADDR)", config.bind_addr))?;
+            .with_context(|| format!("cannot listen on {} (BIND_ADDR)", config.http.bind_addr))?;
         let addr = listener.local_addr().context("listener has no address")?;
         let sources = crate::metrics::Sources {
             service: Arc::clone(&service),
@@ -154,9 +94,11 @@ impl Application {
         };
         let auth = crate::auth::Auth::new(&config.auth).context("AUTH_JWT_* settings")?;
         match &config.auth {
-            crate::config::AuthSettings::TrustGateway if config.bind_addr.ip().is_loopback() => {
+            crate::config::AuthSettings::TrustGateway
+                if config.http.bind_addr.ip().is_loopback() =>
+            {
                 tracing::info!(
-                    addr = %config.bind_addr,
+                    addr = %config.http.bind_addr,
                     "auth: X-User-Id is trusted as set by a gateway; listening on loopback only \
                      (behind a gateway, set BIND_ADDR=0.0.0.0:3000)"
                 )
@@ -170,7 +112,7 @@ impl Application {
         let limits = crate::limits::WriteLimits::open(&config, &service)?;
         let state = Arc::new(AppState::new(
             service,
-            (config.max_body_bytes, config.http.body_read_timeout),
+            (config.http.max_body_bytes, config.http.body_read_timeout),
             sources,
             (auth, limits),
             config.streams,
@@ -224,7 +166,7 @@ impl Application {
             ..
         } = self;
         drop(listener);
-        let handler = Handler { state };
+        let handler = Handler::new(state);
         let streams = handler.clone();
         let background = async move {
             let (finish_relay, relay_finished) = oneshot::channel::<Instant>();

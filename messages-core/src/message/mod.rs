@@ -30,7 +30,7 @@ pub use time::{Clock, Timestamp};
 ///
 /// Its JSON is `{id, thread_id, user_id, type, content, paths, created_at, updated_at,
 /// reply_to, reactions, seq, rev}`, in that order: the numbers come last, so an event's body can be encoded before the
-/// store has numbered the change and closed once it has (see [`Message::write_open_json`]).
+/// store has numbered the change and closed once it has (see `Message::write_open_json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// The message's id.
@@ -128,7 +128,7 @@ impl Message {
 
     /// Appends the message's JSON up to, not including, its numbers: what the service hands
     /// a store, which closes it once the change is numbered.
-    pub fn write_open_json(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_open_json(&self, out: &mut Vec<u8>) {
         write_open(
             &MessageHead {
                 id: self.id,
@@ -199,7 +199,7 @@ impl Tombstone {
     }
 
     /// Appends the tombstone's JSON up to, not including, its numbers.
-    pub fn write_open_json(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_open_json(&self, out: &mut Vec<u8>) {
         write_open(
             &TombstoneHead {
                 id: self.id,

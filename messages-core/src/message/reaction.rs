@@ -53,7 +53,7 @@ pub struct Reaction {
     pub count: i64,
     /// The first users who reacted with it, oldest first, at most
     /// [`ReactionLimits::users_shown`](crate::ReactionLimits::users_shown): a client can show "you reacted" in small rooms without
-    /// a second call, and pages everyone with [`MessageStore::reactors`](crate::storage::MessageStore::reactors).
+    /// a second call, and pages everyone with [`ReactionStore::reactors`](crate::storage::ReactionStore::reactors).
     pub users: Vec<UserId>,
 }
 

@@ -1,6 +1,9 @@
 //! Reading variables: unset or blank takes the default, a bad value is an error naming the
-//! variable.
+//! variable. A reader may record every variable it was asked for with its default, which is
+//! how `messages-server facts` lists them (see [`Variable`]).
 
+use std::cell::RefCell;
+use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,21 +17,82 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// A variable the server reads, and what it is when unset.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Variable {
+    /// Its name.
+    pub name: &'static str,
+    /// Its default in the variable's own terms (seconds for `..._SECONDS`, a name for a
+    /// choice); empty when unset means "not configured".
+    pub default: String,
+}
+
 /// Reads variables through a lookup function, so tests need not touch the process
 /// environment.
 pub(super) struct Env<F> {
-    pub(super) lookup: F,
+    lookup: F,
+    /// Every variable asked for, when recording.
+    seen: Option<RefCell<Vec<Variable>>>,
 }
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// A reader through `lookup`.
+    pub(super) fn new(lookup: F) -> Self {
+        Env { lookup, seen: None }
+    }
+
+    /// A reader through `lookup` that records every variable it is asked for.
+    pub(super) fn recording(lookup: F) -> Self {
+        Env {
+            lookup,
+            seen: Some(RefCell::default()),
+        }
+    }
+
+    /// The variables asked for so far, when recording.
+    pub(super) fn seen(self) -> Vec<Variable> {
+        self.seen.map(RefCell::into_inner).unwrap_or_default()
+    }
+
+    fn note(&self, name: &'static str, default: impl Display) {
+        if let Some(seen) = &self.seen {
+            let mut seen = seen.borrow_mut();
+            if !seen.iter().any(|v| v.name == name) {
+                seen.push(Variable {
+                    name,
+                    default: default.to_string(),
+                });
+            }
+        }
+    }
+
     /// The value, trimmed; `None` when unset or blank.
-    pub(super) fn get(&self, var: &'static str) -> Option<String> {
+    fn value(&self, var: &'static str) -> Option<String> {
         (self.lookup)(var)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    pub(super) fn parse<T: FromStr>(
+    /// The value, trimmed; `None` when unset or blank: a variable without a default.
+    pub(super) fn get(&self, var: &'static str) -> Option<String> {
+        self.note(var, "");
+        self.value(var)
+    }
+
+    /// The value as given, not trimmed (a secret may end in spaces); `None` when unset or
+    /// blank.
+    pub(super) fn secret(&self, var: &'static str) -> Option<String> {
+        self.note(var, "");
+        (self.lookup)(var).filter(|s| !s.trim().is_empty())
+    }
+
+    /// The value, or `default` when unset or blank.
+    pub(super) fn text(&self, var: &'static str, default: &str) -> String {
+        self.note(var, default);
+        self.value(var).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub(super) fn parse<T: FromStr + Display>(
         &self,
         var: &'static str,
         default: T,
@@ -37,7 +101,21 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     where
         T::Err: std::fmt::Display,
     {
-        match self.get(var) {
+        self.note(var, &default);
+        self.parsed(var, default, what)
+    }
+
+    /// `parse` without recording (for readers that record in their own terms).
+    fn parsed<T: FromStr>(
+        &self,
+        var: &'static str,
+        default: T,
+        what: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.value(var) {
             None => Ok(default),
             Some(raw) => raw.parse().map_err(|e| ConfigError {
                 var,
@@ -54,7 +132,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         min: u64,
         max: u64,
     ) -> Result<u64, ConfigError> {
-        let v: u64 = self.parse(var, default, "a whole number")?;
+        self.note(var, default);
+        let v: u64 = self.parsed(var, default, "a whole number")?;
         if !(min..=max).contains(&v) {
             return Err(ConfigError {
                 var,
@@ -101,7 +180,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     pub(super) fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(var).map(|v| v.to_ascii_lowercase()) {
+        self.note(var, default);
+        match self.value(var).map(|v| v.to_ascii_lowercase()) {
             None => Ok(default),
             Some(v) => match v.as_str() {
                 "1" | "true" | "yes" | "on" => Ok(true),
@@ -114,25 +194,40 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
-    /// One of `choices` (case-insensitive), or the default.
-    pub(super) fn choice(
+    /// One of the values of `T` by its name (case-insensitive), or `default`.
+    pub(super) fn choice<T: Choice>(
         &self,
         var: &'static str,
-        default: &'static str,
-        choices: &[&'static str],
-    ) -> Result<&'static str, ConfigError> {
-        let Some(value) = self.get(var) else {
+        default: T,
+    ) -> Result<T, ConfigError> {
+        self.note(var, default.name());
+        let Some(value) = self.value(var) else {
             return Ok(default);
         };
-        choices
+        T::ALL
             .iter()
-            .find(|c| c.eq_ignore_ascii_case(&value))
+            .find(|c| c.name().eq_ignore_ascii_case(&value))
             .copied()
             .ok_or_else(|| ConfigError {
                 var,
-                reason: format!("expected one of {}, got {value:?}", choices.join(", ")),
+                reason: format!(
+                    "expected one of {}, got {value:?}",
+                    T::ALL
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             })
     }
+}
+
+/// A setting that takes one of a few names: every value and its name, stated once.
+pub(super) trait Choice: Copy + 'static {
+    /// Every value.
+    const ALL: &'static [Self];
+    /// The value's name in the environment.
+    fn name(self) -> &'static str;
 }
 
 /// Quotes a value for a libpq key/value connection string.

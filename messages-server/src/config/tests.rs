@@ -1,4 +1,10 @@
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use messages_core::RelayConfig;
+use messages_core::limit::Rate;
+use messages_core::storage::postgres::PostgresConfig;
 
 use messages_core::storage::sqlite::Synchronous;
 use secrecy::ExposeSecret;
@@ -18,7 +24,7 @@ fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
 fn defaults_without_environment_are_the_core_defaults() {
     let c = config(&[]).unwrap();
     let d = Config::default();
-    assert_eq!(c.bind_addr, d.bind_addr);
+    assert_eq!(c.http.bind_addr, d.http.bind_addr);
     assert_eq!(c.http, HttpSettings::default());
     assert_eq!(c.service, ServiceConfig::default());
     assert_eq!(c.memory_cache, MemoryCacheConfig::default());
@@ -35,8 +41,8 @@ fn defaults_without_environment_are_the_core_defaults() {
     }
     assert!(matches!(c.auth, AuthSettings::TrustGateway));
     assert_eq!(
-        c.bind_addr,
-        Config::LOOPBACK,
+        c.http.bind_addr,
+        HttpSettings::LOOPBACK,
         "trusted headers: loopback only"
     );
     let limits = c.rate_limit;
@@ -79,8 +85,8 @@ fn values_are_read() {
     assert_eq!(c.service.unread_max.get(), 250);
     assert_eq!(c.service.reactions.max_emoji, 5);
     assert_eq!(c.service.reactions.users_shown, 0);
-    assert_eq!(c.bind_addr.port(), 8080);
-    assert_eq!(c.max_body_bytes, 2048);
+    assert_eq!(c.http.bind_addr.port(), 8080);
+    assert_eq!(c.http.max_body_bytes, 2048);
     assert_eq!(c.service.window.get(), 50);
     assert!(!c.memory_cache.lifetime.touch_on_hit);
     assert_eq!(c.log_format, LogFormat::Json);
@@ -360,9 +366,9 @@ fn a_redis_cluster_from_its_seed_nodes() {
 #[test]
 fn with_jwt_authentication_the_default_address_is_every_interface() {
     let c = config(&[("AUTH_JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes!!")]).unwrap();
-    assert_eq!(c.bind_addr, Config::EVERYWHERE);
+    assert_eq!(c.http.bind_addr, HttpSettings::EVERYWHERE);
     let set = config(&[("BIND_ADDR", "0.0.0.0:8080")]).unwrap();
-    assert_eq!(set.bind_addr.to_string(), "0.0.0.0:8080");
+    assert_eq!(set.http.bind_addr.to_string(), "0.0.0.0:8080");
 }
 
 #[test]
@@ -394,4 +400,107 @@ fn the_live_transport_follows_the_backends_unless_named() {
     ])
     .unwrap_err();
     assert!(err.reason.contains("PostgreSQL store"), "{err}");
+}
+
+/// The variables the program lists are the ones it reads: each is listed once, its default is
+/// what the configuration holds without it, and the program reads every variable the
+/// deployment files may set (checked by `tools/check-deployment` against this list).
+#[test]
+fn the_variables_listed_are_those_read_with_their_defaults() {
+    let variables = Config::variables();
+    let names: Vec<&str> = variables.iter().map(|v| v.name).collect();
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "each once: {names:?}");
+    for expected in [
+        "BIND_ADDR",
+        "DATABASE_URL",
+        "DB_HOST",
+        "DB_PORT",
+        "DB_PASSWORD",
+        "REDIS_URL",
+        "REDIS_CLUSTER_NODES",
+        "REDIS_PORT",
+        "AMQP_URL",
+        "QUEUE_VHOST",
+        "AUTH_JWT_SECRET",
+        "AUTH_JWT_PUBLIC_KEY",
+        "LIVE_TRANSPORT",
+        "STORE",
+        "DATA_DIR",
+        "SQLITE_SYNCHRONOUS",
+        "RATE_LIMIT_EXEMPT_ROLES",
+        "RELAY_POLL_MS",
+    ] {
+        assert!(names.contains(&expected), "{expected} is not listed");
+    }
+    let default = |name: &str| {
+        variables
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.default.as_str())
+            .unwrap_or_else(|| panic!("{name} is not listed"))
+    };
+    let d = Config::default();
+    assert_eq!(default("BIND_ADDR"), d.http.bind_addr.to_string());
+    assert_eq!(
+        default("SHUTDOWN_TIMEOUT_SECONDS"),
+        d.http.shutdown_timeout.as_secs().to_string()
+    );
+    assert_eq!(
+        default("STREAM_RETRY_MS"),
+        d.streams.retry.as_millis().to_string()
+    );
+    assert_eq!(default("LIVE_TRANSPORT"), "auto");
+    assert_eq!(default("LOG_FORMAT"), "text");
+    assert_eq!(default("SQLITE_SYNCHRONOUS"), "full");
+    assert_eq!(
+        default("CACHE_TOUCH_ON_HIT"),
+        d.memory_cache.lifetime.touch_on_hit.to_string()
+    );
+    assert_eq!(default("DATABASE_URL"), "", "unset: not configured");
+    assert_eq!(default("RATE_LIMIT_EXEMPT_ROLES"), "moderator,service");
+    // Every listed variable is read: a value no reader takes is refused, naming it (the ones
+    // that take any text are skipped).
+    let any_text = [
+        "DATABASE_URL",
+        "DB_HOST",
+        "DB_USER",
+        "DB_PASSWORD",
+        "DB_NAME",
+        "DATA_DIR",
+        "REDIS_HOST",
+        "REDIS_PASSWORD",
+        "QUEUE_HOST",
+        "QUEUE_USER",
+        "QUEUE_PASSWORD",
+        "QUEUE_VHOST",
+        "EVENT_SOURCE",
+        "AUTH_JWT_SECRET",
+        "AUTH_JWT_ISSUER",
+        "AUTH_JWT_AUDIENCE",
+    ];
+    for variable in &variables {
+        if any_text.contains(&variable.name) {
+            continue;
+        }
+        let mut vars = vec![(variable.name, "not a value \u{1} anyone takes")];
+        if variable.name.starts_with("DB_") || variable.name == "MIGRATE_ON_START" {
+            vars.push(("DB_HOST", "db"));
+        }
+        if variable.name.starts_with("REDIS_") || variable.name == "CACHE_KEY_PREFIX" {
+            vars.push(("REDIS_HOST", "redis"));
+        }
+        if variable.name.starts_with("QUEUE_") {
+            vars.push(("QUEUE_HOST", "rabbitmq"));
+        }
+        let refused = config(&vars);
+        assert!(
+            matches!(&refused, Err(e) if e.var == variable.name),
+            "{} is listed but a bad value of it is not refused: {:?}",
+            variable.name,
+            refused.map(|_| ())
+        );
+    }
 }

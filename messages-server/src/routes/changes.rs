@@ -8,7 +8,8 @@ use http::{Request, StatusCode};
 use messages_core::{ChangesLimit, parse_position};
 
 use super::path::PathIds;
-use super::{AppState, HttpResponse, json};
+use super::response::{HttpResponse, json};
+use super::state::AppState;
 use crate::config::StreamSettings;
 use crate::error::ApiError;
 
@@ -26,7 +27,7 @@ fn changes_query(query: Option<&str>) -> Result<ChangesQuery, ApiError> {
         wait: None,
     };
     let (mut seen_since, mut seen_limit) = (false, false);
-    for (name, value) in super::query_pairs(query.unwrap_or_default()) {
+    for (name, value) in super::query::query_pairs(query.unwrap_or_default()) {
         match name.as_ref() {
             "since" => {
                 if std::mem::replace(&mut seen_since, true) {

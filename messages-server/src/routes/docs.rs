@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 use http::{HeaderValue, Response, StatusCode, header};
 use utoipa_swagger_ui::Config;
 
-use super::HttpResponse;
+use super::response::HttpResponse;
 use crate::body::Body;
 use crate::error::ApiError;
 
@@ -59,7 +59,7 @@ pub fn file(tail: &str) -> Result<HttpResponse, ApiError> {
         headers.insert(header::CONTENT_TYPE, content_type);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    super::ui::protect(&mut response);
+    super::response::protect(&mut response);
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),

@@ -10,54 +10,20 @@
 //! thread's feed) is closed rather than buffered for; it resumes with `Last-Event-ID`. Every
 //! stream ends when the server begins to shut down.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use messages_core::live::{self, FollowError, Follower};
 use messages_core::parse_position;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use super::path::PathIds;
-use super::{AppState, HttpResponse};
+use super::response::HttpResponse;
+use super::state::AppState;
 use crate::body::Body;
 use crate::config::StreamSettings;
 use crate::error::ApiError;
-
-/// The open streams of this process, their limits, and the signal that ends them.
-pub struct Streams {
-    settings: StreamSettings,
-    open: Arc<Semaphore>,
-    closing: watch::Sender<bool>,
-}
-
-impl Streams {
-    /// No stream open yet.
-    pub fn new(settings: StreamSettings) -> Self {
-        Streams {
-            settings,
-            open: Arc::new(Semaphore::new(settings.max_open)),
-            closing: watch::channel(false).0,
-        }
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> &StreamSettings {
-        &self.settings
-    }
-
-    /// Ends every open stream (at shutdown); no new one starts after.
-    pub fn close_all(&self) {
-        self.closing.send_replace(true);
-        self.open.close();
-    }
-
-    /// How many streams are open.
-    pub fn open(&self) -> usize {
-        self.settings.max_open - self.open.available_permits()
-    }
-}
 
 /// Where the reader wants to start: `Last-Event-ID`, else `?since=`, else `None` (now).
 fn start_position<B>(request: &Request<B>) -> Result<Option<i64>, ApiError> {
@@ -73,7 +39,7 @@ fn start_position<B>(request: &Request<B>) -> Result<Option<i64>, ApiError> {
         }
     }
     let mut since = None;
-    for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
+    for (name, value) in super::query::query_pairs(request.uri().query().unwrap_or_default()) {
         if name == "since" && !value.is_empty() {
             if since.is_some() {
                 return Err(ApiError::bad_request("invalid_since", "give since once"));
@@ -92,14 +58,14 @@ pub async fn stream<B>(
 ) -> Result<HttpResponse, ApiError> {
     let since = start_position(request)?;
     let streams = &state.streams;
-    let permit = Arc::clone(&streams.open).try_acquire_owned().map_err(|_| {
+    let permit = streams.try_open().ok_or_else(|| {
         ApiError::busy(
             "too many open event streams; retry, or poll /changes with wait",
             5,
         )
     })?;
     let follower = state.service.hub().follow(ids.thread(), since).await?;
-    let settings = streams.settings;
+    let settings = *streams.settings();
     let (tx, rx) = mpsc::channel::<Bytes>(settings.buffer.max(2));
     // The first thing a reader gets: how long to wait before reconnecting.
     let hint = live::retry_hint(settings.retry.as_millis() as u64);
@@ -108,13 +74,7 @@ pub async fn stream<B>(
         crate::metrics::stream_bytes_queued(len);
     }
     crate::metrics::stream_opened();
-    tokio::spawn(forward(
-        follower,
-        tx,
-        permit,
-        settings,
-        streams.closing.subscribe(),
-    ));
+    tokio::spawn(forward(follower, tx, permit, settings, streams.closing()));
     let mut response = Response::new(Body::stream(rx));
     let headers = response.headers_mut();
     headers.insert(

@@ -2,7 +2,8 @@
 
 use http::StatusCode;
 
-use super::{AppState, HttpResponse, json};
+use super::response::{HttpResponse, json};
+use super::state::AppState;
 use crate::error::ApiError;
 
 /// The process is alive.

@@ -1,17 +1,17 @@
 //! Message routes: create, edit, delete and list, translating HTTP into service calls.
 
-use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use messages_core::{
     BulkIds, Created, Cursor, IdempotencyKey, MessageId, MessageKind, MessagePatch, NewMessage,
     PageQuery, PageSize, Removal, parse_position,
 };
 use serde::Deserialize;
-use serde_json::error::Category;
 
-use super::ReadBody;
 use super::path::PathIds;
-use super::{AppState, HttpResponse, json, read_body};
+use super::request_body::ReadBody;
+use super::request_body::{parse_json, read_body};
+use super::response::{HttpResponse, json};
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::body::Body;
 use crate::error::ApiError;
@@ -24,29 +24,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
     IdempotencyKey::parse(raw.to_str().unwrap_or_default())
         .map(Some)
         .map_err(|e| ApiError::refused("invalid_idempotency_key", e))
-}
-
-/// Parses a JSON body: malformed JSON is a 400, well-formed JSON of the wrong shape a 422.
-/// JSON is UTF-8 throughout (RFC 8259): checked first, since the parser does not look inside
-/// the strings of fields it ignores.
-pub(super) fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|error| {
-        ApiError::bad_request(
-            "invalid_json",
-            format!("the body is not valid JSON: not UTF-8 ({error})"),
-        )
-    })?;
-    serde_json::from_str(text).map_err(|error| match error.classify() {
-        Category::Data => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            error.to_string(),
-        ),
-        Category::Io | Category::Syntax | Category::Eof => ApiError::bad_request(
-            "invalid_json",
-            format!("the body is not valid JSON: {error}"),
-        ),
-    })
 }
 
 #[derive(Deserialize)]
@@ -145,7 +122,7 @@ pub async fn delete<B: ReadBody>(
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
     let mut reason = None;
-    for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
+    for (name, value) in super::query::query_pairs(request.uri().query().unwrap_or_default()) {
         if name == "reason" {
             reason = Some(value.into_owned());
         }
@@ -233,7 +210,7 @@ fn page_query(query: Option<&str>) -> Result<(Position, PageSize), ApiError> {
     let mut size = PageSize::DEFAULT;
     let mut seen_limit = false;
     let mut position: Option<(&'static str, Position)> = None;
-    for (name, value) in super::query_pairs(query.unwrap_or_default()) {
+    for (name, value) in super::query::query_pairs(query.unwrap_or_default()) {
         // An empty position is the same as none, so a client may always send the parameter.
         let (param, parsed) = match name.as_ref() {
             "limit" => {

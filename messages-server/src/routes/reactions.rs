@@ -4,7 +4,8 @@ use http::{Request, StatusCode};
 use messages_core::{ReactionChange, ReactorsLimit, Removal, UserId};
 
 use super::path::PathIds;
-use super::{AppState, HttpResponse, json};
+use super::response::{HttpResponse, json};
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
@@ -41,7 +42,7 @@ pub async fn remove<B>(
 ) -> Result<HttpResponse, ApiError> {
     let id = ids.message()?;
     let mut user = caller.user;
-    for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
+    for (name, value) in super::query::query_pairs(request.uri().query().unwrap_or_default()) {
         if name == "user" {
             user = UserId::parse(&value).map_err(|_| {
                 ApiError::bad_request("invalid_user_id", "user must be a user id (UUID)")
@@ -101,7 +102,7 @@ pub async fn list<B>(
     let emoji = ids.emoji()?;
     let mut after = None;
     let mut limit = ReactorsLimit::DEFAULT;
-    for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
+    for (name, value) in super::query::query_pairs(request.uri().query().unwrap_or_default()) {
         match name.as_ref() {
             "after" if !value.is_empty() => {
                 after = Some(UserId::parse(&value).map_err(|_| {

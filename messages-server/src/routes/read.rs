@@ -6,10 +6,12 @@ use http::{Request, StatusCode};
 use messages_core::{ReadMark, ThreadId, ThreadList, states_to_json};
 use serde::Deserialize;
 
-use super::ReadBody;
-use super::messages::parse_json;
 use super::path::PathIds;
-use super::{AppState, HttpResponse, json, read_body};
+use super::request_body::ReadBody;
+use super::request_body::parse_json;
+use super::request_body::read_body;
+use super::response::{HttpResponse, json};
+use super::state::AppState;
 use crate::error::ApiError;
 
 /// `{"seq": N}` (read up to N) or `{"unread_from": S}` (unread from S on).
@@ -70,7 +72,7 @@ pub async fn get<B>(
 pub async fn unread<B>(state: &AppState, request: &Request<B>) -> Result<HttpResponse, ApiError> {
     let user = state.auth.user(request.headers())?;
     let mut threads = None;
-    for (name, value) in super::query_pairs(request.uri().query().unwrap_or_default()) {
+    for (name, value) in super::query::query_pairs(request.uri().query().unwrap_or_default()) {
         if name == "threads" {
             threads = Some(parse_threads(&value)?);
         }

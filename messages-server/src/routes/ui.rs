@@ -11,14 +11,10 @@ use std::sync::LazyLock;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use sha2::{Digest, Sha256};
 
-use super::{AppState, HttpResponse, json};
+use super::response::{HttpResponse, json, protect};
+use super::state::AppState;
 use crate::body::Body;
 use crate::error::ApiError;
-
-/// Only the page's own origin: scripts, styles, fetches and the event stream.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-     frame-ancestors 'none'";
 
 struct Asset {
     body: &'static [u8],
@@ -47,11 +43,19 @@ static PAGE: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 /// The page's files under `/ui/`, by name, each hashed once.
-static FILES: LazyLock<[(&str, Asset); 11]> = LazyLock::new(|| {
+static FILES: LazyLock<[(&str, Asset); 13]> = LazyLock::new(|| {
     const JS: &str = "text/javascript; charset=utf-8";
     [
         ("app.js", Asset::new(include_bytes!("../ui/app.js"), JS)),
         ("api.js", Asset::new(include_bytes!("../ui/api.js"), JS)),
+        (
+            "composer.js",
+            Asset::new(include_bytes!("../ui/composer.js"), JS),
+        ),
+        (
+            "navigation.js",
+            Asset::new(include_bytes!("../ui/navigation.js"), JS),
+        ),
         (
             "identity.js",
             Asset::new(include_bytes!("../ui/identity.js"), JS),
@@ -87,23 +91,6 @@ static FILES: LazyLock<[(&str, Asset); 11]> = LazyLock::new(|| {
         ),
     ]
 });
-
-/// Headers every answer of the page (and of the API docs) carries.
-pub(super) fn protect(response: &mut HttpResponse) {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-}
 
 fn serve<B>(asset: &Asset, request: &Request<B>) -> HttpResponse {
     let fresh = request

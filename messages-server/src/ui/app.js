@@ -4,12 +4,15 @@
 // how a message looks, `identity.js` the panel that says who the reader writes as,
 // `reactions.js` the chips and the picker, `replies.js` quotes, `history.js` earlier versions,
 // `editing.js` the edit form and the question before a delete, `live.js` the event stream,
-// `unread.js` the reader's position and the "new messages" divider.
+// `unread.js` the reader's position and the "new messages" divider, `composer.js` the draft
+// and its sending, `navigation.js` the thread named by the page's address.
 
-import { UUID, me, randomUuid, request, typedUuid, whenUnauthorized } from "./api.js";
+import { me, request, whenUnauthorized } from "./api.js";
 import { showHistory } from "./history.js";
+import { composerOn } from "./composer.js";
 import { confirmDelete, editingOn, inlineError, startEdit } from "./editing.js";
 import { identityPanel } from "./identity.js";
+import { navigationOn } from "./navigation.js";
 import { closeStream, connect, liveOn } from "./live.js";
 import { reactionChips, reactionPicker } from "./reactions.js";
 import { button, renderMessage } from "./render.js";
@@ -444,107 +447,17 @@ el.scroller.addEventListener("scroll", () => {
 
 // --- writing --------------------------------------------------------------------------------
 
-function pendingNode(text) {
-  const node = document.createElement("li");
-  node.className = "message mine pending";
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  meta.textContent = "Sending…";
-  const content = document.createElement("p");
-  content.className = "content";
-  content.textContent = text;
-  node.append(meta, content);
-  el.list.append(node);
-  scrollToBottom();
-  return node;
-}
-
-async function send() {
-  const text = el.draft.value;
-  if (!text.trim() || !state.thread) return;
-  // One key per draft: a retry of the same draft is answered with the message it created.
-  state.draftKey ||= randomUuid();
-  const key = state.draftKey;
-  const thread = state.thread;
-  el.sendError.textContent = "";
-  el.draft.value = "";
-  const pending = pendingNode(text);
-  const body = { content: text };
-  if (state.replyTo) body.reply_to = state.replyTo;
-  try {
-    const message = await request("POST", `threads/${thread}/messages`, body, {
-      "Idempotency-Key": key,
-    });
-    pending.remove();
-    state.draftKey = null;
-    if (thread === state.thread && state.replyTo === body.reply_to) cancelReply();
-    if (thread === state.thread) {
-      upsert(message);
-      scrollToBottom();
-    }
-  } catch (error) {
-    pending.remove();
-    // The draft stays, so nothing typed is lost.
-    if (!el.draft.value) el.draft.value = text;
-    const gone = error.code === "invalid_reply_to";
-    if (gone) cancelReply();
-    el.sendError.textContent = gone
-      ? "Not sent: the message you reply to was deleted. Send it again as a new message."
-      : `Not sent: ${error.message}`;
-    el.draft.focus();
-  }
-}
-
-el.composer.addEventListener("submit", (event) => {
-  event.preventDefault();
-  send();
-});
-el.draft.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    send();
-  }
-});
-el.draft.addEventListener("input", () => {
-  // Another text is another request: it needs a key of its own.
-  state.draftKey = null;
+composerOn({
+  el,
+  state,
+  upsert: (message) => upsert(message),
+  cancelReply: () => cancelReply(),
+  scrollToBottom: () => scrollToBottom(),
 });
 
 // --- navigation -----------------------------------------------------------------------------
 
-function threadFromHash() {
-  const id = decodeURIComponent(location.hash.slice(1)).trim();
-  return UUID.test(id) ? id.toLowerCase() : null;
-}
-
-function route() {
-  const id = threadFromHash();
-  if (id) {
-    if (id !== state.thread) openThread(id);
-  } else {
-    closeStream();
-    state.thread = null;
-    el.main.hidden = true;
-    el.welcome.hidden = false;
-    if (location.hash.length > 1) {
-      el.threadInput.value = decodeURIComponent(location.hash.slice(1));
-      el.threadInput.setCustomValidity("That is not a thread id: a thread id is a UUID.");
-      el.threadInput.reportValidity();
-    }
-  }
-}
-
-el.openForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const id = typedUuid(el.threadInput, "thread id", "0193a1a0-0000-7000-8000-000000000001");
-  if (id) location.hash = id;
-});
-el.threadInput.addEventListener("input", () => el.threadInput.setCustomValidity(""));
-el.newThread.addEventListener("click", () => {
-  location.hash = randomUuid();
-  el.draft.focus();
-});
-window.addEventListener("hashchange", route);
+const route = navigationOn({ el, state, openThread: (id) => openThread(id), closeStream });
 
 whenUnauthorized(() => identityUi.open(true));
 

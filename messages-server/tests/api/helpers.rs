@@ -94,9 +94,9 @@ impl TestResponse {
 pub fn test_config() -> Config {
     Config {
         rate_limit: RateLimitSettings::OFF,
-        bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         store: StoreSettings::Memory,
         http: HttpSettings {
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             shutdown_timeout: Duration::from_secs(5),
             ..HttpSettings::default()
         },

@@ -46,7 +46,7 @@ WITH target AS (
 ) SELECT seq FROM ins
 "#;
 
-/// A group of creates, of any threads (see `batch`): each thread's counter bumped once by its
+/// A group of creates, of any threads (see `queue`): each thread's counter bumped once by its
 /// number of creates, in thread id order (two groups never wait on each other in a circle), then
 /// each message and its event, numbered per thread in the order they queued, and each author's
 /// read position moved up to their last. Answers each thread's head after the group. When a

@@ -145,7 +145,7 @@ fn page_statement(query: PageQuery) -> (&'static str, i64) {
 
 impl PostgresStore {
     /// The plan PostgreSQL runs for a page query, from `EXPLAIN (ANALYZE, BUFFERS)` of the very
-    /// statement [`MessageStore::page`](crate::storage::MessageStore::page) prepares.
+    /// statement [`PageStore::page`] prepares.
     pub async fn explain_page(
         &self,
         thread: ThreadId,

@@ -61,7 +61,7 @@ WHERE ctid = ANY (ARRAY(
 ))
 "#;
 
-/// A group of reaction changes of one message the transaction holds (see `reactions`), worked
+/// A group of reaction changes of one message the transaction holds (see `react`), worked
 /// out beforehand, after `REMOVE_HELD` took away the reactions it removes: the rows it adds
 /// ($3, $4, in the order of their last change), one bump by its number of changes ($5), the
 /// summary after the last ($6), and one event per change ($7..$10), numbered in order up to

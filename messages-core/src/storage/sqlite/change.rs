@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
+use super::command::{Command, Statements, Undo};
 use super::error::db;
 use super::rows::{bump, find_live, paths_json, push_event};
-use super::writer::{Command, Statements, Undo};
 use crate::error::Result;
 use crate::message::{Message, MessageId, ThreadId, Tombstone};
 use crate::rules::{self, Removed};

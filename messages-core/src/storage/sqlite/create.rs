@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
+use super::command::{Command, Statements, Undo};
 use super::error::db;
 use super::read_state::move_position;
 use super::rows::{
     COLUMNS, bump, columns, decode, find_live, message_from_row, paths_json, push_event,
 };
-use super::writer::{Command, Statements, Undo};
 use crate::error::{Error, Result};
 use crate::events::codec;
 use crate::message::RequestFingerprint;

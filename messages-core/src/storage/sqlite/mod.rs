@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::locks;
 
 mod change;
+mod command;
 mod config;
 mod create;
 mod error;
@@ -42,9 +43,10 @@ mod read_state;
 mod rows;
 mod writer;
 
+use command::{Call, Command, Statements};
 pub use config::{SqliteConfig, Synchronous};
 use error::db;
-use writer::{Call, Command, Statements, Writer};
+use writer::Writer;
 
 mod embedded {
     refinery::embed_migrations!("migrations/sqlite");

@@ -14,9 +14,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
+use super::command::{Ack, Command, Statements, Undo};
 use super::error::db;
 use super::rows::{decode, timestamp};
-use super::writer::{Ack, Command, Statements, Undo};
 use crate::error::Result;
 use crate::message::{ThreadId, Timestamp};
 use crate::storage::{Outbox, StoredEvent};

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
+use super::command::{Command, Statements, Undo};
 use super::error::db;
 use super::rows::{bump, decode, find_live, push_event};
-use super::writer::{Command, Statements, Undo};
 use crate::error::{Error, Result};
 use crate::message::{Emoji, Message, MessageId, ThreadId, UserId};
 use crate::reaction::{

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
+use super::command::{Command, Statements, Undo};
 use super::error::db;
-use super::writer::{Command, Statements, Undo};
 use crate::error::Result;
 use crate::message::{ThreadId, UserId};
 use crate::read::{ReadState, ThreadList, UnreadMax};

@@ -2,67 +2,37 @@
 //! store → cache → events for every operation. It is built by [`ServiceBuilder`], which hands
 //! back the outbox relay beside it: the relay delivers the events every write leaves in the
 //! store, and until it runs they stay there.
+//!
+//! The writes are here; `reads` has the reads, `config` the settings.
 
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::cache::breaker::BreakerConfig;
 use crate::cache::newest::NewestPages;
 use crate::cache::{CacheStats, PageCache};
-use crate::changes::{Changes, ChangesLimit};
-use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::events::Publisher;
 use crate::events::memory::MemorySink;
 use crate::events::outbox::{Relay, RelayConfig};
-use crate::history::History;
-use crate::live::{Hub, LiveConfig};
+use crate::live::Hub;
 use crate::message::{
     Clock, Emoji, IdempotencyKey, Limits, Message, MessageId, MessagePatch, NewMessage,
     RequestFingerprint, ThreadId, Tombstone, UserId,
 };
-use crate::page::{Page, PageJson, PageQuery, PageSize};
-use crate::reaction::{
-    ClearRequest, Reacted, ReactionChange, ReactionLimits, ReactionRequest, Reactors, ReactorsLimit,
-};
-use crate::read::{ReadMark, ReadState, ThreadList, UnreadMax};
+use crate::reaction::{ClearRequest, Reacted, ReactionChange, ReactionRequest};
+use crate::read::{ReadMark, ReadState};
 use crate::removal::Removal;
 use crate::storage::{MessageStore, ObservedStore, Operation, StoreObserver};
+mod config;
+mod reads;
+
+pub use config::ServiceConfig;
+
 use crate::write::{
     BulkDeleteRequest, BulkIds, CreateRequest, Created, DeleteRequest, EditRequest, Idempotency,
     MarkReadRequest,
 };
-
-/// Settings of the service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServiceConfig {
-    /// Limits on message input. Default: [`Limits::default`].
-    pub limits: Limits,
-    /// How many of a thread's newest messages the cache keeps. Default 200, the largest page.
-    pub window: PageSize,
-    /// When to stop calling a failing cache for a while. Default: [`BreakerConfig::default`].
-    pub breaker: BreakerConfig,
-    /// Live delivery to followers. Default: [`LiveConfig::default`].
-    pub live: LiveConfig,
-    /// Bounds of reactions. Default: [`ReactionLimits::default`].
-    pub reactions: ReactionLimits,
-    /// How far unread messages are counted. Default: [`UnreadMax::DEFAULT`] (1,000).
-    pub unread_max: UnreadMax,
-}
-
-impl Default for ServiceConfig {
-    fn default() -> Self {
-        ServiceConfig {
-            limits: Limits::default(),
-            window: PageSize::MAX_SIZE,
-            breaker: BreakerConfig::default(),
-            live: LiveConfig::default(),
-            reactions: ReactionLimits::default(),
-            unread_max: UnreadMax::DEFAULT,
-        }
-    }
-}
 
 /// Builds a [`MessageService`] over a store, and the [`Relay`] that delivers the events its
 /// writes leave in the store. Every part but the store has a default: the in-process cache
@@ -406,29 +376,6 @@ impl MessageService {
         Ok(reacted)
     }
 
-    /// Who reacted to a live message with `emoji`, by user id after `after`.
-    pub async fn reactors(
-        &self,
-        thread: ThreadId,
-        id: MessageId,
-        emoji: &Emoji,
-        after: Option<UserId>,
-        limit: ReactorsLimit,
-    ) -> Result<Reactors> {
-        self.store
-            .call(Operation::Reactors, |s| {
-                s.reactors(thread, id, emoji, after, limit)
-            })
-            .await
-    }
-
-    /// A live message's versions, oldest first, the current one last.
-    pub async fn history(&self, thread: ThreadId, id: MessageId) -> Result<History> {
-        self.store
-            .call(Operation::History, |s| s.history(thread, id))
-            .await
-    }
-
     /// Moves `user`'s read position in the thread (forward only, or back with
     /// [`ReadMark::UnreadFrom`]) and answers it with what is unread after it. Private to the
     /// user: no number of the thread's sequence, no event, the cached page untouched.
@@ -446,14 +393,6 @@ impl MessageService {
         };
         self.store
             .call(Operation::MarkRead, |s| s.mark_read(request))
-            .await
-    }
-
-    /// `user`'s read state in each of `threads`, in that order.
-    pub async fn read_states(&self, user: UserId, threads: &ThreadList) -> Result<Vec<ReadState>> {
-        let max = self.config.unread_max;
-        self.store
-            .call(Operation::ReadStates, |s| s.read_states(user, threads, max))
             .await
     }
 
@@ -476,90 +415,5 @@ impl MessageService {
             self.after_write(thread, 0).await;
         }
         result
-    }
-
-    /// One live message.
-    pub async fn get(&self, thread: ThreadId, id: MessageId) -> Result<Message> {
-        self.store.call(Operation::Get, |s| s.get(thread, id)).await
-    }
-
-    /// A page as typed messages, read from the store.
-    pub async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page> {
-        self.store
-            .call(Operation::Page, |s| s.page(thread, query, size))
-            .await
-    }
-
-    /// A page as response JSON. The newest page comes from the cache when it can; every
-    /// other page is a keyset query on the store.
-    pub async fn page_json(
-        &self,
-        thread: ThreadId,
-        query: PageQuery,
-        size: PageSize,
-    ) -> Result<PageJson> {
-        if query == PageQuery::Newest && self.newest.serves(size) {
-            return self.newest.page_json(&self.store, thread, size).await;
-        }
-        Ok(PageJson::whole(
-            self.page(thread, query, size).await?.to_json(),
-        ))
-    }
-
-    /// The `seq` a cursor names: its own, or for a cursor of version 1, that of the message it
-    /// names (`Error::InvalidCursor` when the thread has no such message).
-    pub async fn resolve(&self, thread: ThreadId, cursor: Cursor) -> Result<i64> {
-        match cursor {
-            Cursor::Seq(seq) => Ok(seq),
-            Cursor::Legacy(id) => self
-                .store
-                .call(Operation::Locate, |s| s.locate(thread, id))
-                .await?
-                .ok_or(Error::InvalidCursor),
-        }
-    }
-
-    /// The messages around `id`: up to `size / 2` on each side, oldest first, as response
-    /// JSON. `Error::NotFound` for an id the thread does not have.
-    pub async fn around_json(
-        &self,
-        thread: ThreadId,
-        id: MessageId,
-        size: PageSize,
-    ) -> Result<Vec<u8>> {
-        let half = size.get() / 2;
-        let around = self
-            .store
-            .call(Operation::Around, |s| s.around(thread, id, half))
-            .await?;
-        Ok(around.to_json())
-    }
-
-    /// The changes after `since`, in `rev` order.
-    pub async fn changes(
-        &self,
-        thread: ThreadId,
-        since: i64,
-        limit: ChangesLimit,
-    ) -> Result<Changes> {
-        self.store
-            .call(Operation::Changes, |s| s.changes(thread, since, limit))
-            .await
-    }
-
-    /// The thread's position: the number of its latest change.
-    pub async fn head(&self, thread: ThreadId) -> Result<i64> {
-        self.store.call(Operation::Head, |s| s.head(thread)).await
-    }
-
-    /// Whether the store answers: the service can serve every request. A failing cache is
-    /// not unreadiness (requests fall back to the store); see [`MessageService::cache_ready`].
-    pub async fn ready(&self) -> Result<()> {
-        self.store.call(Operation::Ping, |s| s.ping()).await
-    }
-
-    /// Whether the cache answers.
-    pub async fn cache_ready(&self) -> Result<()> {
-        self.newest.ping().await
     }
 }
