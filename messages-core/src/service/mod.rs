@@ -340,11 +340,7 @@ impl MessageService {
             .store
             .call(Operation::React, |s| s.react(request))
             .await;
-        let reacted = self.unknown_outcome_as_commit(thread, reacted).await?;
-        if reacted.changed {
-            self.after_write(thread, reacted.message.rev).await;
-        }
-        Ok(reacted)
+        self.after_reaction(thread, reacted).await
     }
 
     /// A moderator clears every reaction of a live message: one change, numbered, cached,
@@ -369,7 +365,13 @@ impl MessageService {
             .store
             .call(Operation::ClearReactions, |s| s.clear_reactions(request))
             .await;
-        let reacted = self.unknown_outcome_as_commit(thread, cleared).await?;
+        self.after_reaction(thread, cleared).await
+    }
+
+    /// After a reaction's write: a change is a commit like any (see
+    /// [`MessageService::after_write`]); a repeat changed nothing.
+    async fn after_reaction(&self, thread: ThreadId, reacted: Result<Reacted>) -> Result<Reacted> {
+        let reacted = self.unknown_outcome_as_commit(thread, reacted).await?;
         if reacted.changed {
             self.after_write(thread, reacted.message.rev).await;
         }

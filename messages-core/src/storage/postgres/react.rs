@@ -10,8 +10,7 @@ use tokio::sync::oneshot;
 
 use super::queue::{self, ReactionJob};
 use super::react_group::react_together;
-use super::react_one::{READ_FOR_REACTION_LOCKED, react_alone};
-use super::rows::message_from_row;
+use super::react_one::{react_alone, read_locked};
 use super::{PostgresStore, db, decode};
 use crate::error::{Error, Result};
 use crate::message::{Emoji, MessageId, ThreadId, UserId};
@@ -92,21 +91,12 @@ impl ReactionStore for PostgresStore {
         self.timed("clear reactions", async {
             let (thread, id) = (request.thread, request.id);
             let mut client = self.client().await?;
-            let locked = client
-                .prepare_cached(READ_FOR_REACTION_LOCKED)
-                .await
-                .map_err(db("prepare"))?;
             let clear = client
                 .prepare_cached(CLEAR_REACTIONS)
                 .await
                 .map_err(db("prepare"))?;
             let tx = client.transaction().await.map_err(db("begin"))?;
-            let row = tx
-                .query_opt(&locked, &[thread.as_uuid(), id.as_uuid()])
-                .await
-                .map_err(db("clear reactions"))?
-                .ok_or(Error::NotFound)?;
-            let mut message = message_from_row(&row, 0)?;
+            let mut message = read_locked(&tx, thread, id).await?.ok_or(Error::NotFound)?;
             let Some(event) = reaction::plan_clear(&message, &request) else {
                 return Ok(Reacted {
                     message,

@@ -21,8 +21,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::{ToSql, Type};
 
 use super::queue::ReactionJob;
-use super::react_one::{Attempt, READ_FOR_REACTION_LOCKED, ReactionStatements, try_react};
-use super::rows::message_from_row;
+use super::react_one::{Attempt, ReactionStatements, read_locked, try_react};
 use super::{PostgresStore, db, decode};
 use crate::error::{Error, Result};
 use crate::message::{Message, Reaction};
@@ -105,20 +104,11 @@ pub(super) async fn react_together(
     };
     let (thread, id) = (first.request.thread, first.request.id);
     let mut client = store.client().await?;
-    let locked = client
-        .prepare_cached(READ_FOR_REACTION_LOCKED)
-        .await
-        .map_err(db("prepare"))?;
     let statements = ReactionStatements::prepare(&client).await?;
     let tx = client.transaction().await.map_err(db("begin"))?;
-    let Some(row) = tx
-        .query_opt(&locked, &[thread.as_uuid(), id.as_uuid()])
-        .await
-        .map_err(db("react"))?
-    else {
+    let Some(mut message) = read_locked(&tx, thread, id).await? else {
         return Ok(jobs.iter().map(|_| Err(Error::NotFound)).collect());
     };
-    let mut message = message_from_row(&row, 0)?;
     if let Some(answers) = react_in_one_statement(&tx, &message, jobs).await? {
         tx.commit().await.map_err(db("commit"))?;
         // The last change answered holds the message as the group left it.

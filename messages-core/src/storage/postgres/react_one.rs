@@ -20,7 +20,7 @@ WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 
 /// The first step read locked, inside a transaction, when optimism keeps losing: the
 /// message's other changes wait until the reaction commits.
-pub(super) const READ_FOR_REACTION_LOCKED: &str = r#"
+const READ_FOR_REACTION_LOCKED: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
        reply_to, reactions
 FROM messages
@@ -75,6 +75,25 @@ WITH cur AS (
     SELECT $8, $9, $1, $10, $11, seq, rev FROM upd
 ) SELECT (SELECT rev FROM upd), EXISTS (SELECT 1 FROM cur)
 "#;
+
+/// The live message `id` of `thread`, read locked by `client`'s transaction (its other changes
+/// wait until that transaction ends); `None` when the thread holds no live message by that id.
+pub(super) async fn read_locked<C: GenericClient + Sync>(
+    client: &C,
+    thread: crate::message::ThreadId,
+    id: crate::message::MessageId,
+) -> Result<Option<Message>> {
+    let locked = client
+        .prepare_cached(READ_FOR_REACTION_LOCKED)
+        .await
+        .map_err(db("prepare"))?;
+    client
+        .query_opt(&locked, &[thread.as_uuid(), id.as_uuid()])
+        .await
+        .map_err(db("read locked"))?
+        .map(|row| message_from_row(&row, 0))
+        .transpose()
+}
 
 /// What a reaction attempt came to.
 pub(super) enum Attempt {
@@ -207,17 +226,8 @@ pub(super) async fn react_alone(
             return Ok(reacted);
         }
     }
-    let locked = client
-        .prepare_cached(READ_FOR_REACTION_LOCKED)
-        .await
-        .map_err(db("prepare"))?;
     let tx = client.transaction().await.map_err(db("begin"))?;
-    let row = tx
-        .query_opt(&locked, &[thread.as_uuid(), id.as_uuid()])
-        .await
-        .map_err(db("react"))?
-        .ok_or(Error::NotFound)?;
-    let message = message_from_row(&row, 0)?;
+    let message = read_locked(&tx, thread, id).await?.ok_or(Error::NotFound)?;
     match try_react(&tx, &statements, &request, message, true).await? {
         Attempt::Done(reacted) => {
             tx.commit().await.map_err(db("commit"))?;
