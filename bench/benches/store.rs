@@ -14,6 +14,7 @@ use messages_core::{CreateRequest, Message, MessageId, PageQuery, PageSize, Time
 /// A create of `m`, without an idempotency key.
 fn request(m: &Message) -> CreateRequest {
     CreateRequest {
+        participants: messages_core::Participants::DEFAULT,
         message: m.clone(),
         idempotency: None,
     }

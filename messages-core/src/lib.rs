@@ -62,6 +62,8 @@
 //!   decided once for every store.
 //! - `reaction`: emoji, a message's reaction summary and the rule every store applies to it
 //!   (`plan`), its requests, the page of reactors.
+//! - `replies`: reply threads: a root's summary of its replies (`ReplySummary`) and the rules
+//!   that change it when a reply comes or goes, decided once for every store.
 //! - `removal`: who removes a message (its author, or a moderator) and why; what a store keeps
 //!   of a deletion, and the tombstone made of it.
 //! - `read`: read positions (`ReadMark`, `ReadState`) and the cap on unread counts.
@@ -101,6 +103,7 @@ mod page;
 mod reaction;
 mod read;
 mod removal;
+mod replies;
 mod rules;
 mod sequence;
 mod service;
@@ -123,7 +126,7 @@ pub use events::outbox::{Relay, RelayConfig, RelayHandle};
 pub use history::{History, Replaced, Version};
 pub use message::{
     Clock, Emoji, IdempotencyKey, Limits, Message, MessageId, MessageKind, MessagePatch,
-    NewMessage, Reaction, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
+    NewMessage, Reaction, ReplySummary, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 pub use page::{Around, Page, PageJson, PageQuery, PageSize};
 pub use reaction::{
@@ -132,6 +135,10 @@ pub use reaction::{
 };
 pub use read::{ReadMark, ReadState, ThreadList, UnreadMax, states_to_json};
 pub use removal::{Deletion, REASON_MAX_CHARS, Removal};
+pub use replies::{
+    LiveReply, Participants, REPLIES_UPDATED, RepliesBody, RepliesChanged, after_reply,
+    participants_from_text, participants_to_text, recount, renumber_root, root_of,
+};
 pub use sequence::parse_position;
 pub use service::{MessageService, ServiceBuilder, ServiceConfig};
 pub use write::{

@@ -10,14 +10,17 @@ use crate::message::{
 };
 use crate::read::{ReadMark, UnreadMax};
 use crate::removal::Removal;
+use crate::replies::Participants;
 
 /// A new message to store: made by the service (id, author, times), not yet numbered.
 #[derive(Clone, Debug)]
 pub struct CreateRequest {
-    /// The message, its `seq` and `rev` still 0.
+    /// The message, its `seq` and `rev` still 0, its `root_id` for the store to find.
     pub message: Message,
     /// The client's idempotency key, when it sent one.
     pub idempotency: Option<Idempotency>,
+    /// How many participants a root's summary names, when the message is a reply.
+    pub participants: Participants,
 }
 
 /// An idempotency key and the fingerprint of the request that carries it.
@@ -34,6 +37,14 @@ pub struct Idempotency {
 pub enum Created {
     /// A new message was stored.
     New(Message),
+    /// A new reply was stored, and its live root's summary changed with the number after
+    /// the reply's.
+    Reply {
+        /// The reply.
+        reply: Message,
+        /// The root in its new state.
+        root: Box<Message>,
+    },
     /// The idempotency key was seen before with the same request: nothing was stored, and
     /// this is the message the first request created.
     Replayed(Message),
@@ -43,7 +54,17 @@ impl Created {
     /// The message, new or replayed.
     pub fn message(&self) -> &Message {
         match self {
-            Created::New(m) | Created::Replayed(m) => m,
+            Created::New(m) | Created::Replayed(m) | Created::Reply { reply: m, .. } => m,
+        }
+    }
+
+    /// The number of the last change the create made (the root's after a reply); `None`
+    /// for a replay, which made none.
+    pub fn last_rev(&self) -> Option<i64> {
+        match self {
+            Created::New(m) => Some(m.rev),
+            Created::Reply { root, .. } => Some(root.rev),
+            Created::Replayed(_) => None,
         }
     }
 }
@@ -74,6 +95,8 @@ pub struct DeleteRequest {
     pub removal: Removal,
     /// When.
     pub at: Timestamp,
+    /// How many participants a root's recounted summary names, when a reply goes.
+    pub participants: Participants,
 }
 
 /// A moderator's removal of several messages of one thread at once: all of them or none.
@@ -87,6 +110,8 @@ pub struct BulkDeleteRequest {
     pub removal: Removal,
     /// When.
     pub at: Timestamp,
+    /// How many participants a root's recounted summary names, when replies go.
+    pub participants: Participants,
 }
 
 /// The ids of a bulk delete: 1 to [`BulkIds::MAX`], each once.

@@ -7,7 +7,9 @@
 //! "emoji", "count", "reacted_at", "seq", "rev"}`, where `count` is how many users hold the
 //! emoji after the change, `seq` the message's and `rev` the change's number, so a consumer
 //! that indexes content can tell a reaction from an edit; `reaction.cleared` carries
-//! `{"message_id", "thread_id", "cleared_by", "cleared_at", "seq", "rev"}`. The service
+//! `{"message_id", "thread_id", "cleared_by", "cleared_at", "seq", "rev"}`; `replies.updated`
+//! carries `{"message_id", "thread_id", "replies", "changed_at", "seq", "rev"}`: a root's
+//! summary after a reply came or went (see `replies`). The service
 //! encodes a body up to its numbers; the store closes it once it has numbered the change.
 
 use uuid::Uuid;
@@ -263,6 +265,8 @@ pub enum EventBody {
     ReactionRemoved(ReactionBody),
     /// Every reaction of a message cleared by a moderator.
     ReactionsCleared(ClearedBody),
+    /// A root's replies changed: a reply came or went (`replies.updated`).
+    RepliesUpdated(crate::replies::RepliesBody),
 }
 
 /// Decodes a body given the event's type, for consumers and tests.
@@ -286,6 +290,9 @@ pub fn decode(kind: &str, payload: &[u8]) -> Result<EventBody> {
             .map_err(bad),
         REACTIONS_CLEARED => serde_json::from_slice(payload)
             .map(EventBody::ReactionsCleared)
+            .map_err(bad),
+        crate::replies::REPLIES_UPDATED => serde_json::from_slice(payload)
+            .map(EventBody::RepliesUpdated)
             .map_err(bad),
         other => Err(Error::invalid("event", format!("unknown type {other}"))),
     }

@@ -8,6 +8,7 @@
 //! - `input`: `MessageKind`, `Limits`, `NewMessage`, `MessagePatch`, `IdempotencyKey`,
 //!   `RequestFingerprint`.
 //! - `reaction`: `Emoji`, `Reaction` (one emoji of a message's summary).
+//! - `replies`: `ReplySummary` (what a root shows of its replies).
 //! - `time`: `Timestamp`, `Clock`.
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use crate::json::{close_numbered, write_open};
 mod ids;
 mod input;
 mod reaction;
+mod replies;
 mod time;
 
 pub use ids::{MessageId, ThreadId, UserId};
@@ -24,12 +26,13 @@ pub use input::{
     IdempotencyKey, Limits, MessageKind, MessagePatch, NewMessage, RequestFingerprint,
 };
 pub use reaction::{Emoji, Reaction};
+pub use replies::ReplySummary;
 pub use time::{Clock, Timestamp};
 
 /// A stored message as clients see it.
 ///
 /// Its JSON is `{id, thread_id, user_id, type, content, paths, created_at, updated_at,
-/// reply_to, reactions, seq, rev}`, in that order: the numbers come last, so an event's body can be encoded before the
+/// reply_to, root_id, reactions, replies, seq, rev}`, in that order: the numbers come last, so an event's body can be encoded before the
 /// store has numbered the change and closed once it has (see `Message::write_open_json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -54,10 +57,19 @@ pub struct Message {
     /// deleted later (clients show "deleted message").
     #[serde(default)]
     pub reply_to: Option<MessageId>,
+    /// The root of the reply conversation this message belongs to (see `replies`): the
+    /// message `reply_to` names, or that message's root when it is a reply itself; `None` for
+    /// a root. Set by the store that creates the reply; it never changes.
+    #[serde(default)]
+    pub root_id: Option<MessageId>,
     /// Each emoji users reacted with, in the order each was first used, with its count and
     /// first users (see [`Reaction`]).
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// What the message shows of its live replies when it is a root with any (`null`
+    /// otherwise); a change of it is numbered like an edit (see `replies`).
+    #[serde(default)]
+    pub replies: Option<Box<ReplySummary>>,
     /// The thread's number its creation took; it orders pages and never changes. 0 until a
     /// store has numbered the message.
     pub seq: i64,
@@ -79,7 +91,9 @@ struct MessageHead<'a> {
     created_at: Timestamp,
     updated_at: Timestamp,
     reply_to: Option<MessageId>,
+    root_id: Option<MessageId>,
     reactions: &'a [Reaction],
+    replies: Option<&'a ReplySummary>,
 }
 
 impl Message {
@@ -102,7 +116,9 @@ impl Message {
             created_at: now,
             updated_at: now,
             reply_to,
+            root_id: None,
             reactions: Vec::new(),
+            replies: None,
             seq: 0,
             rev: 0,
         }
@@ -140,7 +156,9 @@ impl Message {
                 created_at: self.created_at,
                 updated_at: self.updated_at,
                 reply_to: self.reply_to,
+                root_id: self.root_id,
                 reactions: &self.reactions,
+                replies: self.replies.as_deref(),
             },
             out,
         );

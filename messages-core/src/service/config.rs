@@ -6,6 +6,7 @@ use crate::message::Limits;
 use crate::page::PageSize;
 use crate::reaction::ReactionLimits;
 use crate::read::UnreadMax;
+use crate::replies::Participants;
 
 /// Settings of the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub struct ServiceConfig {
     pub reactions: ReactionLimits,
     /// How far unread messages are counted. Default: [`UnreadMax::DEFAULT`] (1,000).
     pub unread_max: UnreadMax,
+    /// How many participants a root's reply summary names. Default:
+    /// [`Participants::DEFAULT`] (5).
+    pub participants: Participants,
 }
 
 impl Default for ServiceConfig {
@@ -33,6 +37,7 @@ impl Default for ServiceConfig {
             live: LiveConfig::default(),
             reactions: ReactionLimits::default(),
             unread_max: UnreadMax::DEFAULT,
+            participants: Participants::DEFAULT,
         }
     }
 }

@@ -223,14 +223,15 @@ impl MessageService {
         let request = CreateRequest {
             message,
             idempotency,
+            participants: self.config.participants,
         };
         let created = self
             .store
             .call(Operation::Create, |s| s.create(request))
             .await;
         let created = self.unknown_outcome_as_commit(thread, created).await?;
-        if let Created::New(numbered) = &created {
-            self.after_write(thread, numbered.rev).await;
+        if let Some(rev) = created.last_rev() {
+            self.after_write(thread, rev).await;
         }
         Ok(created)
     }
@@ -276,6 +277,7 @@ impl MessageService {
             id,
             removal,
             at: self.clock.now(),
+            participants: self.config.participants,
         };
         let deleted = self
             .store
@@ -304,6 +306,7 @@ impl MessageService {
             ids,
             removal,
             at: self.clock.now(),
+            participants: self.config.participants,
         };
         let deleted = self
             .store

@@ -56,6 +56,21 @@ impl MessageService {
             .await
     }
 
+    /// The live replies of the live root `root` after `after` (a `seq`, 0 for the first),
+    /// oldest first, with the thread's position. `Error::NotFound` for a root the thread does
+    /// not hold live (a reply is no root).
+    pub async fn replies(
+        &self,
+        thread: ThreadId,
+        root: MessageId,
+        after: i64,
+        size: PageSize,
+    ) -> Result<Page> {
+        self.store
+            .call(Operation::Replies, |s| s.replies(thread, root, after, size))
+            .await
+    }
+
     /// A page as response JSON. The newest page comes from the cache when it can; every
     /// other page is a keyset query on the store.
     pub async fn page_json(

@@ -48,11 +48,13 @@ pub enum Operation {
     DeleteMany,
     /// [`ReactionStore::clear_reactions`](super::ReactionStore::clear_reactions).
     ClearReactions,
+    /// [`PageStore::replies`](super::PageStore::replies).
+    Replies,
 }
 
 impl Operation {
     /// Every operation, in declaration order: `ALL[op as usize] == op`.
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 18] = [
         Operation::Create,
         Operation::Get,
         Operation::Edit,
@@ -70,6 +72,7 @@ impl Operation {
         Operation::ReadStates,
         Operation::DeleteMany,
         Operation::ClearReactions,
+        Operation::Replies,
     ];
 
     /// The operation's label in metrics (an edit keeps the label `update` it has always had).
@@ -92,6 +95,7 @@ impl Operation {
             Operation::ReadStates => "read_states",
             Operation::DeleteMany => "delete_many",
             Operation::ClearReactions => "clear_reactions",
+            Operation::Replies => "replies",
         }
     }
 }

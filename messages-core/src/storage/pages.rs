@@ -18,6 +18,18 @@ pub trait PageStore: Send + Sync + 'static {
     /// with the thread's position read in the same snapshot.
     async fn page(&self, thread: ThreadId, query: PageQuery, size: PageSize) -> Result<Page>;
 
+    /// The live replies of the root `root` with a `seq` above `after`, oldest first (a
+    /// conversation reads down), read with `size + 1` rows so `has_more` is exact, with the
+    /// thread's position read in the same snapshot. A root not live in the thread (unknown,
+    /// deleted, or a reply itself) is `Error::NotFound`.
+    async fn replies(
+        &self,
+        thread: ThreadId,
+        root: MessageId,
+        after: i64,
+        size: PageSize,
+    ) -> Result<Page>;
+
     /// The live messages around `id` (up to `half` on each side, oldest first), `id` itself
     /// unless it was deleted. A deleted message still anchors; an unknown id or one of
     /// another thread is `Error::NotFound`.

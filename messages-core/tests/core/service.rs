@@ -76,6 +76,9 @@ impl PageStore for GatedStore {
         }
         page
     }
+    async fn replies(&self, t: ThreadId, r: MessageId, after: i64, s: PageSize) -> Result<Page> {
+        self.inner.replies(t, r, after, s).await
+    }
     async fn around(&self, t: ThreadId, id: MessageId, half: usize) -> Result<Around> {
         self.inner.around(t, id, half).await
     }

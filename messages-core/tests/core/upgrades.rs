@@ -13,6 +13,33 @@ use messages_core::{
 };
 use uuid::Uuid;
 
+/// Replies the previous release wrote, as the upgrade finds them: `root` with live replies
+/// `first` (by `a`, to the root) and `second` (by `b`, to `first`) and a deleted one: each
+/// reply joins the root, and the root's summary counts the live ones.
+async fn replies_of_the_previous_release_join_their_roots(
+    store: &dyn MessageStore,
+    thread: ThreadId,
+    [root, first, second]: [MessageId; 3],
+    [a, b]: [UserId; 2],
+) {
+    let root_now = store.get(thread, root).await.expect("the root");
+    assert_eq!(root_now.root_id, None);
+    let summary = root_now.replies.expect("a summary of the old replies");
+    assert_eq!((summary.count, summary.last_reply_id), (2, second));
+    assert_eq!(summary.participants, vec![b, a]);
+    for reply in [first, second] {
+        let r = store.get(thread, reply).await.expect("a reply");
+        assert_eq!(r.root_id, Some(root), "an old reply joins its root");
+        assert_eq!(r.replies, None);
+    }
+    let page = store
+        .replies(thread, root, 0, messages_core::PageSize::DEFAULT)
+        .await
+        .expect("the root's replies");
+    let ids: Vec<MessageId> = page.items.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [first, second]);
+}
+
 /// What an upgraded database must show: the messages written before the upgrade, with no
 /// reply and no reaction, and every new feature working on them.
 async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
@@ -61,7 +88,14 @@ async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
         limits: ReactionLimits::default(),
     };
     let reacted = store.react(request).await.expect("react");
-    assert_eq!(reacted.message.rev, 3);
+    assert_eq!(
+        reacted.message.rev, 4,
+        "after the reply (2) and its root's summary (3)"
+    );
+    assert_eq!(
+        reacted.message.replies.map(|r| (r.count, r.last_reply_id)),
+        Some((1, created.message().id))
+    );
     let patch =
         MessagePatch::new(Some("edited after".into()), None, &Limits::default()).expect("valid");
     store
@@ -110,6 +144,7 @@ async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
     let previous = SqliteStore::migration_count() - 1;
     assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
     let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let [replies, root, first, second, gone, a, b] = [(); 7].map(|_| Uuid::now_v7());
     {
         // Written as the previous release wrote it, on a connection of the test's own.
         let conn = rusqlite::Connection::open(dir.config().path).expect("open file");
@@ -125,8 +160,35 @@ async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
             [thread, old, author],
         )
         .expect("message");
+        let insert = "INSERT INTO messages (thread_id, seq, id, user_id, kind, content, paths, \
+             created_at, updated_at, rev, reply_to, deleted_at) \
+             VALUES (?1, ?2, ?3, ?4, 'text', 'old', '[]', ?2, ?2, ?2, ?5, ?6)";
+        for (seq, id, user, to, deleted) in [
+            (1, root, a, None, None),
+            (2, first, a, Some(root), None),
+            (3, second, b, Some(first), None),
+            (4, gone, b, Some(root), Some(4)),
+        ] {
+            conn.execute(
+                insert,
+                rusqlite::params![replies, seq, id, user, to, deleted],
+            )
+            .expect("an old reply");
+        }
+        conn.execute(
+            "INSERT INTO threads (thread_id, head) VALUES (?1, 4)",
+            [replies],
+        )
+        .expect("thread");
     }
     assert_eq!(store.migrate().await.expect("upgrade"), 1);
+    replies_of_the_previous_release_join_their_roots(
+        &store,
+        ThreadId::from_uuid(replies),
+        [root, first, second].map(MessageId::from_uuid),
+        [a, b].map(UserId::from_uuid),
+    )
+    .await;
     an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
         &store,
         ThreadId::from_uuid(thread),
@@ -147,6 +209,7 @@ async fn a_postgres_database_of_the_previous_release_upgrades_with_its_data() {
     let previous = PostgresStore::migration_count() - 1;
     assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
     let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let [replies, root, first, second, gone, a, b] = [(); 7].map(|_| Uuid::now_v7());
     let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
         .await
         .expect("connect");
@@ -157,11 +220,28 @@ async fn a_postgres_database_of_the_previous_release_upgrades_with_its_data() {
              INSERT INTO messages (thread_id, id, user_id, kind, content, created_at,
                                    updated_at, seq, rev)
              VALUES ('{thread}', '{old}', '{author}', 'text', 'written before the upgrade',
-                     now(), now(), 1, 1);"
+                     now(), now(), 1, 1);
+             INSERT INTO threads (thread_id, head) VALUES ('{replies}', 4);
+             INSERT INTO messages (thread_id, id, user_id, kind, content, created_at,
+                                   updated_at, seq, rev, reply_to, deleted_at)
+             VALUES ('{replies}', '{root}', '{a}', 'text', 'old', now(), now(), 1, 1, NULL, NULL),
+                    ('{replies}', '{first}', '{a}', 'text', 'old', now(), now(), 2, 2,
+                     '{root}', NULL),
+                    ('{replies}', '{second}', '{b}', 'text', 'old', now(), now(), 3, 3,
+                     '{first}', NULL),
+                    ('{replies}', '{gone}', '{b}', 'text', 'old', now(), now(), 4, 4,
+                     '{root}', now());"
         ))
         .await
         .expect("rows of the previous release");
     assert_eq!(store.migrate().await.expect("upgrade"), 1);
+    replies_of_the_previous_release_join_their_roots(
+        &store,
+        ThreadId::from_uuid(replies),
+        [root, first, second].map(MessageId::from_uuid),
+        [a, b].map(UserId::from_uuid),
+    )
+    .await;
     an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
         &store,
         ThreadId::from_uuid(thread),

@@ -1,12 +1,12 @@
 //! The service's settings (the core's `ServiceConfig`): input limits, reactions, the unread
 //! cap, and how many messages the cache keeps per thread.
 
-use messages_core::{PageSize, ServiceConfig, UnreadMax};
+use messages_core::{PageSize, Participants, ServiceConfig, UnreadMax};
 
 use super::env::{ConfigError, Env};
 
 /// Reads `MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`, `REACTION_MAX_EMOJI`,
-/// `REACTION_USERS_SHOWN`, `UNREAD_MAX` and `CACHE_MAX_ITEMS`, each defaulting to the core's
+/// `REACTION_USERS_SHOWN`, `UNREAD_MAX`, `REPLY_PARTICIPANTS` and `CACHE_MAX_ITEMS`, each defaulting to the core's
 /// [`ServiceConfig::default`].
 pub(super) fn from_env<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
@@ -23,6 +23,16 @@ pub(super) fn from_env<F: Fn(&str) -> Option<String>>(
     let unread_max = env.count("UNREAD_MAX", service.unread_max.get(), 1, UnreadMax::LIMIT)?;
     service.unread_max = UnreadMax::new(unread_max).map_err(|e| ConfigError {
         var: "UNREAD_MAX",
+        reason: e.to_string(),
+    })?;
+    let participants = env.count(
+        "REPLY_PARTICIPANTS",
+        service.participants.get(),
+        1,
+        Participants::MAX,
+    )?;
+    service.participants = Participants::new(participants).map_err(|e| ConfigError {
+        var: "REPLY_PARTICIPANTS",
         reason: e.to_string(),
     })?;
     let window = env.range(

@@ -96,6 +96,7 @@ async fn dispatch<B: ReadBody>(
         (Route::Message, &Method::GET) => Box::pin(messages::get(state, ids?)).await,
         (Route::Reaction, &Method::GET) => Box::pin(reactions::list(state, ids?, &request)).await,
         (Route::Edits, &Method::GET) => Box::pin(messages::edits(state, ids?)).await,
+        (Route::Replies, &Method::GET) => Box::pin(messages::replies(state, ids?, &request)).await,
         (Route::ThreadChanges, &Method::GET) => {
             Box::pin(changes::list(state, ids?, &request)).await
         }

@@ -257,6 +257,31 @@ fn page_query(query: Option<&str>) -> Result<(Position, PageSize), ApiError> {
     Ok((position.map_or(Position::Newest, |(_, p)| p), size))
 }
 
+/// `GET /threads/{thread_id}/messages/{message_id}/replies`: a root's live replies, oldest
+/// first; `cursor` (or `after`) and `after_seq` read on from where a page ended.
+pub async fn replies<B>(
+    state: &AppState,
+    ids: PathIds,
+    request: &Request<B>,
+) -> Result<HttpResponse, ApiError> {
+    let (position, size) = page_query(request.uri().query())?;
+    let (service, thread, root) = (&state.service, ids.thread(), ids.message()?);
+    let after = match position {
+        Position::Newest => 0,
+        Position::AfterSeq(seq) => seq,
+        Position::BeforeCursor(c) | Position::AfterCursor(c) => {
+            Box::pin(service.resolve(thread, c)).await?
+        }
+        Position::BeforeSeq(_) | Position::Around(_) => {
+            return Err(position_error(
+                "replies read forward: give cursor, after or after_seq",
+            ));
+        }
+    };
+    let page = Box::pin(service.replies(thread, root, after, size)).await?;
+    Ok(json(StatusCode::OK, page.to_json()))
+}
+
 /// `GET /threads/{thread_id}/messages`
 pub async fn list<B>(
     state: &AppState,

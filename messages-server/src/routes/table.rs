@@ -25,10 +25,11 @@ pub(crate) enum Route {
     Docs,
     DocsIndex,
     DocsFile,
+    Replies,
 }
 
 /// Every route: its path, the methods it takes, and whether it is part of the API contract.
-pub(super) const ROUTES: [(Route, &str, &str, bool); 19] = [
+pub(super) const ROUTES: [(Route, &str, &str, bool); 20] = [
     (
         Route::ThreadMessages,
         "/threads/{thread_id}/messages",
@@ -93,6 +94,12 @@ pub(super) const ROUTES: [(Route, &str, &str, bool); 19] = [
     (Route::Docs, "/docs", "GET", false),
     (Route::DocsIndex, "/docs/", "GET", false),
     (Route::DocsFile, "/docs/{*file}", "GET", false),
+    (
+        Route::Replies,
+        "/threads/{thread_id}/messages/{message_id}/replies",
+        "GET",
+        true,
+    ),
 ];
 
 impl Route {

@@ -252,6 +252,7 @@ mod tests {
         let request = crate::write::CreateRequest {
             message: message.clone(),
             idempotency: None,
+            participants: crate::replies::Participants::DEFAULT,
         };
         store.store().create(request).await.unwrap();
     }

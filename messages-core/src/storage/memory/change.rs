@@ -5,23 +5,54 @@ use async_trait::async_trait;
 use super::{MemoryStore, Thread};
 use crate::error::{Error, Result};
 use crate::locks;
-use crate::message::{Message, MessageId, Tombstone};
+use crate::message::{Message, MessageId, Timestamp, Tombstone};
+use crate::replies::{self, Participants};
 use crate::rules::{self, Removed};
 use crate::storage::ChangeStore;
 use crate::write::{BulkDeleteRequest, DeleteRequest, EditRequest};
 
 impl MemoryStore {
     /// Writes a removal the rules allowed, of a live message of `thread`.
-    fn write_removal(&self, thread: &mut Thread, removed: Removed) -> Result<Tombstone> {
+    /// Returns the root of the conversation the message replied to, if it was a reply.
+    fn write_removal(
+        &self,
+        thread: &mut Thread,
+        removed: Removed,
+    ) -> Result<(Tombstone, Option<MessageId>)> {
         let seq = *thread.by_id.get(&removed.id).ok_or(Error::NotFound)?;
         let entry = thread.renumber(seq).ok_or(Error::NotFound)?;
         entry.deleted = Some(removed.deletion.clone());
         entry.replaced.clear();
         entry.holders.clear();
+        let root = entry.message.root_id;
         let tombstone = removed.tombstone(seq, entry.message.rev);
         thread.live.remove(&seq);
+        if let Some(seqs) = root.and_then(|root| thread.replies.get_mut(&root)) {
+            seqs.remove(&seq);
+        }
         locks::lock(&self.outbox).push(&removed.event, seq, tombstone.rev);
-        Ok(tombstone)
+        Ok((tombstone, root))
+    }
+
+    /// After replies went: each live root among `roots` (once, in the order given) recounted
+    /// and numbered.
+    fn recount_roots(
+        &self,
+        thread: &mut Thread,
+        roots: impl IntoIterator<Item = MessageId>,
+        participants: Participants,
+        at: Timestamp,
+    ) {
+        let mut seen = Vec::new();
+        for root in roots {
+            if seen.contains(&root) {
+                continue;
+            }
+            seen.push(root);
+            thread.renumber_root(root, at, &self.outbox, |_, live| {
+                replies::recount(live, participants)
+            });
+        }
     }
 }
 
@@ -53,11 +84,15 @@ impl ChangeStore for MemoryStore {
             id,
             removal,
             at,
+            participants,
         } = request;
         let mut threads = locks::write(&self.threads);
         let thread = threads.get_mut(&thread_id);
         let removed = rules::remove(thread_id, id, author(thread.as_deref(), id), &removal, at)?;
-        self.write_removal(thread.ok_or(Error::NotFound)?, removed)
+        let thread = thread.ok_or(Error::NotFound)?;
+        let (tombstone, root) = self.write_removal(thread, removed)?;
+        self.recount_roots(thread, root, participants, at);
+        Ok(tombstone)
     }
 
     async fn delete_many(&self, request: BulkDeleteRequest) -> Result<Vec<Tombstone>> {
@@ -66,6 +101,7 @@ impl ChangeStore for MemoryStore {
             ids,
             removal,
             at,
+            participants,
         } = request;
         let mut threads = locks::write(&self.threads);
         let thread = threads.get_mut(&thread_id);
@@ -81,9 +117,14 @@ impl ChangeStore for MemoryStore {
             .map(|&(id, author)| rules::remove(thread_id, id, author, &removal, at))
             .collect::<Result<Vec<_>>>()?;
         let thread = thread.ok_or(Error::NotFound)?;
-        removals
-            .into_iter()
-            .map(|removed| self.write_removal(thread, removed))
-            .collect()
+        let mut tombstones = Vec::with_capacity(removals.len());
+        let mut roots = Vec::new();
+        for removed in removals {
+            let (tombstone, root) = self.write_removal(thread, removed)?;
+            tombstones.push(tombstone);
+            roots.extend(root);
+        }
+        self.recount_roots(thread, roots, participants, at);
+        Ok(tombstones)
     }
 }

@@ -5,6 +5,8 @@ use async_trait::async_trait;
 use super::{Entry, MemoryStore};
 use crate::error::{Error, Result};
 use crate::locks;
+use crate::message::Message;
+use crate::replies;
 use crate::storage::CreateStore;
 use crate::write::{CreateRequest, Created};
 
@@ -14,8 +16,8 @@ impl CreateStore for MemoryStore {
         let CreateRequest {
             mut message,
             idempotency,
+            participants,
         } = request;
-        let event = crate::events::codec::created(&message);
         let mut threads = locks::write(&self.threads);
         let thread = threads.entry(message.thread_id).or_default();
         let slot = idempotency
@@ -34,11 +36,11 @@ impl CreateStore for MemoryStore {
                 .ok_or(Error::NotFound)?;
             return Ok(Created::Replayed(original));
         }
-        if let Some(target) = message.reply_to
-            && thread.live(target).is_none()
-        {
-            return Err(Error::InvalidReplyTo);
+        if let Some(target) = message.reply_to {
+            let target = thread.live(target).ok_or(Error::InvalidReplyTo)?;
+            message.root_id = Some(replies::root_of(&target.message));
         }
+        let event = crate::events::codec::created(&message);
         if let (Some(slot), Some(idem)) = (slot, &idempotency) {
             thread
                 .idempotency
@@ -55,6 +57,24 @@ impl CreateStore for MemoryStore {
         let position = thread.read.entry(message.user_id).or_default();
         *position = (*position).max(seq);
         locks::lock(&self.outbox).push(&event, seq, seq);
-        Ok(Created::New(message))
+        let Some(root) = message.root_id else {
+            return Ok(Created::New(message));
+        };
+        thread.replies.entry(root).or_default().insert(seq);
+        let at = message.created_at;
+        let summary = |root: &Message, _| {
+            Some(replies::after_reply(
+                root.replies.as_deref(),
+                &message,
+                participants,
+            ))
+        };
+        match thread.renumber_root(root, at, &self.outbox, summary) {
+            Some(root) => Ok(Created::Reply {
+                reply: message,
+                root: Box::new(root),
+            }),
+            None => Ok(Created::New(message)),
+        }
     }
 }

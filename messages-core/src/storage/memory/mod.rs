@@ -16,9 +16,13 @@ use super::{MessageStore, OutboxEvent, StoredEvent};
 use crate::changes::Change;
 use crate::error::{Error, Result};
 use crate::history::Replaced;
+use crate::locks;
+use crate::message::ReplySummary;
+use crate::message::Timestamp;
 use crate::message::{Emoji, Message, MessageId, RequestFingerprint, ThreadId, UserId};
 use crate::read::{ReadState, UnreadMax};
 use crate::removal::Deletion;
+use crate::replies::{self, LiveReply};
 
 mod change;
 mod create;
@@ -74,6 +78,8 @@ struct Thread {
     idempotency: HashMap<(UserId, String), (MessageId, RequestFingerprint)>,
     /// Each reader's position.
     read: HashMap<UserId, i64>,
+    /// Each root's live replies, by `seq`.
+    replies: HashMap<MessageId, BTreeSet<i64>>,
 }
 
 impl Thread {
@@ -86,6 +92,37 @@ impl Thread {
         entry.message.rev = rev;
         self.by_rev.insert(rev, seq);
         Some(entry)
+    }
+
+    /// Numbers a change of the live root `root`'s replies: its summary becomes what `summary`
+    /// makes of the root's live replies (newest first), the change takes the next number, its
+    /// event is written. `None` when the root is not live: a deleted root keeps no summary.
+    fn renumber_root(
+        &mut self,
+        root: MessageId,
+        at: Timestamp,
+        events: &Mutex<Events>,
+        summary: impl FnOnce(&Message, Vec<LiveReply>) -> Option<ReplySummary>,
+    ) -> Option<Message> {
+        let seq = self.live(root)?.message.seq;
+        let replies: Vec<LiveReply> = self
+            .replies
+            .get(&root)
+            .into_iter()
+            .flat_map(|seqs| seqs.iter().rev())
+            .filter_map(|s| self.by_seq.get(s))
+            .map(|e| LiveReply {
+                id: e.message.id,
+                user_id: e.message.user_id,
+                created_at: e.message.created_at,
+            })
+            .collect();
+        let summary = summary(&self.by_seq.get(&seq)?.message, replies);
+        let entry = self.renumber(seq)?;
+        let rev = entry.message.rev;
+        let event = replies::renumber_root(&mut entry.message, summary, rev, at);
+        locks::lock(events).push(&event, seq, rev);
+        Some(entry.message.clone())
     }
 
     fn message_at(&self, seq: &i64) -> Option<Message> {

@@ -41,6 +41,29 @@ impl PageStore for MemoryStore {
         Ok(Page::from_overfetch(rows, size, thread.head))
     }
 
+    async fn replies(
+        &self,
+        thread: ThreadId,
+        root: MessageId,
+        after: i64,
+        size: PageSize,
+    ) -> Result<Page> {
+        let threads = locks::read(&self.threads);
+        let thread = threads.get(&thread).ok_or(Error::NotFound)?;
+        if thread.live_entry(root)?.message.reply_to.is_some() {
+            return Err(Error::NotFound);
+        }
+        let rows = thread
+            .replies
+            .get(&root)
+            .into_iter()
+            .flat_map(|seqs| seqs.range(after.saturating_add(1)..))
+            .take(size.get() + 1)
+            .filter_map(|seq| thread.message_at(seq))
+            .collect();
+        Ok(Page::from_overfetch(rows, size, thread.head))
+    }
+
     async fn around(&self, thread: ThreadId, id: MessageId, half: usize) -> Result<Around> {
         let threads = locks::read(&self.threads);
         let thread = threads.get(&thread).ok_or(Error::NotFound)?;

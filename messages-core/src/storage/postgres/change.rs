@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use super::change_one::{LOCK_LIVE_MANY, delete_in, edit_in, prepare_delete, run_delete};
 use super::queue::{self, ChangeJob};
+use super::replies::{lock_root, recount_root};
 use super::{PostgresStore, db, decode};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageId, ThreadId, Tombstone, UserId};
@@ -56,6 +57,7 @@ impl ChangeStore for PostgresStore {
                 ids,
                 removal,
                 at,
+                participants,
             } = &request;
             let ids = ids.as_slice();
             let mut client = self.client().await?;
@@ -73,16 +75,28 @@ impl ChangeStore for PostgresStore {
                 .await
                 .map_err(db("delete many"))?;
             let mut authors = std::collections::HashMap::with_capacity(rows.len());
+            let mut roots = Vec::new();
             for row in &rows {
                 let id: uuid::Uuid = row.try_get(0).map_err(decode)?;
                 let author: uuid::Uuid = row.try_get(1).map_err(decode)?;
+                let root: Option<uuid::Uuid> = row.try_get(2).map_err(decode)?;
                 authors.insert(id, UserId::from_uuid(author));
+                roots.extend(root.map(MessageId::from_uuid));
             }
             let found: Vec<(MessageId, Option<UserId>)> = ids
                 .iter()
                 .map(|id| (*id, authors.get(id.as_uuid()).copied()))
                 .collect();
             rules::may_remove_all(&found, removal)?;
+            // The roots of the replies removed, live ones locked (in id order, after the
+            // removed messages, before the counter), each recounted once after every removal.
+            roots.sort_unstable();
+            roots.dedup();
+            roots.retain(|root| !ids.contains(root));
+            let mut locked = Vec::with_capacity(roots.len());
+            for root in roots {
+                locked.extend(lock_root(&tx, *thread, root).await?);
+            }
             let mut tombstones = Vec::with_capacity(ids.len());
             for (id, author) in found {
                 let removed = rules::remove(*thread, id, author, removal, *at)?;
@@ -91,6 +105,9 @@ impl ChangeStore for PostgresStore {
                     .await?
                     .ok_or_else(|| Error::internal("delete many", "a locked message went away"))?;
                 tombstones.push(tombstone);
+            }
+            for root in locked {
+                recount_root(&tx, root, *participants, *at).await?;
             }
             tx.commit().await.map_err(db("commit"))?;
             for id in ids {
@@ -223,17 +240,14 @@ impl PostgresStore {
         }
     }
 
-    /// One change in a transaction of its own (a delete is one statement: no transaction).
+    /// One change in a transaction of its own (a removal of a reply changes its root too).
     async fn change_alone(&self, job: &ChangeJob) -> Result<Done> {
         let mut client = self.client().await?;
-        if let ChangeJob::Delete { .. } = job {
-            return Ok(run(job, &client).await);
-        }
         let tx = client.transaction().await.map_err(db("begin"))?;
         let done = run(job, &tx).await;
         match &done {
             // Not written: the transaction is rolled back as it drops.
-            Done::Edited(Err(_)) => {}
+            Done::Edited(Err(_)) | Done::Deleted(_, Err(_)) => {}
             _ => tx.commit().await.map_err(db("commit"))?,
         }
         Ok(done)

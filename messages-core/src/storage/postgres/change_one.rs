@@ -4,6 +4,7 @@
 
 use deadpool_postgres::GenericClient;
 
+use super::replies::{lock_root, recount_root};
 use super::rows::message_from_row;
 use super::{db, decode};
 use crate::error::{Error, Result};
@@ -15,7 +16,8 @@ use crate::write::{DeleteRequest, EditRequest};
 /// and read it as it is, for the service's patch and the version it replaces.
 const LOCK: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       reply_to, reactions
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 FOR UPDATE
@@ -68,14 +70,15 @@ WITH target AS (
 ) SELECT seq, rev FROM del
 "#;
 
-/// The author of a live message.
+/// The author of a live message, and the root of its conversation when it is a reply.
 const AUTHOR: &str = r#"
-SELECT user_id FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
+SELECT user_id, root_id FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
 
-/// The live messages of thread $1 among the ids $2, with their authors, locked in id order.
+/// The live messages of thread $1 among the ids $2, with their authors and roots, locked in
+/// id order.
 pub(super) const LOCK_LIVE_MANY: &str = r#"
-SELECT id, user_id FROM messages
+SELECT id, user_id, root_id FROM messages
 WHERE thread_id = $1 AND id = ANY($2) AND deleted_at IS NULL
 ORDER BY id
 FOR UPDATE
@@ -125,30 +128,36 @@ pub(super) async fn edit_in<C: GenericClient + Sync>(
     Ok(edit.message)
 }
 
-/// Deletes as `request` says on `client`: one statement, so on a connection it commits by
-/// itself, and in a transaction (or a savepoint) with it.
+/// Deletes as `request` says on `client`, inside a transaction (or a savepoint) the caller
+/// commits: a reply's live root locked first, the removal numbered, then the root's recounted
+/// summary numbered after it.
 pub(super) async fn delete_in<C: GenericClient + Sync>(
     client: &C,
     request: &DeleteRequest,
 ) -> Result<Tombstone> {
     let (thread, id, removal) = (request.thread, request.id, &request.removal);
-    // A moderator may remove anyone's message: whose it is decides what the tombstone and its
-    // event say, so it is read first. Anyone else may remove only their own: the statement
-    // requires them as the author, and a refusal is told apart after.
-    let author = if removal.is_moderator() {
-        author_of_live(client, thread, id).await?
-    } else {
-        Some(removal.by())
-    };
+    // Whose it is decides whether the remover may and what the tombstone says; the statement
+    // requires that author again, so a change in between is told apart after.
+    let found = author_of_live(client, thread, id).await?;
+    let author = found.map(|(author, _)| author);
     let removed = rules::remove(thread, id, author, removal, request.at)?;
     let author = author.ok_or(Error::NotFound)?;
+    let root = match found.and_then(|(_, root)| root) {
+        Some(root) => lock_root(client, thread, root).await?,
+        None => None,
+    };
     let stmt = client.prepare_cached(DELETE).await.map_err(db("prepare"))?;
     match run_delete(client, &stmt, &removed, author).await? {
-        Some(tombstone) => Ok(tombstone),
+        Some(tombstone) => {
+            if let Some(root) = root {
+                recount_root(client, root, request.participants, request.at).await?;
+            }
+            Ok(tombstone)
+        }
         None => {
             // Not live, or not the remover's: the rule says which, from what is there now.
             let found = author_of_live(client, thread, id).await?;
-            rules::may_change(found, Actor::Remover(removal))?;
+            rules::may_change(found.map(|(author, _)| author), Actor::Remover(removal))?;
             Err(Error::internal(
                 "delete message",
                 "a message the remover may remove was not removed",
@@ -157,20 +166,27 @@ pub(super) async fn delete_in<C: GenericClient + Sync>(
     }
 }
 
-/// The author of the live message `id` of `thread`, if there is one.
+/// The author of the live message `id` of `thread` and its root when it is a reply, if the
+/// thread holds it live.
 async fn author_of_live<C: GenericClient + Sync>(
     client: &C,
     thread: ThreadId,
     id: MessageId,
-) -> Result<Option<UserId>> {
+) -> Result<Option<(UserId, Option<MessageId>)>> {
     let stmt = client.prepare_cached(AUTHOR).await.map_err(db("prepare"))?;
-    client
+    let Some(row) = client
         .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
         .await
         .map_err(db("delete message"))?
-        .map(|row| row.try_get(0).map(UserId::from_uuid))
-        .transpose()
-        .map_err(decode)
+    else {
+        return Ok(None);
+    };
+    let author: uuid::Uuid = row.try_get(0).map_err(decode)?;
+    let root: Option<uuid::Uuid> = row.try_get(1).map_err(decode)?;
+    Ok(Some((
+        UserId::from_uuid(author),
+        root.map(MessageId::from_uuid),
+    )))
 }
 
 /// Runs `DELETE` (prepared as `stmt`) for a removal the rules allowed, of a live message

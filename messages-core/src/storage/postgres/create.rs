@@ -8,34 +8,29 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
-use tokio_postgres::error::SqlState;
 
+use super::idempotency::{is_reused_key, replay_if_used};
 use super::queue::{self, CreateJob};
-use super::rows::{COLUMNS, message_from_row};
 use super::{Failure, PostgresStore, classify, db, decode};
 use crate::error::{Error, Result};
 use crate::events::codec;
-use crate::message::{Message, RequestFingerprint, ThreadId};
+use crate::message::ThreadId;
 use crate::storage::{CreateStore, OutboxEvent};
-use crate::write::{CreateRequest, Created, Idempotency};
+use crate::write::{CreateRequest, Created};
 
 /// One statement: bump the thread's counter, insert the message numbered with it, insert its
-/// event with the numbers beside its open body, move the author's read position up to it. A reused idempotency key fails the unique
-/// index, which rolls back the whole statement, bump included: a replay takes no number. A
-/// reply ($14) whose target the thread does not hold live bumps nothing and returns no row.
+/// event with the numbers beside its open body, move the author's read position up to it. A
+/// reused idempotency key fails the unique index, which rolls back the whole statement, bump
+/// included: a replay takes no number. (A reply changes its root too: see `replies`.)
 const CREATE: &str = r#"
-WITH target AS (
-    SELECT $14::uuid IS NULL OR EXISTS (
-        SELECT 1 FROM messages WHERE thread_id = $1 AND id = $14 AND deleted_at IS NULL
-    ) AS live
-), bump AS (
-    INSERT INTO threads AS t (thread_id, head) SELECT $1, 1 FROM target WHERE live
+WITH bump AS (
+    INSERT INTO threads AS t (thread_id, head) VALUES ($1, 1)
     ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
     RETURNING head
 ), ins AS (
     INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
-                          updated_at, idempotency_key, request_hash, seq, rev, reply_to)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head, head, $14 FROM bump
+                          updated_at, idempotency_key, request_hash, seq, rev)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head, head FROM bump
     RETURNING seq
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
@@ -49,30 +44,20 @@ WITH target AS (
 /// A group of creates, of any threads (see `queue`): each thread's counter bumped once by its
 /// number of creates, in thread id order (two groups never wait on each other in a circle), then
 /// each message and its event, numbered per thread in the order they queued, and each author's
-/// read position moved up to their last. Answers each thread's head after the group. When a
-/// reply's target ($14) is not live in its thread, nothing is written and no row returns: the
-/// creates go in one by one.
+/// read position moved up to their last. Answers each thread's head after the group.
 const CREATE_GROUP: &str = r#"
 WITH rows AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.thread_id ORDER BY r.n) AS k
     FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                 $7::timestamptz[], $8::text[], $9::bytea[], $10::uuid[], $11::text[],
-                $12::timestamptz[], $13::bytea[], $14::uuid[]) WITH ORDINALITY
+                $12::timestamptz[], $13::bytea[]) WITH ORDINALITY
          AS r(thread_id, id, user_id, kind, content, paths, created_at, idempotency_key,
-              request_hash, event_id, event_kind, event_time, payload, reply_to, n)
-), targets AS (
-    SELECT NOT EXISTS (
-        SELECT 1 FROM rows r
-        WHERE r.reply_to IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM messages m
-            WHERE m.thread_id = r.thread_id AND m.id = r.reply_to AND m.deleted_at IS NULL
-        )
-    ) AS live
+              request_hash, event_id, event_kind, event_time, payload, n)
 ), counts AS (
     SELECT thread_id, count(*) AS c FROM rows GROUP BY thread_id
 ), bump AS (
     INSERT INTO threads AS t (thread_id, head)
-    SELECT thread_id, c FROM counts, targets WHERE live ORDER BY thread_id
+    SELECT thread_id, c FROM counts ORDER BY thread_id
     ON CONFLICT (thread_id) DO UPDATE SET head = t.head + excluded.head
     RETURNING thread_id, head
 ), numbered AS (
@@ -80,10 +65,10 @@ WITH rows AS (
     FROM rows r JOIN counts c USING (thread_id) JOIN bump b USING (thread_id)
 ), ins AS (
     INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
-                          updated_at, idempotency_key, request_hash, seq, rev, reply_to)
+                          updated_at, idempotency_key, request_hash, seq, rev)
     SELECT thread_id, id, user_id, kind, content,
            ARRAY(SELECT json_array_elements_text(paths::json)), created_at, created_at,
-           idempotency_key, request_hash, seq, seq, reply_to
+           idempotency_key, request_hash, seq, seq
     FROM numbered ORDER BY n
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
@@ -97,17 +82,15 @@ WITH rows AS (
 ) SELECT thread_id, head FROM bump
 "#;
 
-/// The message a key created, and the fingerprint of the request that created it.
-const ORIGINAL: &str = r#"
-SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       reply_to, reactions, request_hash
-FROM messages
-WHERE thread_id = $1 AND user_id = $2 AND idempotency_key = $3
-"#;
-
 #[async_trait]
 impl CreateStore for PostgresStore {
     async fn create(&self, request: CreateRequest) -> Result<Created> {
+        // A reply changes its root too: a transaction of its own (see `replies`).
+        if request.message.reply_to.is_some() {
+            return self
+                .timed("create", super::replies::insert_reply(self, &request))
+                .await;
+        }
         // Encoded here, on the caller's task: the lane's task only writes.
         let event = codec::created(&request.message);
         self.timed("create", async {
@@ -190,6 +173,7 @@ async fn insert_one(
     let CreateRequest {
         message,
         idempotency,
+        ..
     } = request;
     let client = store.client().await?;
     let stmt = client.prepare_cached(CREATE).await.map_err(db("prepare"))?;
@@ -199,9 +183,8 @@ async fn insert_one(
         .map(|i| i.fingerprint.as_bytes().to_vec());
     let created_at = message.created_at.to_datetime();
     let event_time = event.time.to_datetime();
-    let reply_to = message.reply_to.map(|id| *id.as_uuid());
     let inserted = client
-        .query_opt(
+        .query_one(
             &stmt,
             &[
                 message.thread_id.as_uuid(),
@@ -217,19 +200,11 @@ async fn insert_one(
                 &event.kind,
                 &event_time,
                 &event.open_payload,
-                &reply_to,
             ],
         )
         .await;
     match (inserted, idempotency) {
-        // The reply's target is not live: a retry of a create whose target was deleted since
-        // still replays.
-        (Ok(None), Some(idempotency)) => match replay(&client, message, idempotency).await {
-            Err(Error::NotFound) => Err(Error::InvalidReplyTo),
-            replayed => replayed,
-        },
-        (Ok(None), None) => Err(Error::InvalidReplyTo),
-        (Ok(Some(row)), _) => {
+        (Ok(row), _) => {
             let seq: i64 = row.try_get(0).map_err(decode)?;
             let mut numbered = message.clone();
             numbered.seq = seq;
@@ -238,7 +213,9 @@ async fn insert_one(
             Ok(Created::New(numbered))
         }
         (Err(e), Some(idempotency)) if is_reused_key(&e) => {
-            replay(&client, message, idempotency).await
+            replay_if_used(&client, message, idempotency)
+                .await?
+                .ok_or_else(|| Error::internal("create", "a reused key found no message"))
         }
         (Err(e), _) => Err(db("insert message")(e)),
     }
@@ -305,10 +282,6 @@ async fn insert_many(
         .iter()
         .map(|j| j.event.open_payload.as_slice())
         .collect();
-    let replies: Vec<Option<uuid::Uuid>> = jobs
-        .iter()
-        .map(|j| j.request.message.reply_to.map(|id| *id.as_uuid()))
-        .collect();
     let rows = client
         .query(
             &stmt,
@@ -326,7 +299,6 @@ async fn insert_many(
                 &event_kinds,
                 &event_times,
                 &payloads,
-                &replies,
             ],
         )
         .await
@@ -337,10 +309,6 @@ async fn insert_many(
                 ManyError::Failed(db("insert messages")(e))
             }
         })?;
-    // No row: a reply's target is not live, and each create answers for itself.
-    if rows.is_empty() {
-        return Err(ManyError::OneByOne);
-    }
     let mut heads = HashMap::with_capacity(rows.len());
     for row in rows {
         let thread: uuid::Uuid = row.try_get(0).map_err(decode)?;
@@ -364,39 +332,4 @@ impl From<Error> for ManyError {
     fn from(error: Error) -> Self {
         ManyError::Failed(error)
     }
-}
-
-/// Tells a unique violation of the idempotency index from every other failure.
-fn is_reused_key(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-        && e.as_db_error().and_then(|d| d.constraint()) == Some("messages_idempotency")
-}
-
-/// The message a reused key created, or the conflict.
-async fn replay(
-    client: &deadpool_postgres::Object,
-    message: &Message,
-    idempotency: &Idempotency,
-) -> Result<Created> {
-    let stmt = client
-        .prepare_cached(ORIGINAL)
-        .await
-        .map_err(db("prepare"))?;
-    let key = idempotency.key.as_str();
-    let row = client
-        .query_opt(
-            &stmt,
-            &[message.thread_id.as_uuid(), message.user_id.as_uuid(), &key],
-        )
-        .await
-        .map_err(db("idempotent replay"))?
-        .ok_or(Error::NotFound)?;
-    let stored: Vec<u8> = row.try_get(COLUMNS).map_err(decode)?;
-    let stored: [u8; 32] = stored
-        .try_into()
-        .map_err(|_| decode("bad request_hash length"))?;
-    if RequestFingerprint::from_bytes(stored) != idempotency.fingerprint {
-        return Err(Error::IdempotencyConflict);
-    }
-    Ok(Created::Replayed(message_from_row(&row, 0)?))
 }

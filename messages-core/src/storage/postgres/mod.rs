@@ -37,6 +37,7 @@ mod change;
 mod change_one;
 mod counts;
 mod create;
+mod idempotency;
 mod outbox;
 mod pages;
 mod queue;
@@ -45,6 +46,7 @@ mod react_group;
 mod react_one;
 mod read_state;
 mod recent;
+mod replies;
 mod rows;
 
 #[cfg(feature = "testing")]

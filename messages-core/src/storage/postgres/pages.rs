@@ -16,11 +16,13 @@ use crate::storage::PageStore;
 /// The newest page: the position, then up to $2 live messages newest first.
 const PAGE_NEWEST: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
-       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
+       m.last_reply_at, m.last_reply_id, m.reply_users
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-           reply_to, reactions
+           reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL
     ORDER BY seq DESC
@@ -31,11 +33,13 @@ LEFT JOIN LATERAL (
 /// The page before `seq` $3, newest first.
 const PAGE_BEFORE: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
-       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
+       m.last_reply_at, m.last_reply_id, m.reply_users
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-           reply_to, reactions
+           reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq < $3
     ORDER BY seq DESC
@@ -46,11 +50,13 @@ LEFT JOIN LATERAL (
 /// The page after `seq` $3, oldest first.
 const PAGE_AFTER: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
-       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
+       m.last_reply_at, m.last_reply_id, m.reply_users
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-           reply_to, reactions
+           reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq > $3
     ORDER BY seq ASC
@@ -61,7 +67,8 @@ LEFT JOIN LATERAL (
 /// One live message.
 const GET: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       reply_to, reactions
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
@@ -71,12 +78,14 @@ WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 const AROUND: &str = r#"
 WITH a AS (SELECT seq FROM messages WHERE thread_id = $1 AND id = $2)
 SELECT 0::int2 AS part, h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths,
-       m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
+       m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
+       m.last_reply_at, m.last_reply_id, m.reply_users
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 CROSS JOIN a
 CROSS JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-           reply_to, reactions
+           reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq < a.seq
     ORDER BY seq DESC
@@ -84,12 +93,14 @@ CROSS JOIN LATERAL (
 ) m
 UNION ALL
 SELECT 1::int2, h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths,
-       m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
+       m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
+       m.last_reply_at, m.last_reply_id, m.reply_users
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 CROSS JOIN a
 CROSS JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-           reply_to, reactions
+           reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq > a.seq
     ORDER BY seq ASC
@@ -97,7 +108,8 @@ CROSS JOIN LATERAL (
 ) m
 UNION ALL
 SELECT 2::int2, h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths,
-       m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions
+       m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
+       m.last_reply_at, m.last_reply_id, m.reply_users
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 CROSS JOIN a
 LEFT JOIN messages m ON m.thread_id = $1 AND m.seq = a.seq AND m.deleted_at IS NULL
@@ -107,12 +119,14 @@ LEFT JOIN messages m ON m.thread_id = $1 AND m.seq = a.seq AND m.deleted_at IS N
 /// order, deleted ones too (`deleted_at` last).
 const CHANGES: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
-       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.deleted_at, m.deleted_by,
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.deleted_at, m.deleted_by,
        m.delete_reason
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-           reply_to, reactions, deleted_at, deleted_by, delete_reason
+           reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users, deleted_at, deleted_by, delete_reason
     FROM messages
     WHERE thread_id = $1 AND rev > $2
     ORDER BY rev
@@ -127,7 +141,8 @@ const HEAD: &str = "SELECT head FROM threads WHERE thread_id = $1";
 /// A live message and the versions its edits replaced (their columns NULL when none).
 const HISTORY: &str = r#"
 SELECT m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at, m.updated_at,
-       m.seq, m.rev, m.reply_to, m.reactions, e.replaced_by, e.content, e.paths, e.made_at
+       m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
+       m.last_reply_at, m.last_reply_id, m.reply_users, e.replaced_by, e.content, e.paths, e.made_at
 FROM messages m
 LEFT JOIN message_edits e ON e.thread_id = m.thread_id AND e.message_id = m.id
 WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL
@@ -207,6 +222,17 @@ impl PageStore for PostgresStore {
             Ok(Page::from_overfetch(messages, size, head))
         })
         .await
+    }
+
+    async fn replies(
+        &self,
+        thread: ThreadId,
+        root: MessageId,
+        after: i64,
+        size: PageSize,
+    ) -> Result<Page> {
+        self.timed("replies", self.replies_page(thread, root, after, size))
+            .await
     }
 
     async fn around(&self, thread: ThreadId, id: MessageId, half: usize) -> Result<Around> {

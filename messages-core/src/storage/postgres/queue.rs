@@ -263,6 +263,7 @@ mod tests {
             request: CreateRequest {
                 message,
                 idempotency: None,
+                participants: crate::replies::Participants::DEFAULT,
             },
             event,
             reply,

@@ -128,7 +128,7 @@ pub(super) async fn react_together(
             Ok(Attempt::Done(reacted)) => {
                 changed |= reacted.changed;
                 message = reacted.message.clone();
-                answers.push(Ok(reacted));
+                answers.push(Ok(*reacted));
             }
             Ok(Attempt::Moved) => {
                 return Err(Error::internal(

@@ -13,7 +13,8 @@ use crate::reaction::{self, Plan, Reacted, ReactionChange, ReactionRequest};
 /// if the message's `rev` is still the one read here.
 const READ_FOR_REACTION: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       reply_to, reactions
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
@@ -22,7 +23,8 @@ WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 /// message's other changes wait until the reaction commits.
 const READ_FOR_REACTION_LOCKED: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       reply_to, reactions
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+       reply_users
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 FOR UPDATE
@@ -98,7 +100,7 @@ pub(super) async fn read_locked<C: GenericClient + Sync>(
 /// What a reaction attempt came to.
 pub(super) enum Attempt {
     /// Written (the new state, to remember once committed), or already as asked.
-    Done(Reacted),
+    Done(Box<Reacted>),
     /// The message moved since it was read; nothing written.
     Moved,
 }
@@ -127,10 +129,10 @@ pub(super) async fn try_react<C: GenericClient + Sync>(
     }
     if read_now && by_summary == Some(adding) {
         // Already as asked, by the summary just read.
-        return Ok(Attempt::Done(Reacted {
+        return Ok(Attempt::Done(Box::new(Reacted {
             message,
             changed: false,
-        }));
+        })));
     }
     let next = if reaction::needs_next_holder(&message.reactions, request) {
         next_holder(client, &statements.next_holder, &message, &request.emoji).await?
@@ -140,10 +142,10 @@ pub(super) async fn try_react<C: GenericClient + Sync>(
     let Plan::Changed { summary, event, .. } =
         reaction::plan(&message.reactions, !adding, next, request)?
     else {
-        return Ok(Attempt::Done(Reacted {
+        return Ok(Attempt::Done(Box::new(Reacted {
             message,
             changed: false,
-        }));
+        })));
     };
     let row = client
         .query_one(
@@ -170,16 +172,16 @@ pub(super) async fn try_react<C: GenericClient + Sync>(
         Some(rev) => {
             message.reactions = summary;
             message.rev = rev;
-            Attempt::Done(Reacted {
+            Attempt::Done(Box::new(Reacted {
                 message,
                 changed: true,
-            })
+            }))
         }
         // The caller's row was already as asked (the summary lists only some holders).
-        None if unmoved && read_now => Attempt::Done(Reacted {
+        None if unmoved && read_now => Attempt::Done(Box::new(Reacted {
             message,
             changed: false,
-        }),
+        })),
         None => Attempt::Moved,
     })
 }
@@ -223,7 +225,7 @@ pub(super) async fn react_alone(
             if reacted.changed {
                 store.recent.remember(&reacted.message);
             }
-            return Ok(reacted);
+            return Ok(*reacted);
         }
     }
     let tx = client.transaction().await.map_err(db("begin"))?;
@@ -234,7 +236,7 @@ pub(super) async fn react_alone(
             if reacted.changed {
                 store.recent.remember(&reacted.message);
             }
-            Ok(reacted)
+            Ok(*reacted)
         }
         Attempt::Moved => Err(Error::internal(
             "react",

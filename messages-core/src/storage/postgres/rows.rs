@@ -1,6 +1,7 @@
 //! The rows every concern of the PostgreSQL store reads: a message's columns (always in the
 //! order `thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-//! reply_to, reactions`), what is kept of a deletion, and the position a read begins with.
+//! reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users`),
+//! what is kept of a deletion, and the position a read begins with.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -11,14 +12,25 @@ use crate::message::{Message, MessageId, MessageKind, ThreadId, Timestamp, UserI
 use crate::removal::Deletion;
 
 /// How many columns a message takes in a row.
-pub(super) const COLUMNS: usize = 12;
+pub(super) const COLUMNS: usize = 17;
 
-/// A message from the twelve columns starting at `at` (thread_id, id, user_id, kind, content,
-/// paths, created_at, updated_at, seq, rev, reply_to, reactions).
+/// A message from the seventeen columns starting at `at` (thread_id, id, user_id, kind,
+/// content, paths, created_at, updated_at, seq, rev, reply_to, reactions, root_id,
+/// reply_count, last_reply_at, last_reply_id, reply_users).
 pub(super) fn message_from_row(row: &Row, at: usize) -> Result<Message> {
     let kind: &str = row.try_get(at + 3).map_err(decode)?;
     let created: DateTime<Utc> = row.try_get(at + 6).map_err(decode)?;
     let updated: DateTime<Utc> = row.try_get(at + 7).map_err(decode)?;
+    let count: i32 = row.try_get(at + 13).map_err(decode)?;
+    let last_reply_at: Option<DateTime<Utc>> = row.try_get(at + 14).map_err(decode)?;
+    let last_reply_id: Option<uuid::Uuid> = row.try_get(at + 15).map_err(decode)?;
+    let users: Vec<uuid::Uuid> = row.try_get(at + 16).map_err(decode)?;
+    let replies = crate::replies::summary_from_columns(
+        i64::from(count),
+        last_reply_at.map(Timestamp::from),
+        last_reply_id.map(MessageId::from_uuid),
+        users.into_iter().map(UserId::from_uuid).collect(),
+    )?;
     Ok(Message {
         thread_id: ThreadId::from_uuid(row.try_get(at).map_err(decode)?),
         id: MessageId::from_uuid(row.try_get(at + 1).map_err(decode)?),
@@ -34,7 +46,12 @@ pub(super) fn message_from_row(row: &Row, at: usize) -> Result<Message> {
             .try_get::<_, Option<uuid::Uuid>>(at + 10)
             .map_err(decode)?
             .map(MessageId::from_uuid),
+        root_id: row
+            .try_get::<_, Option<uuid::Uuid>>(at + 12)
+            .map_err(decode)?
+            .map(MessageId::from_uuid),
         reactions: crate::reaction::summary_from_json(row.try_get(at + 11).map_err(decode)?)?,
+        replies: replies.map(Box::new),
     })
 }
 

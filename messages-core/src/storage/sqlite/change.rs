@@ -6,6 +6,7 @@ use rusqlite::{Connection, params};
 use super::SqliteStore;
 use super::command::{Command, Statements, Undo};
 use super::error::db;
+use super::replies::recount_roots;
 use super::rows::{bump, find_live, paths_json, push_event};
 use crate::error::Result;
 use crate::message::{Message, MessageId, ThreadId, Tombstone};
@@ -92,8 +93,10 @@ impl Statements for DeleteRequest {
             &self.removal,
             self.at,
         )?;
-        let seq = found.map_or(0, |m| m.seq);
-        write_removal(conn, &removed, seq)
+        let (seq, root) = found.map_or((0, None), |m| (m.seq, m.root_id));
+        let tombstone = write_removal(conn, &removed, seq)?;
+        recount_roots(conn, self.thread, root, self.participants, self.at)?;
+        Ok(tombstone)
     }
 }
 
@@ -107,20 +110,24 @@ impl Statements for BulkDeleteRequest {
     fn write(self, conn: &Connection) -> Result<Vec<Tombstone>> {
         let mut found = Vec::with_capacity(self.ids.as_slice().len());
         let mut seqs = Vec::with_capacity(found.capacity());
+        let mut roots = Vec::new();
         for &id in self.ids.as_slice() {
             let live = find_live(conn, self.thread, id)?;
             seqs.push(live.as_ref().map_or(0, |m| m.seq));
+            roots.extend(live.as_ref().and_then(|m| m.root_id));
             found.push((id, live.map(|m| m.user_id)));
         }
         rules::may_remove_all(&found, &self.removal)?;
-        found
+        let tombstones = found
             .iter()
             .zip(seqs)
             .map(|(&(id, author), seq)| {
                 let removed = rules::remove(self.thread, id, author, &self.removal, self.at)?;
                 write_removal(conn, &removed, seq)
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        recount_roots(conn, self.thread, roots, self.participants, self.at)?;
+        Ok(tombstones)
     }
 }
 

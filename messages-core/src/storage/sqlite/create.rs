@@ -7,12 +7,14 @@ use super::SqliteStore;
 use super::command::{Command, Statements, Undo};
 use super::error::db;
 use super::read_state::move_position;
+use super::replies::write_root;
 use super::rows::{
     COLUMNS, bump, columns, decode, find_live, message_from_row, paths_json, push_event,
 };
 use crate::error::{Error, Result};
 use crate::events::codec;
 use crate::message::RequestFingerprint;
+use crate::replies;
 use crate::storage::CreateStore;
 use crate::write::{CreateRequest, Created};
 
@@ -33,8 +35,8 @@ const ORIGINAL: &str = concat!(
 /// The message, numbered with the thread's next number, its event beside it, and its author's
 /// read position moved up to it.
 const INSERT: &str = "INSERT INTO messages (thread_id, seq, id, user_id, kind, content, paths, \
-     created_at, updated_at, rev, idempotency_key, request_hash, reply_to) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?2, ?9, ?10, ?11)";
+     created_at, updated_at, rev, idempotency_key, request_hash, reply_to, root_id) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?2, ?9, ?10, ?11, ?12)";
 
 /// A create reads what could refuse it (a reused key, a reply's target) before it writes
 /// anything, so it needs no savepoint.
@@ -47,16 +49,25 @@ impl Statements for CreateRequest {
         let CreateRequest {
             mut message,
             idempotency,
+            participants,
         } = self;
         if let Some(idem) = &idempotency
             && let Some(replayed) = replay(conn, &message, idem.key.as_str(), idem.fingerprint)?
         {
             return Ok(replayed);
         }
-        if let Some(target) = message.reply_to
-            && find_live(conn, message.thread_id, target)?.is_none()
-        {
-            return Err(Error::InvalidReplyTo);
+        // A reply's target, and the live root of its conversation when there is one.
+        let mut root = None;
+        if let Some(target) = message.reply_to {
+            let target =
+                find_live(conn, message.thread_id, target)?.ok_or(Error::InvalidReplyTo)?;
+            let root_id = replies::root_of(&target);
+            message.root_id = Some(root_id);
+            root = if root_id == target.id {
+                Some(target)
+            } else {
+                find_live(conn, message.thread_id, root_id)?
+            };
         }
         let event = codec::created(&message);
         let seq = bump(conn, message.thread_id)?;
@@ -83,12 +94,21 @@ impl Statements for CreateRequest {
                     key,
                     hash,
                     message.reply_to.map(|id| *id.as_uuid()),
+                    message.root_id.map(|id| *id.as_uuid()),
                 ])
             })
             .map_err(db("insert message"))?;
         push_event(conn, &event, seq, seq)?;
         move_position(conn, message.thread_id, message.user_id, seq, false)?;
-        Ok(Created::New(message))
+        let Some(root) = root else {
+            return Ok(Created::New(message));
+        };
+        let summary = replies::after_reply(root.replies.as_deref(), &message, participants);
+        let root = write_root(conn, root, Some(summary), message.created_at)?;
+        Ok(Created::Reply {
+            reply: message,
+            root: Box::new(root),
+        })
     }
 }
 

@@ -40,6 +40,7 @@ mod outbox;
 mod pages;
 mod react;
 mod read_state;
+mod replies;
 mod rows;
 mod writer;
 

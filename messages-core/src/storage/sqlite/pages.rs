@@ -85,6 +85,26 @@ impl PageStore for SqliteStore {
         .await
     }
 
+    async fn replies(
+        &self,
+        thread: ThreadId,
+        root: MessageId,
+        after: i64,
+        size: PageSize,
+    ) -> Result<Page> {
+        let take = (size.get() + 1) as i64;
+        self.read("replies", move |tx| {
+            let position = head(tx, thread)?;
+            match find_live(tx, thread, root)? {
+                Some(m) if m.reply_to.is_none() => {}
+                _ => return Err(Error::NotFound),
+            }
+            let rows = super::replies::page(tx, thread, root, after, take)?;
+            Ok(Page::from_overfetch(rows, size, position))
+        })
+        .await
+    }
+
     async fn around(&self, thread: ThreadId, id: MessageId, half: usize) -> Result<Around> {
         let take = (half + 1) as i64;
         self.read("around", move |tx| {

@@ -19,7 +19,7 @@ pub(super) fn decode(e: impl Into<crate::error::BoxError>) -> Error {
 macro_rules! columns {
     () => {
         "thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev, \
-         reply_to, reactions"
+         reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users"
     };
 }
 pub(super) use columns;
@@ -30,14 +30,24 @@ pub(super) fn timestamp(micros: i64) -> Result<Timestamp> {
 }
 
 /// How many columns `columns!()` names.
-pub(super) const COLUMNS: usize = 12;
+pub(super) const COLUMNS: usize = 17;
 
-/// A message from the twelve columns of `columns!()` starting at `at`.
+/// A message from the seventeen columns of `columns!()` starting at `at`.
 pub(super) fn message_from_row(row: &Row<'_>, at: usize) -> Result<Message> {
     let kind: String = row.get(at + 3).map_err(decode)?;
     let paths: String = row.get(at + 5).map_err(decode)?;
     let reply_to: Option<uuid::Uuid> = row.get(at + 10).map_err(decode)?;
     let reactions: String = row.get(at + 11).map_err(decode)?;
+    let root_id: Option<uuid::Uuid> = row.get(at + 12).map_err(decode)?;
+    let last_reply_at: Option<i64> = row.get(at + 14).map_err(decode)?;
+    let last_reply_id: Option<uuid::Uuid> = row.get(at + 15).map_err(decode)?;
+    let reply_users: String = row.get(at + 16).map_err(decode)?;
+    let replies = crate::replies::summary_from_columns(
+        row.get(at + 13).map_err(decode)?,
+        last_reply_at.map(timestamp).transpose()?,
+        last_reply_id.map(MessageId::from_uuid),
+        crate::replies::participants_from_text(&reply_users)?,
+    )?;
     Ok(Message {
         thread_id: ThreadId::from_uuid(row.get(at).map_err(decode)?),
         id: MessageId::from_uuid(row.get(at + 1).map_err(decode)?),
@@ -50,7 +60,9 @@ pub(super) fn message_from_row(row: &Row<'_>, at: usize) -> Result<Message> {
         seq: row.get(at + 8).map_err(decode)?,
         rev: row.get(at + 9).map_err(decode)?,
         reply_to: reply_to.map(MessageId::from_uuid),
+        root_id: root_id.map(MessageId::from_uuid),
         reactions: crate::reaction::summary_from_json(&reactions)?,
+        replies: replies.map(Box::new),
     })
 }
 

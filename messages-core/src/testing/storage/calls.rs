@@ -11,6 +11,7 @@ use crate::message::{
 use crate::reaction::{ClearRequest, Reacted, Reactors, ReactorsLimit};
 use crate::read::{ReadMark, ReadState, ThreadList, UnreadMax};
 use crate::removal::Removal;
+use crate::replies::Participants;
 use crate::storage::MessageStore;
 use crate::write::{
     BulkDeleteRequest, BulkIds, CreateRequest, Created, DeleteRequest, EditRequest, Idempotency,
@@ -100,6 +101,7 @@ impl<S: MessageStore + ?Sized> Calls for S {
         self.create(CreateRequest {
             message: m.clone(),
             idempotency,
+            participants: Participants::DEFAULT,
         })
         .await
     }
@@ -134,6 +136,7 @@ impl<S: MessageStore + ?Sized> Calls for S {
             id,
             removal: removal.clone(),
             at,
+            participants: Participants::DEFAULT,
         })
         .await
     }
@@ -150,6 +153,7 @@ impl<S: MessageStore + ?Sized> Calls for S {
             ids: BulkIds::new(ids.to_vec())?,
             removal: removal.clone(),
             at,
+            participants: Participants::DEFAULT,
         })
         .await
     }

@@ -8,7 +8,8 @@
 //! - `outbox`: the events writes leave.
 //! - `sequence`: gap-free numbers and the changes feed.
 //! - `races`: many writers at once, and a follower beside them.
-//! - `replies`: replies name a live message of their thread.
+//! - `replies`: replies name a live message of their thread, join their root's conversation,
+//!   and move its summary; their pages; racing replies.
 //! - `reactions`: reactions, each change in the sequence, and the page of their holders.
 //! - `history`: the versions an edit replaced.
 //! - `read`: read positions and unread counts.
@@ -121,6 +122,11 @@ macro_rules! storage_contract {
                 racing_writers_never_hide_a_message_from_a_follower,
                 a_reply_names_a_live_message_of_its_thread,
                 an_idempotent_replay_of_a_reply_answers_the_same_message,
+                a_reply_takes_n_and_its_root_n_plus_one,
+                a_reply_to_a_reply_joins_the_same_root,
+                replies_page_oldest_first_exactly,
+                removed_replies_leave_the_count_at_once,
+                racing_replies_keep_the_summary_exact,
                 a_reaction_takes_a_number_and_a_repeat_takes_none,
                 each_reaction_change_leaves_its_own_event,
                 reactions_list_their_first_holders_and_exact_counts,
@@ -166,13 +172,18 @@ pub(super) const T0: i64 = 1_764_000_000_000_000;
 /// Creates `m`, returning it as the store numbered it.
 pub(super) async fn insert(store: &dyn MessageStore, m: &Message) -> Message {
     let created = store.create_with(m, None).await.expect("create");
-    let Created::New(numbered) = created else {
+    let (Created::New(numbered)
+    | Created::Reply {
+        reply: numbered, ..
+    }) = created
+    else {
         panic!("a create without a key is new: {created:?}");
     };
     assert_eq!(
         Message {
             seq: m.seq,
             rev: m.rev,
+            root_id: m.root_id,
             ..numbered.clone()
         },
         *m,

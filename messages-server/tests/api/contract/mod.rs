@@ -15,6 +15,7 @@ mod operations;
 mod page;
 mod reactions;
 mod read;
+mod replies;
 
 use changes::*;
 use create::*;
@@ -25,6 +26,7 @@ use operations::{health_routes, unknown_routes_and_methods};
 use page::*;
 use reactions::*;
 use read::*;
+use replies::*;
 
 messages_core::every_backend!([
     the_chat_page_is_served,
@@ -46,6 +48,8 @@ messages_core::every_backend!([
     a_cached_page_reports_the_rev_a_store_read_does,
     a_refused_value_is_answered_in_the_words_of_the_check,
     a_reply_names_a_message_of_its_thread,
+    a_root_shows_its_replies_and_pages_them,
+    replies_refuse_what_is_no_root,
     reactions_are_added_once_and_removed_by_their_holder,
     reactions_refuse_what_they_cannot_take,
     reactions_reach_the_changes_feed_and_the_newest_page,

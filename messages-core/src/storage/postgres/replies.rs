@@ -1,0 +1,381 @@
+//! Reply threads on PostgreSQL: a reply and its root's new summary written by one statement
+//! in one transaction (the reply takes N, the root N+1), a root recounted after replies went,
+//! a page of a root's replies. The summary itself is decided by the core's `replies` rules.
+//!
+//! Locks follow the order every change of a message takes: the messages' rows first (the
+//! root's for update), the thread's counter last, so a reply, an edit of its root and a
+//! removal of a reply never wait on each other in a circle.
+
+use deadpool_postgres::GenericClient;
+
+use super::rows::{COLUMNS, head_and_messages, message_from_row};
+use super::{PostgresStore, db, decode};
+use crate::error::{Error, Result};
+use crate::events::codec;
+use crate::message::ReplySummary;
+use crate::message::{Message, MessageId, ThreadId, Timestamp, UserId};
+use crate::page::{Page, PageSize};
+use crate::replies::{self, LiveReply, Participants};
+use crate::write::{CreateRequest, Created};
+
+/// A live message, read as it is (a reply's target: its `root_id` never changes).
+const LIVE: &str = r#"
+SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users
+FROM messages
+WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
+"#;
+
+/// A live root, locked: its summary changes under this lock only.
+const LOCK_ROOT: &str = r#"
+SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users
+FROM messages
+WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL AND reply_to IS NULL
+FOR UPDATE
+"#;
+
+/// A reply's target that is not its root, kept live until the reply commits.
+const HOLD_TARGET: &str = r#"
+SELECT 1 FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL FOR SHARE
+"#;
+
+/// One statement: the thread's counter bumped by $20 (1, or 2 when the root $15 is live),
+/// the reply numbered first with its author's read position, then the root's summary ($16
+/// replies, $17 participants; the reply is its last) numbered last; their events ($10-$13,
+/// $18-$19) written in that order, so the outbox holds them in the order of their numbers.
+const INSERT_REPLY: &str = r#"
+WITH bump AS (
+    INSERT INTO threads AS t (thread_id, head) VALUES ($1, $20)
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + excluded.head
+    RETURNING head
+), ins AS (
+    INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
+                          updated_at, idempotency_key, request_hash, seq, rev, reply_to, root_id)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head - $20 + 1, head - $20 + 1, $14, $21
+    FROM bump
+    RETURNING seq
+), seen AS (
+    INSERT INTO read_positions AS r (thread_id, user_id, seq) SELECT $1, $3, seq FROM ins
+    ON CONFLICT (thread_id, user_id) DO UPDATE SET seq = GREATEST(r.seq, excluded.seq)
+), root AS (
+    UPDATE messages m
+    SET reply_count = $16, last_reply_at = $7, last_reply_id = $2, reply_users = $17,
+        rev = bump.head
+    FROM bump
+    WHERE $15::uuid IS NOT NULL AND m.thread_id = $1 AND m.id = $15
+    RETURNING m.seq, m.rev
+), ob AS (
+    INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
+    SELECT * FROM (
+        SELECT $10::uuid, $11::text, $1::uuid, $12::timestamptz, $13::bytea, seq, seq FROM ins
+        UNION ALL
+        SELECT $18, 'replies.updated', $1, $7, $19, seq, rev FROM root
+    ) e ORDER BY 7
+) SELECT seq FROM ins
+"#;
+
+/// A root's summary after replies went, numbered with the thread's next number, its event
+/// beside it.
+const WRITE_ROOT: &str = r#"
+WITH bump AS (
+    INSERT INTO threads AS t (thread_id, head) VALUES ($1, 1)
+    ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
+    RETURNING head
+), root AS (
+    UPDATE messages m
+    SET reply_count = $3, last_reply_at = $4, last_reply_id = $5, reply_users = $6,
+        rev = bump.head
+    FROM bump
+    WHERE m.thread_id = $1 AND m.id = $2
+    RETURNING m.seq, m.rev
+), ob AS (
+    INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
+    SELECT $7, $8, $1, $9, $10, seq, rev FROM root
+) SELECT rev FROM root
+"#;
+
+/// A root's live replies, newest first.
+const LIVE_REPLIES: &str = r#"
+SELECT id, user_id, created_at FROM messages
+WHERE thread_id = $1 AND root_id = $2 AND deleted_at IS NULL
+ORDER BY seq DESC
+"#;
+
+/// The position, whether the root $2 is live, then up to $4 of its live replies after $3,
+/// oldest first.
+const PAGE: &str = r#"
+SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
+       m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
+       m.last_reply_at, m.last_reply_id, m.reply_users, h.live
+FROM (
+    SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head,
+           EXISTS (SELECT 1 FROM messages WHERE thread_id = $1 AND id = $2
+                   AND deleted_at IS NULL AND reply_to IS NULL) AS live
+) h
+LEFT JOIN LATERAL (
+    SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+           reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
+           reply_users
+    FROM messages
+    WHERE thread_id = $1 AND root_id = $2 AND deleted_at IS NULL AND seq > $3
+    ORDER BY seq ASC
+    LIMIT $4
+) m ON true
+"#;
+
+/// A live message of the thread, read as it is.
+async fn live<C: GenericClient + Sync>(
+    client: &C,
+    thread: ThreadId,
+    id: MessageId,
+) -> Result<Option<Message>> {
+    let stmt = client.prepare_cached(LIVE).await.map_err(db("prepare"))?;
+    client
+        .query_opt(&stmt, &[thread.as_uuid(), id.as_uuid()])
+        .await
+        .map_err(db("read message"))?
+        .map(|row| message_from_row(&row, 0))
+        .transpose()
+}
+
+/// Locks the live root `root` of the thread; `None` when it is not live (or not a root).
+pub(super) async fn lock_root<C: GenericClient + Sync>(
+    client: &C,
+    thread: ThreadId,
+    root: MessageId,
+) -> Result<Option<Message>> {
+    let stmt = client
+        .prepare_cached(LOCK_ROOT)
+        .await
+        .map_err(db("prepare"))?;
+    client
+        .query_opt(&stmt, &[thread.as_uuid(), root.as_uuid()])
+        .await
+        .map_err(db("lock root"))?
+        .map(|row| message_from_row(&row, 0))
+        .transpose()
+}
+
+/// Recounts the locked live `root` from its live replies and numbers the change; the root in
+/// its new state.
+pub(super) async fn recount_root<C: GenericClient + Sync>(
+    client: &C,
+    mut root: Message,
+    participants: Participants,
+    at: Timestamp,
+) -> Result<Message> {
+    let stmt = client
+        .prepare_cached(LIVE_REPLIES)
+        .await
+        .map_err(db("prepare"))?;
+    let rows = client
+        .query(&stmt, &[root.thread_id.as_uuid(), root.id.as_uuid()])
+        .await
+        .map_err(db("read replies"))?;
+    let mut live = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let created: chrono::DateTime<chrono::Utc> = row.try_get(2).map_err(decode)?;
+        live.push(LiveReply {
+            id: MessageId::from_uuid(row.try_get(0).map_err(decode)?),
+            user_id: UserId::from_uuid(row.try_get(1).map_err(decode)?),
+            created_at: Timestamp::from(created),
+        });
+    }
+    let summary = replies::recount(live, participants);
+    // Numbered by the statement: the event's body is encoded before, its numbers after.
+    let event = replies::renumber_root(&mut root, summary, 0, at);
+    let stmt = client
+        .prepare_cached(WRITE_ROOT)
+        .await
+        .map_err(db("prepare"))?;
+    let (count, last_at, last_id, users) = summary_columns(root.replies.as_deref());
+    let row = client
+        .query_one(
+            &stmt,
+            &[
+                root.thread_id.as_uuid(),
+                root.id.as_uuid(),
+                &count,
+                &last_at,
+                &last_id,
+                &users,
+                &event.id,
+                &event.kind,
+                &event.time.to_datetime(),
+                &event.open_payload,
+            ],
+        )
+        .await
+        .map_err(db("write root"))?;
+    root.rev = row.try_get(0).map_err(decode)?;
+    Ok(root)
+}
+
+/// A summary as its columns: count, last reply's time and id, participants.
+fn summary_columns(
+    summary: Option<&ReplySummary>,
+) -> (
+    i32,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<uuid::Uuid>,
+    Vec<uuid::Uuid>,
+) {
+    match summary {
+        None => (0, None, None, Vec::new()),
+        Some(s) => (
+            i32::try_from(s.count).unwrap_or(i32::MAX),
+            Some(s.last_reply_at.to_datetime()),
+            Some(*s.last_reply_id.as_uuid()),
+            s.participants.iter().map(|u| *u.as_uuid()).collect(),
+        ),
+    }
+}
+
+/// A reply: in one transaction, the target read, the root locked, the reply and the root's
+/// summary written by one statement.
+pub(super) async fn insert_reply(
+    store: &PostgresStore,
+    request: &CreateRequest,
+) -> Result<Created> {
+    let CreateRequest {
+        message,
+        idempotency,
+        participants,
+    } = request;
+    let mut client = store.client().await?;
+    if let Some(idem) = idempotency
+        && let Some(replayed) = super::idempotency::replay_if_used(&client, message, idem).await?
+    {
+        return Ok(replayed);
+    }
+    let target_id = message.reply_to.ok_or(Error::InvalidReplyTo)?;
+    let tx = client.transaction().await.map_err(db("begin"))?;
+    let thread = message.thread_id;
+    let target = live(&tx, thread, target_id)
+        .await?
+        .ok_or(Error::InvalidReplyTo)?;
+    let root_id = replies::root_of(&target);
+    let root = lock_root(&tx, thread, root_id).await?;
+    if root_id != target.id {
+        let hold = tx
+            .prepare_cached(HOLD_TARGET)
+            .await
+            .map_err(db("prepare"))?;
+        tx.query_opt(&hold, &[thread.as_uuid(), target.id.as_uuid()])
+            .await
+            .map_err(db("hold reply target"))?
+            .ok_or(Error::InvalidReplyTo)?;
+    } else if root.is_none() {
+        // The target went between the read and the lock.
+        return Err(Error::InvalidReplyTo);
+    }
+    let mut reply = message.clone();
+    reply.root_id = Some(root_id);
+    let event = codec::created(&reply);
+    let mut root = root;
+    let root_event = root.as_mut().map(|root| {
+        let summary = replies::after_reply(root.replies.as_deref(), &reply, *participants);
+        replies::renumber_root(root, Some(summary), 0, reply.created_at)
+    });
+    let (count, _, _, users) = summary_columns(root.as_ref().and_then(|r| r.replies.as_deref()));
+    let changes: i64 = if root.is_some() { 2 } else { 1 };
+    let key = idempotency.as_ref().map(|i| i.key.as_str());
+    let hash = idempotency
+        .as_ref()
+        .map(|i| i.fingerprint.as_bytes().to_vec());
+    let stmt = tx
+        .prepare_cached(INSERT_REPLY)
+        .await
+        .map_err(db("prepare"))?;
+    let root_key = root.as_ref().map(|r| *r.id.as_uuid());
+    let (root_event_id, root_payload) = match &root_event {
+        Some(e) => (Some(e.id), Some(e.open_payload.as_slice())),
+        None => (None, None),
+    };
+    let inserted = tx
+        .query_one(
+            &stmt,
+            &[
+                thread.as_uuid(),
+                reply.id.as_uuid(),
+                reply.user_id.as_uuid(),
+                &reply.kind.as_str(),
+                &reply.content,
+                &reply.paths,
+                &reply.created_at.to_datetime(),
+                &key,
+                &hash,
+                &event.id,
+                &event.kind,
+                &event.time.to_datetime(),
+                &event.open_payload,
+                target.id.as_uuid(),
+                &root_key,
+                &count,
+                &users,
+                &root_event_id,
+                &root_payload,
+                &changes,
+                root_id.as_uuid(),
+            ],
+        )
+        .await;
+    let seq: i64 = match inserted {
+        Ok(row) => row.try_get(0).map_err(decode)?,
+        Err(e) if super::idempotency::is_reused_key(&e) => {
+            drop(tx);
+            let idem = idempotency
+                .as_ref()
+                .ok_or_else(|| Error::internal("create reply", "a key conflict without a key"))?;
+            return super::idempotency::replay_if_used(&client, message, idem)
+                .await?
+                .ok_or_else(|| Error::internal("create reply", "a reused key found no message"));
+        }
+        Err(e) => return Err(db("insert reply")(e)),
+    };
+    tx.commit().await.map_err(db("commit"))?;
+    reply.seq = seq;
+    reply.rev = seq;
+    store.recent.remember(&reply);
+    Ok(match root {
+        Some(mut root) => {
+            root.rev = seq + 1;
+            store.recent.remember(&root);
+            Created::Reply {
+                reply,
+                root: Box::new(root),
+            }
+        }
+        None => Created::New(reply),
+    })
+}
+
+impl PostgresStore {
+    /// A page of a root's live replies after `after`, with the position; `NotFound` when the
+    /// root is not live.
+    pub(super) async fn replies_page(
+        &self,
+        thread: ThreadId,
+        root: MessageId,
+        after: i64,
+        size: PageSize,
+    ) -> Result<Page> {
+        let take = (size.get() + 1) as i64;
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(PAGE).await.map_err(db("prepare"))?;
+        let rows = client
+            .query(&stmt, &[thread.as_uuid(), root.as_uuid(), &after, &take])
+            .await
+            .map_err(db("replies"))?;
+        let live: bool = match rows.first() {
+            Some(row) => row.try_get(1 + COLUMNS).map_err(decode)?,
+            None => false,
+        };
+        if !live {
+            return Err(Error::NotFound);
+        }
+        let (head, messages) = head_and_messages(&rows)?;
+        Ok(Page::from_overfetch(messages, size, head))
+    }
+}
