@@ -67,6 +67,8 @@
 //! - `removal`: who removes a message (its author, or a moderator) and why; what a store keeps
 //!   of a deletion, and the tombstone made of it.
 //! - `read`: read positions (`ReadMark`, `ReadState`) and the cap on unread counts.
+//! - `conversation`: reply conversations as each user follows them: following, read
+//!   positions in replies, unread replies, the inbox.
 //! - `history`: the versions an edit replaced, and a message's versions as clients read them.
 //! - `page`: page sizes, page queries by `seq`, pages with an exact `has_more` and `rev`, the
 //!   window around a message.
@@ -93,6 +95,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod changes;
+mod conversation;
 mod cursor;
 mod error;
 mod history;
@@ -120,6 +123,9 @@ pub mod storage;
 pub mod testing;
 
 pub use changes::{Change, Changes, ChangesLimit};
+pub use conversation::{
+    Conversation, FollowRequest, Inbox, InboxCursor, InboxEntry, RepliesReadRequest, advance,
+};
 pub use cursor::Cursor;
 pub use error::{BoxError, Error, Result};
 pub use events::outbox::{Relay, RelayConfig, RelayHandle};

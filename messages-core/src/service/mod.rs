@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::cache::newest::NewestPages;
 use crate::cache::{CacheStats, PageCache};
+use crate::conversation::{Conversation, FollowRequest, RepliesReadRequest};
 use crate::error::{Error, Result};
 use crate::events::Publisher;
 use crate::events::memory::MemorySink;
@@ -398,6 +399,47 @@ impl MessageService {
         };
         self.store
             .call(Operation::MarkRead, |s| s.mark_read(request))
+            .await
+    }
+
+    /// Follows (or stops following) the conversation of a live root; private to the user like
+    /// a read position: no number, no event. The user's state in it.
+    pub async fn follow(
+        &self,
+        thread: ThreadId,
+        root: MessageId,
+        user: UserId,
+        follow: bool,
+    ) -> Result<Conversation> {
+        let request = FollowRequest {
+            thread,
+            root,
+            user,
+            follow,
+            max: self.config.unread_max,
+        };
+        self.store
+            .call(Operation::Follow, |s| s.follow(request))
+            .await
+    }
+
+    /// Moves the user's position in a live root's replies forward to `seq`; their state after.
+    pub async fn mark_replies_read(
+        &self,
+        thread: ThreadId,
+        root: MessageId,
+        user: UserId,
+        seq: i64,
+    ) -> Result<Conversation> {
+        let request = RepliesReadRequest {
+            thread,
+            root,
+            user,
+            seq,
+            max: self.config.unread_max,
+        };
+        self.store
+            .call(Operation::RepliesRead, |s| s.mark_replies_read(request))
             .await
     }
 

@@ -3,6 +3,7 @@
 
 use super::MessageService;
 use crate::changes::{Changes, ChangesLimit};
+use crate::conversation::{Inbox, InboxCursor};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::history::History;
@@ -68,6 +69,23 @@ impl MessageService {
     ) -> Result<Page> {
         self.store
             .call(Operation::Replies, |s| s.replies(thread, root, after, size))
+            .await
+    }
+
+    /// The conversations `user` follows in `threads` with live replies, the most recent reply
+    /// first, after `after`; each with its unread replies.
+    pub async fn inbox(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        after: Option<InboxCursor>,
+        size: PageSize,
+    ) -> Result<Inbox> {
+        let max = self.config.unread_max;
+        self.store
+            .call(Operation::Inbox, |s| {
+                s.inbox(user, threads, after, size, max)
+            })
             .await
     }
 

@@ -17,6 +17,8 @@
 //! - `react`: [`ReactionStore`], reactions and who holds them.
 //! - `pages`: [`PageStore`], reads of messages, pages, the changes feed and edit history.
 //! - `read_state`: [`ReadStateStore`], readers' positions and unread counts.
+//! - `conversation`: [`ConversationStore`], who follows which reply conversation, their
+//!   positions in it and their inbox.
 //! - `outbox`: [`Outbox`], the events writes leave, for the relay.
 //! - `observed`: [`ObservedStore`], the store as the service calls it, each call reported to
 //!   an observer (the server's metrics).
@@ -26,6 +28,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 
 mod change;
+mod conversation;
 mod create;
 mod observed;
 mod outbox;
@@ -40,6 +43,7 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use change::ChangeStore;
+pub use conversation::ConversationStore;
 pub use create::CreateStore;
 pub use observed::{ObservedStore, Operation, Outcome, StoreObserver};
 #[cfg(feature = "postgres")]
@@ -53,7 +57,7 @@ pub use read_state::ReadStateStore;
 /// store can be distributed by it.
 #[async_trait]
 pub trait MessageStore:
-    CreateStore + ChangeStore + ReactionStore + PageStore + ReadStateStore + Outbox
+    CreateStore + ChangeStore + ReactionStore + PageStore + ReadStateStore + ConversationStore + Outbox
 {
     /// Whether the store can answer now (for readiness).
     async fn ping(&self) -> Result<()>;

@@ -50,11 +50,17 @@ pub enum Operation {
     ClearReactions,
     /// [`PageStore::replies`](super::PageStore::replies).
     Replies,
+    /// [`ConversationStore::follow`](super::ConversationStore::follow).
+    Follow,
+    /// [`ConversationStore::mark_replies_read`](super::ConversationStore::mark_replies_read).
+    RepliesRead,
+    /// [`ConversationStore::inbox`](super::ConversationStore::inbox).
+    Inbox,
 }
 
 impl Operation {
     /// Every operation, in declaration order: `ALL[op as usize] == op`.
-    pub const ALL: [Operation; 18] = [
+    pub const ALL: [Operation; 21] = [
         Operation::Create,
         Operation::Get,
         Operation::Edit,
@@ -73,6 +79,9 @@ impl Operation {
         Operation::DeleteMany,
         Operation::ClearReactions,
         Operation::Replies,
+        Operation::Follow,
+        Operation::RepliesRead,
+        Operation::Inbox,
     ];
 
     /// The operation's label in metrics (an edit keeps the label `update` it has always had).
@@ -96,6 +105,9 @@ impl Operation {
             Operation::DeleteMany => "delete_many",
             Operation::ClearReactions => "clear_reactions",
             Operation::Replies => "replies",
+            Operation::Follow => "follow",
+            Operation::RepliesRead => "replies_read",
+            Operation::Inbox => "inbox",
         }
     }
 }

@@ -146,6 +146,29 @@ impl ReadStateStore for GatedStore {
 }
 
 #[async_trait]
+impl messages_core::storage::ConversationStore for GatedStore {
+    async fn follow(&self, r: messages_core::FollowRequest) -> Result<messages_core::Conversation> {
+        self.inner.follow(r).await
+    }
+    async fn mark_replies_read(
+        &self,
+        r: messages_core::RepliesReadRequest,
+    ) -> Result<messages_core::Conversation> {
+        self.inner.mark_replies_read(r).await
+    }
+    async fn inbox(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        after: Option<messages_core::InboxCursor>,
+        size: PageSize,
+        max: UnreadMax,
+    ) -> Result<messages_core::Inbox> {
+        self.inner.inbox(user, threads, after, size, max).await
+    }
+}
+
+#[async_trait]
 impl Outbox for GatedStore {
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<StoredEvent>> {
         self.inner.claim(limit, lease).await

@@ -38,6 +38,22 @@ async fn replies_of_the_previous_release_join_their_roots(
         .expect("the root's replies");
     let ids: Vec<MessageId> = page.items.iter().map(|m| m.id).collect();
     assert_eq!(ids, [first, second]);
+    // Their writers follow the conversation with their newest reply read.
+    let threads = messages_core::ThreadList::new(vec![thread]).expect("one thread");
+    for (user, unread) in [(a, 1), (b, 0)] {
+        let inbox = store
+            .inbox(
+                user,
+                &threads,
+                None,
+                messages_core::PageSize::DEFAULT,
+                UnreadMax::DEFAULT,
+            )
+            .await
+            .expect("inbox");
+        assert_eq!(inbox.items.len(), 1, "an old conversation is followed");
+        assert_eq!(inbox.items[0].conversation.unread, unread);
+    }
 }
 
 /// What an upgraded database must show: the messages written before the upgrade, with no
@@ -141,7 +157,8 @@ async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
 async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
     let dir = TempDir::new();
     let store = SqliteStore::open(&dir.config()).await.expect("open");
-    let previous = SqliteStore::migration_count() - 1;
+    // The release before reply threads, whose two migrations (summaries, follows) run here.
+    let previous = SqliteStore::migration_count() - 2;
     assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
     let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let [replies, root, first, second, gone, a, b] = [(); 7].map(|_| Uuid::now_v7());
@@ -181,7 +198,7 @@ async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
         )
         .expect("thread");
     }
-    assert_eq!(store.migrate().await.expect("upgrade"), 1);
+    assert_eq!(store.migrate().await.expect("upgrade"), 2);
     replies_of_the_previous_release_join_their_roots(
         &store,
         ThreadId::from_uuid(replies),
@@ -206,7 +223,8 @@ async fn a_postgres_database_of_the_previous_release_upgrades_with_its_data() {
     let store = PostgresStore::open(&PostgresConfig::new(db.url()))
         .await
         .expect("open");
-    let previous = PostgresStore::migration_count() - 1;
+    // The release before reply threads, whose two migrations (summaries, follows) run here.
+    let previous = PostgresStore::migration_count() - 2;
     assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
     let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let [replies, root, first, second, gone, a, b] = [(); 7].map(|_| Uuid::now_v7());
@@ -234,7 +252,7 @@ async fn a_postgres_database_of_the_previous_release_upgrades_with_its_data() {
         ))
         .await
         .expect("rows of the previous release");
-    assert_eq!(store.migrate().await.expect("upgrade"), 1);
+    assert_eq!(store.migrate().await.expect("upgrade"), 2);
     replies_of_the_previous_release_join_their_roots(
         &store,
         ThreadId::from_uuid(replies),

@@ -12,7 +12,7 @@ use super::request_id::{X_REQUEST_ID, request_id};
 use super::response::{HttpResponse, json};
 use super::state::AppState;
 use super::table::Route;
-use super::{changes, docs, events, health, messages, path, reactions, read, ui};
+use super::{changes, conversations, docs, events, health, messages, path, reactions, read, ui};
 use crate::body::Body;
 use crate::error::ApiError;
 
@@ -97,6 +97,16 @@ async fn dispatch<B: ReadBody>(
         (Route::Reaction, &Method::GET) => Box::pin(reactions::list(state, ids?, &request)).await,
         (Route::Edits, &Method::GET) => Box::pin(messages::edits(state, ids?)).await,
         (Route::Replies, &Method::GET) => Box::pin(messages::replies(state, ids?, &request)).await,
+        (Route::Follow, &Method::PUT) => {
+            Box::pin(conversations::follow(state, ids?, &request, true)).await
+        }
+        (Route::Follow, &Method::DELETE) => {
+            Box::pin(conversations::follow(state, ids?, &request, false)).await
+        }
+        (Route::RepliesRead, &Method::PUT) => {
+            Box::pin(conversations::mark_read(state, ids?, request)).await
+        }
+        (Route::Inbox, &Method::GET) => Box::pin(conversations::inbox(state, &request)).await,
         (Route::ThreadChanges, &Method::GET) => {
             Box::pin(changes::list(state, ids?, &request)).await
         }

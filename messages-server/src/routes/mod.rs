@@ -12,6 +12,7 @@
 //! - `messages`, `reactions`, `changes`, `events`, `read`, `health`, `ui`, `docs`: the handlers.
 
 mod changes;
+mod conversations;
 mod dispatch;
 mod docs;
 mod events;

@@ -89,7 +89,7 @@ pub async fn unread<B>(state: &AppState, request: &Request<B>) -> Result<HttpRes
 
 /// A comma list of 1 to [`ThreadList::MAX`] thread ids. Past the most, the rest of the list is
 /// not parsed.
-fn parse_threads(list: &str) -> Result<ThreadList, ApiError> {
+pub(super) fn parse_threads(list: &str) -> Result<ThreadList, ApiError> {
     let mut threads = Vec::new();
     for raw in list.split(',').filter(|s| !s.is_empty()) {
         if threads.len() > ThreadList::MAX {

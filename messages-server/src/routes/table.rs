@@ -26,10 +26,13 @@ pub(crate) enum Route {
     DocsIndex,
     DocsFile,
     Replies,
+    Follow,
+    RepliesRead,
+    Inbox,
 }
 
 /// Every route: its path, the methods it takes, and whether it is part of the API contract.
-pub(super) const ROUTES: [(Route, &str, &str, bool); 20] = [
+pub(super) const ROUTES: [(Route, &str, &str, bool); 23] = [
     (
         Route::ThreadMessages,
         "/threads/{thread_id}/messages",
@@ -100,6 +103,19 @@ pub(super) const ROUTES: [(Route, &str, &str, bool); 20] = [
         "GET",
         true,
     ),
+    (
+        Route::Follow,
+        "/threads/{thread_id}/messages/{message_id}/follow",
+        "PUT, DELETE",
+        true,
+    ),
+    (
+        Route::RepliesRead,
+        "/threads/{thread_id}/messages/{message_id}/replies/read",
+        "PUT",
+        true,
+    ),
+    (Route::Inbox, "/replies/inbox", "GET", true),
 ];
 
 impl Route {

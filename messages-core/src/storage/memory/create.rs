@@ -61,6 +61,10 @@ impl CreateStore for MemoryStore {
             return Ok(Created::New(message));
         };
         thread.replies.entry(root).or_default().insert(seq);
+        if let Some(entry) = thread.live(root) {
+            let root = entry.message.clone();
+            thread.follow_on_reply(&root, &message);
+        }
         let at = message.created_at;
         let summary = |root: &Message, _| {
             Some(replies::after_reply(

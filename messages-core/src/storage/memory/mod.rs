@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use super::{MessageStore, OutboxEvent, StoredEvent};
 use crate::changes::Change;
+use crate::conversation::Conversation;
 use crate::error::{Error, Result};
 use crate::history::Replaced;
 use crate::locks;
@@ -25,6 +26,7 @@ use crate::removal::Deletion;
 use crate::replies::{self, LiveReply};
 
 mod change;
+mod conversation;
 mod create;
 mod outbox;
 mod pages;
@@ -80,6 +82,15 @@ struct Thread {
     read: HashMap<UserId, i64>,
     /// Each root's live replies, by `seq`.
     replies: HashMap<MessageId, BTreeSet<i64>>,
+    /// Each user's following and position in each root's conversation.
+    follows: HashMap<(MessageId, UserId), Follow>,
+}
+
+/// A user's following of one conversation and their position in its replies.
+#[derive(Clone, Copy, Debug, Default)]
+struct Follow {
+    following: bool,
+    seq: i64,
 }
 
 impl Thread {
@@ -123,6 +134,61 @@ impl Thread {
         let event = replies::renumber_root(&mut entry.message, summary, rev, at);
         locks::lock(events).push(&event, seq, rev);
         Some(entry.message.clone())
+    }
+
+    /// After a reply to the live `root`: its author follows with the reply read, and the
+    /// root's author follows unless they chose not to.
+    fn follow_on_reply(&mut self, root: &Message, reply: &Message) {
+        let replier = self.follows.entry((root.id, reply.user_id)).or_default();
+        replier.following = true;
+        replier.seq = replier.seq.max(reply.seq);
+        self.follows
+            .entry((root.id, root.user_id))
+            .or_insert(Follow {
+                following: true,
+                seq: 0,
+            });
+    }
+
+    /// `user`'s state in the conversation of `root`: unread replies counted up to one past
+    /// `max`.
+    fn conversation(
+        &self,
+        thread: ThreadId,
+        root: MessageId,
+        user: UserId,
+        max: UnreadMax,
+    ) -> Conversation {
+        let follow = self.follows.get(&(root, user)).copied().unwrap_or_default();
+        let mut unread = self
+            .replies
+            .get(&root)
+            .into_iter()
+            .flat_map(|seqs| seqs.range(follow.seq.saturating_add(1)..))
+            .filter(|s| {
+                self.by_seq
+                    .get(s)
+                    .is_some_and(|e| e.message.user_id != user)
+            })
+            .take(max.get() + 1);
+        let first = unread.next().copied();
+        let counted = first.map_or(0, |_| 1 + unread.count() as u64);
+        Conversation::from_unread(
+            thread,
+            root,
+            follow.following,
+            follow.seq,
+            counted,
+            first,
+            max,
+        )
+    }
+
+    /// The live root `id` of this thread, or `NotFound` (a reply is no root).
+    fn live_root(&self, id: MessageId) -> Result<&Entry> {
+        self.live(id)
+            .filter(|e| e.message.reply_to.is_none())
+            .ok_or(Error::NotFound)
     }
 
     fn message_at(&self, seq: &i64) -> Option<Message> {

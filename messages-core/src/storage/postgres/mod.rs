@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 
 mod change;
 mod change_one;
+mod conversation;
 mod counts;
 mod create;
 mod idempotency;

@@ -44,6 +44,8 @@ SELECT 1 FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL F
 /// the reply numbered first with its author's read position, then the root's summary ($16
 /// replies, $17 participants; the reply is its last) numbered last; their events ($10-$13,
 /// $18-$19) written in that order, so the outbox holds them in the order of their numbers.
+/// With a live root, the replier follows it with the reply read, and its author ($22, when
+/// another user) follows unless they chose not to.
 const INSERT_REPLY: &str = r#"
 WITH bump AS (
     INSERT INTO threads AS t (thread_id, head) VALUES ($1, $20)
@@ -65,6 +67,15 @@ WITH bump AS (
     FROM bump
     WHERE $15::uuid IS NOT NULL AND m.thread_id = $1 AND m.id = $15
     RETURNING m.seq, m.rev
+), replier AS (
+    INSERT INTO reply_follows AS f (thread_id, root_id, user_id, following, seq)
+    SELECT $1, $15, $3, true, seq FROM ins WHERE $15::uuid IS NOT NULL
+    ON CONFLICT (thread_id, root_id, user_id) DO UPDATE
+    SET following = true, seq = GREATEST(f.seq, excluded.seq)
+), root_author AS (
+    INSERT INTO reply_follows (thread_id, root_id, user_id, following, seq)
+    SELECT $1, $15, $22, true, 0 WHERE $15::uuid IS NOT NULL AND $22::uuid IS NOT NULL
+    ON CONFLICT (thread_id, root_id, user_id) DO NOTHING
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT * FROM (
@@ -289,6 +300,10 @@ pub(super) async fn insert_reply(
         .await
         .map_err(db("prepare"))?;
     let root_key = root.as_ref().map(|r| *r.id.as_uuid());
+    let root_author = root
+        .as_ref()
+        .map(|r| *r.user_id.as_uuid())
+        .filter(|author| author != reply.user_id.as_uuid());
     let (root_event_id, root_payload) = match &root_event {
         Some(e) => (Some(e.id), Some(e.open_payload.as_slice())),
         None => (None, None),
@@ -318,6 +333,7 @@ pub(super) async fn insert_reply(
                 &root_payload,
                 &changes,
                 root_id.as_uuid(),
+                &root_author,
             ],
         )
         .await;

@@ -9,6 +9,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::error::{Failure, classify, code_of, db};
+use crate::conversation::{FollowRequest, RepliesReadRequest};
 use crate::error::{Error, Result};
 use crate::reaction::{ClearRequest, ReactionRequest};
 use crate::write::{BulkDeleteRequest, CreateRequest, DeleteRequest, EditRequest, MarkReadRequest};
@@ -200,6 +201,10 @@ pub(super) enum Command {
     Clear(Call<ClearRequest>),
     /// [`ReadStateStore::mark_read`](crate::storage::ReadStateStore::mark_read).
     MarkRead(Call<MarkReadRequest>),
+    /// [`ConversationStore::follow`](crate::storage::ConversationStore::follow).
+    Follow(Call<FollowRequest>),
+    /// [`ConversationStore::mark_replies_read`](crate::storage::ConversationStore::mark_replies_read).
+    RepliesRead(Call<RepliesReadRequest>),
     /// [`Outbox::ack`](crate::storage::Outbox::ack): delivered events deleted.
     Ack(Call<Ack>),
     /// A write of the writer's own tests.
@@ -224,6 +229,8 @@ macro_rules! each_call {
             Command::React($call) => $f,
             Command::Clear($call) => $f,
             Command::MarkRead($call) => $f,
+            Command::Follow($call) => $f,
+            Command::RepliesRead($call) => $f,
             Command::Ack($call) => $f,
             #[cfg(test)]
             Command::Test($call) => $f,

@@ -5,6 +5,7 @@ use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use super::command::{Command, Statements, Undo};
+use super::conversation::follow_on_reply;
 use super::error::db;
 use super::read_state::move_position;
 use super::replies::write_root;
@@ -103,6 +104,7 @@ impl Statements for CreateRequest {
         let Some(root) = root else {
             return Ok(Created::New(message));
         };
+        follow_on_reply(conn, &root, &message)?;
         let summary = replies::after_reply(root.replies.as_deref(), &message, participants);
         let root = write_root(conn, root, Some(summary), message.created_at)?;
         Ok(Created::Reply {

@@ -33,6 +33,7 @@ use crate::locks;
 mod change;
 mod command;
 mod config;
+mod conversation;
 mod create;
 mod error;
 mod leases;

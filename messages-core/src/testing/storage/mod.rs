@@ -10,6 +10,7 @@
 //! - `races`: many writers at once, and a follower beside them.
 //! - `replies`: replies name a live message of their thread, join their root's conversation,
 //!   and move its summary; their pages; racing replies.
+//! - `conversations`: following reply conversations, positions in them, the inbox.
 //! - `reactions`: reactions, each change in the sequence, and the page of their holders.
 //! - `history`: the versions an edit replaced.
 //! - `read`: read positions and unread counts.
@@ -27,6 +28,7 @@ use crate::storage::MessageStore;
 use crate::write::Created;
 
 mod calls;
+mod conversations;
 mod history;
 mod idempotency;
 mod outbox;
@@ -39,6 +41,7 @@ mod sequence;
 mod writes;
 
 pub use calls::{Calls, Keyed};
+pub use conversations::*;
 pub use history::*;
 pub use idempotency::*;
 pub use outbox::{events_carry_their_change_numbers, every_write_leaves_one_event};
@@ -127,6 +130,10 @@ macro_rules! storage_contract {
                 replies_page_oldest_first_exactly,
                 removed_replies_leave_the_count_at_once,
                 racing_replies_keep_the_summary_exact,
+                a_reply_follows_its_writer_and_its_roots_author,
+                an_unfollow_is_kept_and_a_follow_is_asked,
+                the_inbox_orders_by_latest_reply_and_pages_exactly,
+                unread_replies_are_exact_for_a_thousand_followers,
                 a_reaction_takes_a_number_and_a_repeat_takes_none,
                 each_reaction_change_leaves_its_own_event,
                 reactions_list_their_first_holders_and_exact_counts,

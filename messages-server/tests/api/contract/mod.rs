@@ -50,6 +50,7 @@ messages_core::every_backend!([
     a_reply_names_a_message_of_its_thread,
     a_root_shows_its_replies_and_pages_them,
     replies_refuse_what_is_no_root,
+    followed_conversations_fill_the_inbox,
     reactions_are_added_once_and_removed_by_their_holder,
     reactions_refuse_what_they_cannot_take,
     reactions_reach_the_changes_feed_and_the_newest_page,

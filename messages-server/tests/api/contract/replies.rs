@@ -157,3 +157,140 @@ pub(super) async fn replies_refuse_what_is_no_root(app: &TestApp) {
         "a deleted root has no replies page"
     );
 }
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    user: &str,
+    body: Option<Value>,
+) -> TestResponse {
+    let body = body.map(|b| b.to_string().into_bytes());
+    app.request(method, path, &[("x-user-id", user)], body)
+        .await
+}
+
+/// Two users in a conversation: the root's author and a replier follow it, the inbox counts
+/// the replies each has not read, reading clears it, unfollowing takes it out; bad input is a
+/// 4xx, never a 500.
+pub(super) async fn followed_conversations_fill_the_inbox(app: &TestApp) {
+    let (thread, a, b) = (new_id(), new_id(), new_id());
+    let root = app.post_text(&thread, &a, "root").await;
+    let root_id = id_of(&root);
+    let inbox = format!("/replies/inbox?threads={thread}");
+    let empty = send(app, Method::GET, &inbox, &a, None).await;
+    assert_eq!(empty.status, StatusCode::OK, "{:?}", empty.body);
+    assert_eq!(empty.json()["items"], json!([]));
+    let first = reply(app, &thread, &b, &root, "first").await;
+    let second = reply(app, &thread, &b, &root, "second").await;
+    let page = send(app, Method::GET, &inbox, &a, None).await.json();
+    let item = &page["items"][0];
+    assert_eq!(item["root"]["id"], root["id"], "{page}");
+    assert_eq!(item["root"]["replies"]["count"], 2);
+    assert_eq!(
+        (item["following"].clone(), item["unread"].clone()),
+        (json!(true), json!(2))
+    );
+    assert_eq!(item["first_unread_seq"], first["seq"]);
+    assert_eq!(page["has_more"], false);
+    let own = send(app, Method::GET, &inbox, &b, None).await.json();
+    assert_eq!(
+        own["items"][0]["unread"], 0,
+        "a replier's own replies are read"
+    );
+    let read = send(
+        app,
+        Method::PUT,
+        &format!("/threads/{thread}/messages/{root_id}/replies/read"),
+        &a,
+        Some(json!({"seq": second["seq"]})),
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    assert_eq!(
+        (read.json()["unread"].clone(), read.json()["seq"].clone()),
+        (json!(0), second["seq"].clone())
+    );
+    let follow = format!("/threads/{thread}/messages/{root_id}/follow");
+    let off = send(app, Method::DELETE, &follow, &a, None).await;
+    assert_eq!(
+        (off.status, off.json()["following"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+    assert_eq!(
+        send(app, Method::GET, &inbox, &a, None).await.json()["items"],
+        json!([])
+    );
+    let on = send(app, Method::PUT, &follow, &a, None).await;
+    assert_eq!(on.json()["following"], true);
+    // Paging: a second conversation, one a page.
+    let other = app.post_text(&thread, &a, "other root").await;
+    reply(app, &thread, &b, &other, "x").await;
+    let page = send(app, Method::GET, &format!("{inbox}&limit=1"), &a, None)
+        .await
+        .json();
+    assert_eq!(
+        page["items"][0]["root"]["id"], other["id"],
+        "the latest reply first"
+    );
+    let cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+    let next = send(
+        app,
+        Method::GET,
+        &format!("{inbox}&limit=1&cursor={cursor}"),
+        &a,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(next["items"][0]["root"]["id"], root["id"]);
+    assert_eq!(next["has_more"], false);
+    // Refusals.
+    for (method, path, body, status) in [
+        (
+            Method::GET,
+            "/replies/inbox".to_owned(),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            format!("{inbox}&cursor=nope"),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            format!("{inbox}&limit=0"),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            format!("/threads/{thread}/messages/{}/follow", id_of(&first)),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::PUT,
+            format!("/threads/{thread}/messages/{root_id}/replies/read"),
+            Some(json!({"seq": -1})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::PUT,
+            format!("/threads/{thread}/messages/{root_id}/replies/read"),
+            Some(json!({"at": 1})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let r = send(app, method.clone(), &path, &a, body).await;
+        assert_eq!(r.status, status, "{method} {path}: {:?}", r.body);
+    }
+    let r = app.request(Method::GET, &inbox, &[], None).await;
+    assert!(
+        r.status.is_client_error(),
+        "an inbox needs a user: {:?}",
+        r.body
+    );
+}
