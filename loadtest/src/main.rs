@@ -138,14 +138,48 @@ async fn reply(user: &mut GooseUser) -> TransactionResult {
         Some(&body),
     )
     .await?;
-    match (status, json) {
+    let root = match (status, json) {
         (201, Some(m))
-            if message_is_valid(&m, thread, None) && m["reply_to"].as_str() == Some(&target) =>
+            if message_is_valid(&m, thread, None)
+                && m["reply_to"].as_str() == Some(&target)
+                && m["root_id"].is_string() =>
+        {
+            m["root_id"].as_str().unwrap_or_default().to_owned()
+        }
+        (422, Some(e)) if e["error"]["code"] == "invalid_reply_to" => {
+            return user.set_success(&mut goose);
+        }
+        _ => {
+            return fail(
+                user,
+                &mut goose,
+                "reply: not 201 with the reply and its root",
+            );
+        }
+    };
+    // Then the conversation, as a client shows it after a reply: its replies, oldest first.
+    let (mut goose, status, json) = send(
+        user,
+        GooseMethod::Get,
+        "conversation",
+        &format!("/threads/{thread}/messages/{root}/replies?limit=20"),
+        None,
+        None,
+    )
+    .await?;
+    match (status, json) {
+        (200, Some(page))
+            if page["items"].as_array().is_some_and(|items| {
+                items
+                    .iter()
+                    .all(|m| m["root_id"].as_str() == Some(root.as_str()))
+            }) =>
         {
             Ok(())
         }
-        (422, Some(e)) if e["error"]["code"] == "invalid_reply_to" => user.set_success(&mut goose),
-        _ => fail(user, &mut goose, "reply: not 201 with the reply"),
+        // Its root was deleted since by its author: the API's answer.
+        (404, _) => user.set_success(&mut goose),
+        _ => fail(user, &mut goose, "conversation: not 200 with its replies"),
     }
 }
 
@@ -240,7 +274,8 @@ async fn mark_read(user: &mut GooseUser) -> TransactionResult {
     }
 }
 
-/// A client coming back into focus asks the unread counts of a sidebar of threads, one call.
+/// A client coming back into focus asks the unread counts of a sidebar of threads, one call,
+/// and its inbox of followed reply conversations in those threads.
 async fn sidebar(user: &mut GooseUser) -> TransactionResult {
     let s = settings();
     let first = session(user).below(s.threads.max(1));
@@ -270,13 +305,45 @@ async fn sidebar(user: &mut GooseUser) -> TransactionResult {
                         .zip(&asked)
                         .all(|(state, &thread)| read_state_is_valid(state, thread))
             });
+    if !valid {
+        return fail(
+            user,
+            &mut goose,
+            "unread: not 200 with one state per thread, in order",
+        );
+    }
+    // The same threads' reply conversations the user follows, with their unread replies.
+    let path = format!("/replies/inbox?threads={}&limit=20", list.join(","));
+    let (mut goose, status, json) = send(
+        user,
+        GooseMethod::Get,
+        "reply inbox",
+        &path,
+        Some(author),
+        None,
+    )
+    .await?;
+    let valid = status == 200
+        && json
+            .as_ref()
+            .and_then(|j| j["items"].as_array())
+            .is_some_and(|items| {
+                items.len() <= 20
+                    && items.iter().all(|item| {
+                        item["root"]["replies"]["count"]
+                            .as_i64()
+                            .is_some_and(|c| c > 0)
+                            && item["following"] == true
+                            && item["unread"].is_u64()
+                    })
+            });
     if valid {
         Ok(())
     } else {
         fail(
             user,
             &mut goose,
-            "unread: not 200 with one state per thread, in order",
+            "inbox: not 200 with followed conversations",
         )
     }
 }
