@@ -50,15 +50,17 @@ impl ChangeStore for PostgresStore {
         .await
     }
 
+    /// One transaction, run again when the database ends it to break a deadlock.
     async fn delete_many(&self, request: BulkDeleteRequest) -> Result<Vec<Tombstone>> {
-        self.timed("delete many", async {
+        let request = &request;
+        let attempt = || async move {
             let BulkDeleteRequest {
                 thread,
                 ids,
                 removal,
                 at,
                 participants,
-            } = &request;
+            } = request;
             let ids = ids.as_slice();
             let mut client = self.client().await?;
             let lock = client
@@ -114,7 +116,11 @@ impl ChangeStore for PostgresStore {
                 self.recent.forget(*thread, *id);
             }
             Ok(tombstones)
-        })
+        };
+        self.timed(
+            "delete many",
+            super::rerun_lost_races("delete many", attempt),
+        )
         .await
     }
 }
@@ -203,12 +209,14 @@ impl PostgresStore {
     /// one, else in one transaction.
     async fn change_group(&self, thread: ThreadId, jobs: Vec<ChangeJob>) {
         let outcomes = if let [job] = jobs.as_slice() {
-            tokio::time::timeout(self.operation_timeout, self.change_alone(job))
+            let alone = super::rerun_lost_races("change", || self.change_alone(job));
+            tokio::time::timeout(self.operation_timeout, alone)
                 .await
                 .unwrap_or_else(|_| Err(Error::unavailable("change", "timed out")))
                 .map(|done| vec![done])
         } else {
-            tokio::time::timeout(self.operation_timeout, self.change_together(&jobs))
+            let together = super::rerun_lost_races("change", || self.change_together(&jobs));
+            tokio::time::timeout(self.operation_timeout, together)
                 .await
                 .unwrap_or_else(|_| Err(Error::unavailable("change", "timed out")))
         };
@@ -245,16 +253,19 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db("begin"))?;
         let done = run(job, &tx).await;
-        match &done {
+        match done.failure() {
+            // Ended by the database to break a deadlock: run again (see `change_group`).
+            Some(error) if super::lost_a_race(error) => return Err(done.into_failure()),
             // Not written: the transaction is rolled back as it drops.
-            Done::Edited(Err(_)) | Done::Deleted(_, Err(_)) => {}
-            _ => tx.commit().await.map_err(db("commit"))?,
+            Some(_) => {}
+            None => tx.commit().await.map_err(db("commit"))?,
         }
         Ok(done)
     }
 
     /// Every change of the group in one transaction, each in a savepoint of its own, in the
-    /// order they queued; one commit. `Err` when the transaction failed as a whole (the
+    /// order they queued; one commit. A deadlock ends the transaction as a whole (an
+    /// `Unavailable` outcome), and the group runs again. `Err` when the transaction failed as a whole (the
     /// database went away, the commit failed). Before the commit was sent, that means nothing
     /// was written; a commit whose answer was lost may have been written, and the caller is
     /// told so (an `Unavailable` outcome is unknown, not refused).

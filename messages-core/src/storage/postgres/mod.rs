@@ -170,6 +170,46 @@ fn db(what: &'static str) -> impl Fn(tokio_postgres::Error) -> Error {
     }
 }
 
+/// Most times one write runs when the database keeps ending it to break deadlocks.
+const RACE_ATTEMPTS: u32 = 3;
+
+/// Whether `error` is the database ending this transaction to break a deadlock (or a
+/// serialization failure): nothing of it stands, and run again it goes through.
+///
+/// Writes of one thread lock its messages' rows and its counter, and a group of changes
+/// holds the counter from its first change while a later one waits for a message a reply or
+/// a reaction holds: a circle PostgreSQL breaks by ending one of them, which runs again.
+fn lost_a_race(error: &Error) -> bool {
+    let Error::Unavailable { source, .. } = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| {
+            *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        })
+}
+
+/// Runs `attempt` again while the database ends it to break a deadlock, at most
+/// [`RACE_ATTEMPTS`] times in all; any other outcome is answered as it is.
+async fn rerun_lost_races<T, F, Fut>(what: &'static str, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut runs = 1;
+    loop {
+        match attempt().await {
+            Err(error) if runs < RACE_ATTEMPTS && lost_a_race(&error) => {
+                tracing::info!(operation = what, %error, runs, "the database ended a write to break a deadlock; running it again");
+                runs += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// A row that does not decode means the schema is not the one this crate expects: a bug.
 fn decode(e: impl Into<crate::error::BoxError>) -> Error {
     Error::internal("decode row", e)

@@ -88,7 +88,8 @@ impl ReactionStore for PostgresStore {
     /// The message held, the rule asked, the clear written and the message answered, in one
     /// transaction: what is answered is what the clear left, whatever commits after it.
     async fn clear_reactions(&self, request: ClearRequest) -> Result<Reacted> {
-        self.timed("clear reactions", async {
+        let request = &request;
+        let attempt = || async move {
             let (thread, id) = (request.thread, request.id);
             let mut client = self.client().await?;
             let clear = client
@@ -97,7 +98,7 @@ impl ReactionStore for PostgresStore {
                 .map_err(db("prepare"))?;
             let tx = client.transaction().await.map_err(db("begin"))?;
             let mut message = read_locked(&tx, thread, id).await?.ok_or(Error::NotFound)?;
-            let Some(event) = reaction::plan_clear(&message, &request) else {
+            let Some(event) = reaction::plan_clear(&message, request) else {
                 return Ok(Reacted {
                     message,
                     changed: false,
@@ -126,7 +127,11 @@ impl ReactionStore for PostgresStore {
                 message,
                 changed: true,
             })
-        })
+        };
+        self.timed(
+            "clear reactions",
+            super::rerun_lost_races("clear reactions", attempt),
+        )
         .await
     }
 
@@ -181,7 +186,8 @@ impl ReactionStore for PostgresStore {
 /// but the database being unavailable (each then answers as it would alone).
 async fn apply_group(store: &PostgresStore, jobs: Vec<ReactionJob>) {
     if jobs.len() > 1 {
-        let together = tokio::time::timeout(store.operation_timeout, react_together(store, &jobs))
+        let together = super::rerun_lost_races("react", || react_together(store, &jobs));
+        let together = tokio::time::timeout(store.operation_timeout, together)
             .await
             .unwrap_or_else(|_| Err(Error::unavailable("react", "timed out")));
         match together {
@@ -204,10 +210,11 @@ async fn apply_group(store: &PostgresStore, jobs: Vec<ReactionJob>) {
         }
     }
     for job in jobs {
-        let reacted =
-            tokio::time::timeout(store.operation_timeout, react_alone(store, job.request))
-                .await
-                .unwrap_or_else(|_| Err(Error::unavailable("react", "timed out")));
+        let request = &job.request;
+        let alone = super::rerun_lost_races("react", || react_alone(store, request.clone()));
+        let reacted = tokio::time::timeout(store.operation_timeout, alone)
+            .await
+            .unwrap_or_else(|_| Err(Error::unavailable("react", "timed out")));
         let _ = job.reply.send(reacted);
     }
 }

@@ -2,9 +2,11 @@
 //! in one transaction (the reply takes N, the root N+1), a root recounted after replies went,
 //! a page of a root's replies. The summary itself is decided by the core's `replies` rules.
 //!
-//! Locks follow the order every change of a message takes: the messages' rows first (the
-//! root's for update), the thread's counter last, so a reply, an edit of its root and a
-//! removal of a reply never wait on each other in a circle.
+//! Locks follow the order a single change of a message takes: the messages' rows first (the
+//! root's for update), the thread's counter last. A group of a thread's edits and deletes
+//! holds the counter from its first change on, so a later change of the group can wait for
+//! a root a reply holds while the reply waits for the counter: PostgreSQL ends one of the
+//! two, and it runs again (`rerun_lost_races`).
 
 use deadpool_postgres::GenericClient;
 
@@ -244,22 +246,33 @@ fn summary_columns(
 }
 
 /// A reply: in one transaction, the target read, the root locked, the reply and the root's
-/// summary written by one statement.
+/// summary written by one statement; run again when the database ends it to break a
+/// deadlock.
+///
+/// A key used before is answered first, before the target is looked at: a retried reply
+/// whose target was removed since is answered with the reply it made, not refused.
 pub(super) async fn insert_reply(
     store: &PostgresStore,
     request: &CreateRequest,
 ) -> Result<Created> {
+    if let Some(idem) = &request.idempotency {
+        let client = store.client().await?;
+        let used = super::idempotency::replay_if_used(&client, &request.message, idem).await?;
+        if let Some(replayed) = used {
+            return Ok(replayed);
+        }
+    }
+    super::rerun_lost_races("create reply", || write_reply(store, request)).await
+}
+
+/// One try of a reply's transaction.
+async fn write_reply(store: &PostgresStore, request: &CreateRequest) -> Result<Created> {
     let CreateRequest {
         message,
         idempotency,
         participants,
     } = request;
     let mut client = store.client().await?;
-    if let Some(idem) = idempotency
-        && let Some(replayed) = super::idempotency::replay_if_used(&client, message, idem).await?
-    {
-        return Ok(replayed);
-    }
     let target_id = message.reply_to.ok_or(Error::InvalidReplyTo)?;
     let tx = client.transaction().await.map_err(db("begin"))?;
     let thread = message.thread_id;

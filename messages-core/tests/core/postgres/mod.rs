@@ -8,6 +8,7 @@ use messages_core::testing::storage::Calls;
 use messages_core::{MessageId, ThreadId, UserId};
 use uuid::Uuid;
 
+mod deadlocks;
 mod groups;
 mod plans;
 mod processes;
