@@ -43,7 +43,7 @@ static PAGE: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 /// The page's files under `/ui/`, by name, each hashed once.
-static FILES: LazyLock<[(&str, Asset); 13]> = LazyLock::new(|| {
+static FILES: LazyLock<[(&str, Asset); 16]> = LazyLock::new(|| {
     const JS: &str = "text/javascript; charset=utf-8";
     [
         ("app.js", Asset::new(include_bytes!("../ui/app.js"), JS)),
@@ -84,6 +84,15 @@ static FILES: LazyLock<[(&str, Asset); 13]> = LazyLock::new(|| {
         (
             "unread.js",
             Asset::new(include_bytes!("../ui/unread.js"), JS),
+        ),
+        (
+            "conversation.js",
+            Asset::new(include_bytes!("../ui/conversation.js"), JS),
+        ),
+        ("inbox.js", Asset::new(include_bytes!("../ui/inbox.js"), JS)),
+        (
+            "panels.js",
+            Asset::new(include_bytes!("../ui/panels.js"), JS),
         ),
         (
             "style.css",

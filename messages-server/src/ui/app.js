@@ -5,11 +5,15 @@
 // `reactions.js` the chips and the picker, `replies.js` quotes, `history.js` earlier versions,
 // `editing.js` the edit form and the question before a delete, `live.js` the event stream,
 // `unread.js` the reader's position and the "new messages" divider, `composer.js` the draft
-// and its sending, `navigation.js` the thread named by the page's address.
+// and its sending, `navigation.js` the thread named by the page's address, `conversation.js`
+// a root's replies beside the thread, `inbox.js` the Threads view of followed conversations.
 
 import { me, request, whenUnauthorized } from "./api.js";
 import { showHistory } from "./history.js";
 import { composerOn } from "./composer.js";
+import * as conversation from "./conversation.js";
+import * as inbox from "./inbox.js";
+import { panelsOn } from "./panels.js";
 import { confirmDelete, editingOn, inlineError, startEdit } from "./editing.js";
 import { identityPanel } from "./identity.js";
 import { navigationOn } from "./navigation.js";
@@ -72,6 +76,8 @@ const state = {
   highlighted: null,
   // the reader's position in the thread (unread.js)
   read: null,
+  // a conversation to open once its thread is open (from the Threads view)
+  pendingRoot: null,
 };
 
 editingOn({
@@ -87,6 +93,7 @@ liveOn({
     const arrived = !state.shown.has(message.id) && message.user_id !== me();
     upsert(message);
     if (arrived) state.read?.arrived();
+    if (arrived && message.root_id) inbox.refreshSoon();
   },
   remove: (id) => remove(id),
   setStatus: (text, tone) => setStatus(text, tone),
@@ -124,7 +131,13 @@ const parts = {
     box.className = "actions";
     const reply = button("Reply", "reply", "Reply to this message");
     reply.addEventListener("click", () => startReply(message));
-    box.append(reply, reactionPicker((emoji) => react(message.id, emoji, true)));
+    box.append(reply);
+    if (!message.reply_to) {
+      const inThread = button("Reply in thread", "thread", "Reply in this message's conversation");
+      inThread.addEventListener("click", () => conversation.openConversation(message));
+      box.append(inThread);
+    }
+    box.append(reactionPicker((emoji) => react(message.id, emoji, true)));
     if (mine) {
       const edit = button("Edit", "edit", "Edit this message");
       const del = button("Delete", "delete", "Delete this message");
@@ -157,7 +170,10 @@ const parts = {
   history(message, opener) {
     showHistory(state.thread, message, opener);
   },
+  replies: (message) => conversation.repliesLink(message),
 };
+
+panelsOn({ parts, state, upsert: (message) => upsert(message) });
 
 /** Draws again the shown replies to `id`, whose quote may have changed. */
 function refreshReplies(id) {
@@ -244,6 +260,7 @@ document.addEventListener("visibilitychange", () => {
 /** Shows `message` in its latest state; an older state than the one shown is ignored. */
 function upsert(message) {
   if (state.deleted.has(message.id)) return;
+  conversation.conversationUpsert(message);
   const current = state.shown.get(message.id);
   if (current) {
     if (current.message.rev > message.rev) return;
@@ -261,6 +278,7 @@ function upsert(message) {
 
 function remove(id) {
   state.deleted.add(id);
+  conversation.conversationRemove(id);
   state.quotes?.gone(id);
   const current = state.shown.get(id);
   if (current) {
@@ -352,6 +370,8 @@ async function openThread(id) {
   state.quotes = new Quotes(id, (target) => state.shown.get(target)?.message);
   state.replyTo = null;
   showReplying();
+  conversation.closeConversation();
+  inbox.rememberThread(id);
   el.list.replaceChildren();
   el.history.textContent = "";
   el.sendError.textContent = "";
@@ -380,6 +400,10 @@ async function openThread(id) {
   await showFirstUnread(generation, await reading);
   if (generation !== state.generation) return;
   connect();
+  const root = state.pendingRoot;
+  state.pendingRoot = null;
+  if (root?.thread_id === id) conversation.openConversation(root);
+  inbox.refreshSoon();
   await fillScreen(generation);
   markSeen();
 }
@@ -470,6 +494,7 @@ async function start() {
   }
   identityUi.show();
   route();
+  inbox.refresh();
 }
 
 start();

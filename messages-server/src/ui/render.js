@@ -15,7 +15,8 @@ export function shortUser(id) {
  * Draws `message` into `node`: author, time, kind, "edited" (which opens the earlier
  * versions), the quote of the message it replies to, text, paths, reactions and controls.
  * `parts` makes what the page wires up: `quote(message)`, `reactions(message)`,
- * `history(message)` (on "edited") and `controls(message, mine)`.
+ * `history(message)` (on "edited"), `replies(message)` (under a root with replies) and
+ * `controls(message, mine)`.
  */
 export function renderMessage(node, message, mine, parts) {
   node.className = `message${mine ? " mine" : ""}`;
@@ -68,6 +69,7 @@ export function renderMessage(node, message, mine, parts) {
     node.append(paths);
   }
   if (message.reactions?.length) node.append(parts.reactions(message));
+  if (message.replies && parts.replies) node.append(parts.replies(message));
   node.append(parts.controls(message, mine));
   const error = document.createElement("p");
   error.className = "inline-error";

@@ -251,7 +251,8 @@ await check("a reply quotes its target, and the quote leads to it", async () => 
   const reply = message(a.page, "thursday");
   await reply.waitFor({ timeout: 2000 });
   assert.equal(await reply.locator(".quote").textContent(), "↪ You: which day works for the review?");
-  assert.ok(await b.page.locator("#replying").isHidden(), "the reply bar goes once sent");
+  // The reply bar goes once Bob's page has its answer (Alice's may hear of the reply first).
+  await b.page.locator("#replying").waitFor({ state: "hidden", timeout: 2000 });
   await a.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-reply.png`) });
   // A target far above the loaded page is fetched by id, and a click brings it into view.
   const far = await post(thread, alice, { content: "the agenda, long ago" });
@@ -563,6 +564,92 @@ await check("the API docs: an operation expanded and tried out against the serve
   assert.ok(body.includes('"ok"'), `the answer: ${body}`);
   assert.deepEqual(problems, [], "no script error and nothing the page's policy refused");
   await context.close();
+});
+
+await check("a reply in another's conversation: the count moves, the Threads badge shows it, reading clears it", async () => {
+  const thread = randomUUID();
+  const alice = randomUUID();
+  const bob = randomUUID();
+  const question = "Who can review the release notes?";
+  await post(thread, bob, { content: question });
+  const b = await openAs(bob, thread);
+  const a = await openAs(alice, thread);
+  const reply = (page, text) =>
+    page.locator("#conversation-replies li.message", {
+      has: page.locator(".content", { hasText: new RegExp(`^${escape(text)}$`) }),
+    });
+  // Alice opens the conversation of Bob's message and replies in it.
+  await message(a.page, question).locator("button[data-action=thread]").click();
+  await a.page.locator("#conversation-root .content", { hasText: question }).waitFor();
+  await a.page.locator("#reply-draft").fill("I can, after lunch");
+  await a.page.locator("#reply-draft").press("Enter");
+  await reply(a.page, "I can, after lunch").waitFor({ timeout: 3000 });
+  // Bob sees the count under his message, live, with Alice's initials, and the badge.
+  const link = message(b.page, question).locator("button[data-action=replies]");
+  await link.waitFor({ timeout: 3000 });
+  assert.equal(await link.locator(".participants").textContent(), alice.slice(0, 2).toUpperCase());
+  assert.ok((await link.textContent()).endsWith("1 reply · last just now"), await link.textContent());
+  const badge = (page, text) =>
+    page.waitForFunction(
+      (want) => {
+        const badge = document.getElementById("inbox-badge");
+        return want === null ? badge.hidden : !badge.hidden && badge.textContent === want;
+      },
+      text,
+      { timeout: 5000 },
+    );
+  await badge(b.page, "1");
+  // A second reply: the count and the badge move again.
+  await a.page.locator("#reply-draft").fill("and the changelog too");
+  await a.page.locator("#reply-draft").press("Enter");
+  await b.page.waitForFunction(
+    () => [...document.querySelectorAll("button[data-action=replies]")].some((l) => l.textContent.endsWith("2 replies · last just now")),
+    null,
+    { timeout: 3000 },
+  );
+  await badge(b.page, "2");
+  // Bob opens Threads: the conversation with 2 unread; opening it reads them, the badge clears.
+  await b.page.locator("#inbox-open").click();
+  const entry = b.page.locator(".inbox-entry", { hasText: question });
+  await entry.waitFor({ timeout: 3000 });
+  assert.equal(await entry.locator(".badge").textContent(), "2");
+  await b.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-threads.png`) });
+  await entry.locator("button").click();
+  await reply(b.page, "and the changelog too").waitFor({ timeout: 3000 });
+  await badge(b.page, null);
+  const inboxOf = async (user) => {
+    const url = new URL(`replies/inbox?threads=${thread}`, BASE_URL);
+    return (await fetch(url, { headers: { "X-User-Id": user } })).json();
+  };
+  const bobs = await inboxOf(bob);
+  assert.deepEqual(bobs.items.map((i) => [i.root.content, i.unread]), [[question, 0]]);
+  // Bob answers in the conversation: it arrives in Alice's open panel, which reads it.
+  await b.page.locator("#reply-draft").fill("Thanks both!");
+  await b.page.locator("#reply-draft").press("Enter");
+  await reply(a.page, "Thanks both!").waitFor({ timeout: 3000 });
+  await message(a.page, "Thanks both!").waitFor({ timeout: 3000 });
+  let alices;
+  for (let i = 0; i < 30; i++) {
+    alices = await inboxOf(alice);
+    if (alices.items[0]?.unread === 0) break;
+    await sleep(100);
+  }
+  assert.deepEqual(alices.items.map((i) => [i.root.replies.count, i.unread]), [[3, 0]]);
+  await b.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-conversation-desktop.png`) });
+  // On a phone the conversation opens over the thread, and nothing is wider than the screen.
+  const phone = await openAs(bob, thread, { width: 390, height: 844 });
+  await message(phone.page, question).locator("button[data-action=replies]").click();
+  await reply(phone.page, "Thanks both!").waitFor({ timeout: 3000 });
+  const covers = await phone.page.evaluate(() => {
+    const box = document.getElementById("conversation").getBoundingClientRect();
+    return [box.left, box.width, window.innerWidth];
+  });
+  assert.deepEqual(covers, [0, 390, 390], "over the thread");
+  const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  await phone.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-conversation-phone.png`) });
+  assert.deepEqual([...a.page.errors, ...b.page.errors, ...phone.page.errors], [], "no script errors");
+  for (const who of [a, b, phone]) await who.context.close();
 });
 
 await check("screenshots at desktop and phone width", async () => {
