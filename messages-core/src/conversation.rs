@@ -77,14 +77,14 @@ impl Conversation {
         first_unread_seq: Option<i64>,
         max: UnreadMax,
     ) -> Self {
-        let cap = max.get() as u64;
+        let (unread, capped) = max.cap(counted);
         Conversation {
             thread_id,
             root_id,
             following,
             seq,
-            unread: counted.min(cap),
-            capped: counted > cap,
+            unread,
+            capped,
             first_unread_seq,
         }
     }
@@ -176,6 +176,25 @@ pub struct Inbox {
 }
 
 impl Inbox {
+    /// The roots of the page after `after`, from followed roots read in any order: in inbox
+    /// order (roots without a summary left out), each once though its thread was named twice,
+    /// at most `size + 1` (for [`Inbox::from_overfetch`]).
+    pub fn page_roots(
+        roots: impl IntoIterator<Item = Message>,
+        after: Option<InboxCursor>,
+        size: usize,
+    ) -> Vec<Message> {
+        let mut keyed: Vec<_> = roots
+            .into_iter()
+            .filter_map(|root| Some((InboxCursor::after(&root)?.key(), root)))
+            .filter(|(key, _)| after.is_none_or(|a| *key < a.key()))
+            .collect();
+        keyed.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        keyed.truncate(size + 1);
+        keyed.into_iter().map(|(_, root)| root).collect()
+    }
+
     /// A page from entries read with `size + 1`, already in inbox order.
     pub fn from_overfetch(mut items: Vec<InboxEntry>, size: usize) -> Self {
         let has_more = items.len() > size;

@@ -83,6 +83,13 @@ impl UnreadMax {
     pub fn get(self) -> usize {
         self.0
     }
+
+    /// What `counted` unread messages answer: the count up to the cap, and whether it was
+    /// passed (a store counts at most `max + 1`, so one more than the cap tells).
+    pub(crate) fn cap(self, counted: u64) -> (u64, bool) {
+        let cap = self.0 as u64;
+        (counted.min(cap), counted > cap)
+    }
 }
 
 impl Default for UnreadMax {
@@ -144,12 +151,12 @@ impl ReadState {
         first_unread_seq: Option<i64>,
         max: UnreadMax,
     ) -> Self {
-        let cap = max.get() as u64;
+        let (unread, capped) = max.cap(counted);
         ReadState {
             thread_id,
             seq,
-            unread: counted.min(cap),
-            capped: counted > cap,
+            unread,
+            capped,
             first_unread_seq,
         }
     }

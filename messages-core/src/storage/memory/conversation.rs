@@ -49,36 +49,25 @@ impl ConversationStore for MemoryStore {
         max: UnreadMax,
     ) -> Result<Inbox> {
         let all = locks::read(&self.threads);
-        let mut entries = Vec::new();
+        let mut followed = Vec::new();
         for &thread_id in threads.as_slice() {
             let Some(thread) = all.get(&thread_id) else {
                 continue;
             };
             for (&(root, follower), follow) in &thread.follows {
-                if follower != user || !follow.following {
-                    continue;
+                if follower == user
+                    && follow.following
+                    && let Ok(entry) = thread.live_root(root)
+                {
+                    followed.push(entry.message.clone());
                 }
-                let Ok(entry) = thread.live_root(root) else {
-                    continue;
-                };
-                let Some(key) = InboxCursor::after(&entry.message).map(|c| c.key()) else {
-                    continue;
-                };
-                if after.is_some_and(|a| key >= a.key()) {
-                    continue;
-                }
-                entries.push((key, thread_id, entry.message.clone()));
             }
         }
-        // The same thread named twice lists its conversations once.
-        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-        entries.dedup_by(|a, b| a.0 == b.0);
-        entries.truncate(size.get() + 1);
-        let items = entries
+        let items = Inbox::page_roots(followed, after, size.get())
             .into_iter()
-            .filter_map(|(_, thread_id, root)| {
-                let thread = all.get(&thread_id)?;
-                let conversation = thread.conversation(thread_id, root.id, user, max);
+            .filter_map(|root| {
+                let thread = all.get(&root.thread_id)?;
+                let conversation = thread.conversation(root.thread_id, root.id, user, max);
                 Some(InboxEntry { root, conversation })
             })
             .collect();

@@ -45,7 +45,7 @@ SELECT 1 FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL F
 /// One statement: the thread's counter bumped by $20 (1, or 2 when the root $15 is live),
 /// the reply numbered first with its author's read position, then the root's summary ($16
 /// replies, $17 participants; the reply is its last) numbered last; their events ($10-$13,
-/// $18-$19) written in that order, so the outbox holds them in the order of their numbers.
+/// $18-$19, of kind $23) written in that order, so the outbox holds them in the order of their numbers.
 /// With a live root, the replier follows it with the reply read, and its author ($22, when
 /// another user) follows unless they chose not to.
 const INSERT_REPLY: &str = r#"
@@ -83,7 +83,7 @@ WITH bump AS (
     SELECT * FROM (
         SELECT $10::uuid, $11::text, $1::uuid, $12::timestamptz, $13::bytea, seq, seq FROM ins
         UNION ALL
-        SELECT $18, 'replies.updated', $1, $7, $19, seq, rev FROM root
+        SELECT $18, $23::text, $1, $7, $19, seq, rev FROM root
     ) e ORDER BY 7
 ) SELECT seq FROM ins
 "#;
@@ -347,6 +347,7 @@ async fn write_reply(store: &PostgresStore, request: &CreateRequest) -> Result<C
                 &changes,
                 root_id.as_uuid(),
                 &root_author,
+                &replies::REPLIES_UPDATED,
             ],
         )
         .await;

@@ -37,23 +37,13 @@ impl ConversationStore for SqliteStore {
     ) -> Result<Inbox> {
         let threads = threads.clone();
         self.read("inbox", move |tx| {
-            let mut entries = Vec::new();
+            let mut roots = Vec::new();
             for &thread in threads.as_slice() {
-                for root in followed(tx, thread, user)? {
-                    let Some(key) = InboxCursor::after(&root).map(|c| c.key()) else {
-                        continue;
-                    };
-                    if after.is_none_or(|a| key < a.key()) {
-                        entries.push((key, root));
-                    }
-                }
+                roots.extend(followed(tx, thread, user)?);
             }
-            entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-            entries.dedup_by(|a, b| a.0 == b.0);
-            entries.truncate(size.get() + 1);
-            let items = entries
+            let items = Inbox::page_roots(roots, after, size.get())
                 .into_iter()
-                .map(|(_, root)| {
+                .map(|root| {
                     let conversation = state(tx, root.thread_id, root.id, user, max)?;
                     Ok(InboxEntry { root, conversation })
                 })
