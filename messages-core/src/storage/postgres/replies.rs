@@ -28,6 +28,16 @@ FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
 
+/// A live message $2 and, when it is a reply, its root, both as they are (no lock): a reply's
+/// target and root as a reply tried without a transaction reads them.
+const TARGET_AND_ROOT: &str = r#"
+SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users
+FROM messages
+WHERE thread_id = $1 AND deleted_at IS NULL
+  AND id IN ($2, (SELECT root_id FROM messages WHERE thread_id = $1 AND id = $2))
+"#;
+
 /// A live root, locked: its summary changes under this lock only.
 const LOCK_ROOT: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
@@ -45,12 +55,26 @@ SELECT 1 FROM messages WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL F
 /// One statement: the thread's counter bumped by $20 (1, or 2 when the root $15 is live),
 /// the reply numbered first with its author's read position, then the root's summary ($16
 /// replies, $17 participants; the reply is its last) numbered last; their events ($10-$13,
-/// $18-$19, of kind $23) written in that order, so the outbox holds them in the order of their numbers.
+/// $18-$19, of kind $24) written in that order, so the outbox holds them in the order of their numbers.
 /// With a live root, the replier follows it with the reply read, and its author ($22, when
 /// another user) follows unless they chose not to.
+///
+/// Written only while the root $15 is live at `rev` $23 (locked for update) and the target
+/// $14 is live (held for share): otherwise the statement writes nothing and answers no row,
+/// and the caller reads again. So a reply can be tried on the state last known, without a
+/// transaction of its own.
 const INSERT_REPLY: &str = r#"
-WITH bump AS (
-    INSERT INTO threads AS t (thread_id, head) VALUES ($1, $20)
+WITH root_held AS (
+    SELECT 1 FROM messages
+    WHERE thread_id = $1 AND id = $15 AND rev = $23 AND deleted_at IS NULL AND reply_to IS NULL
+    FOR UPDATE
+), target_held AS (
+    SELECT 1 FROM messages WHERE thread_id = $1 AND id = $14 AND deleted_at IS NULL FOR SHARE
+), bump AS (
+    INSERT INTO threads AS t (thread_id, head)
+    SELECT $1, $20
+    WHERE ($15::uuid IS NULL OR EXISTS (SELECT 1 FROM root_held))
+      AND EXISTS (SELECT 1 FROM target_held)
     ON CONFLICT (thread_id) DO UPDATE SET head = t.head + excluded.head
     RETURNING head
 ), ins AS (
@@ -76,14 +100,14 @@ WITH bump AS (
     SET following = true, seq = GREATEST(f.seq, excluded.seq)
 ), root_author AS (
     INSERT INTO reply_follows (thread_id, root_id, user_id, following, seq)
-    SELECT $1, $15, $22, true, 0 WHERE $15::uuid IS NOT NULL AND $22::uuid IS NOT NULL
+    SELECT $1, $15, $22, true, 0 FROM ins WHERE $15::uuid IS NOT NULL AND $22::uuid IS NOT NULL
     ON CONFLICT (thread_id, root_id, user_id) DO NOTHING
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT * FROM (
         SELECT $10::uuid, $11::text, $1::uuid, $12::timestamptz, $13::bytea, seq, seq FROM ins
         UNION ALL
-        SELECT $18, $23::text, $1, $7, $19, seq, rev FROM root
+        SELECT $18, $24::text, $1, $7, $19, seq, rev FROM root
     ) e ORDER BY 7
 ) SELECT seq FROM ins
 "#;
@@ -245,9 +269,14 @@ fn summary_columns(
     }
 }
 
-/// A reply: in one transaction, the target read, the root locked, the reply and the root's
-/// summary written by one statement; run again when the database ends it to break a
-/// deadlock.
+/// How many times a reply is tried on the state last known before it takes its locks.
+const OPTIMISTIC_ATTEMPTS: usize = 2;
+
+/// A reply. First tried as one statement on the target and root as last known (this
+/// process wrote them last) or as read without a lock: written if the root has not moved
+/// since, one round trip and one commit. When the root keeps moving (others reply to it at
+/// the same moment) or is not live, a transaction reads the target, locks the root and
+/// writes with the same statement; run again when the database ends it to break a deadlock.
 ///
 /// A key used before is answered first, before the target is looked at: a retried reply
 /// whose target was removed since is answered with the reply it made, not refused.
@@ -255,27 +284,97 @@ pub(super) async fn insert_reply(
     store: &PostgresStore,
     request: &CreateRequest,
 ) -> Result<Created> {
+    let client = store.client().await?;
     if let Some(idem) = &request.idempotency {
-        let client = store.client().await?;
         let used = super::idempotency::replay_if_used(&client, &request.message, idem).await?;
         if let Some(replayed) = used {
             return Ok(replayed);
         }
     }
+    if let Some(created) = reply_unlocked(store, &client, request).await? {
+        return Ok(created);
+    }
+    drop(client);
     super::rerun_lost_races("create reply", || write_reply(store, request)).await
 }
 
-/// One try of a reply's transaction.
+/// The reply tried on the last known state; `None` when the root moved each time or is not
+/// live (the caller then takes the locks).
+async fn reply_unlocked(
+    store: &PostgresStore,
+    client: &deadpool_postgres::Object,
+    request: &CreateRequest,
+) -> Result<Option<Created>> {
+    let thread = request.message.thread_id;
+    let target_id = request.message.reply_to.ok_or(Error::InvalidReplyTo)?;
+    let mut known = store.recent.get(thread, target_id).and_then(|target| {
+        let root_id = replies::root_of(&target);
+        let root = match root_id == target.id {
+            true => target.clone(),
+            false => store.recent.get(thread, root_id)?,
+        };
+        Some((target, root))
+    });
+    for _ in 0..OPTIMISTIC_ATTEMPTS {
+        let (target, root) = match known.take() {
+            Some(known) => known,
+            None => match target_and_root(client, thread, target_id).await? {
+                (None, _) => return Err(Error::InvalidReplyTo),
+                (Some(_), None) => return Ok(None),
+                (Some(target), Some(root)) => (target, root),
+            },
+        };
+        if root.reply_to.is_some() {
+            return Ok(None);
+        }
+        match write(client, request, &target, Some(root)).await {
+            Ok(Written::Reply(created)) => {
+                remember(store, &created);
+                return Ok(Some(created));
+            }
+            Ok(Written::Nothing) => continue,
+            Ok(Written::KeyUsed) => return replay_reused(client, request).await.map(Some),
+            // Ended to break a deadlock (see the module's head): nothing stands; read again.
+            Err(error) if super::lost_a_race(&error) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(None)
+}
+
+/// The live target `id` and its live root (the target itself when it is a root), as they
+/// are; `(None, _)` when the target is not live, `(Some, None)` when its root is not.
+async fn target_and_root(
+    client: &deadpool_postgres::Object,
+    thread: ThreadId,
+    id: MessageId,
+) -> Result<(Option<Message>, Option<Message>)> {
+    let stmt = client
+        .prepare_cached(TARGET_AND_ROOT)
+        .await
+        .map_err(db("prepare"))?;
+    let rows = client
+        .query(&stmt, &[thread.as_uuid(), id.as_uuid()])
+        .await
+        .map_err(db("read reply target"))?;
+    let mut read = Vec::with_capacity(rows.len());
+    for row in &rows {
+        read.push(message_from_row(row, 0)?);
+    }
+    let Some(target) = read.iter().find(|m| m.id == id).cloned() else {
+        return Ok((None, None));
+    };
+    let root_id = replies::root_of(&target);
+    let root = read.into_iter().find(|m| m.id == root_id);
+    Ok((Some(target), root))
+}
+
+/// One try of a reply's transaction: the target read, the root locked, then the statement.
 async fn write_reply(store: &PostgresStore, request: &CreateRequest) -> Result<Created> {
-    let CreateRequest {
-        message,
-        idempotency,
-        participants,
-    } = request;
+    let thread = request.message.thread_id;
+    let target_id = request.message.reply_to.ok_or(Error::InvalidReplyTo)?;
     let mut client = store.client().await?;
-    let target_id = message.reply_to.ok_or(Error::InvalidReplyTo)?;
     let tx = client.transaction().await.map_err(db("begin"))?;
-    let thread = message.thread_id;
     let target = live(&tx, thread, target_id)
         .await?
         .ok_or(Error::InvalidReplyTo)?;
@@ -294,10 +393,53 @@ async fn write_reply(store: &PostgresStore, request: &CreateRequest) -> Result<C
         // The target went between the read and the lock.
         return Err(Error::InvalidReplyTo);
     }
+    match write(&tx, request, &target, root).await? {
+        Written::Reply(created) => {
+            tx.commit().await.map_err(db("commit"))?;
+            remember(store, &created);
+            Ok(created)
+        }
+        Written::Nothing => Err(Error::internal(
+            "create reply",
+            "a root and target held by this transaction moved",
+        )),
+        Written::KeyUsed => {
+            drop(tx);
+            replay_reused(&client, request).await
+        }
+    }
+}
+
+/// What the reply statement did.
+enum Written {
+    /// The reply, and its root in its new state when the root is live.
+    Reply(Created),
+    /// Nothing: the root moved since `root` was read, or the target went.
+    Nothing,
+    /// Nothing: the request's idempotency key was used by another message.
+    KeyUsed,
+}
+
+/// Writes the reply on `target` and `root` (its live root, as read; `None` when the root is
+/// not live) with one statement.
+async fn write<C: GenericClient + Sync>(
+    client: &C,
+    request: &CreateRequest,
+    target: &Message,
+    root: Option<Message>,
+) -> Result<Written> {
+    let CreateRequest {
+        message,
+        idempotency,
+        participants,
+    } = request;
+    let thread = message.thread_id;
+    let root_id = replies::root_of(target);
     let mut reply = message.clone();
     reply.root_id = Some(root_id);
     let event = codec::created(&reply);
     let mut root = root;
+    let root_rev = root.as_ref().map_or(0, |r| r.rev);
     let root_event = root.as_mut().map(|root| {
         let summary = replies::after_reply(root.replies.as_deref(), &reply, *participants);
         replies::renumber_root(root, Some(summary), 0, reply.created_at)
@@ -308,7 +450,7 @@ async fn write_reply(store: &PostgresStore, request: &CreateRequest) -> Result<C
     let hash = idempotency
         .as_ref()
         .map(|i| i.fingerprint.as_bytes().to_vec());
-    let stmt = tx
+    let stmt = client
         .prepare_cached(INSERT_REPLY)
         .await
         .map_err(db("prepare"))?;
@@ -321,8 +463,8 @@ async fn write_reply(store: &PostgresStore, request: &CreateRequest) -> Result<C
         Some(e) => (Some(e.id), Some(e.open_payload.as_slice())),
         None => (None, None),
     };
-    let inserted = tx
-        .query_one(
+    let written = client
+        .query_opt(
             &stmt,
             &[
                 thread.as_uuid(),
@@ -347,38 +489,55 @@ async fn write_reply(store: &PostgresStore, request: &CreateRequest) -> Result<C
                 &changes,
                 root_id.as_uuid(),
                 &root_author,
+                &root_rev,
                 &replies::REPLIES_UPDATED,
             ],
         )
         .await;
-    let seq: i64 = match inserted {
-        Ok(row) => row.try_get(0).map_err(decode)?,
-        Err(e) if super::idempotency::is_reused_key(&e) => {
-            drop(tx);
-            let idem = idempotency
-                .as_ref()
-                .ok_or_else(|| Error::internal("create reply", "a key conflict without a key"))?;
-            return super::idempotency::replay_if_used(&client, message, idem)
-                .await?
-                .ok_or_else(|| Error::internal("create reply", "a reused key found no message"));
-        }
+    let seq: i64 = match written {
+        Ok(Some(row)) => row.try_get(0).map_err(decode)?,
+        Ok(None) => return Ok(Written::Nothing),
+        Err(e) if super::idempotency::is_reused_key(&e) => return Ok(Written::KeyUsed),
         Err(e) => return Err(db("insert reply")(e)),
     };
-    tx.commit().await.map_err(db("commit"))?;
     reply.seq = seq;
     reply.rev = seq;
-    store.recent.remember(&reply);
-    Ok(match root {
+    Ok(Written::Reply(match root {
         Some(mut root) => {
             root.rev = seq + 1;
-            store.recent.remember(&root);
             Created::Reply {
                 reply,
                 root: Box::new(root),
             }
         }
         None => Created::New(reply),
-    })
+    }))
+}
+
+/// What a reply whose key another message took answers: that message, or the conflict.
+async fn replay_reused(
+    client: &deadpool_postgres::Object,
+    request: &CreateRequest,
+) -> Result<Created> {
+    let idem = request
+        .idempotency
+        .as_ref()
+        .ok_or_else(|| Error::internal("create reply", "a key conflict without a key"))?;
+    super::idempotency::replay_if_used(client, &request.message, idem)
+        .await?
+        .ok_or_else(|| Error::internal("create reply", "a reused key found no message"))
+}
+
+/// Keeps what a reply wrote for the next write of the same messages.
+fn remember(store: &PostgresStore, created: &Created) {
+    match created {
+        Created::Reply { reply, root } => {
+            store.recent.remember(reply);
+            store.recent.remember(root);
+        }
+        Created::New(reply) => store.recent.remember(reply),
+        Created::Replayed(_) => {}
+    }
 }
 
 impl PostgresStore {

@@ -13,6 +13,7 @@ mod groups;
 mod plans;
 mod processes;
 mod reactions;
+mod replies;
 
 /// A PostgreSQL store with one lane of creates, so that every create queued while one is in
 /// flight joins the next group; a session of its own on the same schema; a thread whose first
