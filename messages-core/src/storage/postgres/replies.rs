@@ -330,7 +330,7 @@ async fn reply_unlocked(
         match write(client, request, &target, Some(root)).await {
             Ok(Written::Reply(created)) => {
                 remember(store, &created);
-                return Ok(Some(created));
+                return Ok(Some(*created));
             }
             Ok(Written::Nothing) => continue,
             Ok(Written::KeyUsed) => return replay_reused(client, request).await.map(Some),
@@ -397,7 +397,7 @@ async fn write_reply(store: &PostgresStore, request: &CreateRequest) -> Result<C
         Written::Reply(created) => {
             tx.commit().await.map_err(db("commit"))?;
             remember(store, &created);
-            Ok(created)
+            Ok(*created)
         }
         Written::Nothing => Err(Error::internal(
             "create reply",
@@ -413,7 +413,7 @@ async fn write_reply(store: &PostgresStore, request: &CreateRequest) -> Result<C
 /// What the reply statement did.
 enum Written {
     /// The reply, and its root in its new state when the root is live.
-    Reply(Created),
+    Reply(Box<Created>),
     /// Nothing: the root moved since `root` was read, or the target went.
     Nothing,
     /// Nothing: the request's idempotency key was used by another message.
@@ -502,7 +502,7 @@ async fn write<C: GenericClient + Sync>(
     };
     reply.seq = seq;
     reply.rev = seq;
-    Ok(Written::Reply(match root {
+    Ok(Written::Reply(Box::new(match root {
         Some(mut root) => {
             root.rev = seq + 1;
             Created::Reply {
@@ -511,7 +511,7 @@ async fn write<C: GenericClient + Sync>(
             }
         }
         None => Created::New(reply),
-    }))
+    })))
 }
 
 /// What a reply whose key another message took answers: that message, or the conflict.
