@@ -111,7 +111,7 @@ pub struct InboxEntry {
 }
 
 /// Where an inbox page ends: the last entry's latest reply time, thread and root.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct InboxCursor {
     /// The last entry's `last_reply_at`.
     pub last_reply_at: Timestamp,

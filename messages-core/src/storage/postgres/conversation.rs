@@ -1,10 +1,12 @@
 //! Reply conversations on PostgreSQL: a follow or a move of a position is one statement that
-//! answers the user's state; the inbox one statement. A reply's follows are written by its
-//! create (see `replies`).
+//! answers the user's state; the inbox one statement, after a cheaper one that tells whether
+//! the page this process made last is still exact (see `inboxes`). A reply's follows are
+//! written by its create (see `replies`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::inboxes::{Asked, Fingerprint};
 use super::rows::{COLUMNS, message_from_row};
 use super::{PostgresStore, db, decode};
 use crate::conversation::{
@@ -42,7 +44,8 @@ macro_rules! state_after {
 const FOLLOW: &str = state_after!(
     "INSERT INTO reply_follows AS f (thread_id, root_id, user_id, following)
      SELECT $1, $2, $3, $4 FROM root
-     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE SET following = excluded.following
+     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE
+     SET following = excluded.following, changed = nextval('reply_follow_changes')
      RETURNING f.following, f.seq"
 );
 
@@ -53,7 +56,8 @@ const MOVE: &str = state_after!(
      SELECT $1, $2, $3, false,
             LEAST(GREATEST($4::bigint, 0), COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0))
      FROM root
-     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE SET seq = GREATEST(f.seq, excluded.seq)
+     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE
+     SET seq = GREATEST(f.seq, excluded.seq), changed = nextval('reply_follow_changes')
      RETURNING f.following, f.seq"
 );
 
@@ -83,6 +87,14 @@ CROSS JOIN LATERAL (
     ) x
 ) u
 ORDER BY m.last_reply_at DESC, m.thread_id DESC, m.id DESC
+"#;
+
+/// What an inbox of user $1 in threads $2 was read from (see `inboxes`): the sum of the
+/// threads' heads, the user's follow rows there, the sum of their numbers.
+const INBOX_FINGERPRINT: &str = r#"
+SELECT (SELECT COALESCE(sum(head), 0)::bigint FROM threads WHERE thread_id = ANY($2)),
+       count(*), COALESCE(sum(changed), 0)::bigint
+FROM reply_follows WHERE user_id = $1 AND thread_id = ANY($2)
 "#;
 
 impl PostgresStore {
@@ -155,8 +167,32 @@ impl ConversationStore for PostgresStore {
     ) -> Result<Inbox> {
         self.timed("inbox", async {
             let client = self.client().await?;
-            let stmt = client.prepare_cached(INBOX).await.map_err(db("prepare"))?;
             let ids: Vec<uuid::Uuid> = threads.as_slice().iter().map(|t| *t.as_uuid()).collect();
+            // Asked again while nothing it shows moved: the page made before.
+            let asked = Asked {
+                user,
+                threads: threads.as_slice().to_vec(),
+                after,
+                size: size.get(),
+                max: max.get(),
+            };
+            let stmt = client
+                .prepare_cached(INBOX_FINGERPRINT)
+                .await
+                .map_err(db("prepare"))?;
+            let row = client
+                .query_one(&stmt, &[user.as_uuid(), &ids])
+                .await
+                .map_err(db("inbox"))?;
+            let now: Fingerprint = (
+                row.try_get(0).map_err(decode)?,
+                row.try_get(1).map_err(decode)?,
+                row.try_get(2).map_err(decode)?,
+            );
+            if let Some(kept) = self.inboxes.get(&asked, now) {
+                return Ok(kept);
+            }
+            let stmt = client.prepare_cached(INBOX).await.map_err(db("prepare"))?;
             let at: Option<DateTime<Utc>> = after.map(|a| a.last_reply_at.to_datetime());
             let thread = after.map(|a| *a.thread.as_uuid());
             let root = after.map(|a| *a.root.as_uuid());
@@ -184,7 +220,9 @@ impl ConversationStore for PostgresStore {
                 );
                 items.push(InboxEntry { root, conversation });
             }
-            Ok(Inbox::from_overfetch(items, size.get()))
+            let inbox = Inbox::from_overfetch(items, size.get());
+            self.inboxes.keep(asked, now, &inbox);
+            Ok(inbox)
         })
         .await
     }

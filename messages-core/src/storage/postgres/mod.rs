@@ -39,6 +39,7 @@ mod conversation;
 mod counts;
 mod create;
 mod idempotency;
+mod inboxes;
 mod outbox;
 mod pages;
 mod queue;
@@ -120,6 +121,8 @@ pub struct PostgresStore {
     recent: std::sync::Arc<recent::Recent>,
     /// Unread counts made, reused while their thread's head and position stay (`counts`).
     counts: std::sync::Arc<counts::Counts>,
+    /// Inbox pages made, reused while their threads and the user's follows stay (`inboxes`).
+    inboxes: std::sync::Arc<inboxes::Inboxes>,
 }
 
 /// What a PostgreSQL error means for the caller.
@@ -262,6 +265,7 @@ impl PostgresStore {
             changes: std::sync::Arc::new(queue::Queues::new(config.group_max)),
             recent: std::sync::Arc::default(),
             counts: std::sync::Arc::default(),
+            inboxes: std::sync::Arc::default(),
         })
     }
 
