@@ -125,6 +125,43 @@ impl ChangeStore for PostgresStore {
     }
 }
 
+/// The live messages of thread $1 a group changes ($2) and the roots of the ones it removes
+/// ($3), locked in id order. Taken before the first change takes the thread's counter, so a
+/// group never holds the counter while it waits for a message: the order a reply and a
+/// reaction take their locks in (messages, then the counter), with no circle among them.
+const LOCK_GROUP: &str = r#"
+SELECT id FROM messages
+WHERE thread_id = $1 AND deleted_at IS NULL
+  AND (id = ANY($2)
+       OR id IN (SELECT root_id FROM messages WHERE thread_id = $1 AND id = ANY($3)))
+ORDER BY id
+FOR UPDATE
+"#;
+
+/// Locks what `jobs` change (see `LOCK_GROUP`) in the transaction `tx`.
+async fn lock_group<C: deadpool_postgres::GenericClient + Sync>(
+    tx: &C,
+    thread: ThreadId,
+    jobs: &[ChangeJob],
+) -> Result<()> {
+    let mut changed = Vec::with_capacity(jobs.len());
+    let mut removed = Vec::new();
+    for job in jobs {
+        match job {
+            ChangeJob::Edit { request, .. } => changed.push(*request.id.as_uuid()),
+            ChangeJob::Delete { request, .. } => {
+                changed.push(*request.id.as_uuid());
+                removed.push(*request.id.as_uuid());
+            }
+        }
+    }
+    let stmt = tx.prepare_cached(LOCK_GROUP).await.map_err(db("prepare"))?;
+    tx.query(&stmt, &[thread.as_uuid(), &changed, &removed])
+        .await
+        .map_err(db("lock changes"))?;
+    Ok(())
+}
+
 /// What a change came to, kept until its group's commit decides whether it stands.
 enum Done {
     Edited(Result<Message>),
@@ -209,13 +246,14 @@ impl PostgresStore {
     /// one, else in one transaction.
     async fn change_group(&self, thread: ThreadId, jobs: Vec<ChangeJob>) {
         let outcomes = if let [job] = jobs.as_slice() {
-            let alone = super::rerun_lost_races("change", || self.change_alone(job));
+            let alone = super::rerun_lost_races("change", || self.change_alone(thread, job));
             tokio::time::timeout(self.operation_timeout, alone)
                 .await
                 .unwrap_or_else(|_| Err(Error::unavailable("change", "timed out")))
                 .map(|done| vec![done])
         } else {
-            let together = super::rerun_lost_races("change", || self.change_together(&jobs));
+            let together =
+                super::rerun_lost_races("change", || self.change_together(thread, &jobs));
             tokio::time::timeout(self.operation_timeout, together)
                 .await
                 .unwrap_or_else(|_| Err(Error::unavailable("change", "timed out")))
@@ -248,10 +286,14 @@ impl PostgresStore {
         }
     }
 
-    /// One change in a transaction of its own (a removal of a reply changes its root too).
-    async fn change_alone(&self, job: &ChangeJob) -> Result<Done> {
+    /// One change in a transaction of its own. A removal locks its message and the root of a
+    /// reply in id order first (it changes both); an edit locks its one message itself.
+    async fn change_alone(&self, thread: ThreadId, job: &ChangeJob) -> Result<Done> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db("begin"))?;
+        if let ChangeJob::Delete { .. } = job {
+            lock_group(&tx, thread, std::slice::from_ref(job)).await?;
+        }
         let done = run(job, &tx).await;
         match done.failure() {
             // Ended by the database to break a deadlock: run again (see `change_group`).
@@ -269,9 +311,10 @@ impl PostgresStore {
     /// database went away, the commit failed). Before the commit was sent, that means nothing
     /// was written; a commit whose answer was lost may have been written, and the caller is
     /// told so (an `Unavailable` outcome is unknown, not refused).
-    async fn change_together(&self, jobs: &[ChangeJob]) -> Result<Vec<Done>> {
+    async fn change_together(&self, thread: ThreadId, jobs: &[ChangeJob]) -> Result<Vec<Done>> {
         let mut client = self.client().await?;
         let mut tx = client.transaction().await.map_err(db("begin"))?;
+        lock_group(&tx, thread, jobs).await?;
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
             let savepoint = tx.savepoint("change").await.map_err(db("savepoint"))?;
