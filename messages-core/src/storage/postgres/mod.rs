@@ -179,9 +179,8 @@ const RACE_ATTEMPTS: u32 = 3;
 /// Whether `error` is the database ending this transaction to break a deadlock (or a
 /// serialization failure): nothing of it stands, and run again it goes through.
 ///
-/// Writes of one thread lock its messages' rows and its counter, and a group of changes
-/// holds the counter from its first change while a later one waits for a message a reply or
-/// a reaction holds: a circle PostgreSQL breaks by ending one of them, which runs again.
+/// Writes of one thread lock its messages' rows, then its counter; a circle among them is
+/// not expected, but one PostgreSQL breaks ends a write that runs again rather than fail.
 fn lost_a_race(error: &Error) -> bool {
     let Error::Unavailable { source, .. } = error else {
         return false;

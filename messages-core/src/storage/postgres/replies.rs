@@ -2,11 +2,11 @@
 //! in one transaction (the reply takes N, the root N+1), a root recounted after replies went,
 //! a page of a root's replies. The summary itself is decided by the core's `replies` rules.
 //!
-//! Locks follow the order a single change of a message takes: the messages' rows first (the
-//! root's for update), the thread's counter last. A group of a thread's edits and deletes
-//! holds the counter from its first change on, so a later change of the group can wait for
-//! a root a reply holds while the reply waits for the counter: PostgreSQL ends one of the
-//! two, and it runs again (`rerun_lost_races`).
+//! Locks follow the order every write of a thread takes: the messages' rows first (the
+//! root's for update, then a target that is a reply for share), the thread's counter last; a
+//! group of edits and deletes locks all of its messages before its first change (see
+//! `change`). A write PostgreSQL still ends to break a deadlock runs again
+//! (`rerun_lost_races`).
 
 use deadpool_postgres::GenericClient;
 
