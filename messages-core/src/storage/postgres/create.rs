@@ -85,10 +85,10 @@ WITH rows AS (
 #[async_trait]
 impl CreateStore for PostgresStore {
     async fn create(&self, request: CreateRequest) -> Result<Created> {
-        // A reply changes its root too: a transaction of its own (see `replies`).
+        // A reply changes its root too: a transaction of its own (see `reply_create`).
         if request.message.reply_to.is_some() {
             return self
-                .timed("create", super::replies::insert_reply(self, &request))
+                .timed("create", super::reply_create::insert_reply(self, &request))
                 .await;
         }
         // Encoded here, on the caller's task: the lane's task only writes.

@@ -49,6 +49,7 @@ mod react_one;
 mod read_state;
 mod recent;
 mod replies;
+mod reply_create;
 mod rows;
 
 #[cfg(feature = "testing")]
