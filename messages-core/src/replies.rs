@@ -7,8 +7,9 @@
 //!
 //! The summary is a change of the root like an edit: a reply takes the thread's next number
 //! N, and the root's new summary N+1, in the same transaction, with an event of its own
-//! (`replies.updated`); a deleted reply is numbered first, the root's recounted summary
-//! after it. A root that is itself deleted keeps no summary and takes no number. Every store
+//! (`replies.updated`). Replies to one root that a store commits together take their numbers
+//! first, and the root one number after them all, its summary after every one of them. A
+//! deleted reply is numbered first, the root's recounted summary after it. A root that is itself deleted keeps no summary and takes no number. Every store
 //! decides the summary with the functions here and only reads and writes.
 
 use serde::{Deserialize, Serialize};

@@ -37,8 +37,8 @@ pub struct Idempotency {
 pub enum Created {
     /// A new message was stored.
     New(Message),
-    /// A new reply was stored, and its live root's summary changed with the number after
-    /// the reply's.
+    /// A new reply was stored, and its live root's summary changed with a number after the
+    /// reply's: the next one, or, for replies to it committed together, the one after them all.
     Reply {
         /// The reply.
         reply: Message,

@@ -84,12 +84,20 @@ WITH rows AS (
 
 #[async_trait]
 impl CreateStore for PostgresStore {
-    async fn create(&self, request: CreateRequest) -> Result<Created> {
-        // A reply changes its root too: a transaction of its own (see `reply_create`).
-        if request.message.reply_to.is_some() {
-            return self
-                .timed("create", super::reply_create::insert_reply(self, &request))
-                .await;
+    async fn create(&self, mut request: CreateRequest) -> Result<Created> {
+        // A reply changes its root too. One whose root this process knows queues in its
+        // thread's lane with the creates (see `reply_group`); any other is written alone,
+        // reading and locking what it needs (see `reply_create`).
+        if let Some(target) = request.message.reply_to {
+            let thread = request.message.thread_id;
+            let known = self.recent.get(thread, target);
+            match known.map(|target| crate::replies::root_of(&target)) {
+                Some(root) => request.message.root_id = Some(root),
+                None => {
+                    let reply = super::reply_create::insert_reply(self, &request);
+                    return self.timed("create", reply).await;
+                }
+            }
         }
         // Encoded here, on the caller's task: the lane's task only writes.
         let event = codec::created(&request.message);
@@ -115,10 +123,22 @@ impl CreateStore for PostgresStore {
     }
 }
 
+/// Writes a lane's group and answers each job: the replies by their own statement (see
+/// `reply_group`) beside the creates'.
+async fn insert_group(store: &PostgresStore, jobs: Vec<CreateJob>) {
+    let (replies, creates): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .partition(|job| job.message().reply_to.is_some());
+    tokio::join!(
+        insert_creates(store, creates),
+        super::reply_group::insert_replies(store, replies)
+    );
+}
+
 /// Writes a group of creates and answers each: one statement for all of them, or each alone
 /// when there is one, or when a reused idempotency key or a refused value fails the group
 /// (that create must answer as it would alone, the others go in).
-async fn insert_group(store: &PostgresStore, jobs: Vec<CreateJob>) {
+async fn insert_creates(store: &PostgresStore, jobs: Vec<CreateJob>) {
     if jobs.len() > 1 {
         let many = tokio::time::timeout(store.operation_timeout, insert_many(store, &jobs))
             .await

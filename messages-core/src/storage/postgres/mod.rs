@@ -50,6 +50,7 @@ mod read_state;
 mod recent;
 mod replies;
 mod reply_create;
+mod reply_group;
 mod rows;
 
 #[cfg(feature = "testing")]

@@ -1,7 +1,8 @@
 //! The writes that wait to be committed together (group commit): the queues, and the jobs
 //! that wait in them. What each group does is its concern's (`create`, `change`, `react`).
 //!
-//! Creates are committed together whatever their thread.
+//! Creates are committed together whatever their thread; so are replies whose roots this
+//! process knows, which queue in their thread's lane beside the creates (see `reply_group`).
 //!
 //! A commit waits for its WAL to reach the disk, and a statement costs a round trip, a plan's
 //! execution and a transaction however few rows it writes. So creates queue: while a group's

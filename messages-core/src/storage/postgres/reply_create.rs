@@ -1,6 +1,7 @@
-//! A reply on PostgreSQL: the reply and its root's new summary written by one statement (the
-//! reply takes N, the root N+1), first on the root as last known, else in a transaction that
-//! locks it (see `insert_reply`). Locks follow the order every write of a thread takes (see
+//! A reply on PostgreSQL written alone: the reply and its root's new summary written by one
+//! statement (the reply takes N, the root N+1), first on the root as last known, else in a
+//! transaction that locks it (see `insert_reply`). Replies that queue together are
+//! `reply_group`'s. Locks follow the order every write of a thread takes (see
 //! `replies`).
 
 use deadpool_postgres::GenericClient;
