@@ -4,8 +4,10 @@
 //!
 //! An inbox page depends on the roots and replies of the threads it names and on the user's
 //! follow rows there. Every change of a thread's messages takes the thread's next number, and
-//! every write of a follow row takes a number of `reply_follow_changes` larger than the row's
-//! last (migration V11), rows never deleted. So the sum of the threads' heads, the count of
+//! every write of a follow row that moves no head takes a number of `reply_follow_changes`
+//! larger than the row's last (migration V11), rows never deleted. (A reply moves its
+//! replier's row in the statement that takes its numbers, so it takes none: the row's update
+//! then changes no indexed column and stays on its page, no index written.) So the sum of the threads' heads, the count of
 //! the user's rows and the sum of their numbers all move with every committed change: while
 //! the three are those a page was read after, the page is still exact. The fingerprint is
 //! read before the page, so a change between the two costs the next ask a read, never a wrong

@@ -83,8 +83,7 @@ WITH root_held AS (
     INSERT INTO reply_follows AS f (thread_id, root_id, user_id, following, seq)
     SELECT $1, $15, $3, true, seq FROM ins WHERE $15::uuid IS NOT NULL
     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE
-    SET following = true, seq = GREATEST(f.seq, excluded.seq),
-        changed = nextval('reply_follow_changes')
+    SET following = true, seq = GREATEST(f.seq, excluded.seq)
 ), root_author AS (
     INSERT INTO reply_follows (thread_id, root_id, user_id, following, seq)
     SELECT $1, $15, $22, true, 0 FROM ins WHERE $15::uuid IS NOT NULL AND $22::uuid IS NOT NULL

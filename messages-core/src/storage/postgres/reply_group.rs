@@ -101,8 +101,7 @@ WITH r AS (
     SELECT thread_id, root_id, user_id, true, max(seq) FROM numbered
     GROUP BY thread_id, root_id, user_id ORDER BY thread_id, root_id, user_id
     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE
-    SET following = true, seq = GREATEST(f.seq, excluded.seq),
-        changed = nextval('reply_follow_changes')
+    SET following = true, seq = GREATEST(f.seq, excluded.seq)
 ), root_author AS (
     INSERT INTO reply_follows (thread_id, root_id, user_id, following, seq)
     SELECT x.thread_id, x.id, x.author, true, 0 FROM root_numbered x
