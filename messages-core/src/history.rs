@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::message::{Message, Timestamp};
+use crate::message::{Mentions, Message, Timestamp};
 
 /// A version an edit replaced, as a store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub struct Replaced {
     pub content: String,
     /// The paths before the edit.
     pub paths: Vec<String>,
+    /// Whom that version mentioned.
+    pub mentions: Option<Mentions>,
     /// When that version was made: the message's creation, or the edit before.
     pub made_at: Timestamp,
     /// The number of the edit that replaced it.
@@ -25,6 +27,9 @@ pub struct Version {
     pub content: String,
     /// The paths of this version.
     pub paths: Vec<String>,
+    /// Whom this version mentioned (absent when no one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<Mentions>,
     /// When this version was made.
     pub edited_at: Timestamp,
     /// The number of the change that made it: the creation's `seq` for the first version,
@@ -49,6 +54,7 @@ impl History {
             versions.push(Version {
                 content: old.content,
                 paths: old.paths,
+                mentions: old.mentions,
                 edited_at: old.made_at,
                 rev: made_by,
             });
@@ -57,6 +63,7 @@ impl History {
         versions.push(Version {
             content: message.content.clone(),
             paths: message.paths.clone(),
+            mentions: message.mentions.clone(),
             edited_at: message.updated_at,
             rev: made_by,
         });

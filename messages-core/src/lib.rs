@@ -131,7 +131,7 @@ pub use error::{BoxError, Error, Result};
 pub use events::outbox::{Relay, RelayConfig, RelayHandle};
 pub use history::{History, Replaced, Version};
 pub use message::{
-    Clock, Emoji, IdempotencyKey, Limits, Message, MessageId, MessageKind, MessagePatch,
+    Clock, Emoji, IdempotencyKey, Limits, Mentions, Message, MessageId, MessageKind, MessagePatch,
     NewMessage, Reaction, ReplySummary, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
 pub use page::{Around, Page, PageJson, PageQuery, PageSize};

@@ -87,6 +87,7 @@ pub(crate) fn edit(current: Option<&Message>, request: &EditRequest) -> Result<E
         replaced: Replaced {
             content: current.content.clone(),
             paths: current.paths.clone(),
+            mentions: current.mentions.clone(),
             made_at: current.updated_at,
             replaced_by: 0,
         },

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Message, MessageId, Timestamp};
+use super::{Mentions, Message, MessageId, Timestamp};
 use crate::error::{Error, Result};
 
 /// What a message carries. Serialised in lower case as the field `type`.
@@ -48,6 +48,8 @@ pub struct Limits {
     pub max_paths: usize,
     /// Maximum length of one path, in characters.
     pub max_path_chars: usize,
+    /// Most users one message mentions.
+    pub max_mentions: usize,
 }
 
 impl Default for Limits {
@@ -56,6 +58,7 @@ impl Default for Limits {
             max_content_chars: 4_000,
             max_paths: 16,
             max_path_chars: 1_024,
+            max_mentions: 50,
         }
     }
 }
@@ -106,6 +109,7 @@ pub struct NewMessage {
     content: String,
     paths: Vec<String>,
     reply_to: Option<MessageId>,
+    mentions: Option<Mentions>,
 }
 
 impl NewMessage {
@@ -129,6 +133,7 @@ impl NewMessage {
             content,
             paths,
             reply_to: None,
+            mentions: None,
         })
     }
 
@@ -142,6 +147,18 @@ impl NewMessage {
     /// The message this one replies to.
     pub fn reply_to(&self) -> Option<MessageId> {
         self.reply_to
+    }
+
+    /// The same message addressing `mentions` (the author's own id is left out when it is
+    /// created).
+    pub fn mentioning(mut self, mentions: Option<Mentions>) -> Self {
+        self.mentions = mentions;
+        self
+    }
+
+    /// Whom the message addresses.
+    pub fn mentions(&self) -> Option<&Mentions> {
+        self.mentions.as_ref()
     }
 
     /// The kind of message.
@@ -159,17 +176,32 @@ impl NewMessage {
         &self.paths
     }
 
-    /// The kind, content and paths, taken apart.
-    pub(crate) fn into_parts(self) -> (MessageKind, String, Vec<String>, Option<MessageId>) {
-        (self.kind, self.content, self.paths, self.reply_to)
+    /// The kind, content, paths, target and mentions, taken apart.
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        MessageKind,
+        String,
+        Vec<String>,
+        Option<MessageId>,
+        Option<Mentions>,
+    ) {
+        (
+            self.kind,
+            self.content,
+            self.paths,
+            self.reply_to,
+            self.mentions,
+        )
     }
 }
 
-/// A validated edit: new content, new paths, or both.
+/// A validated edit: new content, new paths, new mentions, or any of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessagePatch {
     content: Option<String>,
     paths: Option<Vec<String>>,
+    mentions: Option<Mentions>,
 }
 
 impl MessagePatch {
@@ -179,8 +211,22 @@ impl MessagePatch {
         paths: Option<Vec<String>>,
         limits: &Limits,
     ) -> Result<Self> {
-        if content.is_none() && paths.is_none() {
-            return Err(Error::invalid("content", "give content, paths or both"));
+        Self::with_mentions(content, paths, None, limits)
+    }
+
+    /// As [`MessagePatch::new`], and `mentions`, when given, replace the message's (empty
+    /// ones leave it mentioning no one).
+    pub fn with_mentions(
+        content: Option<String>,
+        paths: Option<Vec<String>>,
+        mentions: Option<Mentions>,
+        limits: &Limits,
+    ) -> Result<Self> {
+        if content.is_none() && paths.is_none() && mentions.is_none() {
+            return Err(Error::invalid(
+                "content",
+                "give content, paths, mentions or any of them",
+            ));
         }
         if let Some(content) = &content {
             limits.check_content(content)?;
@@ -188,7 +234,11 @@ impl MessagePatch {
         if let Some(paths) = &paths {
             limits.check_paths(paths)?;
         }
-        Ok(MessagePatch { content, paths })
+        Ok(MessagePatch {
+            content,
+            paths,
+            mentions,
+        })
     }
 
     /// The new content, if it changes.
@@ -199,6 +249,11 @@ impl MessagePatch {
     /// The new paths, if they change.
     pub fn paths(&self) -> Option<&[String]> {
         self.paths.as_deref()
+    }
+
+    /// The new mentions, if they change.
+    pub fn mentions(&self) -> Option<&Mentions> {
+        self.mentions.as_ref()
     }
 
     /// Applies the edit to `message`, stamping `updated_at`, and checks the result is not empty.
@@ -216,6 +271,9 @@ impl MessagePatch {
         }
         if let Some(paths) = &self.paths {
             message.paths.clone_from(paths);
+        }
+        if let Some(mentions) = &self.mentions {
+            message.mentions = mentions.clone().of_author(message.user_id);
         }
         message.updated_at = now;
         Ok(())
@@ -265,6 +323,14 @@ impl RequestFingerprint {
         if let Some(target) = new.reply_to {
             hasher.update(b"reply_to");
             hasher.update(target.as_uuid().as_bytes());
+        }
+        if let Some(mentions) = &new.mentions {
+            hasher.update(b"mentions");
+            hasher.update([u8::from(mentions.room)]);
+            hasher.update((mentions.users.len() as u64).to_be_bytes());
+            for user in &mentions.users {
+                hasher.update(user.as_uuid().as_bytes());
+            }
         }
         RequestFingerprint(hasher.finalize().into())
     }

@@ -9,6 +9,7 @@
 //!   `RequestFingerprint`.
 //! - `reaction`: `Emoji`, `Reaction` (one emoji of a message's summary).
 //! - `replies`: `ReplySummary` (what a root shows of its replies).
+//! - `mentions`: `Mentions` (whom a message addresses).
 //! - `time`: `Timestamp`, `Clock`.
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use crate::json::{close_numbered, write_open};
 
 mod ids;
 mod input;
+mod mentions;
 mod reaction;
 mod replies;
 mod time;
@@ -25,6 +27,7 @@ pub use ids::{MessageId, ThreadId, UserId};
 pub use input::{
     IdempotencyKey, Limits, MessageKind, MessagePatch, NewMessage, RequestFingerprint,
 };
+pub use mentions::Mentions;
 pub use reaction::{Emoji, Reaction};
 pub use replies::ReplySummary;
 pub use time::{Clock, Timestamp};
@@ -32,7 +35,8 @@ pub use time::{Clock, Timestamp};
 /// A stored message as clients see it.
 ///
 /// Its JSON is `{id, thread_id, user_id, type, content, paths, created_at, updated_at,
-/// reply_to, root_id, reactions, replies, seq, rev}`, in that order: the numbers come last, so an event's body can be encoded before the
+/// reply_to, root_id, reactions, replies, mentions?, seq, rev}`, in that order (`mentions`
+/// only when the message has some): the numbers come last, so an event's body can be encoded before the
 /// store has numbered the change and closed once it has (see `Message::write_open_json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -70,6 +74,10 @@ pub struct Message {
     /// otherwise); a change of it is numbered like an edit (see `replies`).
     #[serde(default)]
     pub replies: Option<Box<ReplySummary>>,
+    /// Whom the message addresses (see [`Mentions`]); `None`, and absent from its JSON, when
+    /// no one. An edit replaces them; a deleted message mentions no one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<Mentions>,
     /// The thread's number its creation took; it orders pages and never changes. 0 until a
     /// store has numbered the message.
     pub seq: i64,
@@ -94,6 +102,8 @@ struct MessageHead<'a> {
     root_id: Option<MessageId>,
     reactions: &'a [Reaction],
     replies: Option<&'a ReplySummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mentions: Option<&'a Mentions>,
 }
 
 impl Message {
@@ -105,7 +115,7 @@ impl Message {
         new: NewMessage,
         now: Timestamp,
     ) -> Self {
-        let (kind, content, paths, reply_to) = new.into_parts();
+        let (kind, content, paths, reply_to, mentions) = new.into_parts();
         Message {
             id,
             thread_id,
@@ -119,6 +129,7 @@ impl Message {
             root_id: None,
             reactions: Vec::new(),
             replies: None,
+            mentions: mentions.and_then(|m| m.of_author(user_id)),
             seq: 0,
             rev: 0,
         }
@@ -159,6 +170,7 @@ impl Message {
                 root_id: self.root_id,
                 reactions: &self.reactions,
                 replies: self.replies.as_deref(),
+                mentions: self.mentions.as_ref(),
             },
             out,
         );

@@ -8,8 +8,9 @@ use messages_core::testing::postgres::TestDatabase;
 use messages_core::testing::sqlite::TempDir;
 use messages_core::testing::storage::Calls;
 use messages_core::{
-    Emoji, Limits, Message, MessageId, MessageKind, MessagePatch, NewMessage, ReactionChange,
-    ReactionLimits, ReactionRequest, ReadMark, ThreadId, Timestamp, UnreadMax, UserId,
+    Emoji, Limits, Mentions, Message, MessageId, MessageKind, MessagePatch, NewMessage,
+    ReactionChange, ReactionLimits, ReactionRequest, ReadMark, ThreadId, Timestamp, UnreadMax,
+    UserId,
 };
 use uuid::Uuid;
 
@@ -112,9 +113,17 @@ async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
         reacted.message.replies.map(|r| (r.count, r.last_reply_id)),
         Some((1, created.message().id))
     );
-    let patch =
-        MessagePatch::new(Some("edited after".into()), None, &Limits::default()).expect("valid");
-    store
+    // An old message takes mentions with an edit; its old version mentioned no one.
+    let mentioned = UserId::from_uuid(Uuid::now_v7());
+    let mentions = Mentions::new(vec![mentioned], false, 50).expect("mentions");
+    let patch = MessagePatch::with_mentions(
+        Some("edited after".into()),
+        None,
+        Some(mentions.clone()),
+        &Limits::default(),
+    )
+    .expect("valid");
+    let edited = store
         .update_as(
             thread,
             old,
@@ -124,7 +133,13 @@ async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
         )
         .await
         .expect("edit");
+    assert_eq!(edited.mentions.as_ref(), Some(&mentions));
+    assert_eq!(kept.mentions, None, "an old message mentions no one");
     let history = store.history(thread, old).await.expect("history");
+    assert_eq!(
+        history.versions.last().and_then(|v| v.mentions.as_ref()),
+        Some(&mentions)
+    );
     assert_eq!(
         history
             .versions
@@ -157,8 +172,9 @@ async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
 async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
     let dir = TempDir::new();
     let store = SqliteStore::open(&dir.config()).await.expect("open");
-    // The release before reply threads, whose two migrations (summaries, follows) run here.
-    let previous = SqliteStore::migration_count() - 2;
+    // The release before reply threads, whose two migrations (summaries, follows) run here,
+    // and the mentions' after them.
+    let previous = SqliteStore::migration_count() - 3;
     assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
     let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let [replies, root, first, second, gone, a, b] = [(); 7].map(|_| Uuid::now_v7());
@@ -198,7 +214,7 @@ async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
         )
         .expect("thread");
     }
-    assert_eq!(store.migrate().await.expect("upgrade"), 2);
+    assert_eq!(store.migrate().await.expect("upgrade"), 3);
     replies_of_the_previous_release_join_their_roots(
         &store,
         ThreadId::from_uuid(replies),

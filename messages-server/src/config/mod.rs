@@ -63,7 +63,8 @@ pub struct Config {
     pub streams: StreamSettings,
     /// Log format (`LOG_FORMAT`: `text` or `json`, default `text`).
     pub log_format: LogFormat,
-    /// The service: input limits (`MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`),
+    /// The service: input limits (`MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`,
+    /// `MAX_MENTIONS`),
     /// reactions (`REACTION_MAX_EMOJI`, `REACTION_USERS_SHOWN`), the unread count's cap
     /// (`UNREAD_MAX`) and the messages cached per thread (`CACHE_MAX_ITEMS`).
     pub service: ServiceConfig,

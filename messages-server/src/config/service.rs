@@ -5,7 +5,7 @@ use messages_core::{PageSize, Participants, ServiceConfig, UnreadMax};
 
 use super::env::{ConfigError, Env};
 
-/// Reads `MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`, `REACTION_MAX_EMOJI`,
+/// Reads `MAX_CONTENT_CHARS`, `MAX_PATHS`, `MAX_PATH_CHARS`, `MAX_MENTIONS`, `REACTION_MAX_EMOJI`,
 /// `REACTION_USERS_SHOWN`, `UNREAD_MAX`, `REPLY_PARTICIPANTS` and `CACHE_MAX_ITEMS`, each defaulting to the core's
 /// [`ServiceConfig::default`].
 pub(super) fn from_env<F: Fn(&str) -> Option<String>>(
@@ -17,6 +17,7 @@ pub(super) fn from_env<F: Fn(&str) -> Option<String>>(
         env.count("MAX_CONTENT_CHARS", limits.max_content_chars, 1, 1_000_000)?;
     limits.max_paths = env.count("MAX_PATHS", limits.max_paths, 0, 1_000)?;
     limits.max_path_chars = env.count("MAX_PATH_CHARS", limits.max_path_chars, 1, 65_536)?;
+    limits.max_mentions = env.count("MAX_MENTIONS", limits.max_mentions, 0, 10_000)?;
     let reactions = &mut service.reactions;
     reactions.max_emoji = env.count("REACTION_MAX_EMOJI", reactions.max_emoji, 1, 1_000)?;
     reactions.users_shown = env.count("REACTION_USERS_SHOWN", reactions.users_shown, 0, 100)?;

@@ -35,6 +35,9 @@ struct CreateBody {
     paths: Option<Vec<String>>,
     #[serde(default)]
     reply_to: Option<MessageId>,
+    /// Checked in `mentions`, which names the entry it refuses.
+    #[serde(default)]
+    mentions: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +46,8 @@ struct UpdateBody {
     content: Option<String>,
     #[serde(default)]
     paths: Option<Vec<String>>,
+    #[serde(default)]
+    mentions: Option<serde_json::Value>,
 }
 
 /// `POST /threads/{thread_id}/messages`
@@ -56,13 +61,16 @@ pub async fn create<B: ReadBody>(
     let key = idempotency_key(request.headers())?;
     let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
     let body: CreateBody = parse_json(&body)?;
+    let limits = state.service.limits();
+    let mentions = super::mentions::parse(body.mentions, limits)?;
     let new = NewMessage::new(
         body.kind.unwrap_or_default(),
         body.content,
         body.paths.unwrap_or_default(),
-        state.service.limits(),
+        limits,
     )?
-    .replying_to(body.reply_to);
+    .replying_to(body.reply_to)
+    .mentioning(mentions);
     let created = state.service.create(ids.thread(), user, new, key).await?;
     let mut response = json(StatusCode::CREATED, created.message().to_json());
     if let Created::Replayed(_) = created {
@@ -99,7 +107,9 @@ pub async fn update<B: ReadBody>(
     let user = caller.user;
     let body = read_body(request, state.max_body_bytes, state.body_read_timeout).await?;
     let body: UpdateBody = parse_json(&body)?;
-    let patch = MessagePatch::new(body.content, body.paths, state.service.limits())?;
+    let limits = state.service.limits();
+    let mentions = super::mentions::parse(body.mentions, limits)?;
+    let patch = MessagePatch::with_mentions(body.content, body.paths, mentions, limits)?;
     let message = state.service.update(ids.thread(), id, user, patch).await?;
     Ok(json(StatusCode::OK, message.to_json()))
 }

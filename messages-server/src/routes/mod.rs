@@ -17,6 +17,7 @@ mod dispatch;
 mod docs;
 mod events;
 mod health;
+mod mentions;
 mod messages;
 mod path;
 mod query;

@@ -5,7 +5,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::replies::{lock_root, recount_root};
-use super::rows::message_from_row;
+use super::rows::{mentions_column, message_from_row};
 use super::{db, decode};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageId, ThreadId, Tombstone, UserId};
@@ -17,25 +17,28 @@ use crate::write::{DeleteRequest, EditRequest};
 const LOCK: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
        reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users
+       reply_users, mentions
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 FOR UPDATE
 "#;
 
-/// An edit, last step before the commit: bump the counter, write the new content numbered
-/// with it, keep the replaced version ($6, $7, $8), write the event.
+/// An edit, last step before the commit: bump the counter, write the new content and
+/// mentions ($13) numbered with it, keep the replaced version ($6, $7, $8, $14), write the
+/// event.
 const NUMBER_EDIT: &str = r#"
 WITH bump AS (
     INSERT INTO threads AS t (thread_id, head) VALUES ($1, 1)
     ON CONFLICT (thread_id) DO UPDATE SET head = t.head + 1
     RETURNING head
 ), upd AS (
-    UPDATE messages m SET content = $3, paths = $4, updated_at = $5, rev = bump.head FROM bump
+    UPDATE messages m
+    SET content = $3, paths = $4, updated_at = $5, rev = bump.head, mentions = $13 FROM bump
     WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev
 ), old AS (
-    INSERT INTO message_edits (thread_id, message_id, replaced_by, content, paths, made_at)
-    SELECT $1, $2, rev, $6, $7, $8 FROM upd
+    INSERT INTO message_edits (thread_id, message_id, replaced_by, content, paths, made_at,
+                               mentions)
+    SELECT $1, $2, rev, $6, $7, $8, $14 FROM upd
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT $9, $10, $1, $11, $12, seq, rev FROM upd
@@ -120,6 +123,8 @@ pub(super) async fn edit_in<C: GenericClient + Sync>(
                 &event.kind,
                 &event.time.to_datetime(),
                 &event.open_payload,
+                &mentions_column(message.mentions.as_ref()),
+                &mentions_column(replaced.mentions.as_ref()),
             ],
         )
         .await

@@ -67,7 +67,7 @@ const MOVE: &str = state_after!(
 const INBOX: &str = r#"
 SELECT m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at, m.updated_at,
        m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count, m.last_reply_at,
-       m.last_reply_id, m.reply_users, m.following, m.position, u.n, u.first
+       m.last_reply_id, m.reply_users, m.mentions, m.following, m.position, u.n, u.first
 FROM (
     SELECT m.*, f.following, f.seq AS position
     FROM reply_follows f

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use super::idempotency::{is_reused_key, replay_if_used};
 use super::queue::{self, CreateJob};
+use super::rows::mentions_column;
 use super::{Failure, PostgresStore, classify, db, decode};
 use crate::error::{Error, Result};
 use crate::events::codec;
@@ -29,8 +30,8 @@ WITH bump AS (
     RETURNING head
 ), ins AS (
     INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
-                          updated_at, idempotency_key, request_hash, seq, rev)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head, head FROM bump
+                          updated_at, idempotency_key, request_hash, seq, rev, mentions)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head, head, $14 FROM bump
     RETURNING seq
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
@@ -50,9 +51,9 @@ WITH rows AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.thread_id ORDER BY r.n) AS k
     FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                 $7::timestamptz[], $8::text[], $9::bytea[], $10::uuid[], $11::text[],
-                $12::timestamptz[], $13::bytea[]) WITH ORDINALITY
+                $12::timestamptz[], $13::bytea[], $14::text[]) WITH ORDINALITY
          AS r(thread_id, id, user_id, kind, content, paths, created_at, idempotency_key,
-              request_hash, event_id, event_kind, event_time, payload, n)
+              request_hash, event_id, event_kind, event_time, payload, mentions, n)
 ), counts AS (
     SELECT thread_id, count(*) AS c FROM rows GROUP BY thread_id
 ), bump AS (
@@ -65,10 +66,10 @@ WITH rows AS (
     FROM rows r JOIN counts c USING (thread_id) JOIN bump b USING (thread_id)
 ), ins AS (
     INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
-                          updated_at, idempotency_key, request_hash, seq, rev)
+                          updated_at, idempotency_key, request_hash, seq, rev, mentions)
     SELECT thread_id, id, user_id, kind, content,
            ARRAY(SELECT json_array_elements_text(paths::json)), created_at, created_at,
-           idempotency_key, request_hash, seq, seq
+           idempotency_key, request_hash, seq, seq, mentions
     FROM numbered ORDER BY n
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
@@ -220,6 +221,7 @@ async fn insert_one(
                 &event.kind,
                 &event_time,
                 &event.open_payload,
+                &mentions_column(message.mentions.as_ref()),
             ],
         )
         .await;
@@ -302,6 +304,10 @@ async fn insert_many(
         .iter()
         .map(|j| j.event.open_payload.as_slice())
         .collect();
+    let mentions: Vec<Option<String>> = jobs
+        .iter()
+        .map(|j| mentions_column(j.request.message.mentions.as_ref()))
+        .collect();
     let rows = client
         .query(
             &stmt,
@@ -319,6 +325,7 @@ async fn insert_many(
                 &event_kinds,
                 &event_times,
                 &payloads,
+                &mentions,
             ],
         )
         .await

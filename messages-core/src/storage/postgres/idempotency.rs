@@ -13,7 +13,7 @@ use tokio_postgres::error::SqlState;
 const ORIGINAL: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
        reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users, request_hash
+       reply_users, mentions, request_hash
 FROM messages
 WHERE thread_id = $1 AND user_id = $2 AND idempotency_key = $3
 "#;

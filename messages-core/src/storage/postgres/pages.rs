@@ -17,12 +17,12 @@ use crate::storage::PageStore;
 const PAGE_NEWEST: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
        m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
-       m.last_reply_at, m.last_reply_id, m.reply_users
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.mentions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
            reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users
+       reply_users, mentions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL
     ORDER BY seq DESC
@@ -34,12 +34,12 @@ LEFT JOIN LATERAL (
 const PAGE_BEFORE: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
        m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
-       m.last_reply_at, m.last_reply_id, m.reply_users
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.mentions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
            reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users
+       reply_users, mentions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq < $3
     ORDER BY seq DESC
@@ -51,12 +51,12 @@ LEFT JOIN LATERAL (
 const PAGE_AFTER: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
        m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
-       m.last_reply_at, m.last_reply_id, m.reply_users
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.mentions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
            reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users
+       reply_users, mentions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq > $3
     ORDER BY seq ASC
@@ -68,7 +68,7 @@ LEFT JOIN LATERAL (
 const GET: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
        reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users
+       reply_users, mentions
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
@@ -79,13 +79,13 @@ const AROUND: &str = r#"
 WITH a AS (SELECT seq FROM messages WHERE thread_id = $1 AND id = $2)
 SELECT 0::int2 AS part, h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths,
        m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
-       m.last_reply_at, m.last_reply_id, m.reply_users
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.mentions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 CROSS JOIN a
 CROSS JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
            reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users
+       reply_users, mentions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq < a.seq
     ORDER BY seq DESC
@@ -94,13 +94,13 @@ CROSS JOIN LATERAL (
 UNION ALL
 SELECT 1::int2, h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths,
        m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
-       m.last_reply_at, m.last_reply_id, m.reply_users
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.mentions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 CROSS JOIN a
 CROSS JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
            reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users
+       reply_users, mentions
     FROM messages
     WHERE thread_id = $1 AND deleted_at IS NULL AND seq > a.seq
     ORDER BY seq ASC
@@ -109,7 +109,7 @@ CROSS JOIN LATERAL (
 UNION ALL
 SELECT 2::int2, h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths,
        m.created_at, m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
-       m.last_reply_at, m.last_reply_id, m.reply_users
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.mentions
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 CROSS JOIN a
 LEFT JOIN messages m ON m.thread_id = $1 AND m.seq = a.seq AND m.deleted_at IS NULL
@@ -120,13 +120,13 @@ LEFT JOIN messages m ON m.thread_id = $1 AND m.seq = a.seq AND m.deleted_at IS N
 const CHANGES: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
        m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
-       m.last_reply_at, m.last_reply_id, m.reply_users, m.deleted_at, m.deleted_by,
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.mentions, m.deleted_at, m.deleted_by,
        m.delete_reason
 FROM (SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head) h
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
            reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users, deleted_at, deleted_by, delete_reason
+       reply_users, mentions, deleted_at, deleted_by, delete_reason
     FROM messages
     WHERE thread_id = $1 AND rev > $2
     ORDER BY rev
@@ -142,7 +142,8 @@ const HEAD: &str = "SELECT head FROM threads WHERE thread_id = $1";
 const HISTORY: &str = r#"
 SELECT m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at, m.updated_at,
        m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
-       m.last_reply_at, m.last_reply_id, m.reply_users, e.replaced_by, e.content, e.paths, e.made_at
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.mentions, e.replaced_by, e.content, e.paths, e.made_at,
+       e.mentions
 FROM messages m
 LEFT JOIN message_edits e ON e.thread_id = m.thread_id AND e.message_id = m.id
 WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL
@@ -358,6 +359,9 @@ impl PageStore for PostgresStore {
                     replaced_by,
                     content: row.try_get(COLUMNS + 1).map_err(decode)?,
                     paths: row.try_get(COLUMNS + 2).map_err(decode)?,
+                    mentions: super::rows::mentions_from_column(
+                        row.try_get(COLUMNS + 4).map_err(decode)?,
+                    )?,
                     made_at: Timestamp::from(made_at),
                 });
             }

@@ -14,7 +14,7 @@ use crate::reaction::{self, Plan, Reacted, ReactionChange, ReactionRequest};
 const READ_FOR_REACTION: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
        reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users
+       reply_users, mentions
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
@@ -24,7 +24,7 @@ WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 const READ_FOR_REACTION_LOCKED: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
        reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-       reply_users
+       reply_users, mentions
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 FOR UPDATE

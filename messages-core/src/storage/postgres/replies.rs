@@ -21,7 +21,7 @@ use crate::replies::{self, LiveReply, Participants};
 /// A live root, locked: its summary changes under this lock only.
 const LOCK_ROOT: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users, mentions
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL AND reply_to IS NULL
 FOR UPDATE
@@ -59,7 +59,7 @@ ORDER BY seq DESC
 const PAGE: &str = r#"
 SELECT h.head, m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at,
        m.updated_at, m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count,
-       m.last_reply_at, m.last_reply_id, m.reply_users, h.live
+       m.last_reply_at, m.last_reply_id, m.reply_users, m.mentions, h.live
 FROM (
     SELECT COALESCE((SELECT head FROM threads WHERE thread_id = $1), 0) AS head,
            EXISTS (SELECT 1 FROM messages WHERE thread_id = $1 AND id = $2
@@ -68,7 +68,7 @@ FROM (
 LEFT JOIN LATERAL (
     SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
            reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id,
-           reply_users
+           reply_users, mentions
     FROM messages
     WHERE thread_id = $1 AND root_id = $2 AND deleted_at IS NULL AND seq > $3
     ORDER BY seq ASC

@@ -7,7 +7,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::replies::{lock_root, summary_columns};
-use super::rows::message_from_row;
+use super::rows::{mentions_column, message_from_row};
 use super::{PostgresStore, db, decode};
 use crate::error::{Error, Result};
 use crate::events::codec;
@@ -18,7 +18,7 @@ use crate::write::{CreateRequest, Created};
 /// A live message, read as it is (a reply's target: its `root_id` never changes).
 const LIVE: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users, mentions
 FROM messages
 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 "#;
@@ -27,7 +27,7 @@ WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL
 /// target and root as a reply tried without a transaction reads them.
 const TARGET_AND_ROOT: &str = r#"
 SELECT thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users
+       reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users, mentions
 FROM messages
 WHERE thread_id = $1 AND deleted_at IS NULL
   AND id IN ($2, (SELECT root_id FROM messages WHERE thread_id = $1 AND id = $2))
@@ -65,8 +65,9 @@ WITH root_held AS (
     RETURNING head
 ), ins AS (
     INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
-                          updated_at, idempotency_key, request_hash, seq, rev, reply_to, root_id)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head - $20 + 1, head - $20 + 1, $14, $21
+                          updated_at, idempotency_key, request_hash, seq, rev, reply_to, root_id,
+                          mentions)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $7, $8, $9, head - $20 + 1, head - $20 + 1, $14, $21, $25
     FROM bump
     RETURNING seq
 ), seen AS (
@@ -335,6 +336,7 @@ async fn write<C: GenericClient + Sync>(
                 &root_author,
                 &root_rev,
                 &replies::REPLIES_UPDATED,
+                &mentions_column(reply.mentions.as_ref()),
             ],
         )
         .await;

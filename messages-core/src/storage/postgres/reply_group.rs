@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use super::queue::{self, CreateJob};
 use super::replies::summary_columns;
 use super::reply_create::insert_reply;
+use super::rows::mentions_column;
 use super::{Failure, PostgresStore, classify, db, decode};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageId, ThreadId};
@@ -38,9 +39,11 @@ WITH r AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.thread_id ORDER BY r.n) AS k
     FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                 $7::timestamptz[], $8::text[], $9::bytea[], $10::uuid[], $11::text[],
-                $12::timestamptz[], $13::bytea[], $14::uuid[], $15::uuid[]) WITH ORDINALITY
+                $12::timestamptz[], $13::bytea[], $14::uuid[], $15::uuid[], $27::text[])
+         WITH ORDINALITY
          AS r(thread_id, id, user_id, kind, content, paths, created_at, idempotency_key,
-              request_hash, event_id, event_kind, event_time, payload, target_id, root_id, n)
+              request_hash, event_id, event_kind, event_time, payload, target_id, root_id,
+              mentions, n)
 ), roots AS (
     SELECT x.*, row_number() OVER (PARTITION BY x.thread_id ORDER BY x.n) AS k
     FROM unnest($16::uuid[], $17::uuid[], $18::bigint[], $19::int[], $20::timestamptz[],
@@ -77,10 +80,11 @@ WITH r AS (
     SELECT x.*, base.base + base.replies + x.k AS new_rev FROM roots x JOIN base USING (thread_id)
 ), ins AS (
     INSERT INTO messages (thread_id, id, user_id, kind, content, paths, created_at,
-                          updated_at, idempotency_key, request_hash, seq, rev, reply_to, root_id)
+                          updated_at, idempotency_key, request_hash, seq, rev, reply_to, root_id,
+                          mentions)
     SELECT thread_id, id, user_id, kind, content,
            ARRAY(SELECT json_array_elements_text(paths::json)), created_at, created_at,
-           idempotency_key, request_hash, seq, seq, target_id, root_id
+           idempotency_key, request_hash, seq, seq, target_id, root_id, mentions
     FROM numbered ORDER BY n
 ), seen AS (
     INSERT INTO read_positions AS p (thread_id, user_id, seq)
@@ -356,6 +360,10 @@ async fn write(store: &PostgresStore, group: &Group) -> Result<Option<HashMap<Th
         .iter()
         .map(|m| m.reply_to.as_ref().map(MessageId::as_uuid))
         .collect();
+    let mentions: Vec<Option<String>> = messages
+        .iter()
+        .map(|m| mentions_column(m.mentions.as_ref()))
+        .collect();
     let root_ids: Vec<Option<&uuid::Uuid>> = messages
         .iter()
         .map(|m| m.root_id.as_ref().map(MessageId::as_uuid))
@@ -415,6 +423,7 @@ async fn write(store: &PostgresStore, group: &Group) -> Result<Option<HashMap<Th
                 &root_payloads,
                 &authors,
                 &replies::REPLIES_UPDATED,
+                &mentions,
             ],
         )
         .await;

@@ -1,6 +1,7 @@
 //! The rows every concern of the PostgreSQL store reads: a message's columns (always in the
 //! order `thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev,
-//! reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users`),
+//! reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users,
+//! mentions`),
 //! what is kept of a deletion, and the position a read begins with.
 
 use chrono::{DateTime, Utc};
@@ -8,15 +9,15 @@ use tokio_postgres::Row;
 
 use super::decode;
 use crate::error::Result;
-use crate::message::{Message, MessageId, MessageKind, ThreadId, Timestamp, UserId};
+use crate::message::{Mentions, Message, MessageId, MessageKind, ThreadId, Timestamp, UserId};
 use crate::removal::Deletion;
 
 /// How many columns a message takes in a row.
-pub(super) const COLUMNS: usize = 17;
+pub(super) const COLUMNS: usize = 18;
 
-/// A message from the seventeen columns starting at `at` (thread_id, id, user_id, kind,
+/// A message from the eighteen columns starting at `at` (thread_id, id, user_id, kind,
 /// content, paths, created_at, updated_at, seq, rev, reply_to, reactions, root_id,
-/// reply_count, last_reply_at, last_reply_id, reply_users).
+/// reply_count, last_reply_at, last_reply_id, reply_users, mentions).
 pub(super) fn message_from_row(row: &Row, at: usize) -> Result<Message> {
     let kind: &str = row.try_get(at + 3).map_err(decode)?;
     let created: DateTime<Utc> = row.try_get(at + 6).map_err(decode)?;
@@ -52,7 +53,20 @@ pub(super) fn message_from_row(row: &Row, at: usize) -> Result<Message> {
             .map(MessageId::from_uuid),
         reactions: crate::reaction::summary_from_json(row.try_get(at + 11).map_err(decode)?)?,
         replies: replies.map(Box::new),
+        mentions: mentions_from_column(row.try_get(at + 17).map_err(decode)?)?,
     })
+}
+
+/// A message's mentions as stored: their JSON, or NULL for none.
+pub(super) fn mentions_from_column(stored: Option<&str>) -> Result<Option<Mentions>> {
+    stored
+        .map(|json| serde_json::from_str(json).map_err(|e| decode(format!("mentions: {e}"))))
+        .transpose()
+}
+
+/// A message's mentions as stored (see `mentions_from_column`).
+pub(super) fn mentions_column(mentions: Option<&Mentions>) -> Option<String> {
+    mentions.map(|m| serde_json::to_string(m).expect("ids and a flag always serialise to JSON"))
 }
 
 /// Reads the position and the messages of rows shaped `head, message columns...`: a read

@@ -7,7 +7,7 @@ use super::SqliteStore;
 use super::command::{Command, Statements, Undo};
 use super::error::db;
 use super::replies::recount_roots;
-use super::rows::{bump, find_live, paths_json, push_event};
+use super::rows::{bump, find_live, mentions_column, paths_json, push_event};
 use crate::error::Result;
 use crate::message::{Message, MessageId, ThreadId, Tombstone};
 use crate::rules::{self, Removed};
@@ -30,11 +30,11 @@ impl ChangeStore for SqliteStore {
 }
 
 /// The edit: the new content numbered, the replaced version kept.
-const EDIT: &str = "UPDATE messages SET content = ?3, paths = ?4, updated_at = ?5, rev = ?6 \
-     WHERE thread_id = ?1 AND id = ?2";
+const EDIT: &str = "UPDATE messages SET content = ?3, paths = ?4, updated_at = ?5, rev = ?6, \
+     mentions = ?7 WHERE thread_id = ?1 AND id = ?2";
 const KEEP_REPLACED: &str = "INSERT INTO message_edits \
-     (thread_id, message_id, replaced_by, content, paths, made_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+     (thread_id, message_id, replaced_by, content, paths, made_at, mentions) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// An edit reads what could refuse it before it writes: no savepoint.
 impl Statements for EditRequest {
@@ -58,6 +58,7 @@ impl Statements for EditRequest {
                     paths_json(&message.paths),
                     message.updated_at.as_micros(),
                     rev,
+                    mentions_column(message.mentions.as_ref()),
                 ])
             })
             .map_err(db("update message"))?;
@@ -70,6 +71,7 @@ impl Statements for EditRequest {
                     replaced.content,
                     paths_json(&replaced.paths),
                     replaced.made_at.as_micros(),
+                    mentions_column(replaced.mentions.as_ref()),
                 ])
             })
             .map_err(db("keep the replaced version"))?;

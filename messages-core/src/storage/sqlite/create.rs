@@ -10,7 +10,8 @@ use super::error::db;
 use super::read_state::move_position;
 use super::replies::write_root;
 use super::rows::{
-    COLUMNS, bump, columns, decode, find_live, message_from_row, paths_json, push_event,
+    COLUMNS, bump, columns, decode, find_live, mentions_column, message_from_row, paths_json,
+    push_event,
 };
 use crate::error::{Error, Result};
 use crate::events::codec;
@@ -36,8 +37,8 @@ const ORIGINAL: &str = concat!(
 /// The message, numbered with the thread's next number, its event beside it, and its author's
 /// read position moved up to it.
 const INSERT: &str = "INSERT INTO messages (thread_id, seq, id, user_id, kind, content, paths, \
-     created_at, updated_at, rev, idempotency_key, request_hash, reply_to, root_id) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?2, ?9, ?10, ?11, ?12)";
+     created_at, updated_at, rev, idempotency_key, request_hash, reply_to, root_id, mentions) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?2, ?9, ?10, ?11, ?12, ?13)";
 
 /// A create reads what could refuse it (a reused key, a reply's target) before it writes
 /// anything, so it needs no savepoint.
@@ -96,6 +97,7 @@ impl Statements for CreateRequest {
                     hash,
                     message.reply_to.map(|id| *id.as_uuid()),
                     message.root_id.map(|id| *id.as_uuid()),
+                    mentions_column(message.mentions.as_ref()),
                 ])
             })
             .map_err(db("insert message"))?;

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use super::error::db;
 use super::rows::{
-    COLUMNS, columns, decode, deletion_from_row, find, find_live, head, message_from_row, timestamp,
+    COLUMNS, columns, decode, deletion_from_row, find, find_live, head, mentions_from_column,
+    message_from_row, timestamp,
 };
 use crate::changes::{Change, Changes, ChangesLimit};
 use crate::error::{Error, Result};
@@ -40,7 +41,7 @@ const CHANGES: &str = concat!(
 );
 
 /// The versions a message's edits replaced, oldest first.
-const REPLACED: &str = "SELECT replaced_by, content, paths, made_at FROM message_edits \
+const REPLACED: &str = "SELECT replaced_by, content, paths, made_at, mentions FROM message_edits \
      WHERE thread_id = ?1 AND message_id = ?2 ORDER BY replaced_by";
 
 /// Live messages by `seq`: `sql` (`OLDER` or `NEWER`) from `seq`, at most `take`.
@@ -179,6 +180,9 @@ impl PageStore for SqliteStore {
                     content: row.get(1).map_err(decode)?,
                     paths: serde_json::from_str(&paths).map_err(decode)?,
                     made_at: timestamp(row.get(3).map_err(decode)?)?,
+                    mentions: mentions_from_column(
+                        row.get::<_, Option<String>>(4).map_err(decode)?.as_deref(),
+                    )?,
                 });
             }
             Ok(History::new(&message, replaced))

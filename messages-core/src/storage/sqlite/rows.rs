@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::db;
 use crate::error::{Error, Result};
-use crate::message::{Message, MessageId, MessageKind, ThreadId, Timestamp, UserId};
+use crate::message::{Mentions, Message, MessageId, MessageKind, ThreadId, Timestamp, UserId};
 use crate::removal::Deletion;
 use crate::storage::OutboxEvent;
 
@@ -19,7 +19,8 @@ pub(super) fn decode(e: impl Into<crate::error::BoxError>) -> Error {
 macro_rules! columns {
     () => {
         "thread_id, id, user_id, kind, content, paths, created_at, updated_at, seq, rev, \
-         reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users"
+         reply_to, reactions, root_id, reply_count, last_reply_at, last_reply_id, reply_users, \
+         mentions"
     };
 }
 pub(super) use columns;
@@ -30,9 +31,9 @@ pub(super) fn timestamp(micros: i64) -> Result<Timestamp> {
 }
 
 /// How many columns `columns!()` names.
-pub(super) const COLUMNS: usize = 17;
+pub(super) const COLUMNS: usize = 18;
 
-/// A message from the seventeen columns of `columns!()` starting at `at`.
+/// A message from the eighteen columns of `columns!()` starting at `at`.
 pub(super) fn message_from_row(row: &Row<'_>, at: usize) -> Result<Message> {
     let kind: String = row.get(at + 3).map_err(decode)?;
     let paths: String = row.get(at + 5).map_err(decode)?;
@@ -42,6 +43,7 @@ pub(super) fn message_from_row(row: &Row<'_>, at: usize) -> Result<Message> {
     let last_reply_at: Option<i64> = row.get(at + 14).map_err(decode)?;
     let last_reply_id: Option<uuid::Uuid> = row.get(at + 15).map_err(decode)?;
     let reply_users: String = row.get(at + 16).map_err(decode)?;
+    let mentions: Option<String> = row.get(at + 17).map_err(decode)?;
     let replies = crate::replies::summary_from_columns(
         row.get(at + 13).map_err(decode)?,
         last_reply_at.map(timestamp).transpose()?,
@@ -63,7 +65,20 @@ pub(super) fn message_from_row(row: &Row<'_>, at: usize) -> Result<Message> {
         root_id: root_id.map(MessageId::from_uuid),
         reactions: crate::reaction::summary_from_json(&reactions)?,
         replies: replies.map(Box::new),
+        mentions: mentions_from_column(mentions.as_deref())?,
     })
+}
+
+/// A message's mentions as stored: their JSON, or NULL for none.
+pub(super) fn mentions_from_column(stored: Option<&str>) -> Result<Option<Mentions>> {
+    stored
+        .map(|json| serde_json::from_str(json).map_err(decode))
+        .transpose()
+}
+
+/// A message's mentions as stored (see `mentions_from_column`).
+pub(super) fn mentions_column(mentions: Option<&Mentions>) -> Option<String> {
+    mentions.map(|m| serde_json::to_string(m).expect("ids and a flag always serialise to JSON"))
 }
 
 pub(super) fn paths_json(paths: &[String]) -> String {

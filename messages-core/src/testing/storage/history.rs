@@ -19,6 +19,7 @@ pub async fn an_edit_keeps_the_version_it_replaced(subject: &Subject) {
         [Version {
             content: "first".into(),
             paths: vec![],
+            mentions: None,
             edited_at: m.created_at,
             rev: m.seq,
         }]
@@ -38,18 +39,21 @@ pub async fn an_edit_keeps_the_version_it_replaced(subject: &Subject) {
             Version {
                 content: "first".into(),
                 paths: vec![],
+                mentions: None,
                 edited_at: m.created_at,
                 rev: m.seq,
             },
             Version {
                 content: "second".into(),
                 paths: vec![],
+                mentions: None,
                 edited_at: second.updated_at,
                 rev: second.rev,
             },
             Version {
                 content: "second".into(),
                 paths: vec!["a.txt".into()],
+                mentions: None,
                 edited_at: third_at,
                 rev: third.rev,
             },

@@ -13,6 +13,7 @@
 //! - `conversations`: following reply conversations, positions in them, the inbox.
 //! - `reactions`: reactions, each change in the sequence, and the page of their holders.
 //! - `history`: the versions an edit replaced.
+//! - `mentions`: whom a message addresses, kept, edited and in its history.
 //! - `read`: read positions and unread counts.
 
 use std::any::Any;
@@ -31,6 +32,7 @@ mod calls;
 mod conversations;
 mod history;
 mod idempotency;
+mod mentions;
 mod outbox;
 mod paging;
 mod races;
@@ -44,6 +46,7 @@ pub use calls::{Calls, Keyed};
 pub use conversations::*;
 pub use history::*;
 pub use idempotency::*;
+pub use mentions::*;
 pub use outbox::{events_carry_their_change_numbers, every_write_leaves_one_event};
 pub use paging::*;
 pub use races::*;
@@ -142,6 +145,7 @@ macro_rules! storage_contract {
                 a_deleted_message_takes_no_reaction_and_has_no_history,
                 reactions_reach_the_changes_feed_like_edits,
                 an_edit_keeps_the_version_it_replaced,
+                mentions_are_kept_and_an_edit_replaces_them,
                 racing_reactions_keep_counts_exact,
                 clearing_reactions_is_one_numbered_change,
                 a_thread_never_read_counts_everything,

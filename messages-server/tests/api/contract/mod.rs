@@ -9,6 +9,7 @@ use crate::helpers::{Backend, spawn_app};
 mod changes;
 mod create;
 mod list;
+mod mentions;
 mod message;
 mod moderation;
 mod operations;
@@ -20,6 +21,7 @@ mod replies;
 use changes::*;
 use create::*;
 use list::*;
+use mentions::*;
 use message::*;
 use moderation::*;
 use operations::{health_routes, unknown_routes_and_methods};
@@ -55,6 +57,7 @@ messages_core::every_backend!([
     reactions_refuse_what_they_cannot_take,
     reactions_reach_the_changes_feed_and_the_newest_page,
     edit_history_lists_every_version,
+    mentions_are_kept_replaced_and_checked,
     read_positions_move_and_count_exactly,
     unread_counts_for_many_threads,
     read_state_refuses_bad_input,

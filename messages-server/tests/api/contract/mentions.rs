@@ -1,0 +1,124 @@
+//! `mentions` on `POST` and `PUT` of a message: kept, answered, replaced by an edit, kept in the
+//! history; a malformed one refused with `invalid_mentions` naming the entry.
+
+use http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, new_id};
+
+pub(super) async fn mentions_are_kept_replaced_and_checked(app: &TestApp) {
+    let (thread, author, a, b) = (new_id(), new_id(), new_id(), new_id());
+    let r = app
+        .create(
+            &thread,
+            &author,
+            json!({"content": "hi", "mentions": {"users": [a, a, author], "room": false}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let m = r.json();
+    assert_eq!(
+        m["mentions"],
+        json!({"users": [a], "room": false}),
+        "duplicates folded, the author left out"
+    );
+    let id = m["id"].as_str().unwrap_or_default().to_owned();
+    let plain = app.post_text(&thread, &author, "to no one").await;
+    assert!(plain.get("mentions").is_none(), "absent when no one");
+    let only_self = app
+        .create(
+            &thread,
+            &author,
+            json!({"content": "me", "mentions": {"users": [author]}}),
+        )
+        .await;
+    assert!(only_self.json().get("mentions").is_none());
+
+    let r = app
+        .edit(
+            &thread,
+            &id,
+            &author,
+            json!({"mentions": {"users": [b], "room": true}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["mentions"], json!({"users": [b], "room": true}));
+    assert_eq!(r.json()["content"], "hi", "only the mentions changed");
+    let r = app
+        .edit(&thread, &id, &author, json!({"content": "hi again"}))
+        .await;
+    assert_eq!(
+        r.json()["mentions"],
+        json!({"users": [b], "room": true}),
+        "an edit without mentions keeps them"
+    );
+    let got = app
+        .request(
+            http::Method::GET,
+            &format!("/threads/{thread}/messages/{id}/edits"),
+            &[],
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        got["versions"][0]["mentions"],
+        json!({"users": [a], "room": false})
+    );
+    assert_eq!(
+        got["versions"][1]["mentions"],
+        json!({"users": [b], "room": true})
+    );
+
+    for (body, names) in [
+        (
+            json!({"content": "x", "mentions": {"users": [a, "nobody"]}}),
+            "mentions.users[1]",
+        ),
+        (
+            json!({"content": "x", "mentions": {"users": [null]}}),
+            "mentions.users[0]",
+        ),
+        (
+            json!({"content": "x", "mentions": {"users": a}}),
+            "mentions.users",
+        ),
+        (
+            json!({"content": "x", "mentions": {"room": "yes"}}),
+            "mentions.room",
+        ),
+        (
+            json!({"content": "x", "mentions": {"everyone": true}}),
+            "mentions.everyone",
+        ),
+        (json!({"content": "x", "mentions": [a]}), "mentions"),
+    ] {
+        let r = app.create(&thread, &author, body.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(r.error_code(), "invalid_mentions", "{body}");
+        let message = r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.starts_with(names), "{message} names {names}");
+    }
+    let too_many: Vec<String> = (0..51).map(|_| new_id()).collect();
+    let r = app
+        .create(
+            &thread,
+            &author,
+            json!({"content": "x", "mentions": {"users": too_many}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_code(), "invalid_mentions");
+    let r = app
+        .edit(&thread, &id, &author, json!({"mentions": {"users": ["x"]}}))
+        .await;
+    assert_eq!(
+        r.error_code(),
+        "invalid_mentions",
+        "an edit is checked the same way"
+    );
+}
