@@ -138,6 +138,9 @@ pub struct ReadState {
     pub capped: bool,
     /// The first of them, when there is one.
     pub first_unread_seq: Option<i64>,
+    /// How many of them address the reader (name them, or the room), up to the same cap:
+    /// exact while below it, as they are some of `unread`.
+    pub mentions: u64,
 }
 
 impl ReadState {
@@ -149,6 +152,7 @@ impl ReadState {
         seq: i64,
         counted: u64,
         first_unread_seq: Option<i64>,
+        mentions: u64,
         max: UnreadMax,
     ) -> Self {
         let (unread, capped) = max.cap(counted);
@@ -158,6 +162,7 @@ impl ReadState {
             unread,
             capped,
             first_unread_seq,
+            mentions: max.cap(mentions).0,
         }
     }
 
@@ -222,10 +227,10 @@ mod tests {
     fn a_count_past_the_cap_says_so() {
         let thread = ThreadId::from_uuid(uuid::Uuid::nil());
         let max = UnreadMax::new(3).expect("valid");
-        let at = ReadState::from_unread(thread, 0, 3, Some(1), max);
-        assert_eq!((at.unread, at.capped), (3, false));
-        let past = ReadState::from_unread(thread, 0, 4, Some(1), max);
-        assert_eq!((past.unread, past.capped), (3, true));
+        let at = ReadState::from_unread(thread, 0, 3, Some(1), 2, max);
+        assert_eq!((at.unread, at.capped, at.mentions), (3, false, 2));
+        let past = ReadState::from_unread(thread, 0, 4, Some(1), 4, max);
+        assert_eq!((past.unread, past.capped, past.mentions), (3, true, 3));
         let json = String::from_utf8(past.to_json()).expect("utf-8");
         assert!(json.contains(r#""unread":3"#) && json.contains(r#""capped":true"#));
     }

@@ -55,6 +55,20 @@ impl Mentions {
         self.room || self.users.contains(&user)
     }
 
+    /// The ids a store files the message under, to count and list the mentions of a reader:
+    /// the room's ([`Mentions::ROOM`]) alone when the room is addressed (every reader is then),
+    /// else each named user's. So a message counts once for a reader however it names them.
+    pub fn keys(mentions: Option<&Mentions>) -> Vec<uuid::Uuid> {
+        match mentions {
+            None => Vec::new(),
+            Some(m) if m.room => vec![Self::ROOM],
+            Some(m) => m.users.iter().map(|u| *u.as_uuid()).collect(),
+        }
+    }
+
+    /// The key of a mention of the room: the nil id, which is never a user's.
+    pub const ROOM: uuid::Uuid = uuid::Uuid::nil();
+
     /// The users named by `self` and not by `before` (all of them when `before` is `None`):
     /// whom an edit mentions anew.
     pub fn added_since(&self, before: Option<&Mentions>) -> Vec<UserId> {

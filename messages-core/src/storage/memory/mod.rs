@@ -210,18 +210,21 @@ impl Thread {
     /// counted up to one past `max`.
     fn read_state(&self, thread: ThreadId, user: UserId, max: UnreadMax) -> ReadState {
         let seq = self.read.get(&user).copied().unwrap_or(0);
-        let mut unread = self
-            .live
-            .range(seq + 1..)
-            .filter(|s| {
-                self.by_seq
-                    .get(s)
-                    .is_some_and(|e| e.message.user_id != user)
-            })
-            .take(max.get() + 1);
-        let first = unread.next().copied();
+        let others = || {
+            self.live
+                .range(seq + 1..)
+                .filter_map(|s| self.by_seq.get(s))
+                .map(|e| &e.message)
+                .filter(|m| m.user_id != user)
+        };
+        let mut unread = others().take(max.get() + 1);
+        let first = unread.next().map(|m| m.seq);
         let counted = first.map_or(0, |_| 1 + unread.count() as u64);
-        ReadState::from_unread(thread, seq, counted, first, max)
+        let mentions = others()
+            .filter(|m| m.mentions.as_ref().is_some_and(|x| x.address(user)))
+            .take(max.get() + 1)
+            .count() as u64;
+        ReadState::from_unread(thread, seq, counted, first, mentions, max)
     }
 }
 

@@ -39,7 +39,7 @@ impl ReadStateStore for MemoryStore {
             .iter()
             .map(|&thread| match stored.get(&thread) {
                 Some(entry) => entry.read_state(thread, user, max),
-                None => ReadState::from_unread(thread, 0, 0, None, max),
+                None => ReadState::from_unread(thread, 0, 0, None, 0, max),
             })
             .collect())
     }

@@ -24,8 +24,8 @@ FOR UPDATE
 "#;
 
 /// An edit, last step before the commit: bump the counter, write the new content and
-/// mentions ($13) numbered with it, keep the replaced version ($6, $7, $8, $14), write the
-/// event.
+/// mentions ($13) numbered with it, file the message under its new mention keys ($15) alone,
+/// keep the replaced version ($6, $7, $8, $14), write the event.
 const NUMBER_EDIT: &str = r#"
 WITH bump AS (
     INSERT INTO threads AS t (thread_id, head) VALUES ($1, 1)
@@ -39,6 +39,12 @@ WITH bump AS (
     INSERT INTO message_edits (thread_id, message_id, replaced_by, content, paths, made_at,
                                mentions)
     SELECT $1, $2, rev, $6, $7, $8, $14 FROM upd
+), unfiled AS (
+    DELETE FROM mentions
+    WHERE thread_id = $1 AND seq = (SELECT seq FROM upd) AND user_id <> ALL($15::uuid[])
+), filed AS (
+    INSERT INTO mentions (thread_id, user_id, seq) SELECT $1, k, seq FROM upd, unnest($15::uuid[]) k
+    ON CONFLICT DO NOTHING
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT $9, $10, $1, $11, $12, seq, rev FROM upd
@@ -125,6 +131,7 @@ pub(super) async fn edit_in<C: GenericClient + Sync>(
                 &event.open_payload,
                 &mentions_column(message.mentions.as_ref()),
                 &mentions_column(replaced.mentions.as_ref()),
+                &crate::message::Mentions::keys(message.mentions.as_ref()),
             ],
         )
         .await

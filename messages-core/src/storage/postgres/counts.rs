@@ -32,6 +32,8 @@ pub(super) struct Counted {
     pub(super) counted: i64,
     /// The first of them.
     pub(super) first: Option<i64>,
+    /// How many of them address the reader.
+    pub(super) mentions: i64,
 }
 
 /// Counts by thread and reader. Its std lock follows the crate's policy (`locks`): held for
@@ -84,6 +86,7 @@ mod tests {
             limit: 1_001,
             counted: 3,
             first: Some(5),
+            mentions: 1,
         };
         counts.keep(me, [(t1, counted)]);
         assert_eq!(counts.get(&[t1, t2], me), vec![Some(counted), None]);

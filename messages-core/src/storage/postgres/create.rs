@@ -11,11 +11,11 @@ use tokio::sync::oneshot;
 
 use super::idempotency::{is_reused_key, replay_if_used};
 use super::queue::{self, CreateJob};
-use super::rows::mentions_column;
+use super::rows::{group_mention_keys, mentions_column};
 use super::{Failure, PostgresStore, classify, db, decode};
 use crate::error::{Error, Result};
 use crate::events::codec;
-use crate::message::ThreadId;
+use crate::message::{Mentions, ThreadId};
 use crate::storage::{CreateStore, OutboxEvent};
 use crate::write::{CreateRequest, Created};
 
@@ -39,6 +39,8 @@ WITH bump AS (
 ), seen AS (
     INSERT INTO read_positions AS r (thread_id, user_id, seq) SELECT $1, $3, seq FROM ins
     ON CONFLICT (thread_id, user_id) DO UPDATE SET seq = GREATEST(r.seq, excluded.seq)
+), filed AS (
+    INSERT INTO mentions (thread_id, user_id, seq) SELECT $1, k, seq FROM ins, unnest($15::uuid[]) k
 ) SELECT seq FROM ins
 "#;
 
@@ -80,6 +82,10 @@ WITH rows AS (
     SELECT thread_id, user_id, max(seq) FROM numbered
     GROUP BY thread_id, user_id ORDER BY thread_id, user_id
     ON CONFLICT (thread_id, user_id) DO UPDATE SET seq = GREATEST(r.seq, excluded.seq)
+), filed AS (
+    INSERT INTO mentions (thread_id, user_id, seq)
+    SELECT m.thread_id, k.key, m.seq
+    FROM unnest($15::int8[], $16::uuid[]) AS k(place, key) JOIN numbered m ON m.n = k.place
 ) SELECT thread_id, head FROM bump
 "#;
 
@@ -222,6 +228,7 @@ async fn insert_one(
                 &event_time,
                 &event.open_payload,
                 &mentions_column(message.mentions.as_ref()),
+                &Mentions::keys(message.mentions.as_ref()),
             ],
         )
         .await;
@@ -308,6 +315,7 @@ async fn insert_many(
         .iter()
         .map(|j| mentions_column(j.request.message.mentions.as_ref()))
         .collect();
+    let (mention_places, mention_keys) = group_mention_keys(jobs.iter().map(CreateJob::message));
     let rows = client
         .query(
             &stmt,
@@ -326,6 +334,8 @@ async fn insert_many(
                 &event_times,
                 &payloads,
                 &mentions,
+                &mention_places,
+                &mention_keys,
             ],
         )
         .await

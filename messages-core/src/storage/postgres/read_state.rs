@@ -8,13 +8,14 @@ use tokio_postgres::Row;
 use super::counts::Counted;
 use super::{PostgresStore, db, decode};
 use crate::error::{Error, Result};
-use crate::message::{ThreadId, UserId};
+use crate::message::{Mentions, ThreadId, UserId};
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::storage::ReadStateStore;
 use crate::write::MarkReadRequest;
 
 /// Moves a reader's position ($2 in thread $1) to $3 (clamped to 0..head), only forward
-/// unless $4, then counts what is unread after it: the live messages others wrote, at most $5.
+/// unless $4, then counts what is unread after it: the live messages others wrote, at most $5,
+/// and those of them filed under the reader's or the room's ($6) mention key, at most $5 too.
 /// No number of the sequence is taken and no event written.
 const MARK_READ: &str = r#"
 WITH moved AS (
@@ -25,7 +26,7 @@ WITH moved AS (
     SET seq = CASE WHEN $4 THEN excluded.seq ELSE GREATEST(r.seq, excluded.seq) END
     RETURNING seq
 )
-SELECT moved.seq, u.n, u.first
+SELECT moved.seq, u.n, u.first, mn.n
 FROM moved, LATERAL (
     SELECT count(*) AS n, min(s.seq) AS first FROM (
         SELECT m.seq FROM messages m
@@ -34,12 +35,22 @@ FROM moved, LATERAL (
         ORDER BY m.seq
         LIMIT $5
     ) s
-) u
+) u, LATERAL (
+    SELECT count(*) AS n FROM (
+        SELECT x.seq FROM mentions x
+        WHERE x.thread_id = $1 AND x.user_id IN ($2, $6) AND x.seq > moved.seq
+          AND EXISTS (SELECT 1 FROM messages m
+                      WHERE m.thread_id = $1 AND m.seq = x.seq AND m.deleted_at IS NULL
+                        AND m.user_id <> $2)
+        LIMIT $5
+    ) s
+) mn
 "#;
 
 /// A reader's ($2) state in each thread of $1, in that order: the position (0 when never
 /// set), the thread's head, and the live messages after the position that others wrote, at
-/// most $3 of them: `[count, first seq]`, or NULL where the head and the position are still
+/// most $3 of them, with those of them filed under the reader's or the room's ($6) mention
+/// key, at most $3 too: `[count, first seq, mentions]`, or NULL where the head and the position are still
 /// $4 and $5, the ones a count this process kept was made at (-1 where it keeps none; see
 /// `counts`). One statement, so a whole sidebar is one round trip and one snapshot. The
 /// positions and heads are joins, not a subquery per thread, so the plan looks each up by its
@@ -48,7 +59,16 @@ const READ_STATES: &str = r#"
 SELECT t.thread_id, COALESCE(r.seq, 0), COALESCE(h.head, 0),
        CASE WHEN COALESCE(h.head, 0) = t.known_head AND COALESCE(r.seq, 0) = t.known_seq
             THEN NULL
-            ELSE (SELECT ARRAY[count(*), min(s.seq)] FROM (
+            ELSE (SELECT ARRAY[count(*), min(s.seq), (
+                      SELECT count(*) FROM (
+                          SELECT x.seq FROM mentions x
+                          WHERE x.thread_id = t.thread_id AND x.user_id IN ($2, $6)
+                            AND x.seq > COALESCE(r.seq, 0)
+                            AND EXISTS (SELECT 1 FROM messages m
+                                        WHERE m.thread_id = x.thread_id AND m.seq = x.seq
+                                          AND m.deleted_at IS NULL AND m.user_id <> $2)
+                          LIMIT $3
+                      ) q)] FROM (
                       SELECT m.seq FROM messages m
                       WHERE m.thread_id = t.thread_id AND m.deleted_at IS NULL
                         AND m.seq > COALESCE(r.seq, 0) AND m.user_id <> $2
@@ -73,11 +93,13 @@ fn read_state_from_row(
     let seq: i64 = row.try_get(at).map_err(decode)?;
     let counted: i64 = row.try_get(at + 1).map_err(decode)?;
     let first: Option<i64> = row.try_get(at + 2).map_err(decode)?;
+    let mentions: i64 = row.try_get(at + 3).map_err(decode)?;
     Ok(ReadState::from_unread(
         thread,
         seq,
         counted.max(0) as u64,
         first,
+        mentions.max(0) as u64,
         max,
     ))
 }
@@ -102,7 +124,14 @@ impl ReadStateStore for PostgresStore {
             let row = client
                 .query_one(
                     &stmt,
-                    &[thread.as_uuid(), user.as_uuid(), &seq, &back, &limit],
+                    &[
+                        thread.as_uuid(),
+                        user.as_uuid(),
+                        &seq,
+                        &back,
+                        &limit,
+                        &Mentions::ROOM,
+                    ],
                 )
                 .await
                 .map_err(db("mark read"))?;
@@ -139,7 +168,14 @@ impl ReadStateStore for PostgresStore {
             let rows = client
                 .query(
                     &stmt,
-                    &[&ids, user.as_uuid(), &limit, &known_heads, &known_seqs],
+                    &[
+                        &ids,
+                        user.as_uuid(),
+                        &limit,
+                        &known_heads,
+                        &known_seqs,
+                        &Mentions::ROOM,
+                    ],
                 )
                 .await
                 .map_err(db("read states"))?;
@@ -158,6 +194,7 @@ impl ReadStateStore for PostgresStore {
                             limit,
                             counted: pair.first().copied().flatten().unwrap_or(0),
                             first: pair.get(1).copied().flatten(),
+                            mentions: pair.get(2).copied().flatten().unwrap_or(0),
                         };
                         fresh.push((thread, counted));
                         counted
@@ -176,6 +213,7 @@ impl ReadStateStore for PostgresStore {
                     seq,
                     counted.counted.max(0) as u64,
                     counted.first,
+                    counted.mentions.max(0) as u64,
                     max,
                 ));
             }

@@ -85,6 +85,8 @@ WITH root_held AS (
     SELECT $1, $15, $3, true, seq FROM ins WHERE $15::uuid IS NOT NULL
     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE
     SET following = true, seq = GREATEST(f.seq, excluded.seq)
+), filed AS (
+    INSERT INTO mentions (thread_id, user_id, seq) SELECT $1, k, seq FROM ins, unnest($26::uuid[]) k
 ), root_author AS (
     INSERT INTO reply_follows (thread_id, root_id, user_id, following, seq)
     SELECT $1, $15, $22, true, 0 FROM ins WHERE $15::uuid IS NOT NULL AND $22::uuid IS NOT NULL
@@ -337,6 +339,7 @@ async fn write<C: GenericClient + Sync>(
                 &root_rev,
                 &replies::REPLIES_UPDATED,
                 &mentions_column(reply.mentions.as_ref()),
+                &crate::message::Mentions::keys(reply.mentions.as_ref()),
             ],
         )
         .await;

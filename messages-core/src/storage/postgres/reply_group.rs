@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::queue::{self, CreateJob};
 use super::replies::summary_columns;
 use super::reply_create::insert_reply;
-use super::rows::mentions_column;
+use super::rows::{group_mention_keys, mentions_column};
 use super::{Failure, PostgresStore, classify, db, decode};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageId, ThreadId};
@@ -106,6 +106,10 @@ WITH r AS (
     GROUP BY thread_id, root_id, user_id ORDER BY thread_id, root_id, user_id
     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE
     SET following = true, seq = GREATEST(f.seq, excluded.seq)
+), filed AS (
+    INSERT INTO mentions (thread_id, user_id, seq)
+    SELECT m.thread_id, k.key, m.seq
+    FROM unnest($28::int8[], $29::uuid[]) AS k(place, key) JOIN numbered m ON m.n = k.place
 ), root_author AS (
     INSERT INTO reply_follows (thread_id, root_id, user_id, following, seq)
     SELECT x.thread_id, x.id, x.author, true, 0 FROM root_numbered x
@@ -364,6 +368,7 @@ async fn write(store: &PostgresStore, group: &Group) -> Result<Option<HashMap<Th
         .iter()
         .map(|m| mentions_column(m.mentions.as_ref()))
         .collect();
+    let (mention_places, mention_keys) = group_mention_keys(messages.iter().copied());
     let root_ids: Vec<Option<&uuid::Uuid>> = messages
         .iter()
         .map(|m| m.root_id.as_ref().map(MessageId::as_uuid))
@@ -424,6 +429,8 @@ async fn write(store: &PostgresStore, group: &Group) -> Result<Option<HashMap<Th
                 &authors,
                 &replies::REPLIES_UPDATED,
                 &mentions,
+                &mention_places,
+                &mention_keys,
             ],
         )
         .await;

@@ -64,6 +64,21 @@ pub(super) fn mentions_from_column(stored: Option<&str>) -> Result<Option<Mentio
         .transpose()
 }
 
+/// The keys of a group's messages' mentions (see `Mentions::keys`), as two arrays: the
+/// message's place in the group (1-based, as `WITH ORDINALITY` numbers it) and the key.
+pub(super) fn group_mention_keys<'a>(
+    messages: impl Iterator<Item = &'a Message>,
+) -> (Vec<i64>, Vec<uuid::Uuid>) {
+    let (mut places, mut keys) = (Vec::new(), Vec::new());
+    for (i, message) in messages.enumerate() {
+        for key in Mentions::keys(message.mentions.as_ref()) {
+            places.push(i as i64 + 1);
+            keys.push(key);
+        }
+    }
+    (places, keys)
+}
+
 /// A message's mentions as stored (see `mentions_from_column`).
 pub(super) fn mentions_column(mentions: Option<&Mentions>) -> Option<String> {
     mentions.map(|m| serde_json::to_string(m).expect("ids and a flag always serialise to JSON"))

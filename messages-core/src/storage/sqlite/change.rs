@@ -7,7 +7,7 @@ use super::SqliteStore;
 use super::command::{Command, Statements, Undo};
 use super::error::db;
 use super::replies::recount_roots;
-use super::rows::{bump, find_live, mentions_column, paths_json, push_event};
+use super::rows::{bump, file_mentions, find_live, mentions_column, paths_json, push_event};
 use crate::error::Result;
 use crate::message::{Message, MessageId, ThreadId, Tombstone};
 use crate::rules::{self, Removed};
@@ -75,6 +75,9 @@ impl Statements for EditRequest {
                 ])
             })
             .map_err(db("keep the replaced version"))?;
+        if message.mentions != replaced.mentions {
+            file_mentions(conn, self.thread, message.seq, message.mentions.as_ref())?;
+        }
         push_event(conn, &edit.event, message.seq, rev)?;
         Ok(edit.message)
     }

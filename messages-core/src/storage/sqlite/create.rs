@@ -10,8 +10,8 @@ use super::error::db;
 use super::read_state::move_position;
 use super::replies::write_root;
 use super::rows::{
-    COLUMNS, bump, columns, decode, find_live, mentions_column, message_from_row, paths_json,
-    push_event,
+    COLUMNS, bump, columns, decode, file_mentions, find_live, mentions_column, message_from_row,
+    paths_json, push_event,
 };
 use crate::error::{Error, Result};
 use crate::events::codec;
@@ -101,6 +101,9 @@ impl Statements for CreateRequest {
                 ])
             })
             .map_err(db("insert message"))?;
+        if message.mentions.is_some() {
+            file_mentions(conn, message.thread_id, seq, message.mentions.as_ref())?;
+        }
         push_event(conn, &event, seq, seq)?;
         move_position(conn, message.thread_id, message.user_id, seq, false)?;
         let Some(root) = root else {

@@ -7,7 +7,7 @@ use super::SqliteStore;
 use super::command::{Command, Statements, Undo};
 use super::error::db;
 use crate::error::Result;
-use crate::message::{ThreadId, UserId};
+use crate::message::{Mentions, ThreadId, UserId};
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::storage::ReadStateStore;
 use crate::write::MarkReadRequest;
@@ -58,15 +58,22 @@ const MOVE: &str = "
     SET seq = CASE WHEN ?4 THEN excluded.seq ELSE max(seq, excluded.seq) END";
 
 /// A reader's ($2) position in thread $1 (0 when never set), with the number of live messages
-/// after it that others wrote, counted up to $3, and the first of them.
+/// after it that others wrote, counted up to $3, the first of them, and how many of them
+/// address the reader (filed under their id or the room's, $4), up to $3 too.
 const STATE: &str = "
-    SELECT p.seq, count(u.seq), min(u.seq)
-    FROM (SELECT coalesce((SELECT seq FROM read_positions
-                           WHERE thread_id = ?1 AND user_id = ?2), 0) AS seq) p
+    WITH p AS (SELECT coalesce((SELECT seq FROM read_positions
+                                WHERE thread_id = ?1 AND user_id = ?2), 0) AS seq)
+    SELECT p.seq, count(u.seq), min(u.seq),
+           (SELECT count(*) FROM (
+                SELECT x.seq FROM mentions x JOIN messages m
+                  ON m.thread_id = x.thread_id AND m.seq = x.seq
+                WHERE x.thread_id = ?1 AND x.user_id IN (?2, ?4) AND x.seq > p.seq
+                  AND m.deleted_at IS NULL AND m.user_id <> ?2
+                LIMIT ?3))
+    FROM p
     LEFT JOIN (SELECT seq FROM messages
                WHERE thread_id = ?1 AND deleted_at IS NULL AND user_id <> ?2
-                 AND seq > coalesce((SELECT seq FROM read_positions
-                                     WHERE thread_id = ?1 AND user_id = ?2), 0)
+                 AND seq > (SELECT seq FROM p)
                ORDER BY seq LIMIT ?3) u";
 
 /// Moves `user`'s read position to `seq` or, with `back`, sets it there; never past the head.
@@ -94,17 +101,24 @@ fn read_state(
     conn.prepare_cached(STATE)
         .and_then(|mut stmt| {
             stmt.query_row(
-                params![thread.as_uuid(), user.as_uuid(), max.get() as i64 + 1],
+                params![
+                    thread.as_uuid(),
+                    user.as_uuid(),
+                    max.get() as i64 + 1,
+                    Mentions::ROOM
+                ],
                 |row| {
                     let seq: i64 = row.get(0)?;
                     let counted: i64 = row.get(1)?;
                     let first: Option<i64> = row.get(2)?;
-                    Ok((seq, counted, first))
+                    let mentions: i64 = row.get(3)?;
+                    Ok((seq, counted, first, mentions))
                 },
             )
         })
         .map_err(db("read state"))
-        .map(|(seq, counted, first)| {
-            ReadState::from_unread(thread, seq, counted.max(0) as u64, first, max)
+        .map(|(seq, counted, first, mentions)| {
+            let (counted, mentions) = (counted.max(0) as u64, mentions.max(0) as u64);
+            ReadState::from_unread(thread, seq, counted, first, mentions, max)
         })
 }

@@ -76,6 +76,25 @@ pub(super) fn mentions_from_column(stored: Option<&str>) -> Result<Option<Mentio
         .transpose()
 }
 
+/// Files the message numbered `seq` under its mentions' keys (see `Mentions::keys`), in place
+/// of the keys it had: the rows a reader's mention count reads.
+pub(super) fn file_mentions(
+    conn: &Connection,
+    thread: ThreadId,
+    seq: i64,
+    mentions: Option<&Mentions>,
+) -> Result<()> {
+    conn.prepare_cached("DELETE FROM mentions WHERE thread_id = ?1 AND seq = ?2")
+        .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), seq]))
+        .map_err(db("unfile mentions"))?;
+    for key in Mentions::keys(mentions) {
+        conn.prepare_cached("INSERT INTO mentions (thread_id, user_id, seq) VALUES (?1, ?2, ?3)")
+            .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), key, seq]))
+            .map_err(db("file mentions"))?;
+    }
+    Ok(())
+}
+
 /// A message's mentions as stored (see `mentions_from_column`).
 pub(super) fn mentions_column(mentions: Option<&Mentions>) -> Option<String> {
     mentions.map(|m| serde_json::to_string(m).expect("ids and a flag always serialise to JSON"))

@@ -75,3 +75,130 @@ pub async fn mentions_are_kept_and_an_edit_replaces_them(subject: &Subject) {
         "each version keeps its own"
     );
 }
+
+/// The reader's mentions in a thread: the count beside the unread count of one read state.
+async fn counted(store: &dyn MessageStore, t: ThreadId, reader: UserId, max: u64) -> (u64, u64) {
+    let max = crate::read::UnreadMax::new(max as usize).unwrap();
+    let states = store.read_states_of(reader, &[t], max).await.unwrap();
+    (states[0].unread, states[0].mentions)
+}
+
+/// A message by `author` in `t` that addresses `users` (and the room).
+async fn post(
+    store: &dyn MessageStore,
+    t: ThreadId,
+    author: UserId,
+    users: &[UserId],
+    room: bool,
+) -> Message {
+    let mut m = message(t, author, T0, "mention");
+    m.mentions = Mentions::new(users.to_vec(), room, 50)
+        .unwrap()
+        .of_author(author);
+    insert(store, &m).await
+}
+
+/// Re-mentions `m` as its author: `users` and the room.
+async fn remention(store: &dyn MessageStore, m: &Message, users: &[UserId], room: bool) {
+    let mentions = Mentions::new(users.to_vec(), room, 50).unwrap();
+    let patch =
+        MessagePatch::with_mentions(None, None, Some(mentions), &Limits::default()).unwrap();
+    let at = Timestamp::from_micros(T0 + 5_000_000);
+    store
+        .update_as(m.thread_id, m.id, m.user_id, &patch, at)
+        .await
+        .unwrap();
+}
+
+/// Mention counts beside unread counts: the live messages after the reader's position that
+/// others wrote and that name the reader or the room, each once however it is made; edits
+/// that add and remove the reader, deletes, reading forward, marking as unread, and the cap.
+pub async fn mention_counts_are_exact(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let t = thread();
+    let (reader, bystander, a, b) = (user(), user(), user(), user());
+    // The reader's own message addresses the room (and moves their position to it).
+    let own = post(store, t, reader, &[a], true).await;
+    let named = post(store, t, a, &[reader], false).await;
+    let room = post(store, t, b, &[], true).await;
+    let both = post(store, t, a, &[reader, b], true).await;
+    let plain = post(store, t, a, &[], false).await;
+    post(store, t, b, &[bystander], false).await;
+    assert_eq!(
+        counted(store, t, reader, 1000).await,
+        (5, 3),
+        "named, room, both once"
+    );
+    assert_eq!(
+        counted(store, t, bystander, 1000).await,
+        (6, 4),
+        "the room's three (one the reader's) and their own name"
+    );
+    assert_eq!(
+        counted(store, t, a, 1000).await,
+        (1, 0),
+        "after their own last message"
+    );
+
+    remention(store, &named, &[b], false).await;
+    remention(store, &plain, &[reader], false).await;
+    assert_eq!(
+        counted(store, t, reader, 1000).await.1,
+        3,
+        "one removed, one added"
+    );
+    delete(store, &room).await;
+    assert_eq!(
+        counted(store, t, reader, 1000).await,
+        (4, 2),
+        "a deleted one leaves"
+    );
+    assert_eq!(
+        counted(store, t, reader, 1).await,
+        (1, 1),
+        "both stop at the cap"
+    );
+
+    let max = crate::read::UnreadMax::default();
+    let read = store
+        .mark_read_as(t, reader, crate::read::ReadMark::ReadTo(both.seq), max)
+        .await
+        .unwrap();
+    assert_eq!(
+        (read.unread, read.mentions),
+        (2, 1),
+        "the re-mentioned one is left"
+    );
+    let back = store
+        .mark_read_as(t, reader, crate::read::ReadMark::UnreadFrom(own.seq), max)
+        .await
+        .unwrap();
+    assert_eq!(
+        (back.unread, back.mentions),
+        (4, 2),
+        "marked unread, counted again; the reader's own room mention never"
+    );
+}
+
+/// Writers mentioning one reader at once, on several threads: every mention counted once.
+pub async fn racing_mentions_are_each_counted(subject: &Subject) {
+    let store = Arc::clone(&subject.store);
+    let (t, reader) = (thread(), user());
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let author = user();
+                for i in 0..10 {
+                    let room = (w + i) % 5 == 0;
+                    let users = if room { vec![] } else { vec![reader, user()] };
+                    post(store.as_ref(), t, author, &users, room).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    assert_eq!(counted(store.as_ref(), t, reader, 1000).await, (80, 80));
+}

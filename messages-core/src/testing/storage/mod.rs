@@ -146,6 +146,8 @@ macro_rules! storage_contract {
                 reactions_reach_the_changes_feed_like_edits,
                 an_edit_keeps_the_version_it_replaced,
                 mentions_are_kept_and_an_edit_replaces_them,
+                mention_counts_are_exact,
+                racing_mentions_are_each_counted,
                 racing_reactions_keep_counts_exact,
                 clearing_reactions_is_one_numbered_change,
                 a_thread_never_read_counts_everything,

@@ -122,3 +122,74 @@ pub(super) async fn mentions_are_kept_replaced_and_checked(app: &TestApp) {
         "an edit is checked the same way"
     );
 }
+
+pub(super) async fn mention_counts_reach_every_read_state(app: &TestApp) {
+    let (thread, author, reader) = (new_id(), new_id(), new_id());
+    let first = app
+        .create(
+            &thread,
+            &author,
+            json!({"content": "you", "mentions": {"users": [reader]}}),
+        )
+        .await
+        .json();
+    app.create(
+        &thread,
+        &author,
+        json!({"content": "all", "mentions": {"room": true}}),
+    )
+    .await;
+    app.post_text(&thread, &author, "chatter").await;
+    let user = [("x-user-id", reader.as_str())];
+    let unread = app
+        .request(
+            http::Method::GET,
+            &format!("/unread?threads={thread}"),
+            &user,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(unread["threads"][0]["unread"], 3);
+    assert_eq!(unread["threads"][0]["mentions"], 2);
+    let body = json!({"seq": first["seq"]}).to_string().into_bytes();
+    let moved = app
+        .request(
+            http::Method::PUT,
+            &format!("/threads/{thread}/read"),
+            &[
+                ("x-user-id", reader.as_str()),
+                ("content-type", "application/json"),
+            ],
+            Some(body),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (moved["unread"].clone(), moved["mentions"].clone()),
+        (json!(2), json!(1))
+    );
+    let state = app
+        .request(
+            http::Method::GET,
+            &format!("/threads/{thread}/read"),
+            &user,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(state["mentions"], 1);
+    let authors = app
+        .request(
+            http::Method::GET,
+            &format!("/threads/{thread}/read"),
+            &[("x-user-id", author.as_str())],
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        authors["mentions"], 0,
+        "their own room mention is not for them"
+    );
+}

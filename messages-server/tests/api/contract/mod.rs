@@ -58,6 +58,7 @@ messages_core::every_backend!([
     reactions_reach_the_changes_feed_and_the_newest_page,
     edit_history_lists_every_version,
     mentions_are_kept_replaced_and_checked,
+    mention_counts_reach_every_read_state,
     read_positions_move_and_count_exactly,
     unread_counts_for_many_threads,
     read_state_refuses_bad_input,

@@ -51,7 +51,7 @@ pub(super) async fn read_positions_move_and_count_exactly(app: &TestApp) {
     assert_eq!(
         never,
         json!({"thread_id": thread, "seq": 0, "unread": 4, "capped": false,
-               "first_unread_seq": seqs[0]})
+               "first_unread_seq": seqs[0], "mentions": 0})
     );
     let r = mark(app, &thread, &reader, json!({"seq": seqs[1]})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
