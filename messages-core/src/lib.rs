@@ -101,6 +101,7 @@ mod error;
 mod history;
 mod json;
 mod locks;
+mod mentioned;
 mod message;
 mod page;
 mod reaction;
@@ -130,6 +131,7 @@ pub use cursor::Cursor;
 pub use error::{BoxError, Error, Result};
 pub use events::outbox::{Relay, RelayConfig, RelayHandle};
 pub use history::{History, Replaced, Version};
+pub use mentioned::{MentionCursor, MentionPage};
 pub use message::{
     Clock, Emoji, IdempotencyKey, Limits, Mentions, Message, MessageId, MessageKind, MessagePatch,
     NewMessage, Reaction, ReplySummary, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,

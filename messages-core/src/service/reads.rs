@@ -7,6 +7,7 @@ use crate::conversation::{Inbox, InboxCursor};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::history::History;
+use crate::mentioned::{MentionCursor, MentionPage};
 use crate::message::{Emoji, Message, MessageId, ThreadId, UserId};
 use crate::page::{Page, PageJson, PageQuery, PageSize};
 use crate::reaction::{Reactors, ReactorsLimit};
@@ -85,6 +86,23 @@ impl MessageService {
         self.store
             .call(Operation::Inbox, |s| {
                 s.inbox(user, threads, after, size, max)
+            })
+            .await
+    }
+
+    /// The live messages of `threads` others wrote that name `user` or the room, newest
+    /// first, after `after`; with `unread_only`, those after the user's position.
+    pub async fn mentions(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        after: Option<MentionCursor>,
+        size: PageSize,
+        unread_only: bool,
+    ) -> Result<MentionPage> {
+        self.store
+            .call(Operation::Mentions, |s| {
+                s.mentions(user, threads, after, size, unread_only)
             })
             .await
     }

@@ -56,11 +56,13 @@ pub enum Operation {
     RepliesRead,
     /// [`ConversationStore::inbox`](super::ConversationStore::inbox).
     Inbox,
+    /// [`ReadStateStore::mentions`](super::ReadStateStore::mentions).
+    Mentions,
 }
 
 impl Operation {
     /// Every operation, in declaration order: `ALL[op as usize] == op`.
-    pub const ALL: [Operation; 21] = [
+    pub const ALL: [Operation; 22] = [
         Operation::Create,
         Operation::Get,
         Operation::Edit,
@@ -82,6 +84,7 @@ impl Operation {
         Operation::Follow,
         Operation::RepliesRead,
         Operation::Inbox,
+        Operation::Mentions,
     ];
 
     /// The operation's label in metrics (an edit keeps the label `update` it has always had).
@@ -108,6 +111,7 @@ impl Operation {
             Operation::Follow => "follow",
             Operation::RepliesRead => "replies_read",
             Operation::Inbox => "inbox",
+            Operation::Mentions => "mentions",
         }
     }
 }

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::mentioned::{MentionCursor, MentionPage};
 use crate::message::UserId;
+use crate::page::PageSize;
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::write::MarkReadRequest;
 
@@ -25,4 +27,17 @@ pub trait ReadStateStore: Send + Sync + 'static {
         threads: &ThreadList,
         max: UnreadMax,
     ) -> Result<Vec<ReadState>>;
+
+    /// The live messages of `threads` that others wrote and that name `user` or address the
+    /// room, newest first (see [`MentionCursor::key`]), after `after`, `size` of them with
+    /// `has_more` exact; with `unread_only`, only those after the user's position in their
+    /// thread.
+    async fn mentions(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        after: Option<MentionCursor>,
+        size: PageSize,
+        unread_only: bool,
+    ) -> Result<MentionPage>;
 }

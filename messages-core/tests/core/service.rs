@@ -143,6 +143,18 @@ impl ReadStateStore for GatedStore {
     ) -> Result<Vec<ReadState>> {
         self.inner.read_states(user, threads, max).await
     }
+    async fn mentions(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        after: Option<messages_core::MentionCursor>,
+        size: PageSize,
+        unread_only: bool,
+    ) -> Result<messages_core::MentionPage> {
+        self.inner
+            .mentions(user, threads, after, size, unread_only)
+            .await
+    }
 }
 
 #[async_trait]

@@ -107,6 +107,7 @@ async fn dispatch<B: ReadBody>(
             Box::pin(conversations::mark_read(state, ids?, request)).await
         }
         (Route::Inbox, &Method::GET) => Box::pin(conversations::inbox(state, &request)).await,
+        (Route::Mentions, &Method::GET) => Box::pin(read::mentions(state, &request)).await,
         (Route::ThreadChanges, &Method::GET) => {
             Box::pin(changes::list(state, ids?, &request)).await
         }

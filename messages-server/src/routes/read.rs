@@ -3,7 +3,7 @@
 //! one can read or move another user's.
 
 use http::{Request, StatusCode};
-use messages_core::{ReadMark, ThreadId, ThreadList, states_to_json};
+use messages_core::{MentionCursor, PageSize, ReadMark, ThreadId, ThreadList, states_to_json};
 use serde::Deserialize;
 
 use super::path::PathIds;
@@ -117,6 +117,48 @@ pub(super) fn parse_threads(list: &str) -> Result<ThreadList, ApiError> {
             },
         )
     })
+}
+
+/// `GET /mentions?threads=<ids>&limit=&cursor=&unread_only=`: the live messages of those
+/// threads others wrote that name the caller or the room, newest first.
+pub async fn mentions<B>(state: &AppState, request: &Request<B>) -> Result<HttpResponse, ApiError> {
+    let user = state.auth.user(request.headers())?;
+    let (mut threads, mut size, mut after, mut unread_only) =
+        (None, PageSize::DEFAULT, None, false);
+    for (name, value) in super::query::query_pairs(request.uri().query().unwrap_or_default()) {
+        match name.as_ref() {
+            "threads" => threads = Some(parse_threads(&value)?),
+            "limit" => {
+                size =
+                    PageSize::parse(&value).map_err(|e| ApiError::refused("invalid_limit", e))?;
+            }
+            "cursor" if !value.is_empty() => after = Some(MentionCursor::decode(&value)?),
+            "unread_only" => {
+                unread_only = match value.as_ref() {
+                    "true" | "1" => true,
+                    "false" | "0" | "" => false,
+                    other => {
+                        return Err(ApiError::bad_request(
+                            "invalid_unread_only",
+                            format!("unread_only: {other:?} is neither true nor false"),
+                        ));
+                    }
+                };
+            }
+            _ => {}
+        }
+    }
+    let threads = threads.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_threads",
+            "threads: give 1 to 200 thread ids, comma-separated",
+        )
+    })?;
+    let page = state
+        .service
+        .mentions(user, &threads, after, size, unread_only)
+        .await?;
+    Ok(json(StatusCode::OK, page.to_json()))
 }
 
 #[cfg(test)]

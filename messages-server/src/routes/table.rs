@@ -29,10 +29,11 @@ pub(crate) enum Route {
     Follow,
     RepliesRead,
     Inbox,
+    Mentions,
 }
 
 /// Every route: its path, the methods it takes, and whether it is part of the API contract.
-pub(super) const ROUTES: [(Route, &str, &str, bool); 23] = [
+pub(super) const ROUTES: [(Route, &str, &str, bool); 24] = [
     (
         Route::ThreadMessages,
         "/threads/{thread_id}/messages",
@@ -116,6 +117,7 @@ pub(super) const ROUTES: [(Route, &str, &str, bool); 23] = [
         true,
     ),
     (Route::Inbox, "/replies/inbox", "GET", true),
+    (Route::Mentions, "/mentions", "GET", true),
 ];
 
 impl Route {

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use super::MemoryStore;
 use crate::error::Result;
 use crate::locks;
+use crate::mentioned::{MentionCursor, MentionPage};
 use crate::message::UserId;
+use crate::page::PageSize;
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::storage::ReadStateStore;
 use crate::write::MarkReadRequest;
@@ -42,5 +44,37 @@ impl ReadStateStore for MemoryStore {
                 None => ReadState::from_unread(thread, 0, 0, None, 0, max),
             })
             .collect())
+    }
+
+    async fn mentions(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        after: Option<MentionCursor>,
+        size: PageSize,
+        unread_only: bool,
+    ) -> Result<MentionPage> {
+        let stored = locks::read(&self.threads);
+        let mut found = Vec::new();
+        for thread in threads.as_slice() {
+            let Some(entry) = stored.get(thread) else {
+                continue;
+            };
+            let from = match unread_only {
+                true => entry.read.get(&user).copied().unwrap_or(0),
+                false => 0,
+            };
+            found.extend(
+                entry
+                    .live
+                    .range(from + 1..)
+                    .filter_map(|seq| entry.by_seq.get(seq))
+                    .map(|e| &e.message)
+                    .filter(|m| m.user_id != user)
+                    .filter(|m| m.mentions.as_ref().is_some_and(|x| x.address(user)))
+                    .cloned(),
+            );
+        }
+        Ok(MentionPage::from_candidates(found, after, size.get()))
     }
 }

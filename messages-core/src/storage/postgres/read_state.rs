@@ -6,9 +6,12 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::counts::Counted;
+use super::rows::message_from_row;
 use super::{PostgresStore, db, decode};
 use crate::error::{Error, Result};
+use crate::mentioned::{MentionCursor, MentionPage};
 use crate::message::{Mentions, ThreadId, UserId};
+use crate::page::PageSize;
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::storage::ReadStateStore;
 use crate::write::MarkReadRequest;
@@ -81,6 +84,30 @@ FROM unnest($1::uuid[], $4::int8[], $5::int8[]) WITH ORDINALITY
 LEFT JOIN read_positions r ON r.thread_id = t.thread_id AND r.user_id = $2
 LEFT JOIN threads h ON h.thread_id = t.thread_id
 ORDER BY t.ord
+"#;
+
+/// A page's candidates: in each thread of $1 (each once), the live messages others wrote
+/// that are filed under the reader's ($2) or the room's ($3) mention key, newest first from
+/// id $4 (when given) on, at most $5 of them; with $6 only those after the reader's position
+/// there. The caller orders the threads' candidates into the page (`MentionPage`).
+const MENTIONS: &str = r#"
+SELECT m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at, m.updated_at,
+       m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count, m.last_reply_at,
+       m.last_reply_id, m.reply_users, m.mentions
+FROM (SELECT DISTINCT unnest($1::uuid[]) AS thread_id) t
+CROSS JOIN LATERAL (
+    SELECT * FROM messages m
+    WHERE m.thread_id = t.thread_id AND m.deleted_at IS NULL AND m.user_id <> $2
+      AND ($4::uuid IS NULL OR m.id <= $4)
+      AND m.seq IN (
+          SELECT x.seq FROM mentions x
+          WHERE x.thread_id = t.thread_id AND x.user_id IN ($2, $3)
+            AND x.seq > CASE WHEN $6 THEN COALESCE(
+                (SELECT r.seq FROM read_positions r
+                 WHERE r.thread_id = t.thread_id AND r.user_id = $2), 0) ELSE 0 END)
+    ORDER BY m.id DESC
+    LIMIT $5
+) m
 "#;
 
 /// A read state from a row's `position, count, first unread` columns from `at`.
@@ -222,6 +249,47 @@ impl ReadStateStore for PostgresStore {
             }
             self.counts.keep(user, fresh);
             Ok(states)
+        })
+        .await
+    }
+
+    async fn mentions(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        after: Option<MentionCursor>,
+        size: PageSize,
+        unread_only: bool,
+    ) -> Result<MentionPage> {
+        self.timed("mentions", async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(MENTIONS)
+                .await
+                .map_err(db("prepare"))?;
+            let ids: Vec<uuid::Uuid> = threads.as_slice().iter().map(|t| *t.as_uuid()).collect();
+            let cursor = after.map(|a| *a.id.as_uuid());
+            // One more for `has_more`, and one for the cursor's own message.
+            let take = size.get() as i64 + 2;
+            let rows = client
+                .query(
+                    &stmt,
+                    &[
+                        &ids,
+                        user.as_uuid(),
+                        &Mentions::ROOM,
+                        &cursor,
+                        &take,
+                        &unread_only,
+                    ],
+                )
+                .await
+                .map_err(db("mentions"))?;
+            let mut found = Vec::with_capacity(rows.len());
+            for row in &rows {
+                found.push(message_from_row(row, 0)?);
+            }
+            Ok(MentionPage::from_candidates(found, after, size.get()))
         })
         .await
     }

@@ -6,8 +6,11 @@ use rusqlite::{Connection, params};
 use super::SqliteStore;
 use super::command::{Command, Statements, Undo};
 use super::error::db;
+use super::rows::{columns, message_from_row};
 use crate::error::Result;
-use crate::message::{Mentions, ThreadId, UserId};
+use crate::mentioned::{MentionCursor, MentionPage};
+use crate::message::{Mentions, Message, ThreadId, UserId};
+use crate::page::PageSize;
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::storage::ReadStateStore;
 use crate::write::MarkReadRequest;
@@ -34,6 +37,72 @@ impl ReadStateStore for SqliteStore {
         })
         .await
     }
+
+    async fn mentions(
+        &self,
+        user: UserId,
+        threads: &ThreadList,
+        after: Option<MentionCursor>,
+        size: PageSize,
+        unread_only: bool,
+    ) -> Result<MentionPage> {
+        let threads = threads.clone();
+        self.read("mentions", move |tx| {
+            let mut found = Vec::new();
+            for &thread in threads.as_slice() {
+                found.extend(mentions_in(tx, thread, user, after, size, unread_only)?);
+            }
+            Ok(MentionPage::from_candidates(found, after, size.get()))
+        })
+        .await
+    }
+}
+
+/// The live messages of thread $1 others wrote that are filed under the reader's ($2) or the
+/// room's ($3) mention key after position $4, newest first from id $5 (when given) on, at most
+/// $6: the page's candidates from this thread (the cursor's own thread and id are told apart
+/// by the caller).
+const MENTIONS: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages
+    WHERE thread_id = ?1 AND deleted_at IS NULL AND user_id <> ?2
+      AND (?5 IS NULL OR id <= ?5)
+      AND seq IN (SELECT x.seq FROM mentions x
+                  WHERE x.thread_id = ?1 AND x.user_id IN (?2, ?3) AND x.seq > ?4)
+    ORDER BY id DESC LIMIT ?6"
+);
+
+/// The candidates of a page of `user`'s mentions in `thread`.
+fn mentions_in(
+    conn: &Connection,
+    thread: ThreadId,
+    user: UserId,
+    after: Option<MentionCursor>,
+    size: PageSize,
+    unread_only: bool,
+) -> Result<Vec<Message>> {
+    let from = match unread_only {
+        true => read_state(conn, thread, user, UnreadMax::default())?.seq,
+        false => 0,
+    };
+    let mut stmt = conn.prepare_cached(MENTIONS).map_err(db("mentions"))?;
+    let mut rows = stmt
+        .query(params![
+            thread.as_uuid(),
+            user.as_uuid(),
+            Mentions::ROOM,
+            from,
+            after.map(|a| *a.id.as_uuid()),
+            // One more for `has_more`, and one for the cursor's own message.
+            size.get() as i64 + 2,
+        ])
+        .map_err(db("mentions"))?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().map_err(db("mentions"))? {
+        found.push(message_from_row(row, 0)?);
+    }
+    Ok(found)
 }
 
 /// A move refuses nothing: no savepoint.

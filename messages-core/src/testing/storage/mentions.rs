@@ -202,3 +202,101 @@ pub async fn racing_mentions_are_each_counted(subject: &Subject) {
     }
     assert_eq!(counted(store.as_ref(), t, reader, 1000).await, (80, 80));
 }
+
+/// Every page of a reader's mentions across threads, walked with `size`.
+async fn walk_mentions(
+    store: &dyn MessageStore,
+    reader: UserId,
+    threads: &crate::read::ThreadList,
+    size: u32,
+    unread_only: bool,
+    between: impl AsyncFn(usize),
+) -> Vec<Message> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    for turn in 0.. {
+        let page = store
+            .mentions(reader, threads, after, super::size(size), unread_only)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= size as usize);
+        assert_eq!(page.has_more, page.next_cursor.is_some());
+        seen.extend(page.items);
+        between(turn).await;
+        match page.next_cursor {
+            Some(next) => after = Some(next),
+            None => return seen,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// A reader's mentions across threads, newest first: the live messages others wrote that name
+/// them or the room, each once (a thread named twice too), paged without gaps or repeats while
+/// new mentions arrive; `unread_only` keeps those after the reader's position.
+pub async fn mentions_of_a_reader_page_exactly(subject: &Subject) {
+    let store = subject.store.as_ref();
+    let reader = user();
+    let (a, b) = (user(), user());
+    let threads: Vec<ThreadId> = (0..3).map(|_| thread()).collect();
+    let mut expected = Vec::new();
+    for i in 0..21 {
+        let t = threads[i % 3];
+        let author = if i % 2 == 0 { a } else { b };
+        let m = match i % 7 {
+            0 => post(store, t, author, &[], true).await,
+            1 => post(store, t, author, &[], false).await,
+            2 => post(store, t, reader, &[a], true).await,
+            _ => post(store, t, author, &[reader, b], false).await,
+        };
+        match i % 7 {
+            1 | 2 => {}
+            5 => {
+                delete(store, &m).await;
+            }
+            _ => expected.push((m.id, m.thread_id)),
+        }
+    }
+    expected.sort_by(|x, y| y.cmp(x));
+    let expected: Vec<MessageId> = expected.into_iter().map(|(id, _)| id).collect();
+    let named = crate::read::ThreadList::new(
+        threads
+            .iter()
+            .chain(threads.iter().take(1))
+            .copied()
+            .collect(),
+    )
+    .unwrap();
+    let arriving = |turn: usize| {
+        let t = threads[turn % 3];
+        async move {
+            post(store, t, a, &[reader], false).await;
+        }
+    };
+    let seen = walk_mentions(store, reader, &named, 4, false, arriving).await;
+    let seen: Vec<MessageId> = seen.iter().map(|m| m.id).collect();
+    assert_eq!(seen, expected, "newest first, no gap, no repeat");
+
+    // Read the first thread up to its head: its mentions are no longer unread.
+    let max = crate::read::UnreadMax::default();
+    let head = store.head(threads[0]).await.unwrap();
+    store
+        .mark_read_as(threads[0], reader, crate::read::ReadMark::ReadTo(head), max)
+        .await
+        .unwrap();
+    let unread = walk_mentions(store, reader, &named, 50, true, async |_| {}).await;
+    let all = walk_mentions(store, reader, &named, 50, false, async |_| {}).await;
+    let states = store.read_states_of(reader, &threads, max).await.unwrap();
+    let wanted: Vec<MessageId> = all
+        .iter()
+        .filter(|m| {
+            states
+                .iter()
+                .any(|s| s.thread_id == m.thread_id && m.seq > s.seq)
+        })
+        .map(|m| m.id)
+        .collect();
+    let unread: Vec<MessageId> = unread.iter().map(|m| m.id).collect();
+    assert!(unread.len() < all.len(), "the first thread is read");
+    assert_eq!(unread, wanted, "unread only: those after the position");
+}

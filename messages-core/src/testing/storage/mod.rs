@@ -148,6 +148,7 @@ macro_rules! storage_contract {
                 mentions_are_kept_and_an_edit_replaces_them,
                 mention_counts_are_exact,
                 racing_mentions_are_each_counted,
+                mentions_of_a_reader_page_exactly,
                 racing_reactions_keep_counts_exact,
                 clearing_reactions_is_one_numbered_change,
                 a_thread_never_read_counts_everything,

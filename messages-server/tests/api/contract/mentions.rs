@@ -193,3 +193,83 @@ pub(super) async fn mention_counts_reach_every_read_state(app: &TestApp) {
         "their own room mention is not for them"
     );
 }
+
+pub(super) async fn mentions_of_the_caller_page_newest_first(app: &TestApp) {
+    let (t1, t2, author, reader) = (new_id(), new_id(), new_id(), new_id());
+    let mut mentioned = Vec::new();
+    for (i, thread) in [&t1, &t2, &t1, &t2, &t1].into_iter().enumerate() {
+        let body = match i {
+            1 => json!({"content": "all", "mentions": {"room": true}}),
+            _ => json!({"content": "you", "mentions": {"users": [reader]}}),
+        };
+        let m = app.create(thread, &author, body).await.json();
+        mentioned.push(m["id"].as_str().unwrap_or_default().to_owned());
+        app.post_text(thread, &author, "chatter").await;
+    }
+    mentioned.reverse();
+    let user = [("x-user-id", reader.as_str())];
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .request(
+                http::Method::GET,
+                &format!("/mentions?threads={t1},{t2}&limit=2&cursor={cursor}"),
+                &user,
+                None,
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        let page = page.json();
+        for item in page["items"].as_array().cloned().unwrap_or_default() {
+            assert!(item["seq"].as_i64().is_some() && item["thread_id"].is_string());
+            seen.push(item["id"].as_str().unwrap_or_default().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, mentioned, "newest first, each once");
+    let body = json!({"seq": 1_000_000}).to_string().into_bytes();
+    app.request(
+        http::Method::PUT,
+        &format!("/threads/{t1}/read"),
+        &[
+            ("x-user-id", reader.as_str()),
+            ("content-type", "application/json"),
+        ],
+        Some(body),
+    )
+    .await;
+    let unread = app
+        .request(
+            http::Method::GET,
+            &format!("/mentions?threads={t1},{t2}&unread_only=true"),
+            &user,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        unread["items"].as_array().map(Vec::len),
+        Some(2),
+        "the second thread's two"
+    );
+    for (query, code) in [
+        (
+            format!("/mentions?threads={t1}&cursor=nope"),
+            "invalid_cursor",
+        ),
+        (
+            format!("/mentions?threads={t1}&unread_only=maybe"),
+            "invalid_unread_only",
+        ),
+        ("/mentions".to_owned(), "invalid_threads"),
+        (format!("/mentions?threads={t1}&limit=0"), "invalid_limit"),
+    ] {
+        let r = app.request(http::Method::GET, &query, &user, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(r.error_code(), code, "{query}");
+    }
+}

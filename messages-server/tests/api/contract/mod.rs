@@ -59,6 +59,7 @@ messages_core::every_backend!([
     edit_history_lists_every_version,
     mentions_are_kept_replaced_and_checked,
     mention_counts_reach_every_read_state,
+    mentions_of_the_caller_page_newest_first,
     read_positions_move_and_count_exactly,
     unread_counts_for_many_threads,
     read_state_refuses_bad_input,

@@ -1,0 +1,144 @@
+//! A reader's mentions across the threads they may see: the live messages others wrote that
+//! name them or address the room, newest first (by id, which a message takes when it is
+//! written and which orders by time, then by thread), as keyset pages.
+
+use base64::Engine;
+
+use crate::error::{Error, Result};
+use crate::message::{Message, MessageId, ThreadId};
+
+/// Where a page of mentions ends: the last message's id and thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MentionCursor {
+    /// The last message's id.
+    pub id: MessageId,
+    /// Its thread.
+    pub thread: ThreadId,
+}
+
+impl MentionCursor {
+    /// The cursor after `message`.
+    pub fn after(message: &Message) -> Self {
+        MentionCursor {
+            id: message.id,
+            thread: message.thread_id,
+        }
+    }
+
+    /// The opaque form a client sends back.
+    pub fn encode(&self) -> String {
+        let mut raw = Vec::with_capacity(32);
+        raw.extend_from_slice(self.id.as_uuid().as_bytes());
+        raw.extend_from_slice(self.thread.as_uuid().as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Reads a cursor [`MentionCursor::encode`] made; anything else is `Error::InvalidCursor`.
+    pub fn decode(text: &str) -> Result<Self> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| Error::InvalidCursor)?;
+        let raw: [u8; 32] = raw.try_into().map_err(|_| Error::InvalidCursor)?;
+        let (id, thread) = raw.split_at(16);
+        let uuid = |b: &[u8]| uuid::Uuid::from_slice(b).map_err(|_| Error::InvalidCursor);
+        Ok(MentionCursor {
+            id: MessageId::from_uuid(uuid(id)?),
+            thread: ThreadId::from_uuid(uuid(thread)?),
+        })
+    }
+
+    /// The order of the mentions: newest first by id, then by thread, both descending, so
+    /// every message has one place.
+    pub fn key(&self) -> (MessageId, ThreadId) {
+        (self.id, self.thread)
+    }
+}
+
+/// A page of a reader's mentions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MentionPage {
+    /// The messages, each in its current state, newest first.
+    pub items: Vec<Message>,
+    /// Where the next page starts; present exactly when `has_more`.
+    pub next_cursor: Option<MentionCursor>,
+    /// Whether more lie beyond this page.
+    pub has_more: bool,
+}
+
+impl MentionPage {
+    /// The page after `after` from mentions read in any order (a thread named twice may give
+    /// a message twice): newest first, each once, `size` of them, `has_more` exact when at
+    /// least `size + 1` were read past `after`.
+    pub fn from_candidates(
+        messages: impl IntoIterator<Item = Message>,
+        after: Option<MentionCursor>,
+        size: usize,
+    ) -> Self {
+        let mut keyed: Vec<_> = messages
+            .into_iter()
+            .map(|m| (MentionCursor::after(&m).key(), m))
+            .filter(|(key, _)| after.is_none_or(|a| *key < a.key()))
+            .collect();
+        keyed.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        let has_more = keyed.len() > size;
+        keyed.truncate(size);
+        let items: Vec<Message> = keyed.into_iter().map(|(_, m)| m).collect();
+        let next_cursor = if has_more {
+            items.last().map(MentionCursor::after)
+        } else {
+            None
+        };
+        MentionPage {
+            items,
+            next_cursor,
+            has_more,
+        }
+    }
+
+    /// The page as response JSON: `{"items":[message...],"next_cursor","has_more"}`; each
+    /// message carries its `thread_id` and `seq`, for `around`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.items.len() * 400);
+        out.extend_from_slice(b"{\"items\":[");
+        for (i, message) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            message.write_json(&mut out);
+        }
+        out.extend_from_slice(b"],\"next_cursor\":");
+        match &self.next_cursor {
+            Some(cursor) => {
+                out.push(b'"');
+                out.extend_from_slice(cursor.encode().as_bytes());
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"has_more\":");
+        out.extend_from_slice(if self.has_more { b"true" } else { b"false" });
+        out.push(b'}');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_and_nothing_else_decodes() {
+        let c = MentionCursor {
+            id: MessageId::new_v7(),
+            thread: ThreadId::from_uuid(uuid::Uuid::now_v7()),
+        };
+        assert_eq!(MentionCursor::decode(&c.encode()).unwrap(), c);
+        for bad in ["", "abc", "!!!!", &c.encode()[2..]] {
+            assert!(matches!(
+                MentionCursor::decode(bad),
+                Err(Error::InvalidCursor)
+            ));
+        }
+    }
+}
