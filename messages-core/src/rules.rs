@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::events::codec;
 use crate::history::Replaced;
-use crate::message::{Message, MessageId, ThreadId, Timestamp, Tombstone, UserId};
+use crate::message::{Mentions, Message, MessageId, ThreadId, Timestamp, Tombstone, UserId};
 use crate::removal::{Deletion, Removal};
 use crate::storage::OutboxEvent;
 use crate::write::EditRequest;
@@ -82,7 +82,8 @@ pub(crate) fn edit(current: Option<&Message>, request: &EditRequest) -> Result<E
     let current = current.ok_or(Error::NotFound)?;
     let mut message = current.clone();
     request.patch.apply(&mut message, request.at)?;
-    let event = codec::updated(&message);
+    let newly = Mentions::new_in(message.mentions.as_ref(), current.mentions.as_ref());
+    let event = codec::updated(&message, newly.as_ref());
     Ok(Edit {
         replaced: Replaced {
             content: current.content.clone(),
@@ -144,6 +145,40 @@ mod tests {
 
     fn user() -> UserId {
         UserId::from_uuid(uuid::Uuid::new_v4())
+    }
+
+    #[test]
+    fn an_edit_announces_whom_it_mentions_anew() {
+        let (author, a, b) = (user(), user(), user());
+        let thread = ThreadId::from_uuid(uuid::Uuid::now_v7());
+        let mut current = crate::testing::text_message(thread, author, 1, "hi");
+        current.mentions = Some(Mentions::new(vec![a], false, 50).expect("valid"));
+        let edit_to = |users: Vec<UserId>, room: bool| EditRequest {
+            thread,
+            id: current.id,
+            user: author,
+            patch: crate::message::MessagePatch::with_mentions(
+                None,
+                None,
+                Some(Mentions::new(users, room, 50).expect("valid")),
+                &crate::message::Limits::default(),
+            )
+            .expect("valid"),
+            at: Timestamp::from_micros(2),
+        };
+        let body = |edit: Edit| -> serde_json::Value {
+            let mut payload = edit.event.open_payload;
+            payload.push(b'}');
+            serde_json::from_slice(&payload).expect("JSON")
+        };
+        let added = body(edit(Some(&current), &edit_to(vec![a, b], true)).expect("edit"));
+        assert_eq!(
+            added["newly_mentioned"],
+            serde_json::json!({"users": [b], "room": true})
+        );
+        assert_eq!(added["mentions"]["users"], serde_json::json!([a, b]));
+        let same = body(edit(Some(&current), &edit_to(vec![a], false)).expect("edit"));
+        assert!(same.get("newly_mentioned").is_none(), "no one new");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use uuid::Uuid;
 pub use crate::changes::{CREATED, DELETED, UPDATED};
 use crate::error::{Error, Result};
 use crate::json::write_open;
-use crate::message::{Emoji, Message, MessageId, ThreadId, Timestamp, Tombstone, UserId};
+use crate::message::{Emoji, Mentions, Message, MessageId, ThreadId, Timestamp, Tombstone, UserId};
 use crate::storage::{OutboxEvent, StoredEvent};
 
 /// A moderator clearing every reaction of a message, as its event announces it before the
@@ -149,10 +149,17 @@ pub fn created(message: &Message) -> OutboxEvent {
     }
 }
 
-/// The event announcing an edit; `message` is the message after it.
-pub fn updated(message: &Message) -> OutboxEvent {
+/// The event announcing an edit; `message` is the message after it, `newly` whom the edit
+/// mentions that the version before did not (see `Mentions::new_in`), in the body as
+/// `newly_mentioned` (absent when no one), so a notification service pushes each mention once.
+pub fn updated(message: &Message, newly: Option<&Mentions>) -> OutboxEvent {
     let mut open_payload = Vec::with_capacity(320);
     message.write_open_json(&mut open_payload);
+    if let Some(newly) = newly {
+        open_payload.extend_from_slice(b",\"newly_mentioned\":");
+        serde_json::to_writer(&mut open_payload, newly)
+            .expect("ids and a flag always serialise into memory");
+    }
     OutboxEvent {
         id: Uuid::now_v7(),
         kind: UPDATED,
@@ -370,7 +377,7 @@ mod tests {
                 }),
             ),
             (created(&message), EventBody::Created(message.clone())),
-            (updated(&message), EventBody::Updated(message.clone())),
+            (updated(&message, None), EventBody::Updated(message.clone())),
             (
                 deleted(&removed),
                 EventBody::Deleted(Deleted {

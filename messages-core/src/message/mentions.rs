@@ -78,6 +78,16 @@ impl Mentions {
             .filter(|user| before.is_none_or(|b| !b.users.contains(user)))
             .collect()
     }
+
+    /// What an edit from `before` to `after` mentions anew: the users `after` names that
+    /// `before` did not, and the room when only `after` addresses it; `None` when nothing.
+    /// A notification service pushes these, so each mention is pushed once.
+    pub fn new_in(after: Option<&Mentions>, before: Option<&Mentions>) -> Option<Mentions> {
+        let after = after?;
+        let users = after.added_since(before);
+        let room = after.room && !before.is_some_and(|b| b.room);
+        (!users.is_empty() || room).then_some(Mentions { users, room })
+    }
 }
 
 #[cfg(test)]
@@ -119,5 +129,15 @@ mod tests {
         let after = Mentions::new(vec![user(2), user(3)], false, 50).unwrap();
         assert_eq!(after.added_since(Some(&before)), vec![user(3)]);
         assert_eq!(after.added_since(None), vec![user(2), user(3)]);
+        let room = Mentions::new(vec![user(2)], true, 50).unwrap();
+        let fresh = Mentions::new_in(Some(&room), Some(&before)).expect("the room is new");
+        assert_eq!((fresh.users, fresh.room), (vec![], true));
+        let fewer = Mentions::new(vec![user(2)], false, 50).unwrap();
+        assert_eq!(
+            Mentions::new_in(Some(&fewer), Some(&room)),
+            None,
+            "removals are not new"
+        );
+        assert_eq!(Mentions::new_in(None, Some(&before)), None);
     }
 }
