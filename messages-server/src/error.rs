@@ -66,6 +66,23 @@ impl ApiError {
         }
     }
 
+    /// 429 `rate_limited` with `Retry-After`, for a message addressing the room past the
+    /// user's room mentions a minute (`decision` is that bucket's).
+    pub fn room_mentions_limited(decision: Decision) -> Self {
+        let seconds = retry_after_seconds(&decision);
+        ApiError {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "mentions.room: at most {} messages addressing the room a minute; retry after {seconds} s",
+                    decision.limit
+                ),
+            )
+        }
+    }
+
     /// This error with the `X-RateLimit-*` headers of the write's bucket.
     pub fn with_rate(mut self, decision: Decision) -> Self {
         self.rate = Some(Box::new(decision));

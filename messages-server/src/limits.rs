@@ -27,6 +27,8 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 /// The limits of this process.
 pub struct WriteLimits {
     limiter: Option<FailOpen>,
+    /// Messages addressing the whole room, apart from the writes (see `RateLimitSettings`).
+    room_mentions: Option<FailOpen>,
     settings: RateLimitSettings,
 }
 
@@ -50,10 +52,15 @@ impl WriteLimits {
     /// cache's breaker), else in this process; none when the rate is 0.
     pub fn open(config: &Config, service: &MessageService) -> anyhow::Result<Self> {
         let settings = config.rate_limit;
+        let room_mentions = match settings.room_mentions {
+            Some(rate) => Some(Self::bucket(config, service, rate, "room")?),
+            None => None,
+        };
         let Some(rate) = settings.rate else {
             tracing::info!("rate limits: off (RATE_LIMIT_WRITES_PER_SECOND=0)");
             return Ok(WriteLimits {
                 limiter: None,
+                room_mentions,
                 settings,
             });
         };
@@ -84,8 +91,55 @@ impl WriteLimits {
         };
         Ok(WriteLimits {
             limiter: Some(limiter),
+            room_mentions,
             settings,
         })
+    }
+
+    /// A bucket per user at `rate`, named `name` apart from the writes' buckets: in Redis
+    /// when there is one, else in this process.
+    fn bucket(
+        config: &Config,
+        service: &MessageService,
+        rate: messages_core::limit::Rate,
+        name: &str,
+    ) -> anyhow::Result<FailOpen> {
+        Ok(match &config.redis {
+            Some(redis) => {
+                let prefix = format!("{}:{name}", redis.key_prefix);
+                let limiter = RedisLimiter::new(&redis.server, &prefix, redis.timeout, rate)
+                    .map_err(|e| anyhow::anyhow!("invalid Redis settings (REDIS_URL): {e}"))?;
+                FailOpen::new(
+                    Arc::new(limiter) as Arc<dyn RateLimiter>,
+                    service.cache_breaker(),
+                )
+            }
+            None => FailOpen::new(Arc::new(MemoryLimiter::new(rate)), None),
+        })
+    }
+
+    /// Takes a room mention for `caller` (a message addressing the whole room): a 429
+    /// `rate_limited` past `RATE_LIMIT_ROOM_MENTIONS_PER_MINUTE` (nothing is written then).
+    pub async fn take_room_mention(&self, caller: &Caller) -> Result<(), ApiError> {
+        let Some(limiter) = &self.room_mentions else {
+            return Ok(());
+        };
+        if self.exempt(caller) {
+            return Ok(());
+        }
+        match limiter.take(caller.user).await {
+            None => {
+                metrics::counter!("rate_limit_unchecked_total").increment(1);
+                Ok(())
+            }
+            Some(decision) if decision.allowed => Ok(()),
+            Some(decision) => {
+                metrics::counter!("http_rate_limited_total", "route" => "room_mention")
+                    .increment(1);
+                tracing::info!(user = %caller.user, "room mention rate limited");
+                Err(ApiError::room_mentions_limited(decision))
+            }
+        }
     }
 
     fn exempt(&self, caller: &Caller) -> bool {

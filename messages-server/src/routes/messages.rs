@@ -63,6 +63,9 @@ pub async fn create<B: ReadBody>(
     let body: CreateBody = parse_json(&body)?;
     let limits = state.service.limits();
     let mentions = super::mentions::parse(body.mentions, limits)?;
+    if mentions.as_ref().is_some_and(|m| m.room) {
+        state.limits.take_room_mention(&caller).await?;
+    }
     let new = NewMessage::new(
         body.kind.unwrap_or_default(),
         body.content,
@@ -109,6 +112,9 @@ pub async fn update<B: ReadBody>(
     let body: UpdateBody = parse_json(&body)?;
     let limits = state.service.limits();
     let mentions = super::mentions::parse(body.mentions, limits)?;
+    if mentions.as_ref().is_some_and(|m| m.room) {
+        state.limits.take_room_mention(&caller).await?;
+    }
     let patch = MessagePatch::with_mentions(body.content, body.paths, mentions, limits)?;
     let message = state.service.update(ids.thread(), id, user, patch).await?;
     Ok(json(StatusCode::OK, message.to_json()))

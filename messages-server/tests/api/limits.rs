@@ -306,3 +306,59 @@ async fn moderators_and_services_are_not_limited_unless_configured() {
         .await;
     assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// A message addressing the whole room takes from a bucket of its own (here 2 a minute): past
+/// it a 429 that stores nothing, while the user's other writes and mentions of users go on;
+/// each user has their own bucket, and moderators are exempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_mentions_are_limited_apart_from_writes() {
+    let mut config = test_config();
+    config.rate_limit.room_mentions = RateLimitSettings::room_mentions_rate(2);
+    let app = start(config).await;
+    let (thread, user, other) = (new_id(), new_id(), new_id());
+    let room = json!({"content": "everyone", "mentions": {"room": true}});
+    for _ in 0..2 {
+        let r = app.create(&thread, &user, room.clone()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let before = head(&app, &thread).await;
+    let r = app.create(&thread, &user, room.clone()).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    assert_eq!(r.error_code(), "rate_limited");
+    let retry = header(&r, "retry-after").expect("Retry-After");
+    assert!((1..=30).contains(&retry), "one token in 30 s: {retry}");
+    assert_eq!(head(&app, &thread).await, before, "nothing stored");
+    let named = json!({"content": "you", "mentions": {"users": [other]}});
+    assert_eq!(
+        app.create(&thread, &user, named).await.status,
+        StatusCode::CREATED
+    );
+    let id = post(&app, &thread, &user, "plain").await.json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let r = app
+        .edit(&thread, &id, &user, json!({"mentions": {"room": true}}))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "an edit takes one too"
+    );
+    assert_eq!(
+        app.create(&thread, &other, room.clone()).await.status,
+        StatusCode::CREATED,
+        "another user's bucket"
+    );
+    for _ in 0..3 {
+        let r = app
+            .request(
+                Method::POST,
+                &format!("/threads/{thread}/messages"),
+                &[("x-user-id", &user), ("x-user-roles", "moderator")],
+                Some(room.to_string().into_bytes()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "moderators are exempt");
+    }
+}
