@@ -227,17 +227,12 @@ impl Inbox {
             out.push(b',');
             out.extend_from_slice(&state[1..]);
         }
-        out.extend_from_slice(b"],\"next_cursor\":");
-        match &self.next_cursor {
-            Some(c) => {
-                out.push(b'"');
-                out.extend_from_slice(c.encode().as_bytes());
-                out.push(b'"');
-            }
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b",\"has_more\":");
-        out.extend_from_slice(if self.has_more { b"true" } else { b"false" });
+        let cursor = self.next_cursor.map(|c| c.encode());
+        crate::json::write_list_close(
+            &mut out,
+            cursor.as_deref().map(str::as_bytes),
+            self.has_more,
+        );
         out.push(b'}');
         out
     }

@@ -59,6 +59,15 @@ pub(crate) fn write_page_close(
     has_more: bool,
     rev: i64,
 ) {
+    write_list_close(out, next_cursor, has_more);
+    out.extend_from_slice(b",\"rev\":");
+    write_position(out, rev);
+    out.push(b'}');
+}
+
+/// The envelope of a list that has no position (an inbox, mentions) after its last item,
+/// `next_cursor` already encoded: `],"next_cursor":...,"has_more":...}`.
+pub(crate) fn write_list_close(out: &mut Vec<u8>, next_cursor: Option<&[u8]>, has_more: bool) {
     out.extend_from_slice(b"],\"next_cursor\":");
     match next_cursor {
         Some(cursor) => {
@@ -70,9 +79,6 @@ pub(crate) fn write_page_close(
     }
     out.extend_from_slice(b",\"has_more\":");
     write_bool(out, has_more);
-    out.extend_from_slice(b",\"rev\":");
-    write_position(out, rev);
-    out.push(b'}');
 }
 
 #[cfg(test)]

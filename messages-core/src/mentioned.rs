@@ -5,6 +5,7 @@
 use base64::Engine;
 
 use crate::error::{Error, Result};
+use crate::json;
 use crate::message::{Message, MessageId, ThreadId};
 
 /// Where a page of mentions ends: the last message's id and thread.
@@ -100,24 +101,14 @@ impl MentionPage {
     /// message carries its `thread_id` and `seq`, for `around`.
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.items.len() * 400);
-        out.extend_from_slice(b"{\"items\":[");
-        for (i, message) in self.items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            message.write_json(&mut out);
-        }
-        out.extend_from_slice(b"],\"next_cursor\":");
-        match &self.next_cursor {
-            Some(cursor) => {
-                out.push(b'"');
-                out.extend_from_slice(cursor.encode().as_bytes());
-                out.push(b'"');
-            }
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b",\"has_more\":");
-        out.extend_from_slice(if self.has_more { b"true" } else { b"false" });
+        out.extend_from_slice(json::PAGE_OPEN);
+        json::write_list(&mut out, &self.items, Message::write_json);
+        let cursor = self.next_cursor.map(|c| c.encode());
+        json::write_list_close(
+            &mut out,
+            cursor.as_deref().map(str::as_bytes),
+            self.has_more,
+        );
         out.push(b'}');
         out
     }

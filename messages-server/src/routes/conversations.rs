@@ -3,11 +3,11 @@
 //! positions: every route reads the user from the request's identity.
 
 use http::{Request, StatusCode};
-use messages_core::{InboxCursor, PageSize};
+use messages_core::InboxCursor;
 use serde::Deserialize;
 
 use super::path::PathIds;
-use super::read::parse_threads;
+use super::read::ListQuery;
 use super::request_body::{ReadBody, parse_json, read_body};
 use super::response::{HttpResponse, json};
 use super::state::AppState;
@@ -65,24 +65,11 @@ pub async fn mark_read<B: ReadBody>(
 /// those threads, the most recent reply first.
 pub async fn inbox<B>(state: &AppState, request: &Request<B>) -> Result<HttpResponse, ApiError> {
     let user = state.auth.user(request.headers())?;
-    let (mut threads, mut size, mut after) = (None, PageSize::DEFAULT, None);
-    for (name, value) in super::query::query_pairs(request.uri().query().unwrap_or_default()) {
-        match name.as_ref() {
-            "threads" => threads = Some(parse_threads(&value)?),
-            "limit" => {
-                size =
-                    PageSize::parse(&value).map_err(|e| ApiError::refused("invalid_limit", e))?;
-            }
-            "cursor" if !value.is_empty() => after = Some(InboxCursor::decode(&value)?),
-            _ => {}
-        }
-    }
-    let threads = threads.ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_threads",
-            "threads: give 1 to 200 thread ids, comma-separated",
-        )
-    })?;
-    let inbox = state.service.inbox(user, &threads, after, size).await?;
+    let list = ListQuery::parse(request, |_, _| Ok(()))?;
+    let after = list.cursor.map(|c| InboxCursor::decode(&c)).transpose()?;
+    let inbox = state
+        .service
+        .inbox(user, &list.threads, after, list.size)
+        .await?;
     Ok(json(StatusCode::OK, inbox.to_json()))
 }

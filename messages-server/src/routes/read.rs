@@ -119,41 +119,68 @@ pub(super) fn parse_threads(list: &str) -> Result<ThreadList, ApiError> {
     })
 }
 
+/// The query of a list over the threads a client names (`/replies/inbox`, `/mentions`):
+/// `threads` (required), `limit`, `cursor` (still encoded); any other parameter goes to the
+/// route's own reader.
+pub(super) struct ListQuery {
+    pub(super) threads: ThreadList,
+    pub(super) size: PageSize,
+    pub(super) cursor: Option<String>,
+}
+
+impl ListQuery {
+    pub(super) fn parse<B>(
+        request: &Request<B>,
+        mut other: impl FnMut(&str, &str) -> Result<(), ApiError>,
+    ) -> Result<Self, ApiError> {
+        let (mut threads, mut size, mut cursor) = (None, PageSize::DEFAULT, None);
+        for (name, value) in super::query::query_pairs(request.uri().query().unwrap_or_default()) {
+            match name.as_ref() {
+                "threads" => threads = Some(parse_threads(&value)?),
+                "limit" => {
+                    size = PageSize::parse(&value)
+                        .map_err(|e| ApiError::refused("invalid_limit", e))?;
+                }
+                "cursor" if !value.is_empty() => cursor = Some(value.into_owned()),
+                name => other(name, &value)?,
+            }
+        }
+        let threads = threads.ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_threads",
+                "threads: give 1 to 200 thread ids, comma-separated",
+            )
+        })?;
+        Ok(ListQuery {
+            threads,
+            size,
+            cursor,
+        })
+    }
+}
+
 /// `GET /mentions?threads=<ids>&limit=&cursor=&unread_only=`: the live messages of those
 /// threads others wrote that name the caller or the room, newest first.
 pub async fn mentions<B>(state: &AppState, request: &Request<B>) -> Result<HttpResponse, ApiError> {
     let user = state.auth.user(request.headers())?;
-    let (mut threads, mut size, mut after, mut unread_only) =
-        (None, PageSize::DEFAULT, None, false);
-    for (name, value) in super::query::query_pairs(request.uri().query().unwrap_or_default()) {
-        match name.as_ref() {
-            "threads" => threads = Some(parse_threads(&value)?),
-            "limit" => {
-                size =
-                    PageSize::parse(&value).map_err(|e| ApiError::refused("invalid_limit", e))?;
-            }
-            "cursor" if !value.is_empty() => after = Some(MentionCursor::decode(&value)?),
-            "unread_only" => {
-                unread_only = match value.as_ref() {
-                    "true" | "1" => true,
-                    "false" | "0" | "" => false,
-                    other => {
-                        return Err(ApiError::bad_request(
-                            "invalid_unread_only",
-                            format!("unread_only: {other:?} is neither true nor false"),
-                        ));
-                    }
-                };
-            }
-            _ => {}
+    let mut unread_only = false;
+    let list = ListQuery::parse(request, |name, value| {
+        if name == "unread_only" {
+            unread_only = match value {
+                "true" | "1" => true,
+                "false" | "0" | "" => false,
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_unread_only",
+                        format!("unread_only: {other:?} is neither true nor false"),
+                    ));
+                }
+            };
         }
-    }
-    let threads = threads.ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_threads",
-            "threads: give 1 to 200 thread ids, comma-separated",
-        )
+        Ok(())
     })?;
+    let after = list.cursor.map(|c| MentionCursor::decode(&c)).transpose()?;
+    let (threads, size) = (list.threads, list.size);
     let page = state
         .service
         .mentions(user, &threads, after, size, unread_only)
