@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
+use super::group_columns::GroupColumns;
 use super::idempotency::{is_reused_key, replay_if_used};
 use super::queue::{self, CreateJob};
-use super::rows::{group_mention_keys, mentions_column};
+use super::rows::mentions_column;
 use super::{Failure, PostgresStore, classify, db, decode};
 use crate::error::{Error, Result};
 use crate::events::codec;
@@ -260,84 +260,9 @@ async fn insert_many(
         .prepare_cached(CREATE_GROUP)
         .await
         .map_err(db("prepare"))?;
-    let threads: Vec<&uuid::Uuid> = jobs
-        .iter()
-        .map(|j| j.request.message.thread_id.as_uuid())
-        .collect();
-    let ids: Vec<&uuid::Uuid> = jobs
-        .iter()
-        .map(|j| j.request.message.id.as_uuid())
-        .collect();
-    let users: Vec<&uuid::Uuid> = jobs
-        .iter()
-        .map(|j| j.request.message.user_id.as_uuid())
-        .collect();
-    let kinds: Vec<&str> = jobs
-        .iter()
-        .map(|j| j.request.message.kind.as_str())
-        .collect();
-    let contents: Vec<&str> = jobs
-        .iter()
-        .map(|j| j.request.message.content.as_str())
-        .collect();
-    let paths: Vec<String> = jobs
-        .iter()
-        .map(|j| {
-            serde_json::to_string(&j.request.message.paths)
-                .expect("a list of strings always serialises to JSON")
-        })
-        .collect();
-    let created: Vec<DateTime<Utc>> = jobs
-        .iter()
-        .map(|j| j.request.message.created_at.to_datetime())
-        .collect();
-    let keys: Vec<Option<&str>> = jobs
-        .iter()
-        .map(|j| j.request.idempotency.as_ref().map(|i| i.key.as_str()))
-        .collect();
-    let hashes: Vec<Option<&[u8]>> = jobs
-        .iter()
-        .map(|j| {
-            j.request
-                .idempotency
-                .as_ref()
-                .map(|i| i.fingerprint.as_bytes().as_slice())
-        })
-        .collect();
-    let event_ids: Vec<&uuid::Uuid> = jobs.iter().map(|j| &j.event.id).collect();
-    let event_kinds: Vec<&str> = jobs.iter().map(|j| j.event.kind).collect();
-    let event_times: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.event.time.to_datetime()).collect();
-    let payloads: Vec<&[u8]> = jobs
-        .iter()
-        .map(|j| j.event.open_payload.as_slice())
-        .collect();
-    let mentions: Vec<Option<String>> = jobs
-        .iter()
-        .map(|j| mentions_column(j.request.message.mentions.as_ref()))
-        .collect();
-    let (mention_places, mention_keys) = group_mention_keys(jobs.iter().map(CreateJob::message));
+    let columns = GroupColumns::of(jobs);
     let rows = client
-        .query(
-            &stmt,
-            &[
-                &threads,
-                &ids,
-                &users,
-                &kinds,
-                &contents,
-                &paths,
-                &created,
-                &keys,
-                &hashes,
-                &event_ids,
-                &event_kinds,
-                &event_times,
-                &payloads,
-                &mentions,
-                &mention_places,
-                &mention_keys,
-            ],
-        )
+        .query(&stmt, &columns.params(&[]))
         .await
         .map_err(|e| {
             if is_reused_key(&e) || classify(e.code()) == Failure::Refused {

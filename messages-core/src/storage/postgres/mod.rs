@@ -38,6 +38,7 @@ mod change_one;
 mod conversation;
 mod counts;
 mod create;
+mod group_columns;
 mod idempotency;
 mod inboxes;
 mod outbox;

@@ -12,12 +12,10 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-
+use super::group_columns::GroupColumns;
 use super::queue::{self, CreateJob};
 use super::replies::summary_columns;
 use super::reply_create::insert_reply;
-use super::rows::{group_mention_keys, mentions_column};
 use super::{Failure, PostgresStore, classify, db, decode};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageId, ThreadId};
@@ -25,8 +23,8 @@ use crate::replies;
 use crate::storage::OutboxEvent;
 use crate::write::Created;
 
-/// A group of replies ($1-$15, one element per reply, in the order they queued) and the live
-/// roots they answer ($16-$25, one element per root, in (thread, id) order, each with the
+/// A group of replies ($1-$16 as `GroupColumns` has them, and $17-$18, one element per reply,
+/// in the order they queued) and the live roots they answer ($19-$28, one element per root, in (thread, id) order, each with the
 /// `rev` it was read at and its summary after the group's replies). Every root and target is
 /// locked in (thread, id) order; only when every root is still at its `rev` and every target
 /// live are the counters bumped (in thread order) by the thread's replies and roots. A
@@ -39,15 +37,15 @@ WITH r AS (
     SELECT r.*, row_number() OVER (PARTITION BY r.thread_id ORDER BY r.n) AS k
     FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                 $7::timestamptz[], $8::text[], $9::bytea[], $10::uuid[], $11::text[],
-                $12::timestamptz[], $13::bytea[], $14::uuid[], $15::uuid[], $27::text[])
+                $12::timestamptz[], $13::bytea[], $17::uuid[], $18::uuid[], $14::text[])
          WITH ORDINALITY
          AS r(thread_id, id, user_id, kind, content, paths, created_at, idempotency_key,
               request_hash, event_id, event_kind, event_time, payload, target_id, root_id,
               mentions, n)
 ), roots AS (
     SELECT x.*, row_number() OVER (PARTITION BY x.thread_id ORDER BY x.n) AS k
-    FROM unnest($16::uuid[], $17::uuid[], $18::bigint[], $19::int[], $20::timestamptz[],
-                $21::uuid[], $22::text[], $23::uuid[], $24::bytea[], $25::uuid[]) WITH ORDINALITY
+    FROM unnest($19::uuid[], $20::uuid[], $21::bigint[], $22::int[], $23::timestamptz[],
+                $24::uuid[], $25::text[], $26::uuid[], $27::bytea[], $28::uuid[]) WITH ORDINALITY
          AS x(thread_id, id, rev, reply_count, last_reply_at, last_reply_id, reply_users,
               event_id, payload, author, n)
 ), held AS (
@@ -109,7 +107,7 @@ WITH r AS (
 ), filed AS (
     INSERT INTO mentions (thread_id, user_id, seq)
     SELECT m.thread_id, k.key, m.seq
-    FROM unnest($28::int8[], $29::uuid[]) AS k(place, key) JOIN numbered m ON m.n = k.place
+    FROM unnest($15::int8[], $16::uuid[]) AS k(place, key) JOIN numbered m ON m.n = k.place
 ), root_author AS (
     INSERT INTO reply_follows (thread_id, root_id, user_id, following, seq)
     SELECT x.thread_id, x.id, x.author, true, 0 FROM root_numbered x
@@ -123,7 +121,7 @@ WITH r AS (
     SELECT * FROM (
         SELECT event_id, event_kind, thread_id, event_time, payload, seq, seq FROM numbered
         UNION ALL
-        SELECT event_id, $26::text, thread_id, last_reply_at, payload, seq, rev FROM root
+        SELECT event_id, $29::text, thread_id, last_reply_at, payload, seq, rev FROM root
     ) e ORDER BY 3, 7
 ) SELECT thread_id, head FROM bump
 "#;
@@ -320,55 +318,11 @@ async fn write(store: &PostgresStore, group: &Group) -> Result<Option<HashMap<Th
         .await
         .map_err(db("prepare"))?;
     let messages: Vec<&Message> = group.jobs.iter().map(CreateJob::message).collect();
-    let threads: Vec<&uuid::Uuid> = messages.iter().map(|m| m.thread_id.as_uuid()).collect();
-    let ids: Vec<&uuid::Uuid> = messages.iter().map(|m| m.id.as_uuid()).collect();
-    let users: Vec<&uuid::Uuid> = messages.iter().map(|m| m.user_id.as_uuid()).collect();
-    let kinds: Vec<&str> = messages.iter().map(|m| m.kind.as_str()).collect();
-    let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
-    let paths: Vec<String> = messages
-        .iter()
-        .map(|m| {
-            serde_json::to_string(&m.paths).expect("a list of strings always serialises to JSON")
-        })
-        .collect();
-    let created: Vec<DateTime<Utc>> = messages
-        .iter()
-        .map(|m| m.created_at.to_datetime())
-        .collect();
-    let keys: Vec<Option<&str>> = group
-        .jobs
-        .iter()
-        .map(|j| j.request.idempotency.as_ref().map(|i| i.key.as_str()))
-        .collect();
-    let hashes: Vec<Option<&[u8]>> = group
-        .jobs
-        .iter()
-        .map(|j| {
-            let idempotency = j.request.idempotency.as_ref();
-            idempotency.map(|i| i.fingerprint.as_bytes().as_slice())
-        })
-        .collect();
-    let event_ids: Vec<&uuid::Uuid> = group.jobs.iter().map(|j| &j.event.id).collect();
-    let event_kinds: Vec<&str> = group.jobs.iter().map(|j| j.event.kind).collect();
-    let event_times: Vec<DateTime<Utc>> = group
-        .jobs
-        .iter()
-        .map(|j| j.event.time.to_datetime())
-        .collect();
-    let payloads: Vec<&[u8]> = group
-        .jobs
-        .iter()
-        .map(|j| j.event.open_payload.as_slice())
-        .collect();
+    let columns = GroupColumns::of(&group.jobs);
     let targets: Vec<Option<&uuid::Uuid>> = messages
         .iter()
         .map(|m| m.reply_to.as_ref().map(MessageId::as_uuid))
         .collect();
-    let mentions: Vec<Option<String>> = messages
-        .iter()
-        .map(|m| mentions_column(m.mentions.as_ref()))
-        .collect();
-    let (mention_places, mention_keys) = group_mention_keys(messages.iter().copied());
     let root_ids: Vec<Option<&uuid::Uuid>> = messages
         .iter()
         .map(|m| m.root_id.as_ref().map(MessageId::as_uuid))
@@ -401,20 +355,7 @@ async fn write(store: &PostgresStore, group: &Group) -> Result<Option<HashMap<Th
     let rows = client
         .query(
             &stmt,
-            &[
-                &threads,
-                &ids,
-                &users,
-                &kinds,
-                &contents,
-                &paths,
-                &created,
-                &keys,
-                &hashes,
-                &event_ids,
-                &event_kinds,
-                &event_times,
-                &payloads,
+            &columns.params(&[
                 &targets,
                 &root_ids,
                 &root_threads,
@@ -428,10 +369,7 @@ async fn write(store: &PostgresStore, group: &Group) -> Result<Option<HashMap<Th
                 &root_payloads,
                 &authors,
                 &replies::REPLIES_UPDATED,
-                &mentions,
-                &mention_places,
-                &mention_keys,
-            ],
+            ]),
         )
         .await;
     let rows = match rows {
