@@ -46,6 +46,29 @@ pub struct RepliesReadRequest {
     pub max: UnreadMax,
 }
 
+/// What a store counted after a position: the unread (up to one past the cap), the first of
+/// them, and how many of them mention the reader (up to one past the cap too).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unread {
+    /// The unread counted.
+    pub count: u64,
+    /// The first of them.
+    pub first: Option<i64>,
+    /// Those of them that mention the reader.
+    pub mentions: u64,
+}
+
+impl Unread {
+    /// Counts as a store read them (negative counts, which no store gives, read as 0).
+    pub fn new(count: u64, first: Option<i64>, mentions: u64) -> Self {
+        Unread {
+            count,
+            first,
+            mentions,
+        }
+    }
+}
+
 /// Where a user stands in a root's conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Conversation {
@@ -63,6 +86,9 @@ pub struct Conversation {
     pub capped: bool,
     /// The first of them, for a client to open the conversation there.
     pub first_unread_seq: Option<i64>,
+    /// How many of them address the user (name them, or the room), up to the same cap:
+    /// exact while below it, as they are some of `unread`.
+    pub mentions: u64,
 }
 
 impl Conversation {
@@ -73,11 +99,10 @@ impl Conversation {
         root_id: MessageId,
         following: bool,
         seq: i64,
-        counted: u64,
-        first_unread_seq: Option<i64>,
+        counted: Unread,
         max: UnreadMax,
     ) -> Self {
-        let (unread, capped) = max.cap(counted);
+        let (unread, capped) = max.cap(counted.count);
         Conversation {
             thread_id,
             root_id,
@@ -85,7 +110,8 @@ impl Conversation {
             seq,
             unread,
             capped,
-            first_unread_seq,
+            first_unread_seq: counted.first,
+            mentions: max.cap(counted.mentions).0,
         }
     }
 
@@ -269,7 +295,14 @@ mod tests {
     fn counts_stop_at_the_cap() {
         let max = UnreadMax::new(2).unwrap();
         let t = ThreadId::from_uuid(uuid::Uuid::now_v7());
-        let c = Conversation::from_unread(t, MessageId::new_v7(), true, 0, 3, Some(4), max);
+        let c = Conversation::from_unread(
+            t,
+            MessageId::new_v7(),
+            true,
+            0,
+            Unread::new(3, Some(4), 1),
+            max,
+        );
         assert_eq!((c.unread, c.capped), (2, true));
     }
 }

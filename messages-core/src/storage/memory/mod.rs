@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use super::{MessageStore, OutboxEvent, StoredEvent};
 use crate::changes::Change;
-use crate::conversation::Conversation;
+use crate::conversation::{Conversation, Unread};
 use crate::error::{Error, Result};
 use crate::history::Replaced;
 use crate::locks;
@@ -160,26 +160,28 @@ impl Thread {
         max: UnreadMax,
     ) -> Conversation {
         let follow = self.follows.get(&(root, user)).copied().unwrap_or_default();
-        let mut unread = self
-            .replies
-            .get(&root)
-            .into_iter()
-            .flat_map(|seqs| seqs.range(follow.seq.saturating_add(1)..))
-            .filter(|s| {
-                self.by_seq
-                    .get(s)
-                    .is_some_and(|e| e.message.user_id != user)
-            })
-            .take(max.get() + 1);
-        let first = unread.next().copied();
+        let others = || {
+            self.replies
+                .get(&root)
+                .into_iter()
+                .flat_map(|seqs| seqs.range(follow.seq.saturating_add(1)..))
+                .filter_map(|s| self.by_seq.get(s))
+                .map(|e| &e.message)
+                .filter(|m| m.user_id != user)
+        };
+        let mut unread = others().take(max.get() + 1);
+        let first = unread.next().map(|m| m.seq);
         let counted = first.map_or(0, |_| 1 + unread.count() as u64);
+        let mentions = others()
+            .filter(|m| m.mentions.as_ref().is_some_and(|x| x.address(user)))
+            .take(max.get() + 1)
+            .count() as u64;
         Conversation::from_unread(
             thread,
             root,
             follow.following,
             follow.seq,
-            counted,
-            first,
+            Unread::new(counted, first, mentions),
             max,
         )
     }

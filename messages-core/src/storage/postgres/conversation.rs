@@ -10,7 +10,7 @@ use super::inboxes::{Asked, Fingerprint};
 use super::rows::{COLUMNS, message_from_row};
 use super::{PostgresStore, db, decode};
 use crate::conversation::{
-    Conversation, FollowRequest, Inbox, InboxCursor, InboxEntry, RepliesReadRequest,
+    Conversation, FollowRequest, Inbox, InboxCursor, InboxEntry, RepliesReadRequest, Unread,
 };
 use crate::error::{Error, Result};
 use crate::message::{MessageId, ThreadId, UserId};
@@ -19,7 +19,8 @@ use crate::read::{ThreadList, UnreadMax};
 use crate::storage::ConversationStore;
 
 /// The state of user $3 in the conversation of root $2 after `up` (a row `following, seq`):
-/// the live replies after the position that others wrote, counted up to $5, and the first.
+/// the live replies after the position that others wrote, counted up to $5, the first, and
+/// how many of them are filed under the user's or the room's (the nil id) mention key.
 macro_rules! state_after {
     ($up:literal) => {
         concat!(
@@ -28,14 +29,24 @@ macro_rules! state_after {
                 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL AND reply_to IS NULL
             ), up AS (",
             $up,
-            ") SELECT up.following, up.seq, u.n, u.first FROM up CROSS JOIN LATERAL (
+            ") SELECT up.following, up.seq, u.n, u.first, mn.n FROM up CROSS JOIN LATERAL (
                 SELECT count(*) AS n, min(seq) AS first FROM (
                     SELECT seq FROM messages r
                     WHERE r.thread_id = $1 AND r.root_id = $2 AND r.deleted_at IS NULL
                       AND r.seq > up.seq AND r.user_id <> $3
                     ORDER BY r.seq LIMIT $5
                 ) x
-            ) u"
+            ) u CROSS JOIN LATERAL (
+                SELECT count(*) AS n FROM (
+                    SELECT x.seq FROM mentions x
+                    WHERE x.thread_id = $1
+                      AND x.user_id IN ($3, '00000000-0000-0000-0000-000000000000'::uuid)
+                      AND x.seq > up.seq
+                      AND (SELECT r.root_id = $2 AND r.user_id <> $3 FROM messages r
+                           WHERE r.thread_id = $1 AND r.seq = x.seq AND r.deleted_at IS NULL)
+                    LIMIT $5
+                ) y
+            ) mn"
         )
     };
 }
@@ -63,11 +74,12 @@ const MOVE: &str = state_after!(
 
 /// A page of user $1's inbox in threads $2 after ($3, $4, $5) when $3 is not NULL, at most $6,
 /// each with its unread replies counted up to $7: the root's columns, then following, the
-/// position, the count and the first unread.
+/// position, the count, the first unread and the unread that mention the user or the room.
 const INBOX: &str = r#"
 SELECT m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at, m.updated_at,
        m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count, m.last_reply_at,
-       m.last_reply_id, m.reply_users, m.mentions, m.following, m.position, u.n, u.first
+       m.last_reply_id, m.reply_users, m.mentions, m.following, m.position, u.n, u.first,
+       mn.n
 FROM (
     SELECT m.*, f.following, f.seq AS position
     FROM reply_follows f
@@ -86,6 +98,17 @@ CROSS JOIN LATERAL (
         ORDER BY r.seq LIMIT $7
     ) x
 ) u
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM (
+        SELECT x.seq FROM mentions x
+        WHERE x.thread_id = m.thread_id
+          AND x.user_id IN ($1, '00000000-0000-0000-0000-000000000000'::uuid)
+          AND x.seq > m.position
+          AND (SELECT r.root_id = m.id AND r.user_id <> $1 FROM messages r
+               WHERE r.thread_id = m.thread_id AND r.seq = x.seq AND r.deleted_at IS NULL)
+        LIMIT $7
+    ) y
+) mn
 ORDER BY m.last_reply_at DESC, m.thread_id DESC, m.id DESC
 "#;
 
@@ -125,13 +148,17 @@ impl PostgresStore {
             .map_err(db("conversation"))?
             .ok_or(Error::NotFound)?;
         let counted: i64 = row.try_get(2).map_err(decode)?;
+        let mentions: i64 = row.try_get(4).map_err(decode)?;
         Ok(Conversation::from_unread(
             thread,
             root,
             row.try_get(0).map_err(decode)?,
             row.try_get(1).map_err(decode)?,
-            counted.max(0) as u64,
-            row.try_get(3).map_err(decode)?,
+            Unread::new(
+                counted.max(0) as u64,
+                row.try_get(3).map_err(decode)?,
+                mentions.max(0) as u64,
+            ),
             max,
         ))
     }
@@ -209,13 +236,17 @@ impl ConversationStore for PostgresStore {
             for row in &rows {
                 let root = message_from_row(row, 0)?;
                 let counted: i64 = row.try_get(COLUMNS + 2).map_err(decode)?;
+                let mentions: i64 = row.try_get(COLUMNS + 4).map_err(decode)?;
                 let conversation = Conversation::from_unread(
                     root.thread_id,
                     root.id,
                     row.try_get(COLUMNS).map_err(decode)?,
                     row.try_get(COLUMNS + 1).map_err(decode)?,
-                    counted.max(0) as u64,
-                    row.try_get(COLUMNS + 3).map_err(decode)?,
+                    Unread::new(
+                        counted.max(0) as u64,
+                        row.try_get(COLUMNS + 3).map_err(decode)?,
+                        mentions.max(0) as u64,
+                    ),
                     max,
                 );
                 items.push(InboxEntry { root, conversation });

@@ -9,10 +9,10 @@ use super::command::{Command, Statements, Undo};
 use super::error::db;
 use super::rows::{columns, decode, find_live, head, message_from_row};
 use crate::conversation::{
-    self, Conversation, FollowRequest, Inbox, InboxCursor, InboxEntry, RepliesReadRequest,
+    self, Conversation, FollowRequest, Inbox, InboxCursor, InboxEntry, RepliesReadRequest, Unread,
 };
 use crate::error::{Error, Result};
-use crate::message::{Message, MessageId, ThreadId, UserId};
+use crate::message::{Mentions, Message, MessageId, ThreadId, UserId};
 use crate::page::PageSize;
 use crate::read::{ThreadList, UnreadMax};
 use crate::storage::ConversationStore;
@@ -78,9 +78,14 @@ const ROOT_AUTHOR: &str = "INSERT INTO reply_follows (thread_id, root_id, user_i
 const ROW: &str = "SELECT following, seq FROM reply_follows \
      WHERE thread_id = ?1 AND root_id = ?2 AND user_id = ?3";
 
-/// The live replies of root ?2 after ?3 that others than ?4 wrote, counted up to ?5, and the
-/// first of them.
-const UNREAD: &str = "SELECT count(*), min(seq) FROM (SELECT seq FROM messages \
+/// The live replies of root ?2 after ?3 that others than ?4 wrote, counted up to ?5, the
+/// first of them, and how many of them are filed under ?4's or the room's (?6) mention key.
+const UNREAD: &str = "SELECT count(*), min(seq), \
+     (SELECT count(*) FROM (SELECT x.seq FROM mentions x CROSS JOIN messages m \
+      WHERE x.thread_id = ?1 AND x.user_id IN (?4, ?6) AND x.seq > ?3 \
+        AND m.thread_id = x.thread_id AND m.seq = x.seq \
+        AND m.root_id = ?2 AND m.deleted_at IS NULL AND m.user_id <> ?4 LIMIT ?5)) \
+     FROM (SELECT seq FROM messages \
      WHERE thread_id = ?1 AND root_id = ?2 AND deleted_at IS NULL AND seq > ?3 AND user_id <> ?4 \
      ORDER BY seq LIMIT ?5)";
 
@@ -132,11 +137,11 @@ fn state(
         None => (false, 0),
     };
     let take = (max.get() + 1) as i64;
-    let (counted, first): (i64, Option<i64>) = conn
+    let (counted, first, mentions): (i64, Option<i64>, i64) = conn
         .prepare_cached(UNREAD)
         .and_then(|mut s| {
-            s.query_row(params![t, r, seq, u, take], |row| {
-                Ok((row.get(0)?, row.get(1)?))
+            s.query_row(params![t, r, seq, u, take, Mentions::ROOM], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })
         })
         .map_err(db("unread replies"))?;
@@ -145,8 +150,7 @@ fn state(
         root,
         following,
         seq,
-        counted.max(0) as u64,
-        first,
+        Unread::new(counted.max(0) as u64, first, mentions.max(0) as u64),
         max,
     ))
 }

@@ -134,9 +134,9 @@ const STATE: &str = "
                                 WHERE thread_id = ?1 AND user_id = ?2), 0) AS seq)
     SELECT p.seq, count(u.seq), min(u.seq),
            (SELECT count(*) FROM (
-                SELECT x.seq FROM mentions x JOIN messages m
-                  ON m.thread_id = x.thread_id AND m.seq = x.seq
+                SELECT x.seq FROM mentions x CROSS JOIN messages m
                 WHERE x.thread_id = ?1 AND x.user_id IN (?2, ?4) AND x.seq > p.seq
+                  AND m.thread_id = x.thread_id AND m.seq = x.seq
                   AND m.deleted_at IS NULL AND m.user_id <> ?2
                 LIMIT ?3))
     FROM p

@@ -300,3 +300,48 @@ pub async fn mentions_of_a_reader_page_exactly(subject: &Subject) {
     assert!(unread.len() < all.len(), "the first thread is read");
     assert_eq!(unread, wanted, "unread only: those after the position");
 }
+
+/// A reply conversation counts its mentions beside its unread replies: in the answer of a
+/// follow, of a move of the position, and in the inbox.
+pub async fn a_conversation_counts_its_mentions(subject: &Subject) {
+    use crate::conversation::{FollowRequest, RepliesReadRequest};
+    let store = subject.store.as_ref();
+    let t = thread();
+    let (author, reader, other) = (user(), user(), user());
+    let root = post(store, t, author, &[], false).await;
+    let max = crate::read::UnreadMax::default();
+    let follow = FollowRequest {
+        thread: t,
+        root: root.id,
+        user: reader,
+        follow: true,
+        max,
+    };
+    assert_eq!(store.follow(follow).await.unwrap().mentions, 0);
+    let mut replies = Vec::new();
+    for (users, room) in [(vec![reader], false), (vec![], true), (vec![], false)] {
+        let mut m = message(t, other, T0, "re");
+        m.reply_to = Some(root.id);
+        m.mentions = Mentions::new(users, room, 50).unwrap().of_author(other);
+        replies.push(super::replies::reply_with_root(store, &m).await.0);
+    }
+    // Mentioned in the thread, outside the conversation: not the conversation's.
+    post(store, t, other, &[reader], false).await;
+    let state = store.follow(follow).await.unwrap();
+    assert_eq!((state.unread, state.mentions), (3, 2));
+    let threads = crate::read::ThreadList::new(vec![t]).unwrap();
+    let inbox = store
+        .inbox(reader, &threads, None, super::size(10), max)
+        .await
+        .unwrap();
+    assert_eq!(inbox.items[0].conversation.mentions, 2);
+    let read = RepliesReadRequest {
+        thread: t,
+        root: root.id,
+        user: reader,
+        seq: replies[0].seq,
+        max,
+    };
+    let moved = store.mark_replies_read(read).await.unwrap();
+    assert_eq!((moved.unread, moved.mentions), (2, 1));
+}

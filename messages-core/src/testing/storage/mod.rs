@@ -149,6 +149,7 @@ macro_rules! storage_contract {
                 mention_counts_are_exact,
                 racing_mentions_are_each_counted,
                 mentions_of_a_reader_page_exactly,
+                a_conversation_counts_its_mentions,
                 racing_reactions_keep_counts_exact,
                 clearing_reactions_is_one_numbered_change,
                 a_thread_never_read_counts_everything,

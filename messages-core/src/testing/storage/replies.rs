@@ -111,7 +111,7 @@ pub async fn an_idempotent_replay_of_a_reply_answers_the_same_message(subject: &
 }
 
 /// Creates `m`, a reply to a live root: the reply and the root in its new state.
-async fn reply_with_root(store: &dyn MessageStore, m: &Message) -> (Message, Message) {
+pub(super) async fn reply_with_root(store: &dyn MessageStore, m: &Message) -> (Message, Message) {
     match store.create_with(m, None).await.expect("create reply") {
         Created::Reply { reply, root } => (reply, *root),
         other => panic!("a reply to a live root changes the root: {other:?}"),
