@@ -3,14 +3,20 @@
 ALTER TABLE messages ADD COLUMN mentions text;
 ALTER TABLE message_edits ADD COLUMN mentions text;
 
--- Each message that addresses someone, filed under each user it names, or under the room's
--- key (the nil id) alone when it addresses the room: a reader's mentions after a position are
--- a range of this key (an index-only scan), joined to the live messages others wrote
--- (`messages_live_seq_by`, index-only too). Rows follow edits; a deleted message leaves its
--- rows, which the join no longer finds. Keyed by `thread_id` first, as every table is.
+-- Each live message that addresses someone, filed under each user it names, or under the
+-- room's key (the nil id) alone when it addresses the room, with its author, id and root
+-- beside the key: a reader's mentions after a position are one index-only range of this key
+-- (others' messages, or a conversation's), and their newest are chosen by id from the index
+-- before a message is read. Creates file the rows, edits refile them, a delete removes them,
+-- each in its own statement (by `mentions_by_seq`). Keyed by `thread_id` first, as every
+-- table is.
 CREATE TABLE mentions (
     thread_id uuid NOT NULL,
     user_id uuid NOT NULL,
     seq bigint NOT NULL,
-    PRIMARY KEY (thread_id, user_id, seq)
+    author uuid NOT NULL,
+    id uuid NOT NULL,
+    root_id uuid,
+    PRIMARY KEY (thread_id, user_id, seq) INCLUDE (author, id, root_id)
 );
+CREATE INDEX mentions_by_seq ON mentions (thread_id, seq);

@@ -34,7 +34,7 @@ WITH bump AS (
 ), upd AS (
     UPDATE messages m
     SET content = $3, paths = $4, updated_at = $5, rev = bump.head, mentions = $13 FROM bump
-    WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev
+    WHERE m.thread_id = $1 AND m.id = $2 RETURNING m.seq, m.rev, m.user_id, m.root_id
 ), old AS (
     INSERT INTO message_edits (thread_id, message_id, replaced_by, content, paths, made_at,
                                mentions)
@@ -43,7 +43,8 @@ WITH bump AS (
     DELETE FROM mentions
     WHERE thread_id = $1 AND seq = (SELECT seq FROM upd) AND user_id <> ALL($15::uuid[])
 ), filed AS (
-    INSERT INTO mentions (thread_id, user_id, seq) SELECT $1, k, seq FROM upd, unnest($15::uuid[]) k
+    INSERT INTO mentions (thread_id, user_id, seq, author, id, root_id)
+    SELECT $1, k, seq, user_id, $2, root_id FROM upd, unnest($15::uuid[]) k
     ON CONFLICT DO NOTHING
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
@@ -53,7 +54,7 @@ WITH bump AS (
 
 /// One statement: lock the live message written by $3 (a concurrent delete waits, then finds
 /// it gone), bump the counter, mark the message deleted with the new number, who removed it
-/// when not its author ($9) and why ($10), forget its edit history and reactions, write the
+/// when not its author ($9) and why ($10), forget its edit history, reactions and mentions, write the
 /// event. A moderator's removal names the author it read first as $3.
 const DELETE: &str = r#"
 WITH target AS (
@@ -73,6 +74,8 @@ WITH target AS (
 ), holders AS (
     DELETE FROM reactions
     WHERE thread_id = $1 AND message_id = $2 AND EXISTS (SELECT 1 FROM del)
+), unfiled AS (
+    DELETE FROM mentions WHERE thread_id = $1 AND seq = (SELECT seq FROM del)
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT $5, $6, $1, $7, $8, seq, rev FROM del

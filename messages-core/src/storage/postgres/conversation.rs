@@ -41,9 +41,7 @@ macro_rules! state_after {
                     SELECT x.seq FROM mentions x
                     WHERE x.thread_id = $1
                       AND x.user_id IN ($3, '00000000-0000-0000-0000-000000000000'::uuid)
-                      AND x.seq > up.seq
-                      AND (SELECT r.root_id = $2 AND r.user_id <> $3 FROM messages r
-                           WHERE r.thread_id = $1 AND r.seq = x.seq AND r.deleted_at IS NULL)
+                      AND x.seq > up.seq AND x.root_id = $2 AND x.author <> $3
                     LIMIT $5
                 ) y
             ) mn"
@@ -103,9 +101,7 @@ CROSS JOIN LATERAL (
         SELECT x.seq FROM mentions x
         WHERE x.thread_id = m.thread_id
           AND x.user_id IN ($1, '00000000-0000-0000-0000-000000000000'::uuid)
-          AND x.seq > m.position
-          AND (SELECT r.root_id = m.id AND r.user_id <> $1 FROM messages r
-               WHERE r.thread_id = m.thread_id AND r.seq = x.seq AND r.deleted_at IS NULL)
+          AND x.seq > m.position AND x.root_id = m.id AND x.author <> $1
         LIMIT $7
     ) y
 ) mn

@@ -40,7 +40,8 @@ WITH bump AS (
     INSERT INTO read_positions AS r (thread_id, user_id, seq) SELECT $1, $3, seq FROM ins
     ON CONFLICT (thread_id, user_id) DO UPDATE SET seq = GREATEST(r.seq, excluded.seq)
 ), filed AS (
-    INSERT INTO mentions (thread_id, user_id, seq) SELECT $1, k, seq FROM ins, unnest($15::uuid[]) k
+    INSERT INTO mentions (thread_id, user_id, seq, author, id)
+    SELECT $1, k, seq, $3, $2 FROM ins, unnest($15::uuid[]) k
 ) SELECT seq FROM ins
 "#;
 
@@ -83,8 +84,8 @@ WITH rows AS (
     GROUP BY thread_id, user_id ORDER BY thread_id, user_id
     ON CONFLICT (thread_id, user_id) DO UPDATE SET seq = GREATEST(r.seq, excluded.seq)
 ), filed AS (
-    INSERT INTO mentions (thread_id, user_id, seq)
-    SELECT m.thread_id, k.key, m.seq
+    INSERT INTO mentions (thread_id, user_id, seq, author, id)
+    SELECT m.thread_id, k.key, m.seq, m.user_id, m.id
     FROM unnest($15::int8[], $16::uuid[]) AS k(place, key) JOIN numbered m ON m.n = k.place
 ) SELECT thread_id, head FROM bump
 "#;

@@ -42,8 +42,7 @@ FROM moved, LATERAL (
     SELECT count(*) AS n FROM (
         SELECT x.seq FROM mentions x
         WHERE x.thread_id = $1 AND x.user_id IN ($2, $6) AND x.seq > moved.seq
-          AND (SELECT m.user_id <> $2 FROM messages m
-               WHERE m.thread_id = $1 AND m.seq = x.seq AND m.deleted_at IS NULL)
+          AND x.author <> $2
         LIMIT $5
     ) s
 ) mn
@@ -65,10 +64,7 @@ SELECT t.thread_id, COALESCE(r.seq, 0), COALESCE(h.head, 0),
                       SELECT count(*) FROM (
                           SELECT x.seq FROM mentions x
                           WHERE x.thread_id = t.thread_id AND x.user_id IN ($2, $6)
-                            AND x.seq > COALESCE(r.seq, 0)
-                            AND (SELECT m.user_id <> $2 FROM messages m
-                                 WHERE m.thread_id = x.thread_id AND m.seq = x.seq
-                                   AND m.deleted_at IS NULL)
+                            AND x.seq > COALESCE(r.seq, 0) AND x.author <> $2
                           LIMIT $3
                       ) q)] FROM (
                       SELECT m.seq FROM messages m
@@ -86,33 +82,32 @@ ORDER BY t.ord
 "#;
 
 /// A page's candidates: in each thread of $1 (each once), the live messages others wrote
-/// that are filed under the reader's ($2) or the room's ($3) mention key, newest first from
-/// id $4 (when given) on, at most $5 of them; with $6 only those after the reader's position
-/// there; the newest $5 of all those. Each mention key is looked up in the live messages one
-/// by one (the fence `OFFSET 0`), never a scan of a thread's messages. The caller tells the
+/// that are filed under the reader's ($2) or the room's ($3) mention key, from id $4 (when
+/// given) on; with $6 only those after the reader's position there; the newest $5 of all of
+/// them chosen by id from the mention rows, and only those messages read. The caller tells the
 /// cursor's own message apart (`MentionPage`).
 const MENTIONS: &str = r#"
-SELECT * FROM (
 SELECT m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at, m.updated_at,
        m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count, m.last_reply_at,
        m.last_reply_id, m.reply_users, m.mentions
-FROM (SELECT DISTINCT unnest($1::uuid[]) AS thread_id) t
-CROSS JOIN LATERAL (
-    SELECT m.* FROM mentions x
+FROM (
+    SELECT x.thread_id, x.seq, x.id
+    FROM (SELECT DISTINCT unnest($1::uuid[]) AS thread_id) t
     CROSS JOIN LATERAL (
-        SELECT * FROM messages m
-        WHERE m.thread_id = x.thread_id AND m.seq = x.seq AND m.deleted_at IS NULL
-          AND m.user_id <> $2 AND ($4::uuid IS NULL OR m.id <= $4)
-        OFFSET 0
-    ) m
-    WHERE x.thread_id = t.thread_id AND x.user_id IN ($2, $3)
-      AND x.seq > CASE WHEN $6 THEN COALESCE(
-          (SELECT r.seq FROM read_positions r
-           WHERE r.thread_id = t.thread_id AND r.user_id = $2), 0) ELSE 0 END
-    ORDER BY m.id DESC
+        SELECT x.thread_id, x.seq, x.id FROM mentions x
+        WHERE x.thread_id = t.thread_id AND x.user_id IN ($2, $3) AND x.author <> $2
+          AND ($4::uuid IS NULL OR x.id <= $4)
+          AND x.seq > CASE WHEN $6 THEN COALESCE(
+              (SELECT r.seq FROM read_positions r
+               WHERE r.thread_id = t.thread_id AND r.user_id = $2), 0) ELSE 0 END
+    ) x
+    ORDER BY x.id DESC, x.thread_id DESC
     LIMIT $5
+) c
+CROSS JOIN LATERAL (
+    SELECT * FROM messages m WHERE m.thread_id = c.thread_id AND m.seq = c.seq OFFSET 0
 ) m
-) page ORDER BY id DESC, thread_id DESC LIMIT $5
+ORDER BY m.id DESC, m.thread_id DESC
 "#;
 
 /// A read state from a row's `position, count, first unread` columns from `at`.

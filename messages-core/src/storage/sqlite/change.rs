@@ -7,7 +7,9 @@ use super::SqliteStore;
 use super::command::{Command, Statements, Undo};
 use super::error::db;
 use super::replies::recount_roots;
-use super::rows::{bump, file_mentions, find_live, mentions_column, paths_json, push_event};
+use super::rows::{
+    bump, file_mentions, find_live, mentions_column, paths_json, push_event, unfile_mentions,
+};
 use crate::error::Result;
 use crate::message::{Message, MessageId, ThreadId, Tombstone};
 use crate::rules::{self, Removed};
@@ -76,7 +78,7 @@ impl Statements for EditRequest {
             })
             .map_err(db("keep the replaced version"))?;
         if message.mentions != replaced.mentions {
-            file_mentions(conn, self.thread, message.seq, message.mentions.as_ref())?;
+            file_mentions(conn, message, message.seq)?;
         }
         push_event(conn, &edit.event, message.seq, rev)?;
         Ok(edit.message)
@@ -137,7 +139,7 @@ impl Statements for BulkDeleteRequest {
 }
 
 /// Writes a removal the rules allowed, of a live message numbered `seq`: numbered, its
-/// history and reactions forgotten, its event written.
+/// history, reactions and mentions forgotten, its event written.
 fn write_removal(conn: &Connection, removed: &Removed, seq: i64) -> Result<Tombstone> {
     let (thread, id): (ThreadId, MessageId) = (removed.thread, removed.id);
     let rev = bump(conn, thread)?;
@@ -157,6 +159,7 @@ fn write_removal(conn: &Connection, removed: &Removed, seq: i64) -> Result<Tombs
         ])
     })
     .map_err(db("delete message"))?;
+    unfile_mentions(conn, thread, seq)?;
     for forget in [
         "DELETE FROM message_edits WHERE thread_id = ?1 AND message_id = ?2",
         "DELETE FROM reactions WHERE thread_id = ?1 AND message_id = ?2",

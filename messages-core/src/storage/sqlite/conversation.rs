@@ -81,10 +81,9 @@ const ROW: &str = "SELECT following, seq FROM reply_follows \
 /// The live replies of root ?2 after ?3 that others than ?4 wrote, counted up to ?5, the
 /// first of them, and how many of them are filed under ?4's or the room's (?6) mention key.
 const UNREAD: &str = "SELECT count(*), min(seq), \
-     (SELECT count(*) FROM (SELECT x.seq FROM mentions x CROSS JOIN messages m \
+     (SELECT count(*) FROM (SELECT x.seq FROM mentions x \
       WHERE x.thread_id = ?1 AND x.user_id IN (?4, ?6) AND x.seq > ?3 \
-        AND m.thread_id = x.thread_id AND m.seq = x.seq \
-        AND m.root_id = ?2 AND m.deleted_at IS NULL AND m.user_id <> ?4 LIMIT ?5)) \
+        AND x.root_id = ?2 AND x.author <> ?4 LIMIT ?5)) \
      FROM (SELECT seq FROM messages \
      WHERE thread_id = ?1 AND root_id = ?2 AND deleted_at IS NULL AND seq > ?3 AND user_id <> ?4 \
      ORDER BY seq LIMIT ?5)";

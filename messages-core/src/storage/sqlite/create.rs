@@ -102,7 +102,7 @@ impl Statements for CreateRequest {
             })
             .map_err(db("insert message"))?;
         if message.mentions.is_some() {
-            file_mentions(conn, message.thread_id, seq, message.mentions.as_ref())?;
+            file_mentions(conn, &message, seq)?;
         }
         push_event(conn, &event, seq, seq)?;
         move_position(conn, message.thread_id, message.user_id, seq, false)?;

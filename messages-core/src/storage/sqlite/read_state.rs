@@ -66,11 +66,12 @@ const MENTIONS: &str = concat!(
     "SELECT ",
     columns!(),
     " FROM messages
-    WHERE thread_id = ?1 AND deleted_at IS NULL AND user_id <> ?2
-      AND (?5 IS NULL OR id <= ?5)
+    WHERE thread_id = ?1
       AND seq IN (SELECT x.seq FROM mentions x
-                  WHERE x.thread_id = ?1 AND x.user_id IN (?2, ?3) AND x.seq > ?4)
-    ORDER BY id DESC LIMIT ?6"
+                  WHERE x.thread_id = ?1 AND x.user_id IN (?2, ?3) AND x.seq > ?4
+                    AND x.author <> ?2 AND (?5 IS NULL OR x.id <= ?5)
+                  ORDER BY x.id DESC LIMIT ?6)
+    ORDER BY id DESC"
 );
 
 /// The candidates of a page of `user`'s mentions in `thread`.
@@ -134,10 +135,9 @@ const STATE: &str = "
                                 WHERE thread_id = ?1 AND user_id = ?2), 0) AS seq)
     SELECT p.seq, count(u.seq), min(u.seq),
            (SELECT count(*) FROM (
-                SELECT x.seq FROM mentions x CROSS JOIN messages m
+                SELECT x.seq FROM mentions x
                 WHERE x.thread_id = ?1 AND x.user_id IN (?2, ?4) AND x.seq > p.seq
-                  AND m.thread_id = x.thread_id AND m.seq = x.seq
-                  AND m.deleted_at IS NULL AND m.user_id <> ?2
+                  AND x.author <> ?2
                 LIMIT ?3))
     FROM p
     LEFT JOIN (SELECT seq FROM messages

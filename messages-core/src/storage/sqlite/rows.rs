@@ -76,23 +76,38 @@ pub(super) fn mentions_from_column(stored: Option<&str>) -> Result<Option<Mentio
         .transpose()
 }
 
-/// Files the message numbered `seq` under its mentions' keys (see `Mentions::keys`), in place
-/// of the keys it had: the rows a reader's mention count reads.
-pub(super) fn file_mentions(
-    conn: &Connection,
-    thread: ThreadId,
-    seq: i64,
-    mentions: Option<&Mentions>,
-) -> Result<()> {
-    conn.prepare_cached("DELETE FROM mentions WHERE thread_id = ?1 AND seq = ?2")
-        .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), seq]))
-        .map_err(db("unfile mentions"))?;
-    for key in Mentions::keys(mentions) {
-        conn.prepare_cached("INSERT INTO mentions (thread_id, user_id, seq) VALUES (?1, ?2, ?3)")
-            .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), key, seq]))
-            .map_err(db("file mentions"))?;
+/// Files `message`, numbered `seq`, under its mentions' keys (see `Mentions::keys`) with its
+/// author, id and root, in place of the rows it had: what a reader's mention count and list
+/// read.
+pub(super) fn file_mentions(conn: &Connection, message: &Message, seq: i64) -> Result<()> {
+    let thread = message.thread_id.as_uuid();
+    unfile_mentions(conn, message.thread_id, seq)?;
+    for key in Mentions::keys(message.mentions.as_ref()) {
+        conn.prepare_cached(
+            "INSERT INTO mentions (thread_id, user_id, seq, author, id, root_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                thread,
+                key,
+                seq,
+                message.user_id.as_uuid(),
+                message.id.as_uuid(),
+                message.root_id.map(|id| *id.as_uuid()),
+            ])
+        })
+        .map_err(db("file mentions"))?;
     }
     Ok(())
+}
+
+/// Removes the mention rows of the message numbered `seq` (it is deleted, or refiled).
+pub(super) fn unfile_mentions(conn: &Connection, thread: ThreadId, seq: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM mentions WHERE thread_id = ?1 AND seq = ?2")
+        .and_then(|mut stmt| stmt.execute(params![thread.as_uuid(), seq]))
+        .map(drop)
+        .map_err(db("unfile mentions"))
 }
 
 /// A message's mentions as stored (see `mentions_from_column`).
