@@ -105,7 +105,7 @@ FROM (
     LIMIT $5
 ) c
 CROSS JOIN LATERAL (
-    SELECT * FROM messages m WHERE m.thread_id = c.thread_id AND m.seq = c.seq OFFSET 0
+    SELECT * FROM messages m WHERE m.thread_id = c.thread_id AND m.id = c.id OFFSET 0
 ) m
 ORDER BY m.id DESC, m.thread_id DESC
 "#;
