@@ -8,7 +8,8 @@ ALTER TABLE message_edits ADD COLUMN mentions text;
 -- beside the key: a reader's mentions after a position are one index-only range of this key
 -- (others' messages, or a conversation's), and their newest are chosen by id from the index
 -- before a message is read. Creates file the rows, edits refile them, a delete removes them,
--- each in its own statement (by `mentions_by_seq`). Keyed by `thread_id` first, as every
+-- each in its own statement and by the primary key (the keys a message's `mentions` names), so
+-- a mention costs a create one row and one index entry. Keyed by `thread_id` first, as every
 -- table is.
 CREATE TABLE mentions (
     thread_id uuid NOT NULL,
@@ -19,4 +20,3 @@ CREATE TABLE mentions (
     root_id uuid,
     PRIMARY KEY (thread_id, user_id, seq) INCLUDE (author, id, root_id)
 );
-CREATE INDEX mentions_by_seq ON mentions (thread_id, seq);

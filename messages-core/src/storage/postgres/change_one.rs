@@ -24,7 +24,8 @@ FOR UPDATE
 "#;
 
 /// An edit, last step before the commit: bump the counter, write the new content and
-/// mentions ($13) numbered with it, file the message under its new mention keys ($15) alone,
+/// mentions ($13) numbered with it, file the message under its new mention keys ($15) alone
+/// (the rows of its old keys, $16, that it no longer has go, each found by its primary key),
 /// keep the replaced version ($6, $7, $8, $14), write the event.
 const NUMBER_EDIT: &str = r#"
 WITH bump AS (
@@ -41,7 +42,8 @@ WITH bump AS (
     SELECT $1, $2, rev, $6, $7, $8, $14 FROM upd
 ), unfiled AS (
     DELETE FROM mentions
-    WHERE thread_id = $1 AND seq = (SELECT seq FROM upd) AND user_id <> ALL($15::uuid[])
+    WHERE thread_id = $1 AND user_id = ANY($16::uuid[]) AND user_id <> ALL($15::uuid[])
+      AND seq = (SELECT seq FROM upd)
 ), filed AS (
     INSERT INTO mentions (thread_id, user_id, seq, author, id, root_id)
     SELECT $1, k, seq, user_id, $2, root_id FROM upd, unnest($15::uuid[]) k
@@ -54,8 +56,8 @@ WITH bump AS (
 
 /// One statement: lock the live message written by $3 (a concurrent delete waits, then finds
 /// it gone), bump the counter, mark the message deleted with the new number, who removed it
-/// when not its author ($9) and why ($10), forget its edit history, reactions and mentions, write the
-/// event. A moderator's removal names the author it read first as $3.
+/// when not its author ($9) and why ($10), forget its edit history, reactions and mentions
+/// (the rows of the keys its `mentions` names, each found by its primary key), write the event. A moderator's removal names the author it read first as $3.
 const DELETE: &str = r#"
 WITH target AS (
     SELECT id FROM messages
@@ -67,7 +69,8 @@ WITH target AS (
 ), del AS (
     UPDATE messages m
     SET deleted_at = $4, rev = bump.head, deleted_by = $9, delete_reason = $10 FROM bump
-    WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING m.seq, m.rev
+    WHERE m.thread_id = $1 AND m.id = $2 AND m.deleted_at IS NULL
+    RETURNING m.seq, m.rev, m.mentions::jsonb AS mentions
 ), edits AS (
     DELETE FROM message_edits
     WHERE thread_id = $1 AND message_id = $2 AND EXISTS (SELECT 1 FROM del)
@@ -75,7 +78,12 @@ WITH target AS (
     DELETE FROM reactions
     WHERE thread_id = $1 AND message_id = $2 AND EXISTS (SELECT 1 FROM del)
 ), unfiled AS (
-    DELETE FROM mentions WHERE thread_id = $1 AND seq = (SELECT seq FROM del)
+    DELETE FROM mentions x USING del
+    WHERE x.thread_id = $1 AND x.seq = del.seq AND del.mentions IS NOT NULL
+      AND x.user_id = ANY(CASE WHEN (del.mentions ->> 'room')::boolean
+                               THEN ARRAY['00000000-0000-0000-0000-000000000000'::uuid]
+                               ELSE ARRAY(SELECT jsonb_array_elements_text(del.mentions -> 'users')::uuid)
+                          END)
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)
     SELECT $5, $6, $1, $7, $8, seq, rev FROM del
@@ -135,6 +143,7 @@ pub(super) async fn edit_in<C: GenericClient + Sync>(
                 &mentions_column(message.mentions.as_ref()),
                 &mentions_column(replaced.mentions.as_ref()),
                 &crate::message::Mentions::keys(message.mentions.as_ref()),
+                &crate::message::Mentions::keys(replaced.mentions.as_ref()),
             ],
         )
         .await
