@@ -210,14 +210,10 @@ impl Inbox {
         after: Option<InboxCursor>,
         size: usize,
     ) -> Vec<Message> {
-        let mut keyed: Vec<_> = roots
+        let keyed = roots
             .into_iter()
-            .filter_map(|root| Some((InboxCursor::after(&root)?.key(), root)))
-            .filter(|(key, _)| after.is_none_or(|a| *key < a.key()))
-            .collect();
-        keyed.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
-        keyed.dedup_by(|a, b| a.0 == b.0);
-        keyed.truncate(size + 1);
+            .filter_map(|root| Some((InboxCursor::after(&root)?.key(), root)));
+        let keyed = crate::page::newest_after(keyed, after.map(|a| a.key()), size + 1);
         keyed.into_iter().map(|(_, root)| root).collect()
     }
 

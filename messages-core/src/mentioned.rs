@@ -75,13 +75,10 @@ impl MentionPage {
         after: Option<MentionCursor>,
         size: usize,
     ) -> Self {
-        let mut keyed: Vec<_> = messages
+        let keyed = messages
             .into_iter()
-            .map(|m| (MentionCursor::after(&m).key(), m))
-            .filter(|(key, _)| after.is_none_or(|a| *key < a.key()))
-            .collect();
-        keyed.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
-        keyed.dedup_by(|a, b| a.0 == b.0);
+            .map(|m| (MentionCursor::after(&m).key(), m));
+        let mut keyed = crate::page::newest_after(keyed, after.map(|a| a.key()), size + 1);
         let has_more = keyed.len() > size;
         keyed.truncate(size);
         let items: Vec<Message> = keyed.into_iter().map(|(_, m)| m).collect();

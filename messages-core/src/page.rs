@@ -235,6 +235,25 @@ pub(crate) fn write_page_json<'a>(
     write_page_close(out, cursor.as_ref().map(|c| &c[..]), has_more, rev);
 }
 
+/// The newest `keep` of `keyed` that come after `after` in a listing ordered newest first by a
+/// key that gives each item one place (a list across threads, merged from reads of each):
+/// sorted by key descending, each key once (a thread named twice may give an item twice).
+/// Read `size + 1` to know exactly whether more lie beyond a page of `size`.
+pub(crate) fn newest_after<K: Ord + Copy, T>(
+    keyed: impl IntoIterator<Item = (K, T)>,
+    after: Option<K>,
+    keep: usize,
+) -> Vec<(K, T)> {
+    let mut keyed: Vec<(K, T)> = keyed
+        .into_iter()
+        .filter(|(key, _)| after.is_none_or(|a| *key < a))
+        .collect();
+    keyed.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+    keyed.dedup_by(|a, b| a.0 == b.0);
+    keyed.truncate(keep);
+    keyed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Readers' positions on SQLite: a move is a write on the writer, the states a read.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::command::{Command, Statements, Undo};
@@ -84,7 +84,7 @@ fn mentions_in(
     unread_only: bool,
 ) -> Result<Vec<Message>> {
     let from = match unread_only {
-        true => read_state(conn, thread, user, UnreadMax::default())?.seq,
+        true => position(conn, thread, user)?,
         false => 0,
     };
     let mut stmt = conn.prepare_cached(MENTIONS).map_err(db("mentions"))?;
@@ -105,6 +105,19 @@ fn mentions_in(
     }
     Ok(found)
 }
+
+/// A reader's position in a thread: 0 when never set.
+fn position(conn: &Connection, thread: ThreadId, user: UserId) -> Result<i64> {
+    conn.prepare_cached(POSITION)
+        .and_then(|mut stmt| {
+            stmt.query_row(params![thread.as_uuid(), user.as_uuid()], |r| r.get(0))
+                .optional()
+        })
+        .map(Option::unwrap_or_default)
+        .map_err(db("read position"))
+}
+
+const POSITION: &str = "SELECT seq FROM read_positions WHERE thread_id = ?1 AND user_id = ?2";
 
 /// A move refuses nothing: no savepoint.
 impl Statements for MarkReadRequest {
