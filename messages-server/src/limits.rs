@@ -32,6 +32,18 @@ pub struct WriteLimits {
     settings: RateLimitSettings,
 }
 
+/// A room mention a write took (or none: the limit is off, the caller exempt, or the limiter
+/// could not answer); see [`WriteLimits::settle_room_mention`].
+#[must_use = "a room mention is settled after the write"]
+pub struct RoomMention(Option<messages_core::UserId>);
+
+impl RoomMention {
+    /// None taken: the write addresses no room, or did already.
+    pub fn none() -> Self {
+        RoomMention(None)
+    }
+}
+
 /// What the limiter said to a write that goes ahead.
 pub enum Grant {
     /// Not limited: limits are off, or the caller's role is exempt.
@@ -120,25 +132,36 @@ impl WriteLimits {
 
     /// Takes a room mention for `caller` (a message addressing the whole room): a 429
     /// `rate_limited` past `RATE_LIMIT_ROOM_MENTIONS_PER_MINUTE` (nothing is written then).
-    pub async fn take_room_mention(&self, caller: &Caller) -> Result<(), ApiError> {
+    /// What it answers goes to [`WriteLimits::settle_room_mention`] after the write.
+    pub async fn take_room_mention(&self, caller: &Caller) -> Result<RoomMention, ApiError> {
         let Some(limiter) = &self.room_mentions else {
-            return Ok(());
+            return Ok(RoomMention(None));
         };
         if self.exempt(caller) {
-            return Ok(());
+            return Ok(RoomMention(None));
         }
         match limiter.take(caller.user).await {
             None => {
                 metrics::counter!("rate_limit_unchecked_total").increment(1);
-                Ok(())
+                Ok(RoomMention(None))
             }
-            Some(decision) if decision.allowed => Ok(()),
+            Some(decision) if decision.allowed => Ok(RoomMention(Some(caller.user))),
             Some(decision) => {
                 metrics::counter!("http_rate_limited_total", "route" => "room_mention")
                     .increment(1);
                 tracing::info!(user = %caller.user, "room mention rate limited");
                 Err(ApiError::room_mentions_limited(decision))
             }
+        }
+    }
+
+    /// After a write that took a room mention: the mention is given back unless the write
+    /// stored a new one (`stored`): a refused write or an idempotent replay costs nothing.
+    pub async fn settle_room_mention(&self, taken: RoomMention, stored: bool) {
+        if let (RoomMention(Some(user)), false, Some(limiter)) =
+            (taken, stored, &self.room_mentions)
+        {
+            limiter.give_back(user).await;
         }
     }
 

@@ -15,6 +15,7 @@ use super::state::AppState;
 use crate::auth::Caller;
 use crate::body::Body;
 use crate::error::ApiError;
+use crate::limits::RoomMention;
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
@@ -63,9 +64,7 @@ pub async fn create<B: ReadBody>(
     let body: CreateBody = parse_json(&body)?;
     let limits = state.service.limits();
     let mentions = super::mentions::parse(body.mentions, limits)?;
-    if mentions.as_ref().is_some_and(|m| m.room) {
-        state.limits.take_room_mention(&caller).await?;
-    }
+    let room = mentions.as_ref().is_some_and(|m| m.room);
     let new = NewMessage::new(
         body.kind.unwrap_or_default(),
         body.content,
@@ -74,7 +73,15 @@ pub async fn create<B: ReadBody>(
     )?
     .replying_to(body.reply_to)
     .mentioning(mentions);
-    let created = state.service.create(ids.thread(), user, new, key).await?;
+    // Taken once the request is known to be valid; given back unless a new message is stored.
+    let taken = match room {
+        true => state.limits.take_room_mention(&caller).await?,
+        false => RoomMention::none(),
+    };
+    let created = state.service.create(ids.thread(), user, new, key).await;
+    let stored = matches!(created, Ok(Created::New(_) | Created::Reply { .. }));
+    state.limits.settle_room_mention(taken, stored).await;
+    let created = created?;
     let mut response = json(StatusCode::CREATED, created.message().to_json());
     if let Created::Replayed(_) = created {
         response.headers_mut().insert(
@@ -112,12 +119,29 @@ pub async fn update<B: ReadBody>(
     let body: UpdateBody = parse_json(&body)?;
     let limits = state.service.limits();
     let mentions = super::mentions::parse(body.mentions, limits)?;
-    if mentions.as_ref().is_some_and(|m| m.room) {
-        state.limits.take_room_mention(&caller).await?;
-    }
+    let room = mentions.as_ref().is_some_and(|m| m.room);
     let patch = MessagePatch::with_mentions(body.content, body.paths, mentions, limits)?;
-    let message = state.service.update(ids.thread(), id, user, patch).await?;
+    // An edit that keeps a message addressed to the room reaches no one new: no room mention.
+    let taken = match room && !addresses_room(state, &ids, id).await {
+        true => state.limits.take_room_mention(&caller).await?,
+        false => RoomMention::none(),
+    };
+    let message = state.service.update(ids.thread(), id, user, patch).await;
+    state
+        .limits
+        .settle_room_mention(taken, message.is_ok())
+        .await;
+    let message = message?;
     Ok(json(StatusCode::OK, message.to_json()))
+}
+
+/// Whether message `id` addresses the room now (false when it cannot be read: the edit then
+/// answers why).
+async fn addresses_room(state: &AppState, ids: &PathIds, id: MessageId) -> bool {
+    match state.service.get(ids.thread(), id).await {
+        Ok(message) => message.mentions.is_some_and(|m| m.room),
+        Err(_) => false,
+    }
 }
 
 /// `{"reason": "..."}`, the optional body of a removal.

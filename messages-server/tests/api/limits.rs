@@ -317,10 +317,41 @@ async fn room_mentions_are_limited_apart_from_writes() {
     let app = start(config).await;
     let (thread, user, other) = (new_id(), new_id(), new_id());
     let room = json!({"content": "everyone", "mentions": {"room": true}});
-    for _ in 0..2 {
-        let r = app.create(&thread, &user, room.clone()).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    }
+    let key = new_id();
+    let first = app
+        .create_with_key(&thread, &user, &key, room.clone())
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    // What stores no new room mention costs none: a replay of the create, a create refused
+    // for its content, an edit of a message that addresses the room already.
+    let replay = app
+        .create_with_key(&thread, &user, &key, room.clone())
+        .await;
+    assert_eq!(
+        replay
+            .headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    assert_eq!(replay.json()["id"], first.json()["id"]);
+    let refused = json!({"content": "", "mentions": {"room": true}});
+    assert_eq!(
+        app.create(&thread, &user, refused).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let first_id = first.json()["id"].as_str().unwrap_or_default().to_owned();
+    let kept = app
+        .edit(
+            &thread,
+            &first_id,
+            &user,
+            json!({"content": "everyone, edited", "mentions": {"room": true}}),
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::OK, "{:?}", kept.body);
+    let r = app.create(&thread, &user, room.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "the second: {:?}", r.body);
     let before = head(&app, &thread).await;
     let r = app.create(&thread, &user, room.clone()).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
