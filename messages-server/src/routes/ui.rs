@@ -42,58 +42,41 @@ static PAGE: LazyLock<Asset> = LazyLock::new(|| {
         "text/html; charset=utf-8",
     )
 });
+/// A script module of the page, by its name under `src/ui/`.
+macro_rules! module {
+    ($name:literal) => {
+        (
+            $name,
+            Asset::new(
+                include_bytes!(concat!("../ui/", $name)),
+                "text/javascript; charset=utf-8",
+            ),
+        )
+    };
+}
+
 /// The page's files under `/ui/`, by name, each hashed once.
-static FILES: LazyLock<[(&str, Asset); 16]> = LazyLock::new(|| {
-    const JS: &str = "text/javascript; charset=utf-8";
+static FILES: LazyLock<[(&str, Asset); 20]> = LazyLock::new(|| {
     [
-        ("app.js", Asset::new(include_bytes!("../ui/app.js"), JS)),
-        ("api.js", Asset::new(include_bytes!("../ui/api.js"), JS)),
-        (
-            "composer.js",
-            Asset::new(include_bytes!("../ui/composer.js"), JS),
-        ),
-        (
-            "navigation.js",
-            Asset::new(include_bytes!("../ui/navigation.js"), JS),
-        ),
-        (
-            "identity.js",
-            Asset::new(include_bytes!("../ui/identity.js"), JS),
-        ),
-        (
-            "render.js",
-            Asset::new(include_bytes!("../ui/render.js"), JS),
-        ),
-        (
-            "reactions.js",
-            Asset::new(include_bytes!("../ui/reactions.js"), JS),
-        ),
-        (
-            "replies.js",
-            Asset::new(include_bytes!("../ui/replies.js"), JS),
-        ),
-        (
-            "history.js",
-            Asset::new(include_bytes!("../ui/history.js"), JS),
-        ),
-        (
-            "editing.js",
-            Asset::new(include_bytes!("../ui/editing.js"), JS),
-        ),
-        ("live.js", Asset::new(include_bytes!("../ui/live.js"), JS)),
-        (
-            "unread.js",
-            Asset::new(include_bytes!("../ui/unread.js"), JS),
-        ),
-        (
-            "conversation.js",
-            Asset::new(include_bytes!("../ui/conversation.js"), JS),
-        ),
-        ("inbox.js", Asset::new(include_bytes!("../ui/inbox.js"), JS)),
-        (
-            "panels.js",
-            Asset::new(include_bytes!("../ui/panels.js"), JS),
-        ),
+        module!("app.js"),
+        module!("api.js"),
+        module!("composer.js"),
+        module!("picker.js"),
+        module!("addressing.js"),
+        module!("navigation.js"),
+        module!("identity.js"),
+        module!("render.js"),
+        module!("reactions.js"),
+        module!("replies.js"),
+        module!("history.js"),
+        module!("editing.js"),
+        module!("live.js"),
+        module!("unread.js"),
+        module!("conversation.js"),
+        module!("inbox.js"),
+        module!("threads.js"),
+        module!("mentions.js"),
+        module!("panels.js"),
         (
             "style.css",
             Asset::new(include_bytes!("../ui/style.css"), "text/css; charset=utf-8"),

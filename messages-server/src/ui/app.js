@@ -5,10 +5,13 @@
 // `reactions.js` the chips and the picker, `replies.js` quotes, `history.js` earlier versions,
 // `editing.js` the edit form and the question before a delete, `live.js` the event stream,
 // `unread.js` the reader's position and the "new messages" divider, `composer.js` the draft
-// and its sending, `navigation.js` the thread named by the page's address, `conversation.js`
-// a root's replies beside the thread, `inbox.js` the Threads view of followed conversations.
+// and its sending (`picker.js` its mentions), `addressing.js` whom a message names,
+// `navigation.js` the thread named by the page's address and jumps in it, `panels.js` the
+// views beside the thread: a root's replies (`conversation.js`), Threads (`threads.js`,
+// `inbox.js`) and Mentions (`mentions.js`).
 
 import { me, request, whenUnauthorized } from "./api.js";
+import { addresses } from "./addressing.js";
 import { showHistory } from "./history.js";
 import { composerOn } from "./composer.js";
 import * as conversation from "./conversation.js";
@@ -22,6 +25,7 @@ import { reactionChips, reactionPicker } from "./reactions.js";
 import { button, renderMessage } from "./render.js";
 import { Quotes, quoteNode, quoteText } from "./replies.js";
 import { ReadState, showDivider } from "./unread.js";
+import * as threads from "./threads.js";
 
 const PAGE = 50;
 const NEAR_TOP = 150;
@@ -51,6 +55,7 @@ const el = {
   replyingText: $("replying-text"),
   replyingCancel: $("replying-cancel"),
   sendError: $("send-error"),
+  mentionOptions: $("mention-options"),
 };
 
 const state = {
@@ -76,8 +81,8 @@ const state = {
   highlighted: null,
   // the reader's position in the thread (unread.js)
   read: null,
-  // a conversation to open once its thread is open (from the Threads view)
-  pendingRoot: null,
+  // what to do once a thread is open, `{thread, run}` (from the Threads or Mentions view)
+  afterOpen: null,
 };
 
 editingOn({
@@ -94,6 +99,7 @@ liveOn({
     upsert(message);
     if (arrived) state.read?.arrived();
     if (arrived && message.root_id) inbox.refreshSoon();
+    if (arrived && addresses(message, me())) threads.refreshSoon();
   },
   remove: (id) => remove(id),
   setStatus: (text, tone) => setStatus(text, tone),
@@ -173,7 +179,7 @@ const parts = {
   replies: (message) => conversation.repliesLink(message),
 };
 
-panelsOn({ parts, state, upsert: (message) => upsert(message) });
+panelsOn({ parts, state, upsert: (message) => upsert(message), jumpTo: (id) => jumpTo(id) });
 
 /** Draws again the shown replies to `id`, whose quote may have changed. */
 function refreshReplies(id) {
@@ -328,32 +334,6 @@ el.replyingCancel.addEventListener("click", () => {
   el.draft.focus();
 });
 
-/** Scrolls to a message, loading the messages around it when it is not shown. */
-async function jumpTo(id) {
-  if (!state.shown.has(id)) {
-    try {
-      const around = await request("GET", `threads/${state.thread}/messages?around=${id}&limit=20`);
-      for (const message of around.items) upsert(message);
-    } catch (error) {
-      setStatus(`Could not show that message: ${error.message}`, "bad");
-      return;
-    }
-  }
-  const shown = state.shown.get(id);
-  if (!shown) {
-    setStatus("That message was deleted.");
-    return;
-  }
-  shown.node.scrollIntoView({ block: "center" });
-  state.highlighted = id;
-  shown.node.classList.add("highlight");
-  setTimeout(() => {
-    if (state.highlighted !== id) return;
-    state.highlighted = null;
-    state.shown.get(id)?.node.classList.remove("highlight");
-  }, 1600);
-}
-
 // --- the thread -----------------------------------------------------------------------------
 
 async function openThread(id) {
@@ -371,7 +351,7 @@ async function openThread(id) {
   state.replyTo = null;
   showReplying();
   conversation.closeConversation();
-  inbox.rememberThread(id);
+  threads.rememberThread(id);
   el.list.replaceChildren();
   el.history.textContent = "";
   el.sendError.textContent = "";
@@ -400,10 +380,11 @@ async function openThread(id) {
   await showFirstUnread(generation, await reading);
   if (generation !== state.generation) return;
   connect();
-  const root = state.pendingRoot;
-  state.pendingRoot = null;
-  if (root?.thread_id === id) conversation.openConversation(root);
+  const after = state.afterOpen;
+  state.afterOpen = null;
+  if (after?.thread === id) await after.run();
   inbox.refreshSoon();
+  threads.refreshSoon();
   await fillScreen(generation);
   markSeen();
 }
@@ -481,7 +462,14 @@ composerOn({
 
 // --- navigation -----------------------------------------------------------------------------
 
-const route = navigationOn({ el, state, openThread: (id) => openThread(id), closeStream });
+const { route, jumpTo } = navigationOn({
+  el,
+  state,
+  openThread: (id) => openThread(id),
+  closeStream,
+  upsert: (message) => upsert(message),
+  setStatus: (text, tone) => setStatus(text, tone),
+});
 
 whenUnauthorized(() => identityUi.open(true));
 
@@ -495,6 +483,7 @@ async function start() {
   identityUi.show();
   route();
   inbox.refresh();
+  threads.refresh();
 }
 
 start();

@@ -1,10 +1,21 @@
 // The composer: the draft, sent with an idempotency key of its own (a retry of the same draft
-// is answered with the message it created), shown as pending until the server answers, kept
-// when sending fails.
+// is answered with the message it created) and the users it mentions (`picker.js`), shown as
+// pending until the server answers, kept when sending fails.
 
-import { randomUuid, request } from "./api.js";
+import { me, randomUuid, request } from "./api.js";
+import { MentionPicker } from "./picker.js";
 
 let deps = null;
+let picker = null;
+
+/** The users who wrote the shown messages, the most recent first, the reader left out. */
+function seenUsers(state) {
+  const messages = [...state.shown.values()].map(({ message }) => message);
+  messages.sort((a, b) => b.seq - a.seq);
+  const users = new Set(messages.map((message) => message.user_id));
+  users.delete(me());
+  return [...users];
+}
 
 /**
  * Wires the composer to the page: `el` its elements, `state` the page's state (thread, draft
@@ -14,11 +25,13 @@ let deps = null;
 export function composerOn(page) {
   deps = page;
   const { el, state } = page;
+  picker = new MentionPicker(el.draft, el.mentionOptions, () => seenUsers(state));
   el.composer.addEventListener("submit", (event) => {
     event.preventDefault();
     send();
   });
   el.draft.addEventListener("keydown", (event) => {
+    if (picker.handleKey(event)) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       send();
@@ -59,12 +72,15 @@ async function send() {
   const pending = pendingNode(text);
   const body = { content: text };
   if (state.replyTo) body.reply_to = state.replyTo;
+  const mentions = picker.mentionsIn(text);
+  if (mentions) body.mentions = mentions;
   try {
     const message = await request("POST", `threads/${thread}/messages`, body, {
       "Idempotency-Key": key,
     });
     pending.remove();
     state.draftKey = null;
+    if (el.draft.value === "") picker.clear();
     if (thread === state.thread && state.replyTo === body.reply_to) cancelReply();
     if (thread === state.thread) {
       upsert(message);

@@ -1,14 +1,13 @@
-// The "Threads" view of the chat page: the reader's followed conversations in the threads
-// this browser has opened, the most recent reply first, each with its unread replies, and a
-// badge on the button with the unread replies in all of them. The service knows no thread
-// membership, so the page names the threads it asks about: the ones the reader opened here.
+// The "Threads" view of the chat page: the threads this browser has opened with their counts
+// (`threads.js`), and the reader's followed conversations in them, the most recent reply
+// first, each with its unread replies and, apart, those that mention the reader; a badge on
+// the button with the unread replies in all of them.
 
-import { authHeaders, request, store, stored, UUID } from "./api.js";
+import { authHeaders, request } from "./api.js";
 import { gist } from "./replies.js";
 import { ago } from "./conversation.js";
+import * as threads from "./threads.js";
 
-const KNOWN = "messages.threads";
-const MOST_THREADS = 200;
 const LIMIT = 50;
 const POLL_MS = 20000;
 const SOON_MS = 300;
@@ -20,21 +19,9 @@ let entries = [];
 
 const $ = (id) => document.getElementById(id);
 
-/** The threads the reader opened in this browser, the latest first. */
-function knownThreads() {
-  return stored(KNOWN)
-    .split(",")
-    .filter((id) => UUID.test(id));
-}
-
-/** Remembers that the reader opened `thread`. */
-export function rememberThread(thread) {
-  const threads = [thread, ...knownThreads().filter((id) => id !== thread)].slice(0, MOST_THREADS);
-  store(KNOWN, threads.join(","));
-}
-
 /**
- * Wires the view to the page: `open(thread, root)` opens a conversation of a thread.
+ * Wires the view to the page: `open(thread, root)` opens a conversation of a thread,
+ * `opened()` runs when the view opens (another view beside the thread closes).
  */
 export function inboxOn(pageParts) {
   page = pageParts;
@@ -54,11 +41,13 @@ function isOpen() {
 }
 
 export function openInbox() {
+  page.opened();
   $("inbox").hidden = false;
   $("inbox-open").setAttribute("aria-expanded", "true");
   document.body.classList.add("with-inbox");
   draw();
   refresh();
+  threads.refresh();
 }
 
 export function closeInbox() {
@@ -76,13 +65,13 @@ export function refreshSoon() {
 /** Asks for the inbox and redraws the badge (and the list when it is open). */
 export async function refresh() {
   clearTimeout(timer);
-  const threads = knownThreads();
-  if (!threads.length) return;
+  const known = threads.knownThreads();
+  if (!known.length) return;
   const ask = ++asked;
   try {
     const inbox = await request(
       "GET",
-      `replies/inbox?threads=${threads.join(",")}&limit=${LIMIT}`,
+      `replies/inbox?threads=${known.join(",")}&limit=${LIMIT}`,
       undefined,
       authHeaders(true),
     );
@@ -129,13 +118,7 @@ function draw() {
     const count = summary ? (summary.count === 1 ? "1 reply" : `${summary.count} replies`) : "";
     meta.textContent = `${count} · last ${summary ? ago(summary.last_reply_at) : ""} · thread ${entry.thread_id.slice(0, 8)}`;
     open.append(text, meta);
-    if (entry.unread) {
-      const badge = document.createElement("span");
-      badge.className = "badge";
-      badge.textContent = `${entry.unread}${entry.capped ? "+" : ""}`;
-      badge.setAttribute("aria-label", `${entry.unread} unread`);
-      open.append(badge);
-    }
+    open.append(threads.counters(entry));
     open.addEventListener("click", () => {
       closeInbox();
       page.open(entry.thread_id, entry.root);

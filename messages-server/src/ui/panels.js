@@ -1,14 +1,17 @@
-// The panels beside the thread, wired to the page: a root's conversation (`conversation.js`)
-// and the Threads view (`inbox.js`).
+// The panels beside the thread, wired to the page: a root's conversation (`conversation.js`),
+// the Threads view (`inbox.js`, `threads.js`) and the Mentions view (`mentions.js`), one of
+// the last two open at a time.
 
 import * as conversation from "./conversation.js";
 import * as inbox from "./inbox.js";
+import * as mentions from "./mentions.js";
+import * as threads from "./threads.js";
 
 /**
  * `parts` how the thread draws a message, `state` the page's state, `upsert(message)` shows
- * a message in the thread.
+ * a message in the thread, `jumpTo(id)` scrolls the open thread to a message.
  */
-export function panelsOn({ parts, state, upsert }) {
+export function panelsOn({ parts, state, upsert, jumpTo }) {
   // In a conversation: its own quotes only (a reply to a reply), reactions, no thread controls.
   const conversationParts = {
     ...parts,
@@ -29,12 +32,20 @@ export function panelsOn({ parts, state, upsert }) {
     changed: () => inbox.refreshSoon(),
   });
 
+  /** Runs `then` in `thread`: now if it is open, else once it is (see `openThread`). */
+  function inThread(thread, then) {
+    if (thread === state.thread) return then();
+    state.afterOpen = { thread, run: then };
+    location.hash = thread;
+  }
+
   inbox.inboxOn({
-    open(thread, root) {
-      if (thread === state.thread) return conversation.openConversation(root);
-      // Opened once the thread is (see `openThread`).
-      state.pendingRoot = root;
-      location.hash = thread;
-    },
+    open: (thread, root) => inThread(thread, () => conversation.openConversation(root)),
+    opened: () => mentions.closeMentions(),
   });
+  mentions.mentionsOn({
+    jump: (thread, id) => inThread(thread, () => jumpTo(id)),
+    opened: () => inbox.closeInbox(),
+  });
+  threads.threadsOn(() => state.thread);
 }

@@ -1,5 +1,8 @@
 // How one message looks on the chat page, whoever's it is; the page decides what its controls do.
 
+import { me } from "./api.js";
+import { addressLabel, contentNodes } from "./addressing.js";
+
 const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 export function localTime(iso) {
@@ -13,13 +16,14 @@ export function shortUser(id) {
 
 /**
  * Draws `message` into `node`: author, time, kind, "edited" (which opens the earlier
- * versions), the quote of the message it replies to, text, paths, reactions and controls.
+ * versions), a mark when it names the reader or addresses the room, the quote of the message it replies to, text, paths, reactions and controls.
  * `parts` makes what the page wires up: `quote(message)`, `reactions(message)`,
  * `history(message)` (on "edited"), `replies(message)` (under a root with replies) and
  * `controls(message, mine)`.
  */
 export function renderMessage(node, message, mine, parts) {
-  node.className = `message${mine ? " mine" : ""}`;
+  const label = addressLabel(message, me());
+  node.className = `message${mine ? " mine" : ""}${label ? " mentions-me" : ""}`;
   node.dataset.id = message.id;
   node.dataset.seq = String(message.seq);
   node.dataset.user = message.user_id;
@@ -48,13 +52,19 @@ export function renderMessage(node, message, mine, parts) {
     edited.addEventListener("click", () => parts.history(message, edited));
     meta.append(edited);
   }
+  if (label) {
+    const mark = document.createElement("span");
+    mark.className = "addressed";
+    mark.textContent = label;
+    meta.append(mark);
+  }
   node.append(meta);
   if (message.reply_to) node.append(parts.quote(message));
 
   if (message.content) {
     const content = document.createElement("p");
     content.className = "content";
-    content.textContent = message.content;
+    content.append(contentNodes(message, me()));
     node.append(content);
   }
   if (message.paths?.length) {

@@ -4,6 +4,7 @@
 // in the background, and "mark as unread".
 
 import { authHeaders, request } from "./api.js";
+import { refreshSoon } from "./threads.js";
 
 const MARK_EVERY_MS = 1000;
 
@@ -51,6 +52,8 @@ export class ReadState {
     try {
       const read = await request("PUT", `threads/${this.thread}/read`, { seq });
       this.seq = Math.max(this.seq, read.seq);
+      // The thread's counts (and the Mentions badge) move.
+      refreshSoon();
     } catch {
       // Not saved: the next move to the bottom asks again.
       this.wanted = this.seq;
@@ -68,6 +71,7 @@ export class ReadState {
     this.paused = true;
     const read = await request("PUT", `threads/${this.thread}/read`, { unread_from: seq });
     this.seq = read.seq;
+    refreshSoon();
     return read;
   }
 

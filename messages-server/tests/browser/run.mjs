@@ -652,6 +652,112 @@ await check("a reply in another's conversation: the count moves, the Threads bad
   for (const who of [a, b, phone]) await who.context.close();
 });
 
+await check("a mention: picked with @, highlighted, counted apart, listed in Mentions, cleared when read", async () => {
+  const thread = randomUUID();
+  const elsewhere = randomUUID();
+  const alice = randomUUID();
+  const bob = randomUUID();
+  const carol = randomUUID();
+  await post(thread, carol, { content: "The build on main is red again" });
+  await post(thread, bob, { content: "Looking at the logs" });
+  // Bob has read the thread, then moved to another one.
+  const b = await openAs(bob, thread);
+  await message(b.page, "Looking at the logs").waitFor();
+  for (let i = 0; i < 50 && (await readState(thread, bob)).unread !== 0; i++) await sleep(100);
+  await b.page.goto(`${BASE_URL}#${elsewhere}`);
+  await waitLive(b.page);
+  const a = await openAs(alice, thread);
+  // Alice types "@", the picker offers the users seen in the thread (the newest first) and
+  // the room; she narrows to Bob by the start of his id and picks him with the keyboard.
+  const draft = a.page.locator("#draft");
+  await draft.fill("");
+  await draft.pressSequentially("@");
+  const options = a.page.locator("#mention-options [role=option]");
+  await options.first().waitFor({ timeout: 2000 });
+  assert.deepEqual(
+    await options.allTextContents(),
+    [`@${bob.slice(0, 8)} user ${bob.slice(0, 8)}`, `@${carol.slice(0, 8)} user ${carol.slice(0, 8)}`, "@room everyone in this thread"],
+  );
+  await draft.pressSequentially(bob.slice(0, 3));
+  assert.equal(await options.count(), bob.slice(0, 3) === carol.slice(0, 3) ? 2 : 1);
+  await a.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-mention-picker.png`) });
+  await draft.press("Enter");
+  assert.equal(await draft.inputValue(), `@${bob.slice(0, 8)} `);
+  assert.ok(await a.page.locator("#mention-options").isHidden());
+  await draft.pressSequentially("can you check the deploy job?");
+  await draft.press("Enter");
+  const text = `@${bob.slice(0, 8)} can you check the deploy job?`;
+  const sent = message(a.page, text);
+  await sent.waitFor({ timeout: 3000 });
+  // Sent naming Bob's id; in Alice's view his name is marked, not as hers.
+  const stored = await (await fetch(new URL(`threads/${thread}/messages?limit=1`, BASE_URL))).json();
+  assert.deepEqual(stored.items[0].mentions, { users: [bob], room: false });
+  assert.equal(await sent.locator(".mention").getAttribute("title"), `user ${bob}`);
+  assert.equal(await sent.locator(".mention.me").count(), 0);
+  // A "@name" typed without the picker names no one.
+  await draft.fill(`@${carol.slice(0, 8)} typed by hand`);
+  await draft.press("Enter");
+  await message(a.page, `@${carol.slice(0, 8)} typed by hand`).waitFor({ timeout: 3000 });
+  const plain = await (await fetch(new URL(`threads/${thread}/messages?limit=1`, BASE_URL))).json();
+  assert.equal(plain.items[0].mentions, undefined, "no mentions field");
+
+  // Bob comes back to the page: the Mentions badge says 1, and the thread list counts the
+  // mention apart from the two unread messages.
+  await b.page.reload();
+  await waitLive(b.page);
+  const mentionBadge = (want) =>
+    b.page.waitForFunction(
+      (want) => {
+        const badge = document.getElementById("mentions-badge");
+        return want === null ? badge.hidden : !badge.hidden && badge.textContent === want;
+      },
+      want,
+      { timeout: 5000 },
+    );
+  await mentionBadge("@1");
+  await b.page.locator("#inbox-open").click();
+  const row = b.page.locator(`.thread-entry[data-thread="${thread}"]`);
+  await row.waitFor({ timeout: 3000 });
+  assert.equal(await row.locator(".mention-badge").textContent(), "@1");
+  assert.equal(await row.locator(".unread-badge").textContent(), "2");
+  await b.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-thread-list.png`) });
+  // "Mentions" lists Alice's message as new; choosing it opens the thread at it.
+  await b.page.locator("#mentions-open").click();
+  assert.ok(await b.page.locator("#inbox").isHidden(), "one view beside the thread at a time");
+  const entry = b.page.locator(".mention-entry", { hasText: "can you check the deploy job?" });
+  await entry.waitFor({ timeout: 3000 });
+  assert.equal(await b.page.locator(".mention-entry").count(), 1);
+  assert.equal(await entry.locator(".badge").textContent(), "new");
+  assert.ok((await entry.locator(".meta").textContent()).startsWith(`user ${alice.slice(0, 8)}`));
+  await b.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-mentions.png`) });
+  await entry.locator("button").click();
+  const mentioned = message(b.page, text);
+  await mentioned.waitFor({ timeout: 5000 });
+  assert.equal(new URL(b.page.url()).hash, `#${thread}`);
+  await b.page.waitForFunction(
+    () => document.querySelector("#messages li.highlight .content")?.textContent.includes("deploy job"),
+    null,
+    { timeout: 3000 },
+  );
+  // Marked as his: the message and his name in it.
+  assert.ok((await mentioned.getAttribute("class")).includes("mentions-me"));
+  assert.equal(await mentioned.locator(".addressed").textContent(), "mentions you");
+  assert.equal(await mentioned.locator(".mention.me").textContent(), `@${bob.slice(0, 8)}`);
+  await b.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-mentioned.png`) });
+  // At the bottom of the thread he has read it: the badge clears, the server agrees.
+  await mentionBadge(null);
+  const read = await readState(thread, bob);
+  assert.deepEqual([read.unread, read.mentions], [0, 0]);
+  await b.page.locator("#inbox-open").click();
+  await b.page.waitForFunction(
+    (thread) => !document.querySelector(`.thread-entry[data-thread="${thread}"] .badge`),
+    thread,
+    { timeout: 3000 },
+  );
+  assert.deepEqual([...a.page.errors, ...b.page.errors], [], "no script errors");
+  for (const who of [a, b]) await who.context.close();
+});
+
 await check("screenshots at desktop and phone width", async () => {
   const thread = randomUUID();
   const me = randomUUID();

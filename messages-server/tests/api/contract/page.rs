@@ -5,21 +5,33 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
+/// Every file of the page in `src/ui/` but the page itself, as `/ui/{name}`, with its type:
+/// a module written and not served would leave the page broken.
+fn assets() -> Vec<(String, &'static str)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui");
+    let mut assets: Vec<(String, &'static str)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|name| {
+            let kind = match name.rsplit_once('.')?.1 {
+                "js" => "text/javascript; charset=utf-8",
+                "css" => "text/css; charset=utf-8",
+                _ => return None,
+            };
+            Some((format!("/ui/{name}"), kind))
+        })
+        .collect();
+    assets.sort();
+    assert!(assets.len() >= 20, "the page's files: {assets:?}");
+    assets
+}
+
 /// The chat page and its assets: content types, the CSP, revalidation by `ETag`.
 pub(super) async fn the_chat_page_is_served(app: &TestApp) {
-    for (path, content_type) in [
-        ("/", "text/html; charset=utf-8"),
-        ("/ui/app.js", "text/javascript; charset=utf-8"),
-        ("/ui/api.js", "text/javascript; charset=utf-8"),
-        ("/ui/identity.js", "text/javascript; charset=utf-8"),
-        ("/ui/render.js", "text/javascript; charset=utf-8"),
-        ("/ui/reactions.js", "text/javascript; charset=utf-8"),
-        ("/ui/replies.js", "text/javascript; charset=utf-8"),
-        ("/ui/history.js", "text/javascript; charset=utf-8"),
-        ("/ui/editing.js", "text/javascript; charset=utf-8"),
-        ("/ui/live.js", "text/javascript; charset=utf-8"),
-        ("/ui/style.css", "text/css; charset=utf-8"),
-    ] {
+    let mut files = vec![("/".to_owned(), "text/html; charset=utf-8")];
+    files.extend(assets());
+    for (path, content_type) in files {
+        let path = path.as_str();
         let r = app.request(Method::GET, path, &[], None).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
         let header = |name: &str| {
