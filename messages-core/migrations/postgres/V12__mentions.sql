@@ -3,6 +3,23 @@
 ALTER TABLE messages ADD COLUMN mentions text;
 ALTER TABLE message_edits ADD COLUMN mentions text;
 
+-- The keys a message's mentions are filed under: each user it names, or the room's key (the
+-- nil id) alone when it addresses the room.
+CREATE FUNCTION mention_keys(mentions text) RETURNS uuid[]
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE WHEN (mentions::jsonb ->> 'room')::boolean
+                THEN ARRAY['00000000-0000-0000-0000-000000000000'::uuid]
+                ELSE ARRAY(SELECT jsonb_array_elements_text(mentions::jsonb -> 'users')::uuid)
+           END;
+
+-- ...kept beside the message as it changes (NULL for a message that addresses no one), and in
+-- the live messages' index beside the author: a reader's unread messages and the mentions
+-- among them are counted in one index-only pass over the range after their position.
+ALTER TABLE messages ADD COLUMN mention_keys uuid[] GENERATED ALWAYS AS (mention_keys(mentions)) STORED;
+CREATE INDEX messages_live_seq_keys ON messages (thread_id, seq) INCLUDE (user_id, mention_keys)
+    WHERE deleted_at IS NULL;
+DROP INDEX messages_live_seq_by;
+
 -- Each live message that addresses someone, filed under each user it names, or under the
 -- room's key (the nil id) alone when it addresses the room, with its author, id and root
 -- beside the key: a reader's mentions after a position are one index-only range of this key

@@ -18,7 +18,7 @@ use crate::write::MarkReadRequest;
 
 /// Moves a reader's position ($2 in thread $1) to $3 (clamped to 0..head), only forward
 /// unless $4, then counts what is unread after it: the live messages others wrote, at most $5,
-/// and those of them filed under the reader's or the room's ($6) mention key, at most $5 too.
+/// and those of them whose mention keys hold the reader's or the room's ($6), in the same pass.
 /// No number of the sequence is taken and no event written.
 const MARK_READ: &str = r#"
 WITH moved AS (
@@ -29,29 +29,24 @@ WITH moved AS (
     SET seq = CASE WHEN $4 THEN excluded.seq ELSE GREATEST(r.seq, excluded.seq) END
     RETURNING seq
 )
-SELECT moved.seq, u.n, u.first, mn.n
+SELECT moved.seq, u.n, u.first, u.mentions
 FROM moved, LATERAL (
-    SELECT count(*) AS n, min(s.seq) AS first FROM (
-        SELECT m.seq FROM messages m
+    SELECT count(*) AS n, min(s.seq) AS first,
+           count(*) FILTER (WHERE s.keys && ARRAY[$2, $6]::uuid[]) AS mentions
+    FROM (
+        SELECT m.seq, m.mention_keys AS keys FROM messages m
         WHERE m.thread_id = $1 AND m.deleted_at IS NULL AND m.seq > moved.seq
           AND m.user_id <> $2
         ORDER BY m.seq
         LIMIT $5
     ) s
-) u, LATERAL (
-    SELECT count(*) AS n FROM (
-        SELECT x.seq FROM mentions x
-        WHERE x.thread_id = $1 AND x.user_id IN ($2, $6) AND x.seq > moved.seq
-          AND x.author <> $2
-        LIMIT $5
-    ) s
-) mn
+) u
 "#;
 
 /// A reader's ($2) state in each thread of $1, in that order: the position (0 when never
 /// set), the thread's head, and the live messages after the position that others wrote, at
-/// most $3 of them, with those of them filed under the reader's or the room's ($6) mention
-/// key, at most $3 too: `[count, first seq, mentions]`, or NULL where the head and the position are still
+/// most $3 of them, with those of them whose mention keys hold the reader's or the room's ($6),
+/// counted in the same pass: `[count, first seq, mentions]`, or NULL where the head and the position are still
 /// $4 and $5, the ones a count this process kept was made at (-1 where it keeps none; see
 /// `counts`). One statement, so a whole sidebar is one round trip and one snapshot. The
 /// positions and heads are joins, not a subquery per thread, so the plan looks each up by its
@@ -60,14 +55,9 @@ const READ_STATES: &str = r#"
 SELECT t.thread_id, COALESCE(r.seq, 0), COALESCE(h.head, 0),
        CASE WHEN COALESCE(h.head, 0) = t.known_head AND COALESCE(r.seq, 0) = t.known_seq
             THEN NULL
-            ELSE (SELECT ARRAY[count(*), min(s.seq), (
-                      SELECT count(*) FROM (
-                          SELECT x.seq FROM mentions x
-                          WHERE x.thread_id = t.thread_id AND x.user_id IN ($2, $6)
-                            AND x.seq > COALESCE(r.seq, 0) AND x.author <> $2
-                          LIMIT $3
-                      ) q)] FROM (
-                      SELECT m.seq FROM messages m
+            ELSE (SELECT ARRAY[count(*), min(s.seq),
+                               count(*) FILTER (WHERE s.keys && ARRAY[$2, $6]::uuid[])] FROM (
+                      SELECT m.seq, m.mention_keys AS keys FROM messages m
                       WHERE m.thread_id = t.thread_id AND m.deleted_at IS NULL
                         AND m.seq > COALESCE(r.seq, 0) AND m.user_id <> $2
                       ORDER BY m.seq

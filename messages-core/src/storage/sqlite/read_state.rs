@@ -141,22 +141,21 @@ const MOVE: &str = "
     SET seq = CASE WHEN ?4 THEN excluded.seq ELSE max(seq, excluded.seq) END";
 
 /// A reader's ($2) position in thread $1 (0 when never set), with the number of live messages
-/// after it that others wrote, counted up to $3, the first of them, and how many of them
-/// address the reader (filed under their id or the room's, $4), up to $3 too.
+/// after it that others wrote, counted up to $3, the first of them, and how many of those
+/// counted address the reader (filed under their id or the room's, $4).
 const STATE: &str = "
     WITH p AS (SELECT coalesce((SELECT seq FROM read_positions
                                 WHERE thread_id = ?1 AND user_id = ?2), 0) AS seq)
-    SELECT p.seq, count(u.seq), min(u.seq),
-           (SELECT count(*) FROM (
-                SELECT x.seq FROM mentions x
-                WHERE x.thread_id = ?1 AND x.user_id IN (?2, ?4) AND x.seq > p.seq
-                  AND x.author <> ?2
-                LIMIT ?3))
+    SELECT p.seq, count(u.seq), min(u.seq), count(u.mentioned)
     FROM p
-    LEFT JOIN (SELECT seq FROM messages
-               WHERE thread_id = ?1 AND deleted_at IS NULL AND user_id <> ?2
-                 AND seq > (SELECT seq FROM p)
-               ORDER BY seq LIMIT ?3) u";
+    LEFT JOIN (SELECT m.seq,
+                      (SELECT 1 FROM mentions x
+                       WHERE x.thread_id = ?1 AND x.user_id IN (?2, ?4) AND x.seq = m.seq
+                       LIMIT 1) AS mentioned
+               FROM messages m
+               WHERE m.thread_id = ?1 AND m.deleted_at IS NULL AND m.user_id <> ?2
+                 AND m.seq > (SELECT seq FROM p)
+               ORDER BY m.seq LIMIT ?3) u";
 
 /// Moves `user`'s read position to `seq` or, with `back`, sets it there; never past the head.
 pub(super) fn move_position(

@@ -178,6 +178,20 @@ pub async fn mention_counts_are_exact(subject: &Subject) {
         (4, 2),
         "marked unread, counted again; the reader's own room mention never"
     );
+
+    // Past the cap, the mentions are those among the unread counted (one pass counts both):
+    // a mention after the first `max + 1` unread is not seen until the reader reads on.
+    let t = thread();
+    for _ in 0..2 {
+        post(store, t, a, &[], false).await;
+    }
+    post(store, t, b, &[reader], false).await;
+    assert_eq!(counted(store, t, reader, 1).await, (1, 0), "capped");
+    assert_eq!(
+        counted(store, t, reader, 3).await,
+        (3, 1),
+        "below the cap: exact"
+    );
 }
 
 /// Writers mentioning one reader at once, on several threads: every mention counted once.
