@@ -139,7 +139,8 @@ pub struct ReadState {
     /// The first of them, when there is one.
     pub first_unread_seq: Option<i64>,
     /// How many of them address the reader (name them, or the room), up to the same cap:
-    /// exact while below it, as they are some of `unread`.
+    /// exact while below it, as they are some of `unread`; past it, those among the unread
+    /// counted (one pass counts both).
     pub mentions: u64,
 }
 
