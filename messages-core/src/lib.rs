@@ -92,6 +92,8 @@
 //! - `redis_server`: where Redis is (one node or a cluster) and the connection over either.
 //! - `live`: changes pushed to followers as they commit (`Hub`, `Follower`), across replicas
 //!   through a transport (`redis`: sharded pub/sub; `postgres`: `LISTEN`/`NOTIFY`).
+//! - `search`: the search query a client types (words and quoted phrases) and the one rule
+//!   every backend matches a message's text by.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod changes;
@@ -119,6 +121,7 @@ pub mod limit;
 pub mod live;
 #[cfg(feature = "redis")]
 pub mod redis_server;
+pub mod search;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
