@@ -19,12 +19,16 @@ ALTER TABLE messages ADD COLUMN mention_keys uuid[] GENERATED ALWAYS AS (mention
 CREATE INDEX messages_live_seq_keys ON messages (thread_id, seq) INCLUDE (user_id, mention_keys)
     WHERE deleted_at IS NULL;
 DROP INDEX messages_live_seq_by;
+-- The same for a root's live replies: a conversation's unread replies and its mentions.
+CREATE INDEX messages_replies_keys ON messages (thread_id, root_id, seq)
+    INCLUDE (user_id, mention_keys) WHERE root_id IS NOT NULL AND deleted_at IS NULL;
+DROP INDEX messages_replies;
 
 -- Each live message that addresses someone, filed under each user it names, or under the
--- room's key (the nil id) alone when it addresses the room, with its author, id and root
--- beside the key: a reader's mentions after a position are one index-only range of this key
--- (others' messages, or a conversation's), and their newest are chosen by id from the index
--- before a message is read. Creates file the rows, edits refile them, a delete removes them,
+-- room's key (the nil id) alone when it addresses the room, with its author and id beside the
+-- key: a reader's mentions in a thread are one index-only range of this key (others'
+-- messages), and the newest of them across threads are chosen by id from the index before a
+-- message is read (`GET /mentions`). Creates file the rows, edits refile them, a delete removes them,
 -- each in its own statement and by the primary key (the keys a message's `mentions` names), so
 -- a mention costs a create one row and one index entry. Keyed by `thread_id` first, as every
 -- table is.
@@ -34,6 +38,5 @@ CREATE TABLE mentions (
     seq bigint NOT NULL,
     author uuid NOT NULL,
     id uuid NOT NULL,
-    root_id uuid,
-    PRIMARY KEY (thread_id, user_id, seq) INCLUDE (author, id, root_id)
+    PRIMARY KEY (thread_id, user_id, seq) INCLUDE (author, id)
 );

@@ -4,8 +4,8 @@ ALTER TABLE messages ADD COLUMN mentions TEXT;
 ALTER TABLE message_edits ADD COLUMN mentions TEXT;
 
 -- Each live message that addresses someone, filed under each user it names, or under the
--- room's key (the nil id) alone when it addresses the room, with its author, id and root: a
--- reader's mentions after a position are one range of this key. Creates file the rows, edits
+-- room's key (the nil id) alone when it addresses the room, with its author and id: a reader's
+-- mentions after a position are one range of this key. Creates file the rows, edits
 -- refile them, a delete removes them (by `mentions_by_seq`).
 CREATE TABLE mentions (
     thread_id BLOB NOT NULL,
@@ -13,7 +13,6 @@ CREATE TABLE mentions (
     seq INTEGER NOT NULL,
     author BLOB NOT NULL,
     id BLOB NOT NULL,
-    root_id BLOB,
     PRIMARY KEY (thread_id, user_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX mentions_by_seq ON mentions (thread_id, seq);

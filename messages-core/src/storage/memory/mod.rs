@@ -169,12 +169,13 @@ impl Thread {
                 .map(|e| &e.message)
                 .filter(|m| m.user_id != user)
         };
-        let mut unread = others().take(max.get() + 1);
-        let first = unread.next().map(|m| m.seq);
-        let counted = first.map_or(0, |_| 1 + unread.count() as u64);
-        let mentions = others()
+        // The mentions among the unread counted, as one pass over them counts both.
+        let unread: Vec<&Message> = others().take(max.get() + 1).collect();
+        let first = unread.first().map(|m| m.seq);
+        let counted = unread.len() as u64;
+        let mentions = unread
+            .iter()
             .filter(|m| m.mentions.as_ref().is_some_and(|x| x.address(user)))
-            .take(max.get() + 1)
             .count() as u64;
         Conversation::from_unread(
             thread,

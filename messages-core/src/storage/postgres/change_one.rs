@@ -45,8 +45,8 @@ WITH bump AS (
     WHERE thread_id = $1 AND user_id = ANY($16::uuid[]) AND user_id <> ALL($15::uuid[])
       AND seq = (SELECT seq FROM upd)
 ), filed AS (
-    INSERT INTO mentions (thread_id, user_id, seq, author, id, root_id)
-    SELECT $1, k, seq, user_id, $2, root_id FROM upd, unnest($15::uuid[]) k
+    INSERT INTO mentions (thread_id, user_id, seq, author, id)
+    SELECT $1, k, seq, user_id, $2 FROM upd, unnest($15::uuid[]) k
     ON CONFLICT DO NOTHING
 ), ob AS (
     INSERT INTO outbox (id, kind, thread_id, time, payload, message_seq, rev)

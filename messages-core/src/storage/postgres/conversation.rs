@@ -29,22 +29,17 @@ macro_rules! state_after {
                 WHERE thread_id = $1 AND id = $2 AND deleted_at IS NULL AND reply_to IS NULL
             ), up AS (",
             $up,
-            ") SELECT up.following, up.seq, u.n, u.first, mn.n FROM up CROSS JOIN LATERAL (
-                SELECT count(*) AS n, min(seq) AS first FROM (
-                    SELECT seq FROM messages r
+            ") SELECT up.following, up.seq, u.n, u.first, u.mentions FROM up CROSS JOIN LATERAL (
+                SELECT count(*) AS n, min(seq) AS first,
+                       count(*) FILTER (WHERE keys && ARRAY[$3,
+                           '00000000-0000-0000-0000-000000000000'::uuid]) AS mentions
+                FROM (
+                    SELECT seq, mention_keys AS keys FROM messages r
                     WHERE r.thread_id = $1 AND r.root_id = $2 AND r.deleted_at IS NULL
                       AND r.seq > up.seq AND r.user_id <> $3
                     ORDER BY r.seq LIMIT $5
                 ) x
-            ) u CROSS JOIN LATERAL (
-                SELECT count(*) AS n FROM (
-                    SELECT x.seq FROM mentions x
-                    WHERE x.thread_id = $1
-                      AND x.user_id IN ($3, '00000000-0000-0000-0000-000000000000'::uuid)
-                      AND x.seq > up.seq AND x.root_id = $2 AND x.author <> $3
-                    LIMIT $5
-                ) y
-            ) mn"
+            ) u"
         )
     };
 }
@@ -77,7 +72,7 @@ const INBOX: &str = r#"
 SELECT m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at, m.updated_at,
        m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count, m.last_reply_at,
        m.last_reply_id, m.reply_users, m.mentions, m.following, m.position, u.n, u.first,
-       mn.n
+       u.mentions
 FROM (
     SELECT m.*, f.following, f.seq AS position
     FROM reply_follows f
@@ -89,22 +84,16 @@ FROM (
     LIMIT $6
 ) m
 CROSS JOIN LATERAL (
-    SELECT count(*) AS n, min(seq) AS first FROM (
-        SELECT r.seq FROM messages r
+    SELECT count(*) AS n, min(seq) AS first,
+           count(*) FILTER (WHERE keys && ARRAY[$1,
+               '00000000-0000-0000-0000-000000000000'::uuid]) AS mentions
+    FROM (
+        SELECT r.seq, r.mention_keys AS keys FROM messages r
         WHERE r.thread_id = m.thread_id AND r.root_id = m.id AND r.deleted_at IS NULL
           AND r.seq > m.position AND r.user_id <> $1
         ORDER BY r.seq LIMIT $7
     ) x
 ) u
-CROSS JOIN LATERAL (
-    SELECT count(*) AS n FROM (
-        SELECT x.seq FROM mentions x
-        WHERE x.thread_id = m.thread_id
-          AND x.user_id IN ($1, '00000000-0000-0000-0000-000000000000'::uuid)
-          AND x.seq > m.position AND x.root_id = m.id AND x.author <> $1
-        LIMIT $7
-    ) y
-) mn
 ORDER BY m.last_reply_at DESC, m.thread_id DESC, m.id DESC
 "#;
 

@@ -86,8 +86,8 @@ WITH root_held AS (
     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE
     SET following = true, seq = GREATEST(f.seq, excluded.seq)
 ), filed AS (
-    INSERT INTO mentions (thread_id, user_id, seq, author, id, root_id)
-    SELECT $1, k, seq, $3, $2, $21 FROM ins, unnest($26::uuid[]) k
+    INSERT INTO mentions (thread_id, user_id, seq, author, id)
+    SELECT $1, k, seq, $3, $2 FROM ins, unnest($26::uuid[]) k
 ), root_author AS (
     INSERT INTO reply_follows (thread_id, root_id, user_id, following, seq)
     SELECT $1, $15, $22, true, 0 FROM ins WHERE $15::uuid IS NOT NULL AND $22::uuid IS NOT NULL

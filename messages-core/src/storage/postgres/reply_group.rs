@@ -105,8 +105,8 @@ WITH r AS (
     ON CONFLICT (thread_id, root_id, user_id) DO UPDATE
     SET following = true, seq = GREATEST(f.seq, excluded.seq)
 ), filed AS (
-    INSERT INTO mentions (thread_id, user_id, seq, author, id, root_id)
-    SELECT m.thread_id, k.key, m.seq, m.user_id, m.id, m.root_id
+    INSERT INTO mentions (thread_id, user_id, seq, author, id)
+    SELECT m.thread_id, k.key, m.seq, m.user_id, m.id
     FROM unnest($15::int8[], $16::uuid[]) AS k(place, key) JOIN numbered m ON m.n = k.place
 ), root_author AS (
     INSERT INTO reply_follows (thread_id, root_id, user_id, following, seq)

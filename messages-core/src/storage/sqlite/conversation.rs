@@ -79,14 +79,16 @@ const ROW: &str = "SELECT following, seq FROM reply_follows \
      WHERE thread_id = ?1 AND root_id = ?2 AND user_id = ?3";
 
 /// The live replies of root ?2 after ?3 that others than ?4 wrote, counted up to ?5, the
-/// first of them, and how many of them are filed under ?4's or the room's (?6) mention key.
-const UNREAD: &str = "SELECT count(*), min(seq), \
-     (SELECT count(*) FROM (SELECT x.seq FROM mentions x \
-      WHERE x.thread_id = ?1 AND x.user_id IN (?4, ?6) AND x.seq > ?3 \
-        AND x.root_id = ?2 AND x.author <> ?4 LIMIT ?5)) \
-     FROM (SELECT seq FROM messages \
-     WHERE thread_id = ?1 AND root_id = ?2 AND deleted_at IS NULL AND seq > ?3 AND user_id <> ?4 \
-     ORDER BY seq LIMIT ?5)";
+/// first of them, and how many of those counted are filed under ?4's or the room's (?6)
+/// mention key.
+const UNREAD: &str = "SELECT count(*), min(seq), count(mentioned) \
+     FROM (SELECT m.seq, (SELECT 1 FROM mentions x \
+                          WHERE x.thread_id = ?1 AND x.user_id IN (?4, ?6) AND x.seq = m.seq \
+                          LIMIT 1) AS mentioned \
+           FROM messages m \
+           WHERE m.thread_id = ?1 AND m.root_id = ?2 AND m.deleted_at IS NULL AND m.seq > ?3 \
+             AND m.user_id <> ?4 \
+           ORDER BY m.seq LIMIT ?5)";
 
 /// The live roots with live replies that user ?2 follows in thread ?1.
 const FOLLOWED: &str = concat!(

@@ -77,15 +77,15 @@ pub(super) fn mentions_from_column(stored: Option<&str>) -> Result<Option<Mentio
 }
 
 /// Files `message`, numbered `seq`, under its mentions' keys (see `Mentions::keys`) with its
-/// author, id and root, in place of the rows it had: what a reader's mention count and list
+/// author and id, in place of the rows it had: what a reader's mention count and list
 /// read.
 pub(super) fn file_mentions(conn: &Connection, message: &Message, seq: i64) -> Result<()> {
     let thread = message.thread_id.as_uuid();
     unfile_mentions(conn, message.thread_id, seq)?;
     for key in Mentions::keys(message.mentions.as_ref()) {
         conn.prepare_cached(
-            "INSERT INTO mentions (thread_id, user_id, seq, author, id, root_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO mentions (thread_id, user_id, seq, author, id) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -94,7 +94,6 @@ pub(super) fn file_mentions(conn: &Connection, message: &Message, seq: i64) -> R
                 seq,
                 message.user_id.as_uuid(),
                 message.id.as_uuid(),
-                message.root_id.map(|id| *id.as_uuid()),
             ])
         })
         .map_err(db("file mentions"))?;

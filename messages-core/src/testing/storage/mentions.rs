@@ -358,4 +358,28 @@ pub async fn a_conversation_counts_its_mentions(subject: &Subject) {
     };
     let moved = store.mark_replies_read(read).await.unwrap();
     assert_eq!((moved.unread, moved.mentions), (2, 1));
+    // Past the cap, those among the replies counted: a mention after the first `max + 1`
+    // unread replies is not seen until the reader reads on.
+    let t = thread();
+    let root = post(store, t, author, &[], false).await;
+    for users in [vec![], vec![], vec![reader]] {
+        let mut m = message(t, other, T0, "re");
+        m.reply_to = Some(root.id);
+        m.mentions = Mentions::new(users, false, 50).unwrap().of_author(other);
+        super::replies::reply_with_root(store, &m).await;
+    }
+    let follow = |max| FollowRequest {
+        thread: t,
+        root: root.id,
+        user: reader,
+        follow: true,
+        max: crate::read::UnreadMax::new(max).unwrap(),
+    };
+    let capped = store.follow(follow(1)).await.unwrap();
+    assert_eq!(
+        (capped.unread, capped.capped, capped.mentions),
+        (1, true, 0)
+    );
+    let all = store.follow(follow(3)).await.unwrap();
+    assert_eq!((all.unread, all.capped, all.mentions), (3, false, 1));
 }
