@@ -103,8 +103,8 @@ mod error;
 mod history;
 mod json;
 mod locks;
-mod mentioned;
 mod message;
+mod newest;
 mod page;
 mod reaction;
 mod read;
@@ -134,11 +134,11 @@ pub use cursor::Cursor;
 pub use error::{BoxError, Error, Result};
 pub use events::outbox::{Relay, RelayConfig, RelayHandle};
 pub use history::{History, Replaced, Version};
-pub use mentioned::{MentionCursor, MentionPage};
 pub use message::{
     Clock, Emoji, IdempotencyKey, Limits, Mentions, Message, MessageId, MessageKind, MessagePatch,
     NewMessage, Reaction, ReplySummary, RequestFingerprint, ThreadId, Timestamp, Tombstone, UserId,
 };
+pub use newest::{NewestCursor, NewestPage};
 pub use page::{Around, Page, PageJson, PageQuery, PageSize};
 pub use reaction::{
     ClearRequest, Reacted, ReactionChange, ReactionLimits, ReactionRequest, Reactors,

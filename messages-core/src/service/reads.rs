@@ -7,8 +7,8 @@ use crate::conversation::{Inbox, InboxCursor};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::history::History;
-use crate::mentioned::{MentionCursor, MentionPage};
 use crate::message::{Emoji, Message, MessageId, ThreadId, UserId};
+use crate::newest::{NewestCursor, NewestPage};
 use crate::page::{Page, PageJson, PageQuery, PageSize};
 use crate::reaction::{Reactors, ReactorsLimit};
 use crate::read::{ReadState, ThreadList};
@@ -96,10 +96,10 @@ impl MessageService {
         &self,
         user: UserId,
         threads: &ThreadList,
-        after: Option<MentionCursor>,
+        after: Option<NewestCursor>,
         size: PageSize,
         unread_only: bool,
-    ) -> Result<MentionPage> {
+    ) -> Result<NewestPage> {
         self.store
             .call(Operation::Mentions, |s| {
                 s.mentions(user, threads, after, size, unread_only)

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::mentioned::{MentionCursor, MentionPage};
 use crate::message::UserId;
+use crate::newest::{NewestCursor, NewestPage};
 use crate::page::PageSize;
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::write::MarkReadRequest;
@@ -29,15 +29,15 @@ pub trait ReadStateStore: Send + Sync + 'static {
     ) -> Result<Vec<ReadState>>;
 
     /// The live messages of `threads` that others wrote and that name `user` or address the
-    /// room, newest first (see [`MentionCursor::key`]), after `after`, `size` of them with
+    /// room, newest first (see [`NewestCursor::key`]), after `after`, `size` of them with
     /// `has_more` exact; with `unread_only`, only those after the user's position in their
     /// thread.
     async fn mentions(
         &self,
         user: UserId,
         threads: &ThreadList,
-        after: Option<MentionCursor>,
+        after: Option<NewestCursor>,
         size: PageSize,
         unread_only: bool,
-    ) -> Result<MentionPage>;
+    ) -> Result<NewestPage>;
 }

@@ -147,10 +147,10 @@ impl ReadStateStore for GatedStore {
         &self,
         user: UserId,
         threads: &ThreadList,
-        after: Option<messages_core::MentionCursor>,
+        after: Option<messages_core::NewestCursor>,
         size: PageSize,
         unread_only: bool,
-    ) -> Result<messages_core::MentionPage> {
+    ) -> Result<messages_core::NewestPage> {
         self.inner
             .mentions(user, threads, after, size, unread_only)
             .await

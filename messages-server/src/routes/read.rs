@@ -3,7 +3,7 @@
 //! one can read or move another user's.
 
 use http::{Request, StatusCode};
-use messages_core::{MentionCursor, PageSize, ReadMark, ThreadId, ThreadList, states_to_json};
+use messages_core::{NewestCursor, PageSize, ReadMark, ThreadId, ThreadList, states_to_json};
 use serde::Deserialize;
 
 use super::path::PathIds;
@@ -179,7 +179,7 @@ pub async fn mentions<B>(state: &AppState, request: &Request<B>) -> Result<HttpR
         }
         Ok(())
     })?;
-    let after = list.cursor.map(|c| MentionCursor::decode(&c)).transpose()?;
+    let after = list.cursor.map(|c| NewestCursor::decode(&c)).transpose()?;
     let (threads, size) = (list.threads, list.size);
     let page = state
         .service

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use super::MemoryStore;
 use crate::error::Result;
 use crate::locks;
-use crate::mentioned::{MentionCursor, MentionPage};
 use crate::message::UserId;
+use crate::newest::{NewestCursor, NewestPage};
 use crate::page::PageSize;
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::storage::ReadStateStore;
@@ -50,10 +50,10 @@ impl ReadStateStore for MemoryStore {
         &self,
         user: UserId,
         threads: &ThreadList,
-        after: Option<MentionCursor>,
+        after: Option<NewestCursor>,
         size: PageSize,
         unread_only: bool,
-    ) -> Result<MentionPage> {
+    ) -> Result<NewestPage> {
         let stored = locks::read(&self.threads);
         let mut found = Vec::new();
         for thread in threads.as_slice() {
@@ -75,6 +75,6 @@ impl ReadStateStore for MemoryStore {
                     .cloned(),
             );
         }
-        Ok(MentionPage::from_candidates(found, after, size.get()))
+        Ok(NewestPage::from_candidates(found, after, size.get()))
     }
 }

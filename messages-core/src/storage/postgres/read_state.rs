@@ -9,8 +9,8 @@ use super::counts::Counted;
 use super::rows::message_from_row;
 use super::{PostgresStore, db, decode};
 use crate::error::{Error, Result};
-use crate::mentioned::{MentionCursor, MentionPage};
 use crate::message::{Mentions, ThreadId, UserId};
+use crate::newest::{NewestCursor, NewestPage};
 use crate::page::PageSize;
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::storage::ReadStateStore;
@@ -75,7 +75,7 @@ ORDER BY t.ord
 /// that are filed under the reader's ($2) or the room's ($3) mention key, from id $4 (when
 /// given) on; with $6 only those after the reader's position there; the newest $5 of all of
 /// them chosen by id from the mention rows, and only those messages read. The caller tells the
-/// cursor's own message apart (`MentionPage`).
+/// cursor's own message apart (`NewestPage`).
 const MENTIONS: &str = r#"
 SELECT m.thread_id, m.id, m.user_id, m.kind, m.content, m.paths, m.created_at, m.updated_at,
        m.seq, m.rev, m.reply_to, m.reactions, m.root_id, m.reply_count, m.last_reply_at,
@@ -247,10 +247,10 @@ impl ReadStateStore for PostgresStore {
         &self,
         user: UserId,
         threads: &ThreadList,
-        after: Option<MentionCursor>,
+        after: Option<NewestCursor>,
         size: PageSize,
         unread_only: bool,
-    ) -> Result<MentionPage> {
+    ) -> Result<NewestPage> {
         self.timed("mentions", async {
             let client = self.client().await?;
             let stmt = client
@@ -279,7 +279,7 @@ impl ReadStateStore for PostgresStore {
             for row in &rows {
                 found.push(message_from_row(row, 0)?);
             }
-            Ok(MentionPage::from_candidates(found, after, size.get()))
+            Ok(NewestPage::from_candidates(found, after, size.get()))
         })
         .await
     }

@@ -8,8 +8,8 @@ use super::command::{Command, Statements, Undo};
 use super::error::db;
 use super::rows::{columns, message_from_row};
 use crate::error::Result;
-use crate::mentioned::{MentionCursor, MentionPage};
 use crate::message::{Mentions, Message, ThreadId, UserId};
+use crate::newest::{NewestCursor, NewestPage};
 use crate::page::PageSize;
 use crate::read::{ReadState, ThreadList, UnreadMax};
 use crate::storage::ReadStateStore;
@@ -42,17 +42,17 @@ impl ReadStateStore for SqliteStore {
         &self,
         user: UserId,
         threads: &ThreadList,
-        after: Option<MentionCursor>,
+        after: Option<NewestCursor>,
         size: PageSize,
         unread_only: bool,
-    ) -> Result<MentionPage> {
+    ) -> Result<NewestPage> {
         let threads = threads.clone();
         self.read("mentions", move |tx| {
             let mut found = Vec::new();
             for &thread in threads.as_slice() {
                 found.extend(mentions_in(tx, thread, user, after, size, unread_only)?);
             }
-            Ok(MentionPage::from_candidates(found, after, size.get()))
+            Ok(NewestPage::from_candidates(found, after, size.get()))
         })
         .await
     }
@@ -79,7 +79,7 @@ fn mentions_in(
     conn: &Connection,
     thread: ThreadId,
     user: UserId,
-    after: Option<MentionCursor>,
+    after: Option<NewestCursor>,
     size: PageSize,
     unread_only: bool,
 ) -> Result<Vec<Message>> {

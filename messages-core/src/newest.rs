@@ -1,6 +1,7 @@
-//! A reader's mentions across the threads they may see: the live messages others wrote that
-//! name them or address the room, newest first (by id, which a message takes when it is
-//! written and which orders by time, then by thread), as keyset pages.
+//! Messages across the threads a reader may see, newest first (by id, which a message takes
+//! when it is written and which orders by time, then by thread), as keyset pages: a reader's
+//! mentions (the live messages others wrote that name them or address the room), and the
+//! messages a search finds.
 
 use base64::Engine;
 
@@ -8,19 +9,19 @@ use crate::error::{Error, Result};
 use crate::json;
 use crate::message::{Message, MessageId, ThreadId};
 
-/// Where a page of mentions ends: the last message's id and thread.
+/// Where a page of messages across threads ends: the last message's id and thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MentionCursor {
+pub struct NewestCursor {
     /// The last message's id.
     pub id: MessageId,
     /// Its thread.
     pub thread: ThreadId,
 }
 
-impl MentionCursor {
+impl NewestCursor {
     /// The cursor after `message`.
     pub fn after(message: &Message) -> Self {
-        MentionCursor {
+        NewestCursor {
             id: message.id,
             thread: message.thread_id,
         }
@@ -34,7 +35,7 @@ impl MentionCursor {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     }
 
-    /// Reads a cursor [`MentionCursor::encode`] made; anything else is `Error::InvalidCursor`.
+    /// Reads a cursor [`NewestCursor::encode`] made; anything else is `Error::InvalidCursor`.
     pub fn decode(text: &str) -> Result<Self> {
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(text)
@@ -42,52 +43,52 @@ impl MentionCursor {
         let raw: [u8; 32] = raw.try_into().map_err(|_| Error::InvalidCursor)?;
         let (id, thread) = raw.split_at(16);
         let uuid = |b: &[u8]| uuid::Uuid::from_slice(b).map_err(|_| Error::InvalidCursor);
-        Ok(MentionCursor {
+        Ok(NewestCursor {
             id: MessageId::from_uuid(uuid(id)?),
             thread: ThreadId::from_uuid(uuid(thread)?),
         })
     }
 
-    /// The order of the mentions: newest first by id, then by thread, both descending, so
+    /// The order of the messages: newest first by id, then by thread, both descending, so
     /// every message has one place.
     pub fn key(&self) -> (MessageId, ThreadId) {
         (self.id, self.thread)
     }
 }
 
-/// A page of a reader's mentions.
+/// A page of messages across threads, newest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MentionPage {
+pub struct NewestPage {
     /// The messages, each in its current state, newest first.
     pub items: Vec<Message>,
     /// Where the next page starts; present exactly when `has_more`.
-    pub next_cursor: Option<MentionCursor>,
+    pub next_cursor: Option<NewestCursor>,
     /// Whether more lie beyond this page.
     pub has_more: bool,
 }
 
-impl MentionPage {
-    /// The page after `after` from mentions read in any order (a thread named twice may give
+impl NewestPage {
+    /// The page after `after` from messages read in any order (a thread named twice may give
     /// a message twice): newest first, each once, `size` of them, `has_more` exact when at
     /// least `size + 1` were read past `after`.
     pub fn from_candidates(
         messages: impl IntoIterator<Item = Message>,
-        after: Option<MentionCursor>,
+        after: Option<NewestCursor>,
         size: usize,
     ) -> Self {
         let keyed = messages
             .into_iter()
-            .map(|m| (MentionCursor::after(&m).key(), m));
+            .map(|m| (NewestCursor::after(&m).key(), m));
         let mut keyed = crate::page::newest_after(keyed, after.map(|a| a.key()), size + 1);
         let has_more = keyed.len() > size;
         keyed.truncate(size);
         let items: Vec<Message> = keyed.into_iter().map(|(_, m)| m).collect();
         let next_cursor = if has_more {
-            items.last().map(MentionCursor::after)
+            items.last().map(NewestCursor::after)
         } else {
             None
         };
-        MentionPage {
+        NewestPage {
             items,
             next_cursor,
             has_more,
@@ -117,14 +118,14 @@ mod tests {
 
     #[test]
     fn a_cursor_round_trips_and_nothing_else_decodes() {
-        let c = MentionCursor {
+        let c = NewestCursor {
             id: MessageId::new_v7(),
             thread: ThreadId::from_uuid(uuid::Uuid::now_v7()),
         };
-        assert_eq!(MentionCursor::decode(&c.encode()).unwrap(), c);
+        assert_eq!(NewestCursor::decode(&c.encode()).unwrap(), c);
         for bad in ["", "abc", "!!!!", &c.encode()[2..]] {
             assert!(matches!(
-                MentionCursor::decode(bad),
+                NewestCursor::decode(bad),
                 Err(Error::InvalidCursor)
             ));
         }
