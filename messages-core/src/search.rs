@@ -10,6 +10,11 @@
 //! word matches the words that contain it (`deploy` finds "deployed" and "redeploy"), in any
 //! language alike.
 
+use crate::message::{Message, ThreadId, UserId};
+use crate::newest::{NewestCursor, NewestPage};
+use crate::page::PageSize;
+use crate::read::ThreadList;
+
 /// The longest query, in characters.
 pub const MAX_QUERY_CHARS: usize = 256;
 
@@ -102,6 +107,69 @@ impl SearchText {
     /// Whether `folded`, a text already [`fold`]ed, holds every term.
     pub fn matches_folded(&self, folded: &str) -> bool {
         self.terms.iter().all(|term| folded.contains(term.as_str()))
+    }
+}
+
+/// The most authors one search keeps (`from`).
+pub const MAX_FROM: usize = 20;
+
+/// What a search asks: the text, the threads it looks in (those the client may see), the
+/// authors it keeps (none: everyone's), where the page starts and how many it holds.
+#[derive(Clone, Debug)]
+pub struct SearchQuery {
+    /// The terms every message found holds.
+    pub text: SearchText,
+    /// Where it looks.
+    pub threads: ThreadList,
+    /// Only messages by these authors; empty for everyone's. At most [`MAX_FROM`].
+    pub from: Vec<UserId>,
+    /// The page after this one (newest first: older than it).
+    pub after: Option<NewestCursor>,
+    /// How many a page holds.
+    pub size: PageSize,
+}
+
+impl SearchQuery {
+    /// Whether the query finds `message`, a live message of one of its threads: by one of its
+    /// authors, its text holding every term. A store finds exactly these.
+    pub fn finds(&self, message: &Message) -> bool {
+        (self.from.is_empty() || self.from.contains(&message.user_id))
+            && self.text.matches(&message.content)
+    }
+}
+
+/// What a search found: a page of messages, newest first, each in its current state, and the
+/// position of each thread the page reflects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchPage {
+    /// The messages found and where the next page starts.
+    pub page: NewestPage,
+    /// Each thread asked, in the order asked, with the number of its latest change when it was
+    /// read: every change up to it is in the answer (an edit's old words no longer match, a
+    /// deleted message is gone), nothing after it.
+    pub threads: Vec<(ThreadId, i64)>,
+}
+
+impl SearchPage {
+    /// The answer JSON: `{"items":[message...],"next_cursor","has_more",
+    /// "threads":[{"thread_id","rev"}...]}`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = self.page.to_json();
+        // The page's object stays open for the threads' positions.
+        out.pop();
+        out.extend_from_slice(b",\"threads\":[");
+        for (i, (thread, rev)) in self.threads.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"thread_id\":\"");
+            out.extend_from_slice(thread.to_string().as_bytes());
+            out.extend_from_slice(b"\",\"rev\":");
+            out.extend_from_slice(rev.to_string().as_bytes());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        out
     }
 }
 

@@ -107,6 +107,18 @@ impl MessageService {
             .await
     }
 
+    /// The messages a search finds (see [`crate::search`]): a page, newest first, and the
+    /// position of each thread it reflects. Read from the store, never a cache, so an edit or
+    /// a delete is in the next answer.
+    pub async fn search(
+        &self,
+        query: &crate::search::SearchQuery,
+    ) -> Result<crate::search::SearchPage> {
+        self.store
+            .call(Operation::Search, |s| s.search(query))
+            .await
+    }
+
     /// A page as response JSON. The newest page comes from the cache when it can; every
     /// other page is a keyset query on the store.
     pub async fn page_json(

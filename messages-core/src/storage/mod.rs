@@ -19,6 +19,7 @@
 //! - `read_state`: [`ReadStateStore`], readers' positions and unread counts.
 //! - `conversation`: [`ConversationStore`], who follows which reply conversation, their
 //!   positions in it and their inbox.
+//! - `search`: [`SearchStore`], the messages a search finds.
 //! - `outbox`: [`Outbox`], the events writes leave, for the relay.
 //! - `observed`: [`ObservedStore`], the store as the service calls it, each call reported to
 //!   an observer (the server's metrics).
@@ -35,6 +36,7 @@ mod outbox;
 mod pages;
 mod react;
 mod read_state;
+mod search;
 
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -52,12 +54,20 @@ pub use outbox::{Outbox, OutboxEvent, StoredEvent};
 pub use pages::PageStore;
 pub use react::ReactionStore;
 pub use read_state::ReadStateStore;
+pub use search::SearchStore;
 
 /// A whole store: every concern, one value. Every method names the thread (or threads), so a
 /// store can be distributed by it.
 #[async_trait]
 pub trait MessageStore:
-    CreateStore + ChangeStore + ReactionStore + PageStore + ReadStateStore + ConversationStore + Outbox
+    CreateStore
+    + ChangeStore
+    + ReactionStore
+    + PageStore
+    + ReadStateStore
+    + ConversationStore
+    + SearchStore
+    + Outbox
 {
     /// Whether the store can answer now (for readiness).
     async fn ping(&self) -> Result<()>;

@@ -58,11 +58,13 @@ pub enum Operation {
     Inbox,
     /// [`ReadStateStore::mentions`](super::ReadStateStore::mentions).
     Mentions,
+    /// [`SearchStore::search`](super::SearchStore::search).
+    Search,
 }
 
 impl Operation {
     /// Every operation, in declaration order: `ALL[op as usize] == op`.
-    pub const ALL: [Operation; 22] = [
+    pub const ALL: [Operation; 23] = [
         Operation::Create,
         Operation::Get,
         Operation::Edit,
@@ -85,6 +87,7 @@ impl Operation {
         Operation::RepliesRead,
         Operation::Inbox,
         Operation::Mentions,
+        Operation::Search,
     ];
 
     /// The operation's label in metrics (an edit keeps the label `update` it has always had).
@@ -112,6 +115,7 @@ impl Operation {
             Operation::RepliesRead => "replies_read",
             Operation::Inbox => "inbox",
             Operation::Mentions => "mentions",
+            Operation::Search => "search",
         }
     }
 }

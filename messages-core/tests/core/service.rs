@@ -158,6 +158,16 @@ impl ReadStateStore for GatedStore {
 }
 
 #[async_trait]
+impl messages_core::storage::SearchStore for GatedStore {
+    async fn search(
+        &self,
+        query: &messages_core::search::SearchQuery,
+    ) -> Result<messages_core::search::SearchPage> {
+        self.inner.search(query).await
+    }
+}
+
+#[async_trait]
 impl messages_core::storage::ConversationStore for GatedStore {
     async fn follow(&self, r: messages_core::FollowRequest) -> Result<messages_core::Conversation> {
         self.inner.follow(r).await

@@ -135,7 +135,7 @@ async fn a_restart_keeps_messages_edits_deletes_keys_and_pending_events() {
 async fn a_full_file_refuses_writes_as_unavailable_and_keeps_reading() {
     let dir = TempDir::new();
     let mut config = dir.config();
-    config.max_size = Some(96 * 1024);
+    config.max_size = Some(256 * 1024);
     let store = Arc::new(SqliteStore::open(&config).await.expect("open"));
     store.migrate().await.expect("migrate");
     let (thread, user) = ids();

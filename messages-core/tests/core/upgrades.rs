@@ -71,6 +71,19 @@ async fn an_upgraded_store_keeps_its_messages_and_takes_the_new_writes(
         .expect("the old message is there");
     assert_eq!(kept.content, "written before the upgrade");
     assert_eq!((kept.reply_to, kept.reactions.len()), (None, 0));
+    // The search index was built for the rows there before it.
+    let query = messages_core::search::SearchQuery {
+        text: messages_core::search::SearchText::parse("BEFORE the upgrade").expect("a query"),
+        threads: messages_core::ThreadList::new(vec![thread]).expect("one thread"),
+        from: vec![],
+        after: None,
+        size: messages_core::PageSize::DEFAULT,
+    };
+    let found = store.search(&query).await.expect("search");
+    assert_eq!(
+        found.page.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [old]
+    );
     let reply = Message::from_new(
         MessageId::new_v7(),
         thread,
@@ -173,8 +186,8 @@ async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
     let dir = TempDir::new();
     let store = SqliteStore::open(&dir.config()).await.expect("open");
     // The release before reply threads, whose two migrations (summaries, follows) run here,
-    // and the mentions' after them.
-    let previous = SqliteStore::migration_count() - 3;
+    // and the mentions' and the search index's after them.
+    let previous = SqliteStore::migration_count() - 4;
     assert_eq!(store.migrate_to(previous).await.expect("migrate"), previous);
     let (thread, old, author) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let [replies, root, first, second, gone, a, b] = [(); 7].map(|_| Uuid::now_v7());
@@ -214,7 +227,7 @@ async fn an_sqlite_database_of_the_previous_release_upgrades_with_its_data() {
         )
         .expect("thread");
     }
-    assert_eq!(store.migrate().await.expect("upgrade"), 3);
+    assert_eq!(store.migrate().await.expect("upgrade"), 4);
     replies_of_the_previous_release_join_their_roots(
         &store,
         ThreadId::from_uuid(replies),

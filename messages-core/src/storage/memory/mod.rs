@@ -32,6 +32,7 @@ mod outbox;
 mod pages;
 mod react;
 mod read_state;
+mod search;
 
 /// A message as stored: deleted ones keep their row.
 struct Entry {

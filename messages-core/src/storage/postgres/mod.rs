@@ -53,6 +53,7 @@ mod replies;
 mod reply_create;
 mod reply_group;
 mod rows;
+mod search;
 
 #[cfg(feature = "testing")]
 pub(crate) use outbox::{ACK, CLAIM, RELEASE};

@@ -24,6 +24,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
@@ -43,6 +44,7 @@ mod react;
 mod read_state;
 mod replies;
 mod rows;
+mod search;
 mod writer;
 
 use command::{Call, Command, Statements};
@@ -71,13 +73,19 @@ struct Inner {
     leases: tokio::sync::Mutex<leases::Leases>,
 }
 
-/// Settings every connection gets.
+/// Settings every connection gets, and `search_fold`, the service's folding of a text for
+/// search (see `search`), which the index's triggers call.
 fn configure(conn: &Connection, config: &SqliteConfig) -> rusqlite::Result<()> {
     conn.busy_timeout(config.operation_timeout)?;
     conn.pragma_update(None, "synchronous", config.synchronous.pragma())?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.set_prepared_statement_cache_capacity(32);
-    Ok(())
+    conn.create_scalar_function(
+        "search_fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(crate::search::fold(&ctx.get::<String>(0)?)),
+    )
 }
 
 impl SqliteStore {

@@ -15,6 +15,7 @@
 //! - `history`: the versions an edit replaced.
 //! - `mentions`: whom a message addresses, kept, edited and in its history.
 //! - `read`: read positions and unread counts.
+//! - `search`: what a search finds, at once after a change, and its pages.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ mod races;
 mod reactions;
 mod read;
 mod replies;
+mod search;
 mod sequence;
 mod writes;
 
@@ -53,6 +55,7 @@ pub use races::*;
 pub use reactions::*;
 pub use read::*;
 pub use replies::*;
+pub use search::*;
 pub use sequence::*;
 pub use writes::*;
 
@@ -160,6 +163,9 @@ macro_rules! storage_contract {
                 counts_stop_at_the_cap,
                 concurrent_marks_never_move_back,
                 many_threads_in_one_call,
+                a_search_finds_every_term_anywhere_case_folded,
+                an_edit_or_a_delete_changes_what_a_search_finds,
+                search_pages_newest_first_without_gaps_while_messages_arrive,
             ] on $($backend => $subject),+);
         }
     };

@@ -1,0 +1,90 @@
+//! Search on SQLite: the live messages' folded text in an FTS5 index of trigrams
+//! (`message_text`, kept by triggers in each write's transaction).
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+
+use super::SqliteStore;
+use super::error::db;
+use super::rows::{columns, head, message_from_row};
+use crate::error::Result;
+use crate::message::{Message, ThreadId};
+use crate::newest::NewestPage;
+use crate::search::SearchPage;
+use crate::search::SearchQuery;
+use crate::storage::SearchStore;
+
+/// The messages whose folded text holds every trigram of the FTS5 query ?1: candidates, which
+/// the search's own rule then keeps or not.
+const MATCHED: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE (thread_id, seq) IN (
+        SELECT i.thread_id, i.seq FROM message_text t
+        JOIN message_text_ids i ON i.doc = t.rowid
+        WHERE message_text MATCH ?1)
+      AND deleted_at IS NULL"
+);
+
+/// The live messages of thread ?1, every one (for a query with no term the index can look up).
+const LIVE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE thread_id = ?1 AND deleted_at IS NULL"
+);
+
+/// The index's query for the terms it can look up (three characters or more): each a string
+/// that must be found as written; None when no term is that long.
+fn fts_query(query: &SearchQuery) -> Option<String> {
+    let strings: Vec<String> = query
+        .text
+        .terms()
+        .iter()
+        .filter(|t| t.chars().count() >= 3)
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect();
+    (!strings.is_empty()).then(|| strings.join(" AND "))
+}
+
+fn rows(conn: &Connection, sql: &str, param: impl rusqlite::ToSql) -> Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db("search"))?;
+    let mut rows = stmt.query(params![param]).map_err(db("search"))?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().map_err(db("search"))? {
+        found.push(message_from_row(row, 0)?);
+    }
+    Ok(found)
+}
+
+#[async_trait]
+impl SearchStore for SqliteStore {
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage> {
+        let query = query.clone();
+        self.read("search", move |tx| {
+            let asked: HashSet<ThreadId> = query.threads.as_slice().iter().copied().collect();
+            let candidates = match fts_query(&query) {
+                Some(fts) => rows(tx, MATCHED, fts)?
+                    .into_iter()
+                    .filter(|m| asked.contains(&m.thread_id))
+                    .collect(),
+                None => {
+                    let mut all = Vec::new();
+                    for thread in &asked {
+                        all.extend(rows(tx, LIVE, thread.as_uuid())?);
+                    }
+                    all
+                }
+            };
+            let found = candidates.into_iter().filter(|m| query.finds(m));
+            let page = NewestPage::from_candidates(found, query.after, query.size.get());
+            let mut threads = Vec::with_capacity(asked.len());
+            for &thread in query.threads.as_slice() {
+                threads.push((thread, head(tx, thread)?));
+            }
+            Ok(SearchPage { page, threads })
+        })
+        .await
+    }
+}
