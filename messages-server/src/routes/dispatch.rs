@@ -12,7 +12,9 @@ use super::request_id::{X_REQUEST_ID, request_id};
 use super::response::{HttpResponse, json};
 use super::state::AppState;
 use super::table::Route;
-use super::{changes, conversations, docs, events, health, messages, path, reactions, read, ui};
+use super::{
+    changes, conversations, docs, events, health, messages, path, reactions, read, search, ui,
+};
 use crate::body::Body;
 use crate::error::ApiError;
 
@@ -108,6 +110,7 @@ async fn dispatch<B: ReadBody>(
         }
         (Route::Inbox, &Method::GET) => Box::pin(conversations::inbox(state, &request)).await,
         (Route::Mentions, &Method::GET) => Box::pin(read::mentions(state, &request)).await,
+        (Route::Search, &Method::GET) => Box::pin(search::search(state, &request)).await,
         (Route::ThreadChanges, &Method::GET) => {
             Box::pin(changes::list(state, ids?, &request)).await
         }

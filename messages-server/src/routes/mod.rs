@@ -9,7 +9,8 @@
 //!   body; JSON answers and the page's protective headers.
 //! - `path`: the ids a path names.
 //! - `streams`: the open event streams.
-//! - `messages`, `reactions`, `changes`, `events`, `read`, `health`, `ui`, `docs`: the handlers.
+//! - `messages`, `reactions`, `changes`, `events`, `read`, `conversations`, `mentions`,
+//!   `search`, `health`, `ui`, `docs`: the handlers.
 
 mod changes;
 mod conversations;
@@ -26,6 +27,7 @@ mod read;
 mod request_body;
 mod request_id;
 mod response;
+mod search;
 mod state;
 mod streams;
 mod table;

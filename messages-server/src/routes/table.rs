@@ -30,10 +30,11 @@ pub(crate) enum Route {
     RepliesRead,
     Inbox,
     Mentions,
+    Search,
 }
 
 /// Every route: its path, the methods it takes, and whether it is part of the API contract.
-pub(super) const ROUTES: [(Route, &str, &str, bool); 24] = [
+pub(super) const ROUTES: [(Route, &str, &str, bool); 25] = [
     (
         Route::ThreadMessages,
         "/threads/{thread_id}/messages",
@@ -118,6 +119,7 @@ pub(super) const ROUTES: [(Route, &str, &str, bool); 24] = [
     ),
     (Route::Inbox, "/replies/inbox", "GET", true),
     (Route::Mentions, "/mentions", "GET", true),
+    (Route::Search, "/search", "GET", true),
 ];
 
 impl Route {

@@ -17,6 +17,7 @@ mod page;
 mod reactions;
 mod read;
 mod replies;
+mod search;
 
 use changes::*;
 use create::*;
@@ -29,6 +30,7 @@ use page::*;
 use reactions::*;
 use read::*;
 use replies::*;
+use search::*;
 
 messages_core::every_backend!([
     the_chat_page_is_served,
@@ -68,6 +70,9 @@ messages_core::every_backend!([
     a_bulk_delete_is_for_moderators_and_all_or_nothing,
     a_moderator_removes_anyones_reaction,
     a_moderator_clears_a_messages_reactions,
+    search_finds_every_term_and_follows_changes,
+    search_pages_newest_first,
+    search_refuses_what_it_cannot_run,
 ] on
     memory => async { Some(spawn_app(Backend::Memory).await.expect("memory backend")) },
     sqlite => async { Some(spawn_app(Backend::Sqlite).await.expect("SQLite backend")) },
