@@ -56,7 +56,7 @@ macro_rules! module {
 }
 
 /// The page's files under `/ui/`, by name, each hashed once.
-static FILES: LazyLock<[(&str, Asset); 20]> = LazyLock::new(|| {
+static FILES: LazyLock<[(&str, Asset); 21]> = LazyLock::new(|| {
     [
         module!("app.js"),
         module!("api.js"),
@@ -76,6 +76,7 @@ static FILES: LazyLock<[(&str, Asset); 20]> = LazyLock::new(|| {
         module!("inbox.js"),
         module!("threads.js"),
         module!("mentions.js"),
+        module!("search.js"),
         module!("panels.js"),
         (
             "style.css",

@@ -1,10 +1,11 @@
 // The panels beside the thread, wired to the page: a root's conversation (`conversation.js`),
-// the Threads view (`inbox.js`, `threads.js`) and the Mentions view (`mentions.js`), one of
-// the last two open at a time.
+// the Threads view (`inbox.js`, `threads.js`), the Mentions view (`mentions.js`) and the
+// Search view (`search.js`), one of the last three open at a time.
 
 import * as conversation from "./conversation.js";
 import * as inbox from "./inbox.js";
 import * as mentions from "./mentions.js";
+import * as search from "./search.js";
 import * as threads from "./threads.js";
 
 /**
@@ -39,13 +40,15 @@ export function panelsOn({ parts, state, upsert, jumpTo }) {
     location.hash = thread;
   }
 
+  const views = [inbox.closeInbox, mentions.closeMentions, search.closeSearch];
+  /** Closes the views beside the thread but `keep`. */
+  const others = (keep) => () => views.filter((close) => close !== keep).forEach((close) => close());
+  const jump = (thread, id) => inThread(thread, () => jumpTo(id));
   inbox.inboxOn({
     open: (thread, root) => inThread(thread, () => conversation.openConversation(root)),
-    opened: () => mentions.closeMentions(),
+    opened: others(inbox.closeInbox),
   });
-  mentions.mentionsOn({
-    jump: (thread, id) => inThread(thread, () => jumpTo(id)),
-    opened: () => inbox.closeInbox(),
-  });
+  mentions.mentionsOn({ jump, opened: others(mentions.closeMentions) });
+  search.searchOn({ jump, opened: others(search.closeSearch) });
   threads.threadsOn(() => state.thread);
 }

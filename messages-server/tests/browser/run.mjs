@@ -758,6 +758,54 @@ await check("a mention: picked with @, highlighted, counted apart, listed in Men
   for (const who of [a, b]) await who.context.close();
 });
 
+await check("search: one finds another's message by a word, and no longer after it is edited away", async () => {
+  const thread = randomUUID();
+  const alice = randomUUID();
+  const bob = randomUUID();
+  await post(thread, alice, { content: "Morning all" });
+  const b = await openAs(bob, thread);
+  const a = await openAs(alice, thread);
+  await sendFrom(a.page, "the deploy checklist is ready");
+  const sent = message(a.page, "the deploy checklist is ready");
+  await sent.waitFor({ timeout: 3000 });
+  // Bob searches the threads he opened, in capitals: found, the word marked.
+  await b.page.locator("#search-open").click();
+  await b.page.locator("#search-q").fill("CHECKLIST");
+  await b.page.locator("#search-q").press("Enter");
+  const result = b.page.locator(".search-entry", { hasText: "the deploy checklist is ready" });
+  await result.waitFor({ timeout: 3000 });
+  assert.equal(await b.page.locator(".search-entry").count(), 1);
+  assert.equal(await result.locator("mark").textContent(), "checklist");
+  assert.ok((await result.locator(".meta").textContent()).startsWith(`user ${alice.slice(0, 8)}`));
+  await b.page.screenshot({ path: join(SHOTS_DIR, `${SHOTS_NAME}-search.png`) });
+  // A click opens the thread at the message, marked.
+  await result.locator("button").click();
+  await b.page.waitForFunction(
+    () => document.querySelector("#messages li.highlight .content")?.textContent.includes("checklist"),
+    null,
+    { timeout: 3000 },
+  );
+  // Alice edits the word away: Bob's same search finds nothing; her new words find it.
+  await sent.locator("button[data-action=edit]").click();
+  const editor = a.page.locator("#messages .edit-form textarea");
+  await editor.fill("the deploy runbook is ready");
+  await editor.press("Enter");
+  await message(a.page, "the deploy runbook is ready").waitFor({ timeout: 3000 });
+  await b.page.locator("#search-open").click();
+  await b.page.locator("#search-q").press("Enter");
+  await b.page.waitForFunction(
+    () => document.getElementById("search-status").textContent === "No messages found.",
+    null,
+    { timeout: 3000 },
+  );
+  assert.equal(await b.page.locator(".search-entry").count(), 0);
+  await b.page.locator("#search-q").fill("runbook");
+  await b.page.locator("#search-q").press("Enter");
+  await b.page.locator(".search-entry", { hasText: "runbook" }).waitFor({ timeout: 3000 });
+  assert.deepEqual([...a.page.errors, ...b.page.errors], [], "no script errors");
+  for (const who of [a, b]) await who.context.close();
+});
+
 await check("screenshots at desktop and phone width", async () => {
   const thread = randomUUID();
   const me = randomUUID();
