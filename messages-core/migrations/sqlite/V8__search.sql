@@ -14,7 +14,14 @@ CREATE TABLE message_text_ids (
     UNIQUE (thread_id, seq)
 );
 
-CREATE VIRTUAL TABLE message_text USING fts5(text, tokenize = 'trigram case_sensitive 1');
+-- The trigrams alone: no copy of the text (contentless; a row can still be deleted) and no
+-- positions (detail=none), so a write adds the fewest pages. A query is then a set of
+-- trigrams, not their order: the candidates it gives are checked against the text by the
+-- search's own rule.
+CREATE VIRTUAL TABLE message_text USING fts5(
+    text, tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1,
+    detail = none
+);
 
 INSERT INTO message_text_ids (thread_id, seq)
 SELECT thread_id, seq FROM messages WHERE deleted_at IS NULL;

@@ -35,17 +35,29 @@ const LIVE: &str = concat!(
     " FROM messages WHERE thread_id = ?1 AND deleted_at IS NULL"
 );
 
-/// The index's query for the terms it can look up (three characters or more): each a string
-/// that must be found as written; None when no term is that long.
+/// The most trigrams one index query asks for: enough to leave few candidates, which the
+/// search's own rule then checks.
+const MOST_TRIGRAMS: usize = 64;
+
+/// The index's query for the terms it can look up (three characters or more): every trigram
+/// of each, each a token of its own (the index keeps no positions, so a term is the set of its
+/// trigrams); None when no term is that long.
 fn fts_query(query: &SearchQuery) -> Option<String> {
-    let strings: Vec<String> = query
-        .text
-        .terms()
+    let mut trigrams: Vec<String> = Vec::new();
+    for term in query.text.terms() {
+        let chars: Vec<char> = term.chars().collect();
+        for window in chars.windows(3) {
+            let trigram: String = window.iter().collect();
+            if !trigrams.contains(&trigram) && trigrams.len() < MOST_TRIGRAMS {
+                trigrams.push(trigram);
+            }
+        }
+    }
+    let tokens: Vec<String> = trigrams
         .iter()
-        .filter(|t| t.chars().count() >= 3)
         .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
         .collect();
-    (!strings.is_empty()).then(|| strings.join(" AND "))
+    (!tokens.is_empty()).then(|| tokens.join(" AND "))
 }
 
 fn rows(conn: &Connection, sql: &str, param: impl rusqlite::ToSql) -> Result<Vec<Message>> {
@@ -86,5 +98,36 @@ impl SearchStore for SqliteStore {
             Ok(SearchPage { page, threads })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+    use crate::page::PageSize;
+    use crate::read::ThreadList;
+    use crate::search::{SearchQuery, SearchText};
+
+    fn query(text: &str) -> Option<String> {
+        fts_query(&SearchQuery {
+            text: SearchText::parse(text).unwrap(),
+            threads: ThreadList::new(vec![crate::message::ThreadId::from_uuid(uuid::Uuid::nil())])
+                .unwrap(),
+            from: vec![],
+            after: None,
+            size: PageSize::DEFAULT,
+        })
+    }
+
+    #[test]
+    fn a_term_is_the_set_of_its_trigrams() {
+        assert_eq!(query("ab 会议"), None, "no term of three characters");
+        assert_eq!(query("Abcd"), Some(r#""abc" AND "bcd""#.into()));
+        assert_eq!(query("aaaa"), Some(r#""aaa""#.into()), "each trigram once");
+        assert_eq!(
+            query("q \"b c\""),
+            Some(r#""b c""#.into()),
+            "a phrase's space is in its trigram"
+        );
     }
 }
